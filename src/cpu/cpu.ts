@@ -1,0 +1,245 @@
+/**
+ * The x86-64 CPU: architectural state, the decoded-instruction cache and the run loop.
+ *
+ * General registers are kept as 32-bit halves (`rl` low, `rh` high) in typed arrays; 64-bit
+ * values travel as a low half returned and a high half left in `xh`. RFLAGS keeps CF, AF and OF
+ * exact at all times; ZF, SF and PF are derived lazily from the last result (`lazySize` != 0)
+ * until something reads RFLAGS as a whole (see flags.ts).
+ */
+
+import { Decoder, NEED_MORE } from '../x86/decoder.js';
+import { Insn, type Exec } from '../x86/insn.js';
+import { INSNS } from '../x86/table.js';
+import type { PhysMem } from '../machine/memory.js';
+import { FAULT, raise, type CpuFault } from './fault.js';
+import { Acc, translate } from './mmu.js';
+import { Stop, TWO32, Vec } from './state.js';
+import { HANDLERS } from './exec/registry.js';
+
+/** Port I/O as the CPU sees it; implemented by the machine's bus. */
+export interface PortIo {
+  portIn(port: number, size: number): number;
+  portOut(port: number, size: number, value: number): void;
+}
+
+/** Paging unit (system layer): linear to physical, or #PF. */
+export interface PagingUnit {
+  translate(lin: number, acc: number, user: boolean): number;
+  flushAll(): void;
+}
+
+const NO_IO: PortIo = { portIn: () => -1, portOut: () => {} };
+
+function udExec(_c: Cpu, i: Insn): void {
+  raise(i.fault === 0 ? Vec.UD : i.fault, 0);
+}
+
+function buildHandlers(): Exec[] {
+  return INSNS.map((s) => {
+    const h = HANDLERS[s.exec];
+    return h === undefined ? udExec : h;
+  });
+}
+
+/** Names of table handlers that no execution family implements yet (they raise #UD). */
+export function missingHandlers(): string[] {
+  const set = new Set<string>();
+  for (const s of INSNS) if (HANDLERS[s.exec] === undefined) set.add(s.exec);
+  return [...set].sort();
+}
+
+let sharedDecoder: Decoder | null = null;
+
+/** the fetch page when none is current: every lookup misses */
+const EMPTY_PAGE: (Insn | undefined)[] = new Array<Insn | undefined>(4096).fill(undefined);
+
+export class Cpu {
+  // ---- architectural state ----
+  readonly rl = new Int32Array(16);
+  readonly rh = new Int32Array(16);
+  /** RIP: in 64-bit mode a signed canonical number, else the 32-bit (or 16-bit) offset */
+  rip = 0;
+  /** RFLAGS; ZF/SF/PF are stale while lazySize != 0 */
+  flags = 0x2;
+  lazyRes = 0;
+  lazyResHi = 0;
+  /** 0: ZF/SF/PF are in `flags`; 1, 2, 4, 8: derive them from lazyRes/lazyResHi at this size */
+  lazySize = 0;
+  /** segment registers ES CS SS DS FS GS LDTR TR: selector and hidden part */
+  readonly segSel = new Uint16Array(8);
+  readonly segBase = new Float64Array(8);
+  readonly segLimit = new Uint32Array(8);
+  /** descriptor attributes in VMCB form: bits 7:0 = descriptor 47:40, 11:8 = 55:52 */
+  readonly segAttr = new Uint16Array(8);
+  cpl = 0;
+  cr0 = 0x60000010;
+  cr2 = 0;
+  cr3 = 0;
+  cr4 = 0;
+  cr8 = 0;
+  efer = 0;
+
+  // ---- derived mode ----
+  /** code size: 16, 32 or 64 */
+  bits = 32;
+  /** stack operand size in bytes: 2, 4 or 8 */
+  stackSize = 4;
+  pagingOn = false;
+  paging: PagingUnit = { translate: (l) => l, flushAll: () => {} };
+  /** set while the CPU makes implicit supervisor accesses (descriptor tables, TSS) */
+  implicitSupervisor = false;
+
+  // ---- machine connections ----
+  mem: PhysMem;
+  io: PortIo = NO_IO;
+
+  // ---- execution ----
+  /** high half of the last 64-bit value returned by a helper */
+  xh = 0;
+  /** RIP of the instruction executing now */
+  ripStart = 0;
+  /** retired instructions */
+  icount = 0;
+  /** cycle counter (the TSC source); one per instruction until a cost model is attached */
+  cycles = 0;
+  stopReason: Stop = Stop.None;
+  /** last exception that stopped the run (Stop.Exception) */
+  lastFault = { vector: 0, errorCode: 0, rip: 0 };
+  /**
+   * Deliver an exception raised by an instruction (RIP already points at it). The default, for
+   * a bare core with no interrupt machinery, stops the run with Stop.Exception.
+   */
+  deliverException: (c: Cpu, f: CpuFault) => void = (c, f) => {
+    c.lastFault.vector = f.vector;
+    c.lastFault.errorCode = f.errorCode;
+    c.lastFault.rip = c.rip;
+    c.stopReason = Stop.Exception;
+  };
+
+  private readonly decoder: Decoder;
+  private readonly codeCache = new Map<number, (Insn | undefined)[]>();
+  /** linear address of the page whose decoded instructions are in fetchArr */
+  private fetchBase = 0;
+  private fetchArr: (Insn | undefined)[] = EMPTY_PAGE;
+  private readonly fetchBuf = new Uint8Array(16);
+  private readonly scratchInsn: Insn;
+
+  constructor(mem: PhysMem) {
+    this.mem = mem;
+    sharedDecoder ??= new Decoder(buildHandlers(), udExec);
+    this.decoder = sharedDecoder;
+    this.scratchInsn = new Insn(udExec);
+    mem.onCodeWrite = (page) => this.invalidateCodePage(page);
+  }
+
+  // ---- decoded-instruction cache ----
+
+  /** Drop decoded instructions of one physical page (a write hit it). */
+  invalidateCodePage(page: number): void {
+    this.codeCache.delete(page);
+    this.mem.codePage[page] = 0;
+    this.fetchArr = EMPTY_PAGE;
+  }
+
+  /** Forget the fetch translation (after CR3/paging/CS changes). */
+  flushFetch(): void {
+    this.fetchArr = EMPTY_PAGE;
+  }
+
+  flushCodeCache(): void {
+    for (const page of this.codeCache.keys()) this.mem.codePage[page] = 0;
+    this.codeCache.clear();
+    this.flushFetch();
+  }
+
+  /** linear address of the next instruction */
+  ripLinear(): number {
+    return this.bits === 64 ? this.rip : (this.segBase[1] + this.rip) % TWO32;
+  }
+
+  private fetch(): Insn {
+    const lin = this.bits === 64 ? this.rip : (this.segBase[1] + this.rip) % TWO32;
+    const off = lin - this.fetchBase;
+    if (off >= 0 && off < 4096) {
+      const insn = this.fetchArr[off];
+      if (insn !== undefined && insn.bits === this.bits) return insn;
+    }
+    return this.fetchSlow(lin);
+  }
+
+  private fetchSlow(lin: number): Insn {
+    // APM Vol. 2 3.4.3: a non-canonical RIP faults with #GP(0) on fetch
+    if (this.bits === 64 && (lin < -0x800000000000 || lin >= 0x800000000000)) raise(Vec.GP, 0);
+    const base = Math.floor(lin / 4096) * 4096;
+    const phys = translate(this, base, Acc.Exec);
+    const ppage = Math.floor(phys / 4096);
+    const cacheable = phys < this.mem.size && this.mem.isRam(phys);
+    let arr = cacheable ? this.codeCache.get(ppage) : undefined;
+    if (cacheable && arr === undefined) {
+      arr = new Array<Insn | undefined>(4096).fill(undefined);
+      this.codeCache.set(ppage, arr);
+      this.mem.codePage[ppage] = 1;
+    }
+    const off = lin - base;
+    if (arr !== undefined) {
+      this.fetchArr = arr;
+      this.fetchBase = base;
+      const have = arr[off];
+      if (have !== undefined && have.bits === this.bits) return have;
+    }
+    // decode: bytes from this page, and from the next one only if the instruction needs them
+    const n0 = Math.min(4096 - off, 15);
+    const buf = this.fetchBuf;
+    for (let k = 0; k < n0; k++) buf[k] = this.mem.read8(phys + off + k);
+    const insn = arr !== undefined && arr[off] !== undefined ? arr[off]! : new Insn(udExec);
+    let r = this.decoder.decode(insn, buf, 0, n0, this.bits);
+    if (r === NEED_MORE) {
+      const phys2 = translate(this, base + 4096, Acc.Exec);
+      for (let k = n0; k < 15; k++) buf[k] = this.mem.read8(phys2 + k - n0);
+      r = this.decoder.decode(insn, buf, 0, 15, this.bits);
+      // an instruction that crosses a page is not cached (its second page is not tracked)
+      return r === NEED_MORE ? this.scratchInsn : insn;
+    }
+    if (arr !== undefined) arr[off] = insn;
+    return insn;
+  }
+
+  // ---- run loop ----
+
+  /** Execute up to `budget` instructions; returns why it stopped. */
+  run(budget: number): Stop {
+    this.stopReason = Stop.None;
+    const end = this.icount + budget;
+    while (this.stopReason === Stop.None) {
+      if (this.icount >= end) { this.stopReason = Stop.Budget; break; }
+      try {
+        this.loop(end);
+      } catch (e) {
+        if (e !== FAULT) throw e;
+        this.rip = this.ripStart;
+        this.deliverException(this, FAULT);
+      }
+    }
+    return this.stopReason;
+  }
+
+  private loop(end: number): void {
+    while (this.icount < end && this.stopReason === Stop.None) {
+      const rip = this.rip;
+      this.ripStart = rip;
+      const insn = this.fetch();
+      let next = rip + insn.len;
+      if (this.bits !== 64) next = this.bits === 32 ? next % TWO32 : next & 0xffff;
+      this.rip = next;
+      insn.exec(this, insn);
+      // an instruction retires (and is counted) only if it did not fault
+      this.icount++;
+      this.cycles += insn.cost;
+    }
+  }
+
+  /** Decode the instruction at the current RIP without executing it (tools, traces). */
+  peek(): Insn {
+    return this.fetch();
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * Dispatch: every execution family exports `handlers`, keyed by the handler names the
+ * instruction table uses. A table row whose handler is missing raises #UD (and is listed by
+ * `missingHandlers()` so that a test can hold the list to what is intended).
+ */
+
+import type { Exec } from '../../x86/insn.js';
+import * as alu from './alu.js';
+import * as branch from './branch.js';
+import * as move from './move.js';
+
+export const HANDLERS: Record<string, Exec> = {};
+
+for (const fam of [alu.handlers, branch.handlers, move.handlers] as Record<string, Exec>[]) {
+  for (const [name, fn] of Object.entries(fam)) {
+    if (HANDLERS[name] !== undefined) throw new Error(`handler ${name} is defined twice`);
+    HANDLERS[name] = fn;
+  }
+}
