@@ -116,6 +116,18 @@ export class Cpu {
     c.stopReason = Stop.Exception;
   };
 
+  /**
+   * Deliver a software interrupt or trap raised by INT n, INT3, INTO or INT1 (`kind` 4, 6, 6, 5
+   * as in EVENTINJ TYPE / APM Vol. 2 15.20); RIP already points past the instruction. The default
+   * stops the run with Stop.Exception.
+   */
+  deliverSoftware: (c: Cpu, vector: number, kind: number) => void = (c, vector) => {
+    c.lastFault.vector = vector;
+    c.lastFault.errorCode = 0;
+    c.lastFault.rip = c.rip;
+    c.stopReason = Stop.Exception;
+  };
+
   private readonly decoder: Decoder;
   private readonly codeCache = new Map<number, (Insn | undefined)[]>();
   /** linear address of the page whose decoded instructions are in fetchArr */
