@@ -15,6 +15,17 @@ import { FAULT, raise, type CpuFault } from './fault.js';
 import { Acc, translate } from './mmu.js';
 import { Stop, TWO32, Vec } from './state.js';
 import { HANDLERS } from './exec/registry.js';
+import { Paging } from './paging.js';
+import { deliverEvent, deliverException, deliverSoftware, Ev, ShutdownInfo } from './interrupts.js';
+import { Fl } from './state.js';
+
+/** The interrupt controller as the CPU sees it (the LAPIC). */
+export interface InterruptSource {
+  /** a maskable interrupt is ready to be taken */
+  hasInterrupt(): boolean;
+  /** take it: returns the vector (IRR to ISR) */
+  acknowledge(): number;
+}
 
 /** Port I/O as the CPU sees it; implemented by the machine's bus. */
 export interface PortIo {
@@ -22,11 +33,6 @@ export interface PortIo {
   portOut(port: number, size: number, value: number): void;
 }
 
-/** Paging unit (system layer): linear to physical, or #PF. */
-export interface PagingUnit {
-  translate(lin: number, acc: number, user: boolean): number;
-  flushAll(): void;
-}
 
 const NO_IO: PortIo = { portIn: () => -1, portOut: () => {} };
 
@@ -72,6 +78,10 @@ export class Cpu {
   /** descriptor attributes in VMCB form: bits 7:0 = descriptor 47:40, 11:8 = 55:52 */
   readonly segAttr = new Uint16Array(8);
   cpl = 0;
+  gdtrBase = 0;
+  gdtrLimit = 0xffff;
+  idtrBase = 0;
+  idtrLimit = 0x3ff;
   cr0 = 0x60000010;
   cr2 = 0;
   cr3 = 0;
@@ -79,13 +89,42 @@ export class Cpu {
   cr8 = 0;
   efer = 0;
 
+  // ---- events ----
+  /** an NMI is waiting for delivery */
+  nmiPending = false;
+  /** NMIs are blocked from an NMI's delivery until the next IRET (APM Vol. 2 8.2.3) */
+  nmiBlocked = false;
+  /** interrupt shadow after STI or MOV SS/POP SS: holds off interrupts for one instruction */
+  intShadow = false;
+  /** waiting in HLT */
+  halted = false;
+  /**
+   * Something may need doing between instructions (pending NMI or interrupt, interrupt
+   * shadow, HLT): the run loop checks this one flag per instruction and does the rest only
+   * when it is set. Anything that makes an event pending sets it.
+   */
+  attention = false;
+  /** the maskable-interrupt source (LAPIC); null for a bare core */
+  intc: InterruptSource | null = null;
+  /** what ended the run in a shutdown */
+  readonly shutdown = new ShutdownInfo();
+  /**
+   * Called before an exception is delivered through the IDT; returns true if it took the
+   * exception instead (the SVM layer's exception intercepts).
+   */
+  exceptionHook: ((c: Cpu, vector: number, errorCode: number, hasErr: boolean) => boolean) | null = null;
+  /** scratch: the last descriptor read (low and high words; high64 for 16-byte system descriptors) */
+  descLo = 0;
+  descHi = 0;
+  descHi64 = 0;
+
   // ---- derived mode ----
   /** code size: 16, 32 or 64 */
   bits = 32;
   /** stack operand size in bytes: 2, 4 or 8 */
   stackSize = 4;
   pagingOn = false;
-  paging: PagingUnit = { translate: (l) => l, flushAll: () => {} };
+  readonly paging: Paging;
   /** set while the CPU makes implicit supervisor accesses (descriptor tables, TSS) */
   implicitSupervisor = false;
 
@@ -128,6 +167,65 @@ export class Cpu {
     c.stopReason = Stop.Exception;
   };
 
+  /**
+   * Switch from the bare core's stop-on-exception to architectural delivery through the
+   * IVT/IDT (machines that boot kernels do this).
+   */
+  useArchitecturalDelivery(): void {
+    this.deliverException = deliverException;
+    this.deliverSoftware = deliverSoftware;
+  }
+
+  /** Raise an NMI (from the LAPIC, a verifier, ...). */
+  raiseNmi(): void {
+    this.nmiPending = true;
+    this.attention = true;
+  }
+
+  /**
+   * Between instructions: take a pending NMI or interrupt if nothing holds it off (APM Vol. 2
+   * 8.5: NMI before INTR; the shadow after STI/MOV SS holds both for one instruction).
+   * Returns false when the CPU is halted with nothing to wake it.
+   */
+  private events(): boolean {
+    if (this.intShadow) {
+      this.intShadow = false;
+      return true;
+    }
+    let took = false;
+    if (this.nmiPending && !this.nmiBlocked && this.eventGate(2)) {
+      this.nmiPending = false;
+      this.nmiBlocked = true;
+      this.deliverExternal(2, Ev.Nmi);
+      took = true;
+    } else if ((this.flags & Fl.IF) !== 0 && this.intc !== null && this.intc.hasInterrupt() && this.eventGate(0)) {
+      const v = this.intc.acknowledge();
+      this.deliverExternal(v, Ev.Ext);
+      took = true;
+    }
+    if (took) this.halted = false;
+    this.attention = this.halted || this.nmiPending || (this.intc !== null && this.intc.hasInterrupt()) || this.extraAttention();
+    return !this.halted;
+  }
+
+  /**
+   * Hooks for the SVM layer: whether an event may be taken now (GIF), and extra reasons to
+   * keep checking between instructions. The base CPU takes events whenever the rules above
+   * allow.
+   */
+  eventGate: (kind: number) => boolean = () => true;
+  extraAttention: () => boolean = () => false;
+
+  private deliverExternal(vector: number, kind: number): void {
+    this.ripStart = this.rip;
+    try {
+      deliverEvent(this, vector, kind, 0, false);
+    } catch (e) {
+      if (e !== FAULT) throw e;
+      this.deliverException(this, FAULT);
+    }
+  }
+
   private readonly decoder: Decoder;
   private readonly codeCache = new Map<number, (Insn | undefined)[]>();
   /** linear address of the page whose decoded instructions are in fetchArr */
@@ -141,6 +239,7 @@ export class Cpu {
     sharedDecoder ??= new Decoder(buildHandlers(), udExec);
     this.decoder = sharedDecoder;
     this.scratchInsn = new Insn(udExec);
+    this.paging = new Paging(this);
     mem.onCodeWrite = (page) => this.invalidateCodePage(page);
   }
 
@@ -237,6 +336,10 @@ export class Cpu {
 
   private loop(end: number): void {
     while (this.icount < end && this.stopReason === Stop.None) {
+      if (this.attention && !this.events()) {
+        this.stopReason = Stop.Halt;
+        return;
+      }
       const rip = this.rip;
       this.ripStart = rip;
       const insn = this.fetch();

@@ -46,7 +46,7 @@ export const enum Efer {
 }
 
 /** Why `Cpu.run` returned. */
-export const enum Stop {
+export enum Stop {
   None = 0,
   /** the instruction budget ran out */
   Budget = 1,

@@ -28,7 +28,7 @@ function analyse(s: InsnSpec): OpInfo {
   let sized = false;
   for (const o of s.ops) {
     const k = o[0];
-    if (k === 'I' || k === 'J' || k === 'A' || k === 'O') imms.push(o);
+    if (k === 'I' || k === 'J' || o === 'Ap' || k === 'O') imms.push(o);
     if ('EGMRSCD'.includes(k) && o !== 'DX') modrm = true;
     if (!sized && o !== 'DX' && o !== 'CL' && o !== '1' && k !== 'I' && k !== 'S') {
       if (o === 'AL' || (o.length === 2 && o[1] === 'b' && 'EGZOXYR'.includes(k))) byteOp = true;
