@@ -1,0 +1,195 @@
+/**
+ * Control and debug registers and the system-table instructions: MOV CRn/DRn, CLTS, LMSW,
+ * SMSW, LGDT, LIDT, SGDT, SIDT, INVLPG, WBINVD, INVD (AMD64 APM Vol. 2 ch. 3 and 4, Vol. 3).
+ */
+
+import type { Cpu } from '../cpu.js';
+import type { Insn } from '../../x86/insn.js';
+import { raise } from '../fault.js';
+import { read16, read32, write16, write32 } from '../mmu.js';
+import { updateMode } from '../mode.js';
+import { ea, readE, writeE } from '../operands.js';
+import { getReg, setReg } from '../regs.js';
+import { Attr } from '../mode.js';
+import { Cr0, Efer, S, TWO32, Vec } from '../state.js';
+import { MAXPHYADDR } from '../paging.js';
+
+/** CR4 bits worldswitch implements: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT FSGSBASE SMEP SMAP */
+export const CR4_VALID = 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x100000 | 0x200000;
+
+function requireCpl0(c: Cpu): void {
+  if (c.cpl !== 0) raise(Vec.GP, 0);
+}
+
+/** Write CR0 with the checks of APM Vol. 2 3.1.1 and 14.6 (long-mode activation). */
+export function writeCr0(c: Cpu, lo: number, hi: number): void {
+  if (hi !== 0) raise(Vec.GP, 0);
+  const v = (lo | Cr0.ET) >>> 0;
+  if ((v & Cr0.PG) !== 0 && (v & Cr0.PE) === 0) raise(Vec.GP, 0);
+  if ((v & Cr0.NW) !== 0 && (v & Cr0.CD) === 0) raise(Vec.GP, 0);
+  const old = c.cr0;
+  const pgOn = (v & Cr0.PG) !== 0 && (old & Cr0.PG) === 0;
+  const pgOff = (v & Cr0.PG) === 0 && (old & Cr0.PG) !== 0;
+  let efer = c.efer;
+  if (pgOn && (efer & Efer.LME) !== 0) {
+    // activating long mode needs PAE and a CS that is not 64-bit already
+    if ((c.cr4 & 0x20) === 0) raise(Vec.GP, 0);
+    if ((c.segAttr[S.CS] & Attr.L) !== 0) raise(Vec.GP, 0);
+    efer |= Efer.LMA;
+  }
+  if (pgOff && (efer & Efer.LMA) !== 0) {
+    if (c.bits === 64) raise(Vec.GP, 0);
+    efer &= ~Efer.LMA;
+  }
+  c.cr0 = v;
+  c.efer = efer;
+  if (((old ^ v) & (Cr0.PG | Cr0.PE | Cr0.WP)) !== 0) c.paging.flushAll();
+  updateMode(c);
+}
+
+export function writeCr4(c: Cpu, lo: number, hi: number): void {
+  if (hi !== 0 || (lo & ~CR4_VALID) !== 0) raise(Vec.GP, 0);
+  if ((c.efer & Efer.LMA) !== 0 && (lo & 0x20) === 0) raise(Vec.GP, 0);
+  const old = c.cr4;
+  c.cr4 = lo >>> 0;
+  if (((old ^ c.cr4) & (0x10 | 0x20 | 0x80 | 0x100000 | 0x200000)) !== 0) c.paging.flushAll();
+}
+
+export function writeCr3(c: Cpu, lo: number, hi: number): void {
+  if ((c.efer & Efer.LMA) !== 0) {
+    // bits 63:MAXPHYADDR are reserved in long mode
+    if ((hi >>> (MAXPHYADDR - 32)) !== 0) raise(Vec.GP, 0);
+    c.cr3 = (hi >>> 0) * TWO32 + (lo >>> 0);
+  } else {
+    c.cr3 = lo >>> 0;
+  }
+  c.paging.flushNonGlobal();
+  c.flushFetch();
+}
+
+function movCR(c: Cpu, i: Insn): void {
+  requireCpl0(c);
+  const lo = getReg(c, i.rm, i.opsize);
+  const hi = c.xh;
+  switch (i.reg) {
+    case 0: writeCr0(c, lo, hi); break;
+    case 2: c.cr2 = i.opsize === 8 ? hi * TWO32 + (lo >>> 0) : lo >>> 0; break;
+    case 3: writeCr3(c, lo, hi); break;
+    case 4: writeCr4(c, lo, hi); break;
+    case 8:
+      if ((lo & ~0xf) !== 0 || hi !== 0) raise(Vec.GP, 0);
+      c.cr8 = lo;
+      if (c.tprWrite !== null) c.tprWrite(lo);
+      break;
+    default: raise(Vec.UD, 0);
+  }
+}
+
+function movRC(c: Cpu, i: Insn): void {
+  requireCpl0(c);
+  let v: number;
+  switch (i.reg) {
+    case 0: v = c.cr0; break;
+    case 2: v = c.cr2; break;
+    case 3: v = c.cr3; break;
+    case 4: v = c.cr4; break;
+    case 8: v = c.tprRead !== null ? c.tprRead() : c.cr8; break;
+    default: raise(Vec.UD, 0);
+  }
+  setReg(c, i.rm, i.opsize, v | 0, Math.floor(v / TWO32) | 0);
+}
+
+/** DR4/DR5 alias DR6/DR7 unless CR4.DE (APM Vol. 2 13.1.1) */
+function drIndex(c: Cpu, r: number): number {
+  if (r === 4 || r === 5) {
+    if ((c.cr4 & 0x8) !== 0) raise(Vec.UD, 0);
+    return r + 2;
+  }
+  if (r > 7) raise(Vec.UD, 0);
+  return r;
+}
+
+function movDR(c: Cpu, i: Insn): void {
+  requireCpl0(c);
+  const r = drIndex(c, i.reg);
+  const lo = getReg(c, i.rm, i.opsize);
+  const hi = c.xh;
+  if ((r === 6 || r === 7) && hi !== 0) raise(Vec.GP, 0);
+  c.dr[r] = r >= 6 ? lo >>> 0 : hi * TWO32 + (lo >>> 0);
+  if (r === 6) c.dr[6] = ((lo | 0xffff0ff0) >>> 0);
+  if (r === 7) c.dr[7] = ((lo | 0x400) & ~0xd000) >>> 0;
+}
+
+function movRD(c: Cpu, i: Insn): void {
+  requireCpl0(c);
+  const r = drIndex(c, i.reg);
+  const v = c.dr[r];
+  setReg(c, i.rm, i.opsize, v | 0, Math.floor(v / TWO32) | 0);
+}
+
+function clts(c: Cpu, _i: Insn): void {
+  requireCpl0(c);
+  c.cr0 = (c.cr0 & ~Cr0.TS) >>> 0;
+}
+
+/** LMSW loads PE, MP, EM, TS; it can set PE but never clear it */
+function lmsw(c: Cpu, i: Insn): void {
+  requireCpl0(c);
+  const v = readE(c, i, 2);
+  const nv = ((c.cr0 & ~0xe) | (v & 0xf) | (c.cr0 & Cr0.PE)) >>> 0;
+  writeCr0(c, nv, 0);
+}
+
+function smsw(c: Cpu, i: Insn): void {
+  if (i.rm >= 0) writeE(c, i, i.opsize, i.opsize === 2 ? c.cr0 & 0xffff : c.cr0 | 0, 0);
+  else writeE(c, i, 2, c.cr0 & 0xffff, 0);
+}
+
+/** LGDT/LIDT: limit (16 bits) then base: 24 bits with 16-bit operand size, 32 bits, or 64 bits in 64-bit mode */
+function loadTable(c: Cpu, i: Insn, idt: boolean): void {
+  requireCpl0(c);
+  const a = ea(c, i);
+  const limit = read16(c, a);
+  let base: number;
+  if (c.bits === 64) {
+    base = read32(c, a + 6) * TWO32 + (read32(c, a + 2) >>> 0);
+    if (base < -0x800000000000 || base >= 0x800000000000) raise(Vec.GP, 0);
+  } else {
+    base = read32(c, a + 2) >>> 0;
+    if (i.opsize === 2) base &= 0xffffff;
+  }
+  if (idt) { c.idtrBase = base; c.idtrLimit = limit; } else { c.gdtrBase = base; c.gdtrLimit = limit; }
+}
+
+function storeTable(c: Cpu, i: Insn, idt: boolean): void {
+  const a = ea(c, i);
+  const base = idt ? c.idtrBase : c.gdtrBase;
+  write16(c, a, idt ? c.idtrLimit : c.gdtrLimit);
+  write32(c, a + 2, base | 0);
+  if (c.bits === 64) write32(c, a + 6, Math.floor(base / TWO32) | 0);
+}
+
+function lgdt(c: Cpu, i: Insn): void { loadTable(c, i, false); }
+function lidt(c: Cpu, i: Insn): void { loadTable(c, i, true); }
+function sgdt(c: Cpu, i: Insn): void { storeTable(c, i, false); }
+function sidt(c: Cpu, i: Insn): void { storeTable(c, i, true); }
+
+function invlpg(c: Cpu, i: Insn): void {
+  requireCpl0(c);
+  const lin = ea(c, i);
+  if (c.invlpgHook !== null && c.invlpgHook(c, lin)) return;
+  c.paging.invlpg(lin);
+  c.flushFetch();
+}
+
+function wbinvd(c: Cpu, _i: Insn): void {
+  requireCpl0(c);
+}
+
+function invd(c: Cpu, _i: Insn): void {
+  requireCpl0(c);
+}
+
+export const handlers = {
+  movCR, movRC, movDR, movRD, clts, lmsw, smsw, lgdt, lidt, sgdt, sidt, invlpg, wbinvd, invd,
+};
