@@ -88,6 +88,13 @@ export class Cpu {
   cr4 = 0;
   cr8 = 0;
   efer = 0;
+  /** DR0-DR7 (DR4/DR5 unused: they alias DR6/DR7) */
+  readonly dr = Float64Array.of(0, 0, 0, 0, 0, 0, 0xffff0ff0, 0x400);
+  /** CR8 <-> LAPIC TPR, connected by the machine */
+  tprWrite: ((v: number) => void) | null = null;
+  tprRead: (() => number) | null = null;
+  /** INVLPG hook for the SVM layer's intercept; returns true if it took the instruction */
+  invlpgHook: ((c: Cpu, lin: number) => boolean) | null = null;
 
   // ---- events ----
   /** an NMI is waiting for delivery */
