@@ -54,7 +54,8 @@ describe('fuzz: random code', () => {
         throw new Error(`run ${run} (${modes[run % 3]}-bit) threw ${String(e)} on code ${hex}`);
       }
       expect([Stop.Exception, Stop.Budget, Stop.Halt, Stop.Shutdown]).toContain(stop);
-      const key = stop === Stop.Exception ? `#${cpu.lastFault.vector}` : Stop[stop] ?? String(stop);
+      const v = cpu.lastFault.vector;
+      const key = stop === Stop.Exception ? (v < 32 ? `#${v}` : 'INT n>=32') : Stop[stop] ?? String(stop);
       outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     }
     const summary = [...outcomes.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}:${n}`).join(' ');

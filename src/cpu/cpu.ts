@@ -96,6 +96,43 @@ export class Cpu {
   /** INVLPG hook for the SVM layer's intercept; returns true if it took the instruction */
   invlpgHook: ((c: Cpu, lin: number) => boolean) | null = null;
 
+  // ---- MSRs ----
+  // (msr.ts has the table that reads and writes these; FS/GS base live in segBase[4]/[5].)
+  // Addresses are canonical signed numbers; other 64-bit MSRs are lo/hi int32 pairs.
+  /** STAR: lo = legacy SYSCALL EIP; hi bits 15:0 = SYSCALL CS, bits 31:16 = SYSRET CS */
+  starLo = 0;
+  starHi = 0;
+  lstar = 0;
+  cstar = 0;
+  /** SFMASK bits 31:0 (63:32 read as zero) */
+  sfmask = 0;
+  kernelGsBase = 0;
+  /** SYSENTER_CS/ESP/EIP: AMD keeps bits 31:0 only */
+  sysenterCs = 0;
+  sysenterEsp = 0;
+  sysenterEip = 0;
+  /** TSC = cycles + this offset (mod 2^64), set by WRMSR TSC */
+  tscOffLo = 0;
+  tscOffHi = 0;
+  tscAux = 0;
+  /** APIC_BASE: base 0xFEE00000, BSP (bit 8) and enable (bit 11) set */
+  apicBase = 0xfee00900;
+  /** PAT, reset value 0007_0406_0007_0406 */
+  patLo = 0x00070406;
+  patHi = 0x00070406;
+  mtrrDefType = 0;
+  /** VM_CR (C001_0114): DPD, R_INIT, DIS_A20M, LOCK, SVMDIS */
+  vmCr = 0;
+  /** VM_HSAVE_PA (C001_0117): physical address of the host save area */
+  vmHsavePa = 0;
+  /** the SVM layer's MSR intercept: returns true if it took the RDMSR/WRMSR */
+  msrHook: ((c: Cpu, msr: number, write: boolean) => boolean) | null = null;
+  /**
+   * the SVM layer's IOIO intercept: called with EXITINFO1 as APM Vol. 2 15.10.2 lays it out
+   * (after the IOPL / I/O-bitmap checks); returns true if it took the instruction
+   */
+  ioHook: ((c: Cpu, exitInfo1: number) => boolean) | null = null;
+
   // ---- events ----
   /** an NMI is waiting for delivery */
   nmiPending = false;

@@ -52,7 +52,7 @@ function ea64(c: Cpu, i: Insn): number {
     hi = (hi + bh + (s >= TWO32 ? 1 : 0)) | 0;
   }
   // canonical: bits 63:47 all equal (APM Vol. 2 5.3.1)
-  if (((hi << 15) >> 15) !== hi) segFault(seg);
+  if (((hi << 16) >> 16) !== hi) segFault(seg);
   return hi * TWO32 + (lo >>> 0);
 }
 

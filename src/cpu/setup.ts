@@ -30,5 +30,10 @@ export function setFlatMode(c: Cpu, bits: 16 | 32 | 64): void {
   c.bits = bits;
   c.stackSize = bits === 64 ? 8 : bits === 32 ? 4 : 2;
   c.pagingOn = false;
+  c.halted = false;
+  c.intShadow = false;
+  c.nmiPending = false;
+  c.nmiBlocked = false;
+  c.attention = false;
   c.flushFetch();
 }

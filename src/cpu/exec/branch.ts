@@ -7,19 +7,21 @@ import { raise } from '../fault.js';
 import { Vec } from '../state.js';
 
 /**
- * Set RIP to a near-branch target at operand size `size`: 16-bit targets wrap to 16 bits,
- * 32-bit to 32 bits; in 64-bit mode a non-canonical target raises #GP(0) on the branch itself
- * (APM Vol. 2 3.4.3; AMD raises it before RIP changes).
+ * A near-branch target at operand size `size`: 16-bit targets wrap to 16 bits, 32-bit to 32
+ * bits; in 64-bit mode a non-canonical target raises #GP(0) on the branch itself, before
+ * anything changes (APM Vol. 2 3.4.3).
  */
-export function jumpNear(c: Cpu, size: number, target: number): void {
+export function nearTarget(size: number, target: number): number {
   if (size === 8) {
     if (target < -0x800000000000 || target >= 0x800000000000) raise(Vec.GP, 0);
-    c.rip = target;
-  } else if (size === 4) {
-    c.rip = target >>> 0;
-  } else {
-    c.rip = target & 0xffff;
+    return target;
   }
+  return size === 4 ? target >>> 0 : target & 0xffff;
+}
+
+/** Set RIP to a near-branch target at operand size `size` (see nearTarget). */
+export function jumpNear(c: Cpu, size: number, target: number): void {
+  c.rip = nearTarget(size, target);
 }
 
 /** target of a relative branch: next RIP + signed displacement (a 64-bit RIP is a signed number) */

@@ -11,10 +11,22 @@ import * as move from './move.js';
 import * as ctrl from './ctrl.js';
 import * as far from './far.js';
 import * as desc from './desc.js';
+import * as stack from './stack.js';
+import * as control from './control.js';
+import * as string from './string.js';
+import * as miscSys from './misc-sys.js';
+import * as shift from './shift.js';
+import * as muldiv from './muldiv.js';
+import * as bits from './bits.js';
+import * as bcd from './bcd.js';
+import * as misc from './misc.js';
+import * as exchange from './exchange.js';
+import * as sysmsr from './sysmsr.js';
+import * as io from './io.js';
 
 export const HANDLERS: Record<string, Exec> = {};
 
-for (const fam of [alu.handlers, branch.handlers, move.handlers, ctrl.handlers, far.handlers, desc.handlers] as Record<string, Exec>[]) {
+for (const fam of [alu.handlers, branch.handlers, move.handlers, ctrl.handlers, far.handlers, desc.handlers, stack.handlers, control.handlers, string.handlers, miscSys.handlers, shift.handlers, muldiv.handlers, bits.handlers, bcd.handlers, misc.handlers, exchange.handlers, sysmsr.handlers, io.handlers] as Record<string, Exec>[]) {
   for (const [name, fn] of Object.entries(fam)) {
     if (HANDLERS[name] !== undefined) throw new Error(`handler ${name} is defined twice`);
     HANDLERS[name] = fn;

@@ -1,0 +1,122 @@
+/**
+ * CPUID for an AMD profile (AMD64 APM Vol. 3 Appendix E, "Obtaining Processor Information Via
+ * the CPUID Instruction"). Feature bits report exactly what worldswitch implements: no x87,
+ * MMX, SSE or XSAVE, no MONITOR/MWAIT, no x2APIC, no BMI1 (TZCNT decodes on every CPU, but
+ * BMI1 would also promise ANDN, BEXTR, BLSI, ...), and the hypervisor bit clear.
+ *
+ * `cpuidLeaf` is a pure function of the CPU state and the leaf so that the SVM layer's CPUID
+ * intercept and tools can ask without executing anything. Leaves the profile does not have
+ * return zeros, as AMD processors do.
+ */
+
+import type { Cpu } from './cpu.js';
+import { MAXPHYADDR } from './paging.js';
+
+/** highest standard and extended leaves */
+export const MAX_STD_LEAF = 7;
+export const MAX_EXT_LEAF = 0x8000000a;
+
+/** family 17h model 31h stepping 0 (a Zen 2 EPYC, like the CPU the KVM thread measured on) */
+const SIGNATURE = (8 << 20) | (3 << 16) | (0xf << 8) | (1 << 4) | 0;
+
+// "AuthenticAMD" as EBX, EDX, ECX
+const VENDOR_EBX = 0x68747541;
+const VENDOR_EDX = 0x69746e65;
+const VENDOR_ECX = 0x444d4163;
+
+/** CPUID 1 / 8000_0001 EDX bits shared by both leaves (AMD mirrors them) */
+const EDX_PSE = 1 << 3;
+const EDX_TSC = 1 << 4;
+const EDX_MSR = 1 << 5;
+const EDX_PAE = 1 << 6;
+const EDX_CX8 = 1 << 8;
+const EDX_APIC = 1 << 9;
+const EDX_CMOV = 1 << 15;
+const EDX_PAT = 1 << 16;
+const EDX_PSE36 = 1 << 17;
+const COMMON_EDX = EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_CMOV | EDX_PAT | EDX_PSE36;
+
+/** CPUID 1 EDX: SEP 11, PGE 13, CLFSH 19 (CLFLUSH executes, as a no-op) */
+const STD1_EDX = COMMON_EDX | (1 << 11) | (1 << 13) | (1 << 19);
+/** CPUID 1 ECX: CX16 13, POPCNT 23; hypervisor (31) clear */
+const STD1_ECX = (1 << 13) | (1 << 23);
+/** CPUID 1 EBX: CLFLUSH line size 8 x 8 = 64 bytes; initial APIC ID 0 */
+const STD1_EBX = 8 << 8;
+
+/** CPUID 7.0 EBX: FSGSBASE 0, SMEP 7, SMAP 20; ECX: RDPID 22 */
+const STD7_EBX = (1 << 0) | (1 << 7) | (1 << 20);
+const STD7_ECX = 1 << 22;
+
+/**
+ * CPUID 8000_0001 ECX: LahfSahf 0, SVM 2, AltMovCr8 4 (LOCK MOV CR0 is CR8), ABM 5 (LZCNT and
+ * POPCNT), 3DNowPrefetch 8 (PREFETCH/PREFETCHW execute, as no-ops)
+ */
+const EXT1_ECX = (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 8);
+/** CPUID 8000_0001 EDX: SysCallSysRet 11, PGE 13, NX 20, Page1GB 26, RDTSCP 27, LM 29 */
+const EXT1_EDX = COMMON_EDX | (1 << 11) | (1 << 13) | (1 << 20) | (1 << 26) | (1 << 27) | (1 << 29);
+
+/** CPUID 8000_0007 EDX: TscInvariant 8 (the TSC counts model cycles at one constant rate) */
+const EXT7_EDX = 1 << 8;
+
+/** the brand string of leaves 8000_0002..4, 48 bytes with NULs after the text */
+const BRAND = new Int32Array(12);
+{
+  const text = 'worldswitch AMD-V virtual CPU';
+  for (let k = 0; k < text.length && k < 47; k++) BRAND[k >> 2] |= text.charCodeAt(k) << (8 * (k & 3));
+}
+
+/**
+ * CPUID 8000_000A (SVM): EAX = SVM revision, EBX = number of ASIDs, ECX reserved, EDX = SVM
+ * feature bits (APM Vol. 3 E.4.9). The SVM layer fills this in for the features it implements;
+ * until then it reports revision 1 and no ASIDs or features.
+ */
+export const SVM_LEAF = Int32Array.of(1, 0, 0, 0);
+
+/** Compute CPUID leaf `eax` (sub-leaf `ecx`) into out[0..3] = EAX, EBX, ECX, EDX. */
+export function cpuidLeaf(c: Cpu, eax: number, ecx: number, out: Int32Array): void {
+  const leaf = eax >>> 0;
+  // CPUID APIC bit follows APIC_BASE.AE (APM Vol. 3 E.3.2)
+  const apic = (c.apicBase & 0x800) !== 0 ? EDX_APIC : 0;
+  let a = 0;
+  let b = 0;
+  let cx = 0;
+  let d = 0;
+  switch (leaf) {
+    case 0:
+      a = MAX_STD_LEAF; b = VENDOR_EBX; cx = VENDOR_ECX; d = VENDOR_EDX;
+      break;
+    case 1:
+      a = SIGNATURE; b = STD1_EBX; cx = STD1_ECX; d = STD1_EDX | apic;
+      break;
+    case 7:
+      if ((ecx | 0) === 0) { b = STD7_EBX; cx = STD7_ECX; }
+      break;
+    case 0x80000000:
+      a = MAX_EXT_LEAF; b = VENDOR_EBX; cx = VENDOR_ECX; d = VENDOR_EDX;
+      break;
+    case 0x80000001:
+      a = SIGNATURE; cx = EXT1_ECX; d = EXT1_EDX | apic;
+      break;
+    case 0x80000002: case 0x80000003: case 0x80000004: {
+      const k = (leaf - 0x80000002) * 4;
+      a = BRAND[k]; b = BRAND[k + 1]; cx = BRAND[k + 2]; d = BRAND[k + 3];
+      break;
+    }
+    case 0x80000007:
+      d = EXT7_EDX;
+      break;
+    case 0x80000008:
+      // physical and linear address widths; guest-physical 0 means "same as physical"; one core
+      a = MAXPHYADDR | (48 << 8);
+      break;
+    case 0x8000000a:
+      a = SVM_LEAF[0]; b = SVM_LEAF[1]; cx = SVM_LEAF[2]; d = SVM_LEAF[3];
+      break;
+    default:
+      break;
+  }
+  out[0] = a;
+  out[1] = b;
+  out[2] = cx;
+  out[3] = d;
+}
