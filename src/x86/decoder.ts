@@ -19,23 +19,40 @@ interface OpInfo {
   modrm: boolean;
   /** immediate kinds in order */
   imms: string[];
+  /** ModRM.reg names a control (1) or debug (2) register: r/m is a register whatever the mod */
+  ctl: number;
+  /** ModRM.reg names a segment register: 1 as source, 2 as destination */
+  sreg: number;
+  /** the plain NOP row of opcode 90, which REX.B turns into XCHG r8, rAX */
+  nop90: boolean;
 }
+
+/** Operands that are fixed registers or constants (no ModRM, no immediate). */
+export const FIXED_OPERANDS = new Set(['AL', 'CL', 'DX', 'rAX', 'eAX', '1', 'ES', 'CS', 'SS', 'DS', 'FS', 'GS']);
 
 function analyse(s: InsnSpec): OpInfo {
   let byteOp = false;
   let modrm = s.ext >= 0 || s.modrm >= 0;
   const imms: string[] = [];
   let sized = false;
-  for (const o of s.ops) {
-    const k = o[0];
-    if (k === 'I' || k === 'J' || o === 'Ap' || k === 'O') imms.push(o);
-    if ('EGMRSCD'.includes(k) && o !== 'DX') modrm = true;
-    if (!sized && o !== 'DX' && o !== 'CL' && o !== '1' && k !== 'I' && k !== 'S') {
-      if (o === 'AL' || (o.length === 2 && o[1] === 'b' && 'EGZOXYR'.includes(k))) byteOp = true;
-      if (o === 'AL' || o === 'rAX' || o === 'eAX' || 'EGZOXYRM'.includes(k)) sized = true;
+  let ctl = 0;
+  let sreg = 0;
+  s.ops.forEach((o, n) => {
+    if (FIXED_OPERANDS.has(o)) {
+      // the first sized operand decides the operand size: AL is a byte, rAX/eAX are not
+      if (!sized && (o === 'AL' || o === 'rAX' || o === 'eAX')) { sized = true; byteOp = o === 'AL'; }
+      return;
     }
-  }
-  return { byteOp, modrm, imms };
+    const k = o[0];
+    if ('IJAO'.includes(k)) imms.push(o);
+    if ('EGMRSCD'.includes(k)) modrm = true;
+    if (k === 'C') ctl = 1;
+    if (k === 'D') ctl = 2;
+    if (k === 'S') sreg = n === 0 ? 2 : 1;
+    if (!sized && 'EGZOXYRM'.includes(k)) { sized = true; byteOp = o[1] === 'b'; }
+  });
+  const nop90 = s.map === 0 && s.opcode === 0x90 && s.prefix === 0 && s.exec === 'nop';
+  return { byteOp, modrm, imms, ctl, sreg, nop90 };
 }
 
 const INFO: OpInfo[] = INSNS.map(analyse);
@@ -113,14 +130,16 @@ export class Decoder {
       let isPfx = true;
       switch (b) {
         case 0xf0: i.pfx |= Pfx.Lock; break;
-        case 0xf2: i.pfx |= Pfx.Repne; lastRep = 0xf2; break;
-        case 0xf3: i.pfx |= Pfx.Rep; lastRep = 0xf3; break;
+        // of F2 and F3 the last one counts, as REP prefix and as mandatory prefix
+        case 0xf2: i.pfx = (i.pfx & ~Pfx.Rep) | Pfx.Repne; lastRep = 0xf2; break;
+        case 0xf3: i.pfx = (i.pfx & ~Pfx.Repne) | Pfx.Rep; lastRep = 0xf3; break;
         case 0x66: i.pfx |= Pfx.OpSize; break;
         case 0x67: i.pfx |= Pfx.AddrSize; break;
-        case 0x26: seg = 0; break;
-        case 0x2e: seg = 1; break;
-        case 0x36: seg = 2; break;
-        case 0x3e: seg = 3; break;
+        // in 64-bit mode these four are ignored: they do not replace an earlier FS or GS
+        case 0x26: if (!b64) seg = 0; break;
+        case 0x2e: if (!b64) seg = 1; break;
+        case 0x36: if (!b64) seg = 2; break;
+        case 0x3e: if (!b64) seg = 3; break;
         case 0x64: seg = 4; break;
         case 0x65: seg = 5; break;
         default: isPfx = false;
@@ -153,6 +172,8 @@ export class Decoder {
     if (rows.length === 0) return this.unclaimed(i, p);
 
     const opsz66 = (i.pfx & Pfx.OpSize) !== 0;
+    // the mandatory prefix: the last F2/F3, else 66
+    const mand = lastRep !== 0 ? lastRep : opsz66 ? 0x66 : 0;
     const adsz = bits === 64 ? ((i.pfx & Pfx.AddrSize) ? 4 : 8)
       : bits === 32 ? ((i.pfx & Pfx.AddrSize) ? 2 : 4)
         : ((i.pfx & Pfx.AddrSize) ? 4 : 2);
@@ -175,17 +196,22 @@ export class Decoder {
     for (let k = 0; k < rows.length; k++) {
       const s = INSNS[rows[k]];
       if (s.prefix) {
-        if (s.prefix === 0x66 ? !opsz66 : s.prefix !== lastRep) continue;
-      }
+        if (s.prefix !== mand) continue;
+      } else if (s.flags & F.Np && mand !== 0) continue;
       if (s.modrm >= 0 && s.modrm !== modrm) continue;
       if (s.ext >= 0 && s.ext !== regf) continue;
-      if (map === 0 && b === 0x90 && s.exec !== 'xchgZA' && (rex & 1)) continue;
+      // 90 is NOP unless REX.B makes it XCHG r8, rAX (APM Vol. 3, XCHG); F3 90 stays PAUSE
+      if (rex & 1 && INFO[rows[k]].nop90) continue;
       if (s.flags & F.I64 && b64) { invalid = true; continue; }
       if (s.flags & F.O64 && !b64) { invalid = true; continue; }
-      if ((s.flags & F.Mem && mod === 3) || (s.flags & F.Reg && mod !== 3)) { invalid = true; continue; }
+      if ((s.flags & F.Mem && mod === 3) || (s.flags & F.Reg && mod !== 3)) {
+        if (!(s.flags & F.XMod)) invalid = true;
+        continue;
+      }
       row = rows[k];
       break;
     }
+    if (row >= 0 && INSNS[row].flags & F.Other) { row = -1; invalid = false; }
     if (row < 0) {
       if (!invalid) i.claimed = false;
       return this.finishInvalid(i, buf, off, p, avail, modrm, adsz);
@@ -200,7 +226,7 @@ export class Decoder {
     let osz: number;
     if (info.byteOp) osz = 1;
     else if (b64) {
-      if (rex & 8) osz = 8;
+      if (rex & 8 && !(s.flags & F.NoW)) osz = 8;
       else if (s.flags & F.F64) osz = 8;
       else if (s.flags & F.D64) osz = opsz66 ? 2 : 8;
       else osz = opsz66 ? 2 : 4;
@@ -219,9 +245,10 @@ export class Decoder {
       i.reg8 = rex || (b & 7) < 4 ? i.reg : 16 + (b & 7) - 4;
     }
 
-    // memory operand
+    // memory operand; MOV to/from CRn/DRn ignores ModRM.mod (APM Vol. 3, MOV CRn / MOV DRn:
+    // always register to register)
     if (modrm >= 0) {
-      if (mod === 3) {
+      if (mod === 3 || info.ctl) {
         i.rm = (modrm & 7) | rexB;
         i.rm8 = rex || (modrm & 7) < 4 ? i.rm : 16 + (modrm & 7) - 4;
       } else {
@@ -230,8 +257,8 @@ export class Decoder {
         p = q;
       }
     }
-    i.seg = seg < 0 || (b64 && seg < 4) ? this.defaultSeg(i) : seg;
-    if (seg >= 0 && !(b64 && seg < 4)) i.pfx |= Pfx.Seg;
+    i.seg = seg < 0 ? this.defaultSeg(i) : seg;
+    if (seg >= 0) i.pfx |= Pfx.Seg;
 
     // immediates
     const imms = info.imms;
@@ -240,7 +267,7 @@ export class Decoder {
       let n: number;
       let signed = true;
       switch (o) {
-        case 'Ib': case 'Jb': n = 1; break;
+        case 'Ib': case 'Ibs': case 'Jb': n = 1; break;
         case 'Iw': n = 2; signed = false; break;
         case 'Iz': case 'Jz': n = osz === 2 ? 2 : 4; break;
         case 'Iv': n = osz; break;
@@ -281,15 +308,20 @@ export class Decoder {
 
     // LOCK is legal only on the listed read-modify-write forms with a memory destination
     // (APM Vol. 3 1.2.5); LOCK MOV CR0 means CR8 on AMD (CR8 legacy).
+    // A LOCK that also meets REX.R is #UD (as iced decodes it; the APM does not define the mix).
     if (i.pfx & Pfx.Lock) {
-      if (s.flags & F.LockCr8) {
+      if (s.flags & F.LockCr8 && !(rex & 4)) {
         i.reg |= 8;
       } else if (!(s.flags & F.Lock) || i.rm >= 0 || modrm < 0) {
-        i.len = p;
-        i.fault = 6;
-        i.exec = this.ud;
-        return p;
+        return this.fail(i, p, 6);
       }
+    }
+    // Registers that do not exist: CR1, CR5-7, CR9-15, DR8-15 (APM Vol. 3, MOV CRn/DRn); segment
+    // registers 6 and 7, and CS as a MOV destination (APM Vol. 3, MOV).
+    if (info.ctl === 1 ? (i.reg > 8 || i.reg === 1 || (i.reg >= 5 && i.reg <= 7))
+      : info.ctl === 2 ? i.reg > 7
+        : info.sreg !== 0 && ((regf & 7) > 5 || (info.sreg === 2 && regf === 1))) {
+      return this.fail(i, p, 6);
     }
     i.len = p;
     i.exec = this.handlers[row];

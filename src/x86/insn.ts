@@ -7,6 +7,7 @@
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Exec = (cpu: any, i: Insn) => void;
 
+/** Prefixes seen; of F2 and F3 only the last one is kept. */
 export const enum Pfx {
   Lock = 1,
   Rep = 2, // F3 (REP / REPE)

@@ -13,15 +13,27 @@
  *  - operands (AMD64 APM Vol. 3 notation): E ModRM r/m, G ModRM reg, M memory-only r/m, R
  *    register-only r/m, I immediate, J relative offset, O moffs, Z register in the opcode, S
  *    segment register in ModRM.reg, C/D control/debug register in ModRM.reg, X/Y string source/
- *    destination, A far pointer, fixed registers (AL, rAX, CL, DX, 1). Size suffixes: b byte, w
- *    word, d dword, q qword, v 16/32/64 by operand size, z 16/32 (32 for 64-bit operand size),
- *    y 32/64, p far pointer.
+ *    destination, A far pointer, fixed registers and constants (AL, CL, DX, rAX, eAX = AX/EAX,
+ *    1, ES..GS). Size suffixes: b byte, w word, d dword, q qword (CMPXCHG16B: 16 bytes with a
+ *    64-bit operand size), v 16/32/64 by operand size, z 16/32 (32 for a 64-bit operand size),
+ *    y 32/64 (32 for a 16-bit operand size), p far pointer (offset of the operand size plus a
+ *    selector), a a pair of operand-size values (BOUND), s pseudo-descriptor (SGDT/LGDT...),
+ *    bs a byte sign-extended to the operand size, vw a register of the operand size or a word
+ *    in memory (MOV from Sreg, SLDT, STR, SMSW, LAR, LSL).
  *  - flags: `lock` LOCK legal with a memory destination; `i64` invalid in 64-bit mode; `o64`
  *    valid only in 64-bit mode; `d64` operand size defaults to 64 in 64-bit mode (a 66 prefix
  *    selects 16; AMD64 APM Vol. 3 1.2.7, which also holds for near branches on AMD); `f64`
  *    operand size is 64 in 64-bit mode whatever the prefixes; `mem`/`reg` only with ModRM.mod
  *    != 3 / == 3; `byAddr` mnemonic by address size; `lockcr8` LOCK selects CR8 (AMD
- *    CR8-legacy); `rep` REP/REPE/REPNE prefixes are meaningful.
+ *    CR8-legacy); `rep` REP/REPE/REPNE prefixes are meaningful; `np` the row applies only
+ *    without a 66/F2/F3 prefix (with one the encoding is another instruction's, or invalid);
+ *    `xmod` the other ModRM.mod form (register for a `mem` row, memory for a `reg` row)
+ *    belongs to instructions outside the table, so it is unclaimed rather than an invalid form
+ *    of this row; `nw` REX.W does not select a 64-bit operand (AMD has no m16:64 far-pointer
+ *    forms, so the operand stays m16:32); `other` the encoding is an instruction worldswitch
+ *    does not implement, listed only to mark it as such: it decodes as unclaimed, #UD.
+ *  - mandatory prefixes: the last of F2/F3 if any, else 66 (the decoding used by AMD and
+ *    Intel for the 0F map); a 66 that is not mandatory still sets the operand size.
  *  - arg: a small number the handler reads (ALU operation, condition code, shift kind, ...).
  */
 
@@ -53,11 +65,16 @@ export const enum F {
   ByAddr = 128,
   LockCr8 = 256,
   Rep = 512,
+  Np = 1024,
+  XMod = 2048,
+  NoW = 4096,
+  Other = 8192,
 }
 
 const FLAG_NAMES: Record<string, number> = {
   lock: F.Lock, i64: F.I64, o64: F.O64, d64: F.D64, f64: F.F64, mem: F.Mem, reg: F.Reg,
   byAddr: F.ByAddr, lockcr8: F.LockCr8, rep: F.Rep,
+  np: F.Np, xmod: F.XMod, nw: F.NoW, other: F.Other,
 };
 
 export const INSNS: InsnSpec[] = [];
@@ -115,7 +132,7 @@ for (let op = 0; op < 8; op++) {
   I(`80/${op}`, `${m} Eb,Ib`, 'aluEI', lk, op);
   I(`81/${op}`, `${m} Ev,Iz`, 'aluEI', lk, op);
   I(`82/${op}`, `${m} Eb,Ib`, 'aluEI', lk + ' i64', op);
-  I(`83/${op}`, `${m} Ev,Ib`, 'aluEI', lk, op);
+  I(`83/${op}`, `${m} Ev,Ibs`, 'aluEI', lk, op);
 }
 
 I('06', 'push ES', 'pushSeg', 'i64', 0);
@@ -135,13 +152,13 @@ I('50+r', 'push Zv', 'pushZ', 'd64');
 I('58+r', 'pop Zv', 'popZ', 'd64');
 I('60', 'pusha/pushad', 'pusha', 'i64');
 I('61', 'popa/popad', 'popa', 'i64');
-I('62', 'bound Gv,Mv', 'bound', 'i64 mem');
+I('62', 'bound Gv,Ma', 'bound', 'i64 mem');
 I('63', 'arpl Ew,Gw', 'arpl', 'i64');
-I('63', 'movsxd Gv,Ed', 'movsxd', 'o64');
+I('63', 'movsxd Gv,Ez', 'movsxd', 'o64');
 I('68', 'push Iz', 'pushI', 'd64');
 I('69', 'imul Gv,Ev,Iz', 'imul3', '');
-I('6A', 'push Ib', 'pushI', 'd64');
-I('6B', 'imul Gv,Ev,Ib', 'imul3', '');
+I('6A', 'push Ibs', 'pushI', 'd64');
+I('6B', 'imul Gv,Ev,Ibs', 'imul3', '');
 I('6C', 'insb Yb,DX', 'ins', 'rep');
 I('6D', 'insw/insd/insd Yz,DX', 'ins', 'rep');
 I('6E', 'outsb DX,Xb', 'outs', 'rep');
@@ -157,7 +174,7 @@ I('88', 'mov Eb,Gb', 'movEG');
 I('89', 'mov Ev,Gv', 'movEG');
 I('8A', 'mov Gb,Eb', 'movGE');
 I('8B', 'mov Gv,Ev', 'movGE');
-I('8C', 'mov Ev,Sw', 'movES');
+I('8C', 'mov Evw,Sw', 'movES');
 I('8D', 'lea Gv,M', 'lea', 'mem');
 I('8E', 'mov Sw,Ew', 'movSE');
 I('8F/0', 'pop Ev', 'popE', 'd64');
@@ -192,8 +209,8 @@ I('AE', 'scasb AL,Yb', 'scas', 'rep');
 I('AF', 'scasw/scasd/scasq rAX,Yv', 'scas', 'rep');
 I('B0+r', 'mov Zb,Ib', 'movZI');
 I('B8+r', 'mov Zv,Iv', 'movZI');
+// /6 is an undocumented alias of SHL (/4), spelled SAL; processors execute it as SHL
 for (let k = 0; k < 8; k++) {
-  if (k === 6) continue;
   I(`C0/${k}`, `${SHIFT_NAMES[k]} Eb,Ib`, 'shift', '', k);
   I(`C1/${k}`, `${SHIFT_NAMES[k]} Ev,Ib`, 'shift', '', k);
   I(`D0/${k}`, `${SHIFT_NAMES[k]} Eb,1`, 'shift', '', k);
@@ -265,33 +282,38 @@ I('FE/1', 'dec Eb', 'incDecE', 'lock', 1);
 I('FF/0', 'inc Ev', 'incDecE', 'lock', 0);
 I('FF/1', 'dec Ev', 'incDecE', 'lock', 1);
 I('FF/2', 'call Ev', 'callInd', 'd64');
-I('FF/3', 'call Mp', 'callFarInd', 'mem');
+I('FF/3', 'call Mp', 'callFarInd', 'mem nw');
 I('FF/4', 'jmp Ev', 'jmpInd', 'd64');
-I('FF/5', 'jmp Mp', 'jmpFarInd', 'mem');
+I('FF/5', 'jmp Mp', 'jmpFarInd', 'mem nw');
 I('FF/6', 'push Ev', 'pushE', 'd64');
 
 // ---- 0F map ---------------------------------------------------------------------------------
 
-I('0F 00/0', 'sldt Ew', 'sldt');
-I('0F 00/1', 'str Ew', 'str');
+I('0F 00/0', 'sldt Evw', 'sldt');
+I('0F 00/1', 'str Evw', 'str');
 I('0F 00/2', 'lldt Ew', 'lldt');
 I('0F 00/3', 'ltr Ew', 'ltr');
 I('0F 00/4', 'verr Ew', 'verrw', '', 0);
 I('0F 00/5', 'verw Ew', 'verrw', '', 1);
-I('0F 01/0', 'sgdt M', 'sgdt', 'mem');
-I('0F 01/1', 'sidt M', 'sidt', 'mem');
-I('0F 01/2', 'lgdt M', 'lgdt', 'mem');
-I('0F 01/3', 'lidt M', 'lidt', 'mem');
-I('0F 01/4', 'smsw Ew', 'smsw');
+// 0F 01 with ModRM.mod = 3 is a space of single instructions (ModRM as opcode), most of them
+// outside the table (VMX, SMAP, MONITORX, ...): hence `xmod` on the memory-only rows.
+I('0F 01/0', 'sgdt Ms', 'sgdt', 'mem xmod');
+I('0F 01/1', 'sidt Ms', 'sidt', 'mem xmod');
+I('0F 01/2', 'lgdt Ms', 'lgdt', 'mem xmod');
+I('0F 01/3', 'lidt Ms', 'lidt', 'mem xmod');
+I('0F 01/4', 'smsw Evw', 'smsw');
 I('0F 01/6', 'lmsw Ew', 'lmsw');
-I('0F 01/7', 'invlpg M', 'invlpg', 'mem');
-I('0F 01 C8', 'monitor', 'monitor');
-I('0F 01 C9', 'mwait', 'mwait');
-I('0F 01 D0', 'xgetbv', 'xgetbv');
-I('0F 01 D1', 'xsetbv', 'xsetbv');
+I('0F 01/7', 'invlpg M', 'invlpg', 'mem xmod');
+I('0F 01 C8', 'monitor', 'monitor', 'np');
+I('0F 01 C9', 'mwait', 'mwait', 'np');
+I('0F 01 D0', 'xgetbv', 'xgetbv', 'np');
+I('0F 01 D1', 'xsetbv', 'xsetbv', 'np');
 // SVM (AMD64 APM Vol. 3, 0F 01 D8-DF)
 I('0F 01 D8', 'vmrun', 'vmrun');
 I('0F 01 D9', 'vmmcall', 'vmmcall');
+// F3/F2 0F 01 D9 is VMGEXIT (SEV-ES guests), which the table does not implement
+I('F3 0F 01 D9', 'vmgexit', 'ud', 'other');
+I('F2 0F 01 D9', 'vmgexit', 'ud', 'other');
 I('0F 01 DA', 'vmload', 'vmload');
 I('0F 01 DB', 'vmsave', 'vmsave');
 I('0F 01 DC', 'stgi', 'stgi');
@@ -300,38 +322,44 @@ I('0F 01 DE', 'skinit', 'skinit');
 I('0F 01 DF', 'invlpga', 'invlpga');
 I('0F 01 F8', 'swapgs', 'swapgs', 'o64');
 I('0F 01 F9', 'rdtscp', 'rdtscp');
-I('0F 02', 'lar Gv,Ew', 'larLsl', '', 0);
-I('0F 03', 'lsl Gv,Ew', 'larLsl', '', 1);
+I('0F 02', 'lar Gv,Evw', 'larLsl', '', 0);
+I('0F 03', 'lsl Gv,Evw', 'larLsl', '', 1);
 I('0F 05', 'syscall', 'syscall');
 I('0F 06', 'clts', 'clts');
-I('0F 07', 'sysret', 'sysret');
+I('0F 07', 'sysret/sysret/sysretq', 'sysret');
 I('0F 08', 'invd', 'invd');
 I('0F 09', 'wbinvd', 'wbinvd');
+I('F3 0F 09', 'wbnoinvd', 'wbinvd', '', 1);
 I('0F 0B', 'ud2', 'ud');
-I('0F 0D/0', 'prefetch M', 'nop', 'mem');
-I('0F 0D/1', 'prefetchw M', 'nop', 'mem');
-I('0F 18/0', 'prefetchnta M', 'nop', 'mem');
-I('0F 18/1', 'prefetcht0 M', 'nop', 'mem');
-I('0F 18/2', 'prefetcht1 M', 'nop', 'mem');
-I('0F 18/3', 'prefetcht2 M', 'nop', 'mem');
+// PREFETCH/PREFETCHW: 0F 0D /2-/7 are reserved aliases (/3 of PREFETCHW, the others of
+// PREFETCH). The register forms of 0F 0D and 0F 18, and 0F 18 /4-/7, are hint-NOP space the
+// table leaves out.
+I('0F 0D/0', 'prefetch Mb', 'nop', 'mem xmod');
+I('0F 0D/1', 'prefetchw Mb', 'nop', 'mem xmod');
+for (let k = 2; k < 8; k++) I(`0F 0D/${k}`, k === 3 ? 'prefetchw Mb' : 'prefetch Mb', 'nop', 'mem xmod');
+I('0F 18/0', 'prefetchnta Mb', 'nop', 'mem xmod');
+I('0F 18/1', 'prefetcht0 Mb', 'nop', 'mem xmod');
+I('0F 18/2', 'prefetcht1 Mb', 'nop', 'mem xmod');
+I('0F 18/3', 'prefetcht2 Mb', 'nop', 'mem xmod');
 I('F3 0F 1E FA', 'endbr64', 'nop');
 I('F3 0F 1E FB', 'endbr32', 'nop');
 I('0F 1F/0', 'nop Ev', 'nop');
-I('0F 20', 'mov Rq,Cq', 'movRC', 'f64 lockcr8');
-I('0F 21', 'mov Rq,Dq', 'movRD', 'f64');
-I('0F 22', 'mov Cq,Rq', 'movCR', 'f64 lockcr8');
-I('0F 23', 'mov Dq,Rq', 'movDR', 'f64');
+I('0F 20', 'mov Ry,Cy', 'movRC', 'f64 lockcr8');
+I('0F 21', 'mov Ry,Dy', 'movRD', 'f64');
+I('0F 22', 'mov Cy,Ry', 'movCR', 'f64 lockcr8');
+I('0F 23', 'mov Dy,Ry', 'movDR', 'f64');
 I('0F 30', 'wrmsr', 'wrmsr');
 I('0F 31', 'rdtsc', 'rdtsc');
 I('0F 32', 'rdmsr', 'rdmsr');
 I('0F 33', 'rdpmc', 'rdpmc');
 I('0F 34', 'sysenter', 'sysenter');
-I('0F 35', 'sysexit', 'sysexit');
+I('0F 35', 'sysexit/sysexit/sysexitq', 'sysexit');
 for (let cc = 0; cc < 16; cc++) {
   const h = (0x40 + cc).toString(16).toUpperCase();
   I(`0F ${h}`, `cmov${CC_NAMES[cc]} Gv,Ev`, 'cmov', '', cc);
   I(`0F ${(0x80 + cc).toString(16).toUpperCase()}`, `j${CC_NAMES[cc]} Jz`, 'jcc', 'd64', cc);
-  I(`0F ${(0x90 + cc).toString(16).toUpperCase()}/0`, `set${CC_NAMES[cc]} Eb`, 'setcc', '', cc);
+  // SETcc ignores ModRM.reg
+  I(`0F ${(0x90 + cc).toString(16).toUpperCase()}`, `set${CC_NAMES[cc]} Eb`, 'setcc', '', cc);
 }
 I('0F A0', 'push FS', 'pushSeg', 'd64', 4);
 I('0F A1', 'pop FS', 'popSeg', 'd64', 4);
@@ -341,24 +369,31 @@ I('0F A4', 'shld Ev,Gv,Ib', 'shld', '', 0);
 I('0F A5', 'shld Ev,Gv,CL', 'shld', '', 0);
 I('0F A8', 'push GS', 'pushSeg', 'd64', 5);
 I('0F A9', 'pop GS', 'popSeg', 'd64', 5);
+// RSM outside SMM raises #UD (APM Vol. 3, RSM); worldswitch has no SMM
+I('0F AA', 'rsm', 'ud');
 I('0F AB', 'bts Ev,Gv', 'btG', 'lock', 1);
 I('0F AC', 'shrd Ev,Gv,Ib', 'shld', '', 1);
 I('0F AD', 'shrd Ev,Gv,CL', 'shld', '', 1);
-I('F3 0F AE/0', 'rdfsbase Ry', 'fsgsbase', 'o64 reg', 0);
-I('F3 0F AE/1', 'rdgsbase Ry', 'fsgsbase', 'o64 reg', 1);
-I('F3 0F AE/2', 'wrfsbase Ry', 'fsgsbase', 'o64 reg', 2);
-I('F3 0F AE/3', 'wrgsbase Ry', 'fsgsbase', 'o64 reg', 3);
-I('0F AE E8', 'lfence', 'nop');
-I('0F AE F0', 'mfence', 'nop');
-I('0F AE F8', 'sfence', 'nop');
-I('0F AE/7', 'clflush M', 'nop', 'mem');
+// 0F AE: the memory forms are FXSAVE/XSAVE/... (outside the table), the register forms are
+// fences and, with F3/F2/66, other instructions. The fences ignore ModRM.rm.
+I('F3 0F AE/0', 'rdfsbase Ry', 'fsgsbase', 'o64 reg xmod', 0);
+I('F3 0F AE/1', 'rdgsbase Ry', 'fsgsbase', 'o64 reg xmod', 1);
+I('F3 0F AE/2', 'wrfsbase Ry', 'fsgsbase', 'o64 reg xmod', 2);
+I('F3 0F AE/3', 'wrgsbase Ry', 'fsgsbase', 'o64 reg xmod', 3);
+for (let k = 0; k < 8; k++) {
+  I(`0F AE ${(0xe8 + k).toString(16).toUpperCase()}`, 'lfence', 'nop', 'np');
+  I(`0F AE ${(0xf0 + k).toString(16).toUpperCase()}`, 'mfence', 'nop', 'np');
+  I(`0F AE ${(0xf8 + k).toString(16).toUpperCase()}`, 'sfence', 'nop', 'np');
+}
+I('0F AE/7', 'clflush Mb', 'nop', 'mem np xmod');
+I('66 0F AE/7', 'clflushopt Mb', 'nop', 'mem xmod');
 I('0F AF', 'imul Gv,Ev', 'imul2');
 I('0F B0', 'cmpxchg Eb,Gb', 'cmpxchg', 'lock');
 I('0F B1', 'cmpxchg Ev,Gv', 'cmpxchg', 'lock');
-I('0F B2', 'lss Gv,Mp', 'loadFarPtr', 'mem', 2);
+I('0F B2', 'lss Gv,Mp', 'loadFarPtr', 'mem nw', 2);
 I('0F B3', 'btr Ev,Gv', 'btG', 'lock', 2);
-I('0F B4', 'lfs Gv,Mp', 'loadFarPtr', 'mem', 4);
-I('0F B5', 'lgs Gv,Mp', 'loadFarPtr', 'mem', 5);
+I('0F B4', 'lfs Gv,Mp', 'loadFarPtr', 'mem nw', 4);
+I('0F B5', 'lgs Gv,Mp', 'loadFarPtr', 'mem nw', 5);
 I('0F B6', 'movzx Gv,Eb', 'movzx', '', 1);
 I('0F B7', 'movzx Gv,Ew', 'movzx', '', 2);
 I('F3 0F B8', 'popcnt Gv,Ev', 'popcnt');
@@ -376,7 +411,9 @@ I('0F BE', 'movsx Gv,Eb', 'movsx', '', 1);
 I('0F BF', 'movsx Gv,Ew', 'movsx', '', 2);
 I('0F C0', 'xadd Eb,Gb', 'xadd', 'lock');
 I('0F C1', 'xadd Ev,Gv', 'xadd', 'lock');
-I('0F C7/1', 'cmpxchg8b/cmpxchg8b/cmpxchg16b M', 'cmpxchg8b', 'lock mem');
-I('F3 0F C7/7', 'rdpid Ry', 'rdpid', 'reg');
+I('0F C7/1', 'cmpxchg8b/cmpxchg8b/cmpxchg16b Mq', 'cmpxchg8b', 'lock mem');
+// RDPID writes a 64-bit register in 64-bit mode whatever REX.W says
+I('F3 0F C7/7', 'rdpid Ry', 'rdpid', 'reg f64');
 I('0F C8+r', 'bswap Zv', 'bswap');
-I('0F FF', 'ud0 Gv,Ev', 'ud');
+// UD0 has no ModRM byte on AMD processors
+I('0F FF', 'ud0', 'ud');
