@@ -1,0 +1,61 @@
+/**
+ * The `worldswitch` command line. Every user error (bad option, unreadable or malformed image)
+ * ends in one line on stderr and a non-zero exit, never a stack trace.
+ */
+
+import { Command, CommanderError } from 'commander';
+import { runCommand } from './run.js';
+
+/** An error meant for the user: printed as one line. */
+export class UserError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program
+    .name('worldswitch')
+    .description('An AMD-V capable x86-64 machine for studying hypervisor world switches')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  let code = 0;
+  program
+    .command('run')
+    .description('boot a multiboot v1 (ELF32 / a.out kludge) or ELF64 image')
+    .argument('<image>', 'kernel image')
+    .option('--append <cmdline>', 'kernel command line', '')
+    .option('--module <file>', 'multiboot module (repeatable; "file args" passes a command line)', collect, [])
+    .option('--mem <size>', 'RAM size, e.g. 256M, 1G, 4G', '256M')
+    .option('--max-insns <n>', 'stop after this many instructions', '2000000000')
+    .option('--trace', 'print every instruction (disassembled) on stderr')
+    .option('--stats', 'print instructions and cycles on stderr at the end')
+    .action(async (image: string, opts: RunOpts) => { code = await runCommand(image, opts); });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof UserError || isLoadError(e)) {
+      process.stderr.write(`worldswitch: ${(e as Error).message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  return code;
+}
+
+export interface RunOpts {
+  append: string;
+  module: string[];
+  mem: string;
+  maxInsns: string;
+  trace?: boolean;
+  stats?: boolean;
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+function isLoadError(e: unknown): boolean {
+  return e instanceof Error && e.name === 'LoadError';
+}

@@ -1,0 +1,170 @@
+/**
+ * The machine: RAM, the port bus with the UART (COM1), the debug-exit port and the legacy PIC
+ * registers, the local APIC in MMIO, the device scheduler, and the CPU that runs on them.
+ *
+ * Time is the CPU's cycle counter. `run` executes the CPU in slices that end at the next device
+ * event (the APIC timer), then lets the scheduler fire what is due. The CPU is not told the
+ * event's cycle, only an instruction count, so a slice is sized from the cycles per instruction
+ * of the previous one and may overshoot an event by part of a slice when instruction costs
+ * vary; with a uniform cost it ends exactly at the event. While the CPU waits in HLT, time
+ * jumps to the next event (the TSC keeps counting while halted).
+ *
+ * Interrupt delivery belongs to the CPU: the APIC is its `intc` (hasInterrupt / acknowledge),
+ * CR8 reads and writes go to the APIC's TPR, and a new request sets `cpu.attention` so the run
+ * loop looks at events before the next instruction; APIC NMIs are handed to `cpu.raiseNmi()`.
+ */
+
+import { Cpu } from '../cpu/cpu.js';
+import { Stop } from '../cpu/state.js';
+import { applyInitialState } from './boot.js';
+import { DebugExit, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE } from './debugexit.js';
+import { IoBus, Width } from './iobus.js';
+import { LocalApic, LAPIC_BASE, LAPIC_SIZE } from './lapic.js';
+import { loadKernel, type LoadOptions, type LoadResult } from './loaders.js';
+import { PhysMem } from './memory.js';
+import { LegacyPic } from './pic.js';
+import { Scheduler } from './scheduler.js';
+import { COM1_IRQ, COM1_PORT, Uart16550 } from './uart16550.js';
+
+export const DEFAULT_MEM_SIZE = 256 * 1024 * 1024;
+/** RAM must end below the APIC pages (0xFEC00000 and up hold the I/O and local APICs) */
+export const MAX_MEM_SIZE = 0xfec00000;
+
+export interface MachineOptions {
+  /** RAM size in bytes (multiple of 4 KiB); default 256 MiB. Ignored when `cpu` is given. */
+  memSize?: number;
+  /** a CPU built by the caller on its own PhysMem; by default the machine builds one */
+  cpu?: Cpu;
+  /** where UART output goes; by default it collects in `uart.output()` */
+  onUartByte?: (byte: number) => void;
+  /** CPU cycles per tick of the APIC timer's input clock (default 1) */
+  apicCyclesPerTick?: number;
+  /** deliver exceptions through the IDT (default true); false keeps the bare core's stop */
+  architecturalDelivery?: boolean;
+}
+
+export interface RunResult {
+  reason: Stop;
+  /** instructions retired and cycles counted, in total */
+  icount: number;
+  cycles: number;
+  /** debug-exit status ((v << 1) | 1), or null if the guest did not exit that way */
+  exitStatus: number | null;
+  rip: number;
+}
+
+export class Machine {
+  readonly cpu: Cpu;
+  readonly mem: PhysMem;
+  readonly sched = new Scheduler();
+  readonly io = new IoBus();
+  readonly uart: Uart16550;
+  readonly pic = new LegacyPic();
+  readonly debugExit: DebugExit;
+  readonly lapic: LocalApic;
+  exitStatus: number | null = null;
+  /** average cycles per instruction of the last slice, for sizing the next */
+  private cpi = 1;
+
+  constructor(opts: MachineOptions = {}) {
+    if (opts.cpu !== undefined) {
+      this.cpu = opts.cpu;
+      this.mem = opts.cpu.mem;
+    } else {
+      const size = opts.memSize ?? DEFAULT_MEM_SIZE;
+      if (size > MAX_MEM_SIZE) throw new RangeError(`memory size 0x${size.toString(16)} reaches the APIC area at 0xfec00000`);
+      this.mem = new PhysMem(size);
+      this.cpu = new Cpu(this.mem);
+    }
+    const cpu = this.cpu;
+    this.sched.clock = () => cpu.cycles;
+
+    cpu.io = this.io;
+    this.uart = new Uart16550({ onTx: opts.onUartByte, onIrq: (level) => this.pic.setLine(COM1_IRQ, level) });
+    this.io.register(COM1_PORT, 8, this.uart, Width.B);
+    this.io.register(0x20, 2, this.pic, Width.B);
+    this.io.register(0xa0, 2, this.pic, Width.B);
+    this.debugExit = new DebugExit((status) => this.exit(status));
+    this.io.register(DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, this.debugExit, Width.All);
+
+    this.lapic = new LocalApic(this.sched, { cyclesPerTick: opts.apicCyclesPerTick });
+    this.mem.addMmio(LAPIC_BASE, LAPIC_SIZE, this.lapic);
+    const lapic = this.lapic;
+    cpu.intc = lapic;
+    lapic.onSignal = () => {
+      if (lapic.takeNmi()) cpu.raiseNmi();
+      cpu.attention = true;
+    };
+    cpu.tprWrite = (v) => lapic.setCr8(v);
+    cpu.tprRead = () => lapic.cr8();
+    if (opts.architecturalDelivery ?? true) cpu.useArchitecturalDelivery();
+  }
+
+  /** the debug-exit port was written: stop the CPU after this instruction */
+  private exit(status: number): void {
+    this.exitStatus = status;
+    this.cpu.stopReason = Stop.Exit;
+  }
+
+  /** Load a kernel (multiboot or ELF64) and put the CPU in its initial state. */
+  boot(file: Uint8Array, opts: LoadOptions = {}): LoadResult {
+    const r = loadKernel(this.mem, file, opts);
+    applyInitialState(this.cpu, r.state);
+    return r;
+  }
+
+  /** Run until the guest exits, halts for good, stops on an exception, or runs `maxInsns`. */
+  run(maxInsns: number): RunResult {
+    const cpu = this.cpu;
+    const sched = this.sched;
+    const end = cpu.icount + maxInsns;
+    let reason = Stop.None;
+    // HLT with no progress since the last jump in time: is the wait over for good?
+    let idleAccepts = -1;
+    while (reason === Stop.None) {
+      sched.runDue(cpu.cycles);
+      if (this.exitStatus !== null) { reason = Stop.Exit; break; }
+      const left = end - cpu.icount;
+      if (left <= 0) { reason = Stop.Budget; break; }
+      const next = sched.next();
+      let slice = left;
+      if (next !== Infinity) slice = Math.min(left, Math.max(1, Math.floor((next - cpu.cycles) / this.cpi)));
+      const i0 = cpu.icount;
+      const c0 = cpu.cycles;
+      const stop = cpu.run(slice);
+      const done = cpu.icount - i0;
+      if (done > 0) {
+        this.cpi = Math.max(1, (cpu.cycles - c0) / done);
+        idleAccepts = -1;
+      }
+      switch (stop) {
+        case Stop.Budget:
+          break;
+        case Stop.Halt: {
+          // waiting for an interrupt: jump to the next event, unless nothing new can come of it
+          // (no event, or the last jump only repeated a request the CPU cannot take)
+          const wake = sched.next();
+          if (wake === Infinity || this.lapic.acceptCount === idleAccepts) { reason = Stop.Halt; break; }
+          idleAccepts = this.lapic.acceptCount;
+          if (wake > cpu.cycles) cpu.cycles = wake;
+          break;
+        }
+        default:
+          reason = stop;
+      }
+    }
+    sched.runDue(cpu.cycles);
+    return { reason, icount: cpu.icount, cycles: cpu.cycles, exitStatus: this.exitStatus, rip: cpu.rip };
+  }
+
+  /** ports the guest used that have no device, and other things worth a line in a report */
+  report(): { unknownPorts: { port: number; reads: number; writes: number }[]; picMasks: [number, number]; unmappedReads: number; apicIgnoredWrites: number; apicIgnoredMessages: number } {
+    return {
+      unknownPorts: this.io.unknownPorts(),
+      picMasks: [this.pic.master.mask, this.pic.slave.mask],
+      unmappedReads: this.mem.unmappedReads,
+      apicIgnoredWrites: this.lapic.ignoredWrites,
+      apicIgnoredMessages: this.lapic.ignoredMessages,
+    };
+  }
+}
