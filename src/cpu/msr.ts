@@ -101,7 +101,7 @@ function gp(): never {
 
 /** bits 63:47 all equal (APM Vol. 2 5.3.1); `hi` holds bits 63:32 */
 export function isCanonicalHi(hi: number): boolean {
-  return ((hi << 15) >> 15) === hi;
+  return ((hi << 16) >> 16) === hi;
 }
 
 /** EDX:EAX as a canonical address (a signed number), or #GP(0) */

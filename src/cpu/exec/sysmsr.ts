@@ -82,7 +82,9 @@ function cpuid(c: Cpu, _i: Insn): void {
 
 function syscall(c: Cpu, _i: Insn): void {
   if ((c.efer & Efer.SCE) === 0) raise(Vec.UD, 0);
-  const sel = (c.starHi & 0xffff) & 0xfffc;
+  // CS = STAR[47:32] with RPL cleared; SS = STAR[47:32] + 8 as it stands
+  const sel = c.starHi & 0xfffc;
+  const ssSel = ((c.starHi & 0xffff) + 8) & 0xffff;
   const fl = getFlags(c);
   if ((c.efer & Efer.LMA) !== 0) {
     // long mode: RCX = next RIP, R11 = RFLAGS (RF clear); always enters 64-bit mode
@@ -91,7 +93,7 @@ function syscall(c: Cpu, _i: Insn): void {
     setRegPair(c, R.RCX, next | 0, c.bits === 64 ? Math.floor(next / TWO32) | 0 : 0);
     setRegPair(c, R.R11, fl & ~Fl.RF, 0);
     loadFlat(c, S.CS, sel, Flat.CODE64_DPL0);
-    loadFlat(c, S.SS, (sel + 8) & 0xffff, Flat.DATA_DPL0);
+    loadFlat(c, S.SS, ssSel, Flat.DATA_DPL0);
     setFlags(c, fl & ~c.sfmask & ~Fl.RF);
     c.cpl = 0;
     c.rip = target;
@@ -99,7 +101,7 @@ function syscall(c: Cpu, _i: Insn): void {
     // legacy mode: ECX = next EIP, target STAR[31:0], 32-bit flat segments
     setRegPair(c, R.RCX, c.rip | 0, 0);
     loadFlat(c, S.CS, sel, Flat.CODE32_DPL0);
-    loadFlat(c, S.SS, (sel + 8) & 0xffff, Flat.DATA_DPL0);
+    loadFlat(c, S.SS, ssSel, Flat.DATA_DPL0);
     setFlags(c, fl & ~(Fl.VM | Fl.IF | Fl.RF));
     c.cpl = 0;
     c.rip = c.starLo >>> 0;
@@ -110,8 +112,8 @@ function syscall(c: Cpu, _i: Insn): void {
 /**
  * SYSRET. AMD does not check RCX for a canonical address: SYSRET completes at CPL 3 and the
  * fetch at the new RIP raises #GP(0) in user mode (unlike Intel, which faults at CPL 0). SS
- * gets its selector but keeps its hidden attributes, as on AMD processors (Linux calls this
- * X86_BUG_SYSRET_SS_ATTRS).
+ * gets its selector (STAR[63:48] + 8, RPL 3) but keeps its hidden attributes, as on AMD
+ * processors (Linux calls this X86_BUG_SYSRET_SS_ATTRS).
  */
 function sysret(c: Cpu, i: Insn): void {
   if ((c.efer & Efer.SCE) === 0) raise(Vec.UD, 0);
