@@ -226,7 +226,8 @@ export class Decoder {
     let osz: number;
     if (info.byteOp) osz = 1;
     else if (b64) {
-      if (rex & 8 && !(s.flags & F.NoW)) osz = 8;
+      // REX.W overrides 66; on the `nw` rows AMD gives it 32 bits (m16:32), not 64
+      if (rex & 8) osz = s.flags & F.NoW ? 4 : 8;
       else if (s.flags & F.F64) osz = 8;
       else if (s.flags & F.D64) osz = opsz66 ? 2 : 8;
       else osz = opsz66 ? 2 : 4;

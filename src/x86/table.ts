@@ -209,7 +209,7 @@ I('AE', 'scasb AL,Yb', 'scas', 'rep');
 I('AF', 'scasw/scasd/scasq rAX,Yv', 'scas', 'rep');
 I('B0+r', 'mov Zb,Ib', 'movZI');
 I('B8+r', 'mov Zv,Iv', 'movZI');
-// /6 is an undocumented alias of SHL (/4), spelled SAL; processors execute it as SHL
+// /6 executes as SHL/SAL (/4); its row is spelled sal (handler arg 6)
 for (let k = 0; k < 8; k++) {
   I(`C0/${k}`, `${SHIFT_NAMES[k]} Eb,Ib`, 'shift', '', k);
   I(`C1/${k}`, `${SHIFT_NAMES[k]} Ev,Ib`, 'shift', '', k);
