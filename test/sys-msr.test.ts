@@ -343,8 +343,9 @@ describe('CPUID', () => {
     expect(leaf(c, 0x80000008)).toEqual([0x3030, 0, 0, 0]);
   });
 
-  it('leaf 8000_000A comes from the SVM hook; unknown leaves are zero', () => {
-    expect(leaf(c, 0x8000000a)).toEqual([1, 0, 0, 0]);
+  it('leaf 8000_000A reports the SVM revision, ASIDs and features; unknown leaves are zero', () => {
+    // revision 1, 64 ASIDs, EDX: NP (0), NRIPS (3), FlushByAsid (6)
+    expect(leaf(c, 0x8000000a)).toEqual([1, 64, 0, 0x49]);
     const saved = SVM_LEAF.slice();
     SVM_LEAF[1] = 64;
     SVM_LEAF[3] = 0x8;

@@ -11,13 +11,15 @@ import { Decoder, NEED_MORE } from '../x86/decoder.js';
 import { Insn, type Exec } from '../x86/insn.js';
 import { INSNS } from '../x86/table.js';
 import type { PhysMem } from '../machine/memory.js';
-import { FAULT, raise, type CpuFault } from './fault.js';
+import { FAULT, raise, VMEXIT_ABORT, type CpuFault } from './fault.js';
 import { Acc, translate } from './mmu.js';
 import { Stop, TWO32, Vec } from './state.js';
 import { HANDLERS } from './exec/registry.js';
 import { Paging } from './paging.js';
 import { deliverEvent, deliverException, deliverSoftware, Ev, ShutdownInfo } from './interrupts.js';
 import { Fl } from './state.js';
+import { SvmState } from '../svm/state.js';
+import { installSvm } from '../svm/svm.js';
 
 /** The interrupt controller as the CPU sees it (the LAPIC). */
 export interface InterruptSource {
@@ -133,6 +135,46 @@ export class Cpu {
    */
   ioHook: ((c: Cpu, exitInfo1: number) => boolean) | null = null;
 
+  // ---- SVM ----
+  readonly svm = new SvmState();
+  /** running a guest: intercepts apply (mirror of svm.guest for the hot paths) */
+  guestMode = false;
+  /**
+   * A nested page fault: the SVM layer takes #VMEXIT(NPF) and aborts the instruction (it does
+   * not return). Installed by the SVM layer.
+   */
+  npfHook: (gpa: number, info1Lo: number, info1Hi: number) => never = () => {
+    throw new Error('nested paging without the SVM layer');
+  };
+
+  /**
+   * #VMEXIT from inside an instruction and end it (installed by the SVM layer; never returns).
+   * The guest RIP saved is the instruction's own (ripStart); `nrip` goes to the VMCB's NRIP.
+   */
+  svmExit: (code: number, info1Lo: number, info1Hi: number, info2: number, nrip: number) => never = () => {
+    throw new Error('#VMEXIT without the SVM layer');
+  };
+  /** #VMEXIT between instructions or from event delivery (returns; guest RIP given) */
+  svmExitAt: (code: number, info1Lo: number, info1Hi: number, info2: number, guestRip: number, nrip: number) => void = () => {};
+  /** events in guest mode (installed by the SVM layer) */
+  guestEvents: (c: Cpu) => void = () => {};
+
+  /**
+   * An instruction-intercept site (APM Vol. 2 15.9): if the running guest intercepts exit
+   * `code`, #VMEXIT with NRIP = the next instruction. Called after the instruction's simple
+   * exception checks (#UD, CPL) and before its memory accesses, as the manual orders them.
+   */
+  icpt(code: number): void {
+    if (!this.guestMode) return;
+    if (this.intercepted(code)) this.svmExit(code, 0, 0, 0, this.rip);
+  }
+
+  /** the running guest's intercept bit for exit `code` (0x00-0x8F; APM Vol. 2 App. B) */
+  intercepted(code: number): boolean {
+    // words of 32 bits: CR (00-1F), DR (20-3F), exceptions (40-5F), misc1 (60-7F), misc2 (80-9F)
+    return ((this.svm.intercepts[code >>> 5] >>> (code & 31)) & 1) !== 0;
+  }
+
   // ---- events ----
   /** an NMI is waiting for delivery */
   nmiPending = false;
@@ -185,6 +227,8 @@ export class Cpu {
   icount = 0;
   /** cycle counter (the TSC source); one per instruction until a cost model is attached */
   cycles = 0;
+  /** run() returns (Stop.Budget) once `cycles` reaches this: the machine's next device event */
+  cycleDeadline = Infinity;
   stopReason: Stop = Stop.None;
   /** last exception that stopped the run (Stop.Exception) */
   lastFault = { vector: 0, errorCode: 0, rip: 0 };
@@ -237,7 +281,11 @@ export class Cpu {
       return true;
     }
     let took = false;
-    if (this.nmiPending && !this.nmiBlocked && this.eventGate(2)) {
+    if (this.guestMode) {
+      this.guestEvents(this);
+    } else if (!this.svm.gif) {
+      // GIF = 0 holds NMI and INTR pending (APM Vol. 2 15.17)
+    } else if (this.nmiPending && !this.nmiBlocked && this.eventGate(2)) {
       this.nmiPending = false;
       this.nmiBlocked = true;
       this.deliverExternal(2, Ev.Nmi);
@@ -284,6 +332,7 @@ export class Cpu {
     this.decoder = sharedDecoder;
     this.scratchInsn = new Insn(udExec);
     this.paging = new Paging(this);
+    installSvm(this);
     mem.onCodeWrite = (page) => this.invalidateCodePage(page);
   }
 
@@ -366,10 +415,11 @@ export class Cpu {
     this.stopReason = Stop.None;
     const end = this.icount + budget;
     while (this.stopReason === Stop.None) {
-      if (this.icount >= end) { this.stopReason = Stop.Budget; break; }
+      if (this.icount >= end || this.cycles >= this.cycleDeadline) { this.stopReason = Stop.Budget; break; }
       try {
         this.loop(end);
       } catch (e) {
+        if (e === VMEXIT_ABORT) continue; // a #VMEXIT ended the instruction; the host runs on
         if (e !== FAULT) throw e;
         this.rip = this.ripStart;
         this.deliverException(this, FAULT);
@@ -379,7 +429,7 @@ export class Cpu {
   }
 
   private loop(end: number): void {
-    while (this.icount < end && this.stopReason === Stop.None) {
+    while (this.icount < end && this.cycles < this.cycleDeadline && this.stopReason === Stop.None) {
       if (this.attention && !this.events()) {
         this.stopReason = Stop.Halt;
         return;
@@ -390,11 +440,27 @@ export class Cpu {
       let next = rip + insn.len;
       if (this.bits !== 64) next = this.bits === 32 ? next % TWO32 : next & 0xffff;
       this.rip = next;
+      const tf = this.flags & Fl.TF;
       insn.exec(this, insn);
       // an instruction retires (and is counted) only if it did not fault
       this.icount++;
       this.cycles += insn.cost;
+      if (tf !== 0) this.singleStep();
     }
+  }
+
+  /**
+   * RFLAGS.TF was set when the instruction began: a single-step #DB trap after it, with
+   * DR6.BS set (APM Vol. 2 13.1.3.3). RIP already points at the next instruction.
+   */
+  private singleStep(): void {
+    this.dr[6] = (this.dr[6] | 0x4000) >>> 0;
+    FAULT.vector = Vec.DB;
+    FAULT.errorCode = 0;
+    FAULT.hasErrorCode = false;
+    FAULT.address = 0;
+    this.ripStart = this.rip;
+    this.deliverException(this, FAULT);
   }
 
   /** Decode the instruction at the current RIP without executing it (tools, traces). */

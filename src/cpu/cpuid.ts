@@ -70,7 +70,16 @@ const BRAND = new Int32Array(12);
  * feature bits (APM Vol. 3 E.4.9). The SVM layer fills this in for the features it implements;
  * until then it reports revision 1 and no ASIDs or features.
  */
-export const SVM_LEAF = Int32Array.of(1, 0, 0, 0);
+
+/** number of ASIDs (CPUID 8000_000A EBX): ASID 0 is the host's */
+export const SVM_ASIDS = 64;
+/**
+ * SVM features implemented (CPUID 8000_000A EDX, APM Vol. 3 E.4.9): NP (0), NRIPS (3),
+ * FlushByAsid (6). VGIF, decode assists, V_VMSAVE_VMLOAD and the rest are not implemented.
+ */
+export const SVM_FEATURES = (1 << 0) | (1 << 3) | (1 << 6);
+
+export const SVM_LEAF = Int32Array.of(1, SVM_ASIDS, 0, SVM_FEATURES);
 
 /** Compute CPUID leaf `eax` (sub-leaf `ecx`) into out[0..3] = EAX, EBX, ECX, EDX. */
 export function cpuidLeaf(c: Cpu, eax: number, ecx: number, out: Int32Array): void {

@@ -31,3 +31,10 @@ export function raisePf(address: number, errorCode: number): never {
   FAULT.address = address;
   throw FAULT;
 }
+
+/**
+ * Thrown after a #VMEXIT taken inside an instruction (an intercept): the world switch is
+ * complete, and the run loop just goes on with the host. Preallocated, like FAULT.
+ */
+export class VmexitAbort {}
+export const VMEXIT_ABORT = new VmexitAbort();

@@ -252,23 +252,31 @@ export function deliverException(c: Cpu, f: CpuFault): void {
   let vector = f.vector;
   let err = f.errorCode;
   let hasErr = f.hasErrorCode;
-  if (vector === Vec.PF) c.cr2 = f.address;
+  let address = f.address;
   const chain = c.shutdown.chain;
   chain.length = 0;
+  const sv = c.svm;
   for (let attempt = 0; ; attempt++) {
     chain.push(vector);
     try {
+      // an intercepted exception leaves the guest before delivery and before CR2 changes
       if (c.exceptionHook !== null && c.exceptionHook(c, vector, err, hasErr)) return;
+      if (vector === Vec.PF) c.cr2 = address;
+      if (c.guestMode && sv.delivering === 0) {
+        sv.delivering = 0x80000000 | (Ev.Exception << 8) | (hasErr ? 0x800 : 0) | vector;
+        sv.deliveringErr = err;
+      }
       deliverEvent(c, vector, Ev.Exception, err, hasErr);
+      sv.delivering = 0;
       return;
     } catch (e) {
       if (e !== FAULT) throw e;
       const second = FAULT.vector;
-      if (second === Vec.PF) c.cr2 = FAULT.address;
       const firstC = ((CONTRIBUTORY >>> vector) & 1) === 1 && vector < 32;
       const secondC = ((CONTRIBUTORY >>> second) & 1) === 1 && second < 32;
       if (vector === Vec.DF && (secondC || second === Vec.PF)) {
         chain.push(second);
+        sv.delivering = 0;
         shutdown(c, 'triple fault');
         return;
       }
@@ -277,17 +285,24 @@ export function deliverException(c: Cpu, f: CpuFault): void {
         vector = Vec.DF;
         err = 0;
         hasErr = true;
+        address = 0;
         continue;
       }
       vector = second;
       err = FAULT.errorCode;
       hasErr = FAULT.hasErrorCode;
-      if (attempt > 8) { shutdown(c, 'exception loop'); return; }
+      address = FAULT.address;
+      if (attempt > 8) { sv.delivering = 0; shutdown(c, 'exception loop'); return; }
     }
   }
 }
 
 export function shutdown(c: Cpu, reason: string): void {
+  // a guest's shutdown is a #VMEXIT when intercepted (APM Vol. 2 15.13.3)
+  if (c.guestMode && c.intercepted(0x7f)) {
+    c.svmExitAt(0x7f, 0, 0, 0, c.rip, 0);
+    return;
+  }
   c.shutdown.rip = c.rip;
   c.shutdown.reason = reason;
   c.stopReason = Stop.Shutdown;

@@ -132,8 +132,16 @@ export function readTsc(c: Cpu): number {
   const cl = cyc % TWO32;
   const ch = (cyc - cl) / TWO32;
   const s = cl + (c.tscOffLo >>> 0);
-  c.xh = (ch + c.tscOffHi + (s >= TWO32 ? 1 : 0)) | 0;
-  return s | 0;
+  let hi = (ch + c.tscOffHi + (s >= TWO32 ? 1 : 0)) | 0;
+  let lo = s | 0;
+  if (c.guestMode) {
+    // a guest reads TSC + VMCB.TSC_OFFSET (APM Vol. 2 15.30.3)
+    const g = (lo >>> 0) + (c.svm.tscOffLo >>> 0);
+    hi = (hi + c.svm.tscOffHi + (g >= TWO32 ? 1 : 0)) | 0;
+    lo = g | 0;
+  }
+  c.xh = hi;
+  return lo;
 }
 
 /** WRMSR TSC: make the TSC read lo/hi now (the offset absorbs the cycle count). */

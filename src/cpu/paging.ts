@@ -41,6 +41,10 @@ export class Paging {
   private readonly tag = new Float64Array(TLB_SIZE).fill(NaN);
   private readonly frame = new Float64Array(TLB_SIZE);
   private readonly perm = new Uint8Array(TLB_SIZE);
+  /** ASID each entry belongs to (0: host) */
+  private readonly tasid = new Uint32Array(TLB_SIZE);
+  /** ASID of the code running now: the guest's while in guest mode, else 0 */
+  asid = 0;
   /** a large page has been cached: INVLPG then flushes everything (allowed: APM Vol. 2 5.5.3) */
   private haveLarge = false;
   /** walks done (for statistics) */
@@ -57,22 +61,32 @@ export class Paging {
 
   /** CR3 write or task switch: drop non-global entries (all when CR4.PGE = 0) */
   flushNonGlobal(): void {
-    const pge = (this.c.cr4 & 0x80) !== 0;
-    if (!pge) { this.flushAll(); return; }
-    for (let k = 0; k < TLB_SIZE; k++) if ((this.perm[k] & P.G) === 0) this.tag[k] = NaN;
+    this.flushAsid(this.asid, (this.c.cr4 & 0x80) !== 0);
+  }
+
+  /** drop the entries of one ASID (only its non-global ones if `keepGlobal`) */
+  flushAsid(asid: number, keepGlobal: boolean): void {
+    for (let k = 0; k < TLB_SIZE; k++) {
+      if (this.tasid[k] === asid && (!keepGlobal || (this.perm[k] & P.G) === 0)) this.tag[k] = NaN;
+    }
   }
 
   invlpg(lin: number): void {
-    if (this.haveLarge) { this.flushAll(); return; }
+    this.invlpgAsid(lin, this.asid);
+  }
+
+  /** INVLPG of one page in one ASID (INVLPGA names the ASID: APM Vol. 3 INVLPGA) */
+  invlpgAsid(lin: number, asid: number): void {
+    if (this.haveLarge) { this.flushAsid(asid, false); return; }
     const page = Math.floor(lin / 4096);
     const k = page & TLB_MASK;
-    if (this.tag[k] === page) this.tag[k] = NaN;
+    if (this.tag[k] === page && this.tasid[k] === asid) this.tag[k] = NaN;
   }
 
   translate(lin: number, acc: number, user: boolean): number {
     const page = Math.floor(lin / 4096);
     const k = page & TLB_MASK;
-    if (this.tag[k] === page) {
+    if (this.tag[k] === page && this.tasid[k] === this.asid) {
       const p = this.perm[k];
       if (this.allowed(p, acc, user) && (acc !== Acc.Write || (p & P.D) !== 0)) {
         return this.frame[k] * 4096 + (lin & 0xfff);
@@ -105,7 +119,7 @@ export class Paging {
   private walk(lin: number, acc: number, user: boolean): number {
     const c = this.c;
     this.walks++;
-    const mem = c.mem;
+    this.nestedWalk = c.guestMode && c.svm.np;
     const nxe = (c.efer & Efer.NXE) !== 0;
     const longMode = (c.efer & Efer.LMA) !== 0;
     const pae = (c.cr4 & 0x20) !== 0;
@@ -124,9 +138,9 @@ export class Paging {
     const lo = lin >>> 0;
     if (!pae) {
       // legacy 32-bit paging: 10 + 10 + 12
-      const pdeAddr = (c.cr3 & 0xfffff000) >>> 0;
+      const pdeAddr = (c.cr3 % TWO32 & 0xfffff000) >>> 0;
       const pdeA = pdeAddr + ((lo >>> 22) << 2);
-      const pde = mem.read32(pdeA);
+      const pde = this.rd(pdeA);
       if ((pde & 1) === 0) raisePf(lin, errBase);
       wAll = (pde & 2) !== 0; uAll = (pde & 4) !== 0;
       if ((pde & 0x80) !== 0 && (c.cr4 & 0x10) !== 0) {
@@ -140,7 +154,7 @@ export class Paging {
       } else {
         this.setAccessed(pdeA, pde);
         const pteA = ((pde & 0xfffff000) >>> 0) + (((lo >>> 12) & 0x3ff) << 2);
-        const pte = mem.read32(pteA);
+        const pte = this.rd(pteA);
         if ((pte & 1) === 0) raisePf(lin, errBase);
         wAll = wAll && (pte & 2) !== 0; uAll = uAll && (pte & 4) !== 0;
         frame = pte >>> 12;
@@ -156,8 +170,8 @@ export class Paging {
       } else {
         // legacy PAE: 4 PDPEs at CR3[31:5]; AMD reads them during the walk
         const pdpeA = ((c.cr3 & 0xffffffe0) >>> 0) + ((lo >>> 30) << 3);
-        const e = mem.read32(pdpeA);
-        const eh = mem.read32(pdpeA + 4);
+        const e = this.rd(pdpeA);
+        const eh = this.rd(pdpeA + 4);
         if ((e & 1) === 0) raisePf(lin, errBase);
         // PDPE reserved bits in legacy PAE: 2:1, 8:5, 63:MAXPHYADDR
         if ((e & 0x1e6) !== 0 || (eh & RSV_HI_PHYS) !== 0 || (eh & 0x80000000) !== 0) raisePf(lin, errBase | PfErr.P | PfErr.RSV);
@@ -168,8 +182,8 @@ export class Paging {
         const shift = 12 + 9 * (level - 1);
         const idx = level === 4 ? Math.floor(lin / 2 ** 39) & 511 : level === 3 ? Math.floor(lin / 2 ** 30) & 511 : (lo >>> shift) & 511;
         const ea = tableAddr + idx * 8;
-        const e = mem.read32(ea);
-        const eh = mem.read32(ea + 4);
+        const e = this.rd(ea);
+        const eh = this.rd(ea + 4);
         if ((e & 1) === 0) raisePf(lin, errBase);
         let rsv = (eh & RSV_HI_PHYS) !== 0 || (!nxe && eh < 0);
         const ps = (e & 0x80) !== 0;
@@ -206,12 +220,23 @@ export class Paging {
     if (!this.allowed(p, acc, user)) raisePf(lin, errBase | PfErr.P);
     // A and D bits on the final entry
     dirty = (leafLo & 0x40) !== 0;
-    if (acc === Acc.Write && !dirty) { mem.write32(leafAddr, leafLo | 0x60); dirty = true; }
-    else if ((leafLo & 0x20) === 0) mem.write32(leafAddr, leafLo | 0x20);
+    if (acc === Acc.Write && !dirty) { this.wr(leafAddr, leafLo | 0x60); dirty = true; }
+    else if ((leafLo & 0x20) === 0) this.wr(leafAddr, leafLo | 0x20);
     if (dirty) p |= P.D;
+    if (this.nestedWalk) {
+      // the guest-physical result goes through the nested tables too
+      const gpa = frame * 4096 + (lin & 0xfff);
+      const hpa = this.nested(gpa, acc, false);
+      frame = Math.floor(hpa / 4096);
+      // the nested check was for this access only: a later write (D clear) or fetch (NX set)
+      // through this entry walks again so the nested tables are consulted for it
+      if (acc !== Acc.Write) p &= ~P.D;
+      if (acc !== Acc.Exec) p |= P.NX;
+    }
     const page = Math.floor(lin / 4096);
     const k = page & TLB_MASK;
     this.tag[k] = page;
+    this.tasid[k] = this.asid;
     this.frame[k] = frame;
     this.perm[k] = p;
     if (large) this.haveLarge = true;
@@ -219,6 +244,64 @@ export class Paging {
   }
 
   private setAccessed(addr: number, e: number): void {
-    if ((e & 0x20) === 0) this.c.mem.write32(addr, e | 0x20);
+    if ((e & 0x20) === 0) this.wr(addr, e | 0x20);
+  }
+
+  // ---- guest tables under nested paging (APM Vol. 2 15.25) ----
+
+  /** the walk in progress is a guest's under nested paging: table addresses are GPAs */
+  private nestedWalk = false;
+
+  /** read a 32-bit table word at a (guest-)physical address */
+  private rd(pa: number): number {
+    return this.c.mem.read32(this.nestedWalk ? this.nested(pa, Acc.Read, true) : pa);
+  }
+
+  private wr(pa: number, v: number): void {
+    this.c.mem.write32(this.nestedWalk ? this.nested(pa, Acc.Write, true) : pa, v);
+  }
+
+  /**
+   * Translate a guest-physical address through the nested tables at N_CR3 (4-level, host
+   * format). Every guest access counts as a user access (APM 15.25.5). On a fault the SVM layer
+   * takes #VMEXIT(NPF) with EXITINFO1 = error code (bit 32: the final translation; bit 33: a
+   * guest table walk) and EXITINFO2 = the GPA.
+   */
+  nested(gpa: number, acc: number, guestWalk: boolean): number {
+    const c = this.c;
+    const mem = c.mem;
+    const nxe = (c.svm.hostEfer & Efer.NXE) !== 0;
+    let err = PfErr.U | (acc === Acc.Write ? PfErr.W : 0) | (acc === Acc.Exec ? PfErr.ID : 0);
+    const errHi = guestWalk ? 2 : 1;
+    let table = c.svm.nCr3 - (c.svm.nCr3 % 4096);
+    let w = true;
+    let u = true;
+    let nx = false;
+    for (let level = 4; ; level--) {
+      const idx = Math.floor(gpa / 2 ** (12 + 9 * (level - 1))) & 511;
+      const ea = table + idx * 8;
+      const e = mem.read32(ea);
+      const eh = mem.read32(ea + 4);
+      if ((e & 1) === 0) return c.npfHook(gpa, err, errHi);
+      const ps = (e & 0x80) !== 0 && level > 1;
+      let rsv = (eh & RSV_HI_PHYS) !== 0 || (!nxe && eh < 0) || (level === 4 && (e & 0x80) !== 0);
+      if (ps && level === 3 && (e & 0x3fffe000) !== 0) rsv = true;
+      if (ps && level === 2 && (e & 0x1fe000) !== 0) rsv = true;
+      if (rsv) return c.npfHook(gpa, err | PfErr.P | PfErr.RSV, errHi);
+      w = w && (e & 2) !== 0;
+      u = u && (e & 4) !== 0;
+      if (nxe && eh < 0) nx = true;
+      const next = (eh & 0xfffff) * TWO32 + ((e & 0xfffff000) >>> 0);
+      if (level === 1 || ps) {
+        if (!u || (acc === Acc.Write && !w) || (acc === Acc.Exec && nx)) return c.npfHook(gpa, err | PfErr.P, errHi);
+        const dirty = (e & 0x40) !== 0;
+        if (acc === Acc.Write && !dirty) mem.write32(ea, e | 0x60);
+        else if ((e & 0x20) === 0) mem.write32(ea, e | 0x20);
+        const size = 2 ** (12 + 9 * (level - 1));
+        return next - (next % size) + (gpa % size);
+      }
+      if ((e & 0x20) === 0) mem.write32(ea, e | 0x20);
+      table = next;
+    }
   }
 }

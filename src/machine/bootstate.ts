@@ -84,7 +84,7 @@ export function protectedModeState(entry: number, eax: number, ebx: number, gdtB
   };
 }
 
-/** long mode (APM Vol. 2 14.6): PAE paging through `cr3`, 64-bit CS, IF clear */
+/** long mode (APM Vol. 2 ch. 14, long-mode activation): PAE paging through `cr3`, 64-bit CS, IF clear */
 export function longModeState(entry: number, cr3: number, gdtBase: number): InitialState {
   return {
     bits: 64, rip: entry, rax: 0, rbx: 0, rsp: 0, rflags: 0x2,

@@ -16,12 +16,12 @@
  * counter): the timer counts one tick every `cyclesPerTick * divisor` cycles and arms a
  * scheduler event for its expiry, so the machine runs the CPU up to that point.
  *
- * Access rules (APM 16.3.2: registers are 32 bits wide at 16-byte-aligned offsets and are
- * accessed with aligned doubleword reads and writes; anything else is undefined). worldswitch
- * reads a narrower access out of the register's low doubleword (bytes 4..15 of each 16-byte
- * slot read 0) and ignores narrower or misaligned writes (counted in `ignoredWrites`). A read or
- * write of an offset with no register sets ESR.IRA (illegal register address); reads of it
- * return 0.
+ * Access rules (APM Vol. 2 ch. 16, APIC registers: registers are 32 bits wide at 16-byte-aligned
+ * offsets and are accessed with aligned doubleword reads and writes; anything else is
+ * undefined). worldswitch reads a narrower access out of the register's low doubleword (bytes
+ * 4..15 of each 16-byte slot read 0) and ignores narrower or misaligned writes (counted in
+ * `ignoredWrites`). A read or write of an offset with no register sets ESR.IRA (illegal
+ * register address); reads of it return 0.
  *
  * The Version register reports 0x80050010: version 10h (integrated APIC), six LVT entries
  * (MaxLvtEntry = 5: timer, thermal, performance counter, LINT0, LINT1, error) and EAS, the
@@ -56,7 +56,7 @@ export const enum ApicReg {
   TimerCurrent = 0x390, TimerDivide = 0x3e0, ExtFeature = 0x400, ExtControl = 0x410,
 }
 
-/** ESR bits (APM 16.4.6) */
+/** ESR bits (APM Vol. 2 ch. 16, APIC error interrupts) */
 export const enum Esr {
   SendAccept = 0x04, ReceiveAccept = 0x08, SendIllegalVector = 0x20,
   ReceiveIllegalVector = 0x40, IllegalRegister = 0x80,
@@ -70,6 +70,8 @@ const LVT_MT_BITS = 0x107ff;
 const LVT_LINT_BITS = 0x1a7ff;
 const LVT_ERROR_BITS = 0x100ff;
 const REMOTE_IRR = 0x4000;
+/** pendingCache: not known */
+const DIRTY = -2;
 
 function highestBit(words: Int32Array): number {
   for (let w = 7; w >= 0; w--) {
@@ -80,7 +82,7 @@ function highestBit(words: Int32Array): number {
 
 export class LocalApic implements MmioDevice, InterruptController {
   id = 0;
-  tpr = 0;
+  private tprValue = 0;
   ldr = 0;
   dfr = 0xffffffff;
   /** spurious-interrupt vector register: vector, bit 8 APIC software enable, bit 9 FCC */
@@ -111,6 +113,7 @@ export class LocalApic implements MmioDevice, InterruptController {
   /** interrupts accepted into an IRR bit that was clear (a coalesced request does not count) */
   acceptCount = 0;
 
+  private pendingCache = DIRTY;
   /** asserted LINT0/LINT1 inputs (bit n = LINTn) */
   private lintLevels = 0;
   // timer: the count was `countStart` at cycle `countBase`; it counts down while `running`
@@ -126,11 +129,21 @@ export class LocalApic implements MmioDevice, InterruptController {
     this.timerEvent = sched.register((due, now) => this.timerExpired(due, now));
   }
 
+  /** task priority (bits 7:4 class, 3:0 subclass) */
+  get tpr(): number {
+    return this.tprValue;
+  }
+
+  set tpr(v: number) {
+    this.tprValue = v & 0xff;
+    this.pendingCache = DIRTY;
+  }
+
   get softwareEnabled(): boolean {
     return (this.svr & 0x100) !== 0;
   }
 
-  // ---- priority (APM 16.6) ----
+  // ---- priority (APM Vol. 2 ch. 16: TPR, PPR and APR; a class is vector bits 7:4) ----
 
   /** processor priority: TPR, or the class of the highest in-service vector if that is higher */
   ppr(): number {
@@ -145,6 +158,19 @@ export class LocalApic implements MmioDevice, InterruptController {
   }
 
   highestPendingVector(): number {
+    // the CPU asks between instructions while anything is pending; the answer is cached until
+    // IRR, ISR or TPR change
+    if (this.pendingCache !== DIRTY) return this.pendingCache;
+    this.pendingCache = this.computePending();
+    return this.pendingCache;
+  }
+
+  /** forget the cached answer; call after changing `irr` or `isr` directly */
+  changed(): void {
+    this.pendingCache = DIRTY;
+  }
+
+  private computePending(): number {
     const v = highestBit(this.irr);
     if (v < 0) return -1;
     // an interrupt is taken only when its priority class is above the processor's
@@ -160,7 +186,7 @@ export class LocalApic implements MmioDevice, InterruptController {
     return this.highestPendingVector() >= 0;
   }
 
-  /** CR8 is an alias of TPR[7:4]; writing it clears TPR[3:0] (APM Vol. 2 16.6.4) */
+  /** CR8 is an alias of TPR[7:4]; writing it clears TPR[3:0] (APM Vol. 2, CR8 and the TPR) */
   cr8(): number {
     return this.tpr >>> 4;
   }
@@ -176,6 +202,7 @@ export class LocalApic implements MmioDevice, InterruptController {
     if (v < 0) return this.svr & 0xff;
     this.irr[v >>> 5] &= ~(1 << (v & 31));
     this.isr[v >>> 5] |= 1 << (v & 31);
+    this.pendingCache = DIRTY;
     return v;
   }
 
@@ -195,6 +222,7 @@ export class LocalApic implements MmioDevice, InterruptController {
     if (v < 0) return;
     const bit = 1 << (v & 31);
     this.isr[v >>> 5] &= ~bit;
+    this.pendingCache = DIRTY;
     if ((this.tmr[v >>> 5] & bit) !== 0) {
       this.tmr[v >>> 5] &= ~bit;
       // a level-triggered LINT interrupt: clear remote IRR and take the line again if still up
@@ -209,12 +237,14 @@ export class LocalApic implements MmioDevice, InterruptController {
   /** accept a fixed interrupt (vector, trigger mode) into IRR */
   accept(vector: number, level: boolean): void {
     if (vector < 16) { this.error(Esr.ReceiveIllegalVector); return; }
-    // a software-disabled APIC accepts only NMI, SMI, INIT and startup messages (APM 16.3.1)
+    // a software-disabled APIC accepts only NMI, SMI, INIT and startup messages (APM Vol. 2
+    // ch. 16, local APIC enable)
     if (!this.softwareEnabled) return;
     const w = vector >>> 5;
     const bit = 1 << (vector & 31);
     if ((this.irr[w] & bit) === 0) this.acceptCount++;
     this.irr[w] |= bit;
+    this.pendingCache = DIRTY;
     if (level) this.tmr[w] |= bit;
     else this.tmr[w] &= ~bit;
     this.onSignal();
@@ -291,7 +321,7 @@ export class LocalApic implements MmioDevice, InterruptController {
     return (dest >>> 4) === (ldr >>> 4) && (dest & ldr & 0xf) !== 0;
   }
 
-  /** a write of ICR low sends the IPI (APM 16.5) */
+  /** a write of ICR low sends the IPI (APM Vol. 2 ch. 16, interprocessor interrupts) */
   private sendIpi(): void {
     const lo = this.icrLo;
     const vector = lo & 0xff;
@@ -306,7 +336,7 @@ export class LocalApic implements MmioDevice, InterruptController {
     else this.ignoredMessages++;
   }
 
-  // ---- timer (APM 16.4.1) ----
+  // ---- timer (APM Vol. 2 ch. 16, APIC timer interrupt) ----
 
   /** divide value from the divide configuration register (bits 3, 1, 0) */
   divisor(): number {
@@ -400,12 +430,12 @@ export class LocalApic implements MmioDevice, InterruptController {
 
   writeReg(reg: number, value: number): void {
     const v = value >>> 0;
-    // a software-disabled APIC keeps every LVT entry masked (APM 16.3.1)
+    // a software-disabled APIC keeps every LVT entry masked (local APIC enable)
     const force = this.softwareEnabled ? 0 : LVT_MASK;
     switch (reg) {
       case ApicReg.Id: this.id = v >>> 24; return;
       case ApicReg.Tpr:
-        this.tpr = v & 0xff;
+        this.tpr = v;
         if (this.hasPendingInterrupt()) this.onSignal();
         return;
       case ApicReg.Eoi: this.eoi(); return;

@@ -30,6 +30,8 @@ export const DEFAULT_MEM_SIZE = 256 * 1024 * 1024;
 /** RAM must end below the APIC pages (0xFEC00000 and up hold the I/O and local APICs) */
 export const MAX_MEM_SIZE = 0xfec00000;
 
+const tooBig = (size: number) => new RangeError(`memory size 0x${size.toString(16)} reaches the APIC area at 0xfec00000`);
+
 export interface MachineOptions {
   /** RAM size in bytes (multiple of 4 KiB); default 256 MiB. Ignored when `cpu` is given. */
   memSize?: number;
@@ -72,12 +74,15 @@ export class Machine {
       this.mem = opts.cpu.mem;
     } else {
       const size = opts.memSize ?? DEFAULT_MEM_SIZE;
-      if (size > MAX_MEM_SIZE) throw new RangeError(`memory size 0x${size.toString(16)} reaches the APIC area at 0xfec00000`);
+      if (size > MAX_MEM_SIZE) throw tooBig(size);
       this.mem = new PhysMem(size);
       this.cpu = new Cpu(this.mem);
     }
+    if (this.mem.size > MAX_MEM_SIZE) throw tooBig(this.mem.size);
     const cpu = this.cpu;
     this.sched.clock = () => cpu.cycles;
+    // an event armed while the CPU runs (a guest starting the APIC timer) ends the slice there
+    this.sched.onArm = (at) => { if (at < cpu.cycleDeadline) cpu.cycleDeadline = at; };
 
     cpu.io = this.io;
     this.uart = new Uart16550({ onTx: opts.onUartByte, onIrq: (level) => this.pic.setLine(COM1_IRQ, level) });
@@ -131,7 +136,9 @@ export class Machine {
       if (next !== Infinity) slice = Math.min(left, Math.max(1, Math.floor((next - cpu.cycles) / this.cpi)));
       const i0 = cpu.icount;
       const c0 = cpu.cycles;
+      cpu.cycleDeadline = next;
       const stop = cpu.run(slice);
+      cpu.cycleDeadline = Infinity;
       const done = cpu.icount - i0;
       if (done > 0) {
         this.cpi = Math.max(1, (cpu.cycles - c0) / done);

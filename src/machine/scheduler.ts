@@ -39,7 +39,11 @@ export class Scheduler {
   }
 
   /** Arm event `id` to fire at cycle `at` (replacing any earlier arming). */
+  /** told when an event is armed (the machine shortens the CPU's current slice) */
+  onArm: (at: number) => void = () => {};
+
   arm(id: number, at: number): void {
+    this.onArm(at);
     this.due[id] = at;
     if (at < this.earliest) this.earliest = at;
     else this.recompute();

@@ -3,6 +3,7 @@
  * SMSW, LGDT, LIDT, SGDT, SIDT, INVLPG, WBINVD, INVD (AMD64 APM Vol. 2 ch. 3 and 4, Vol. 3).
  */
 
+import { Exit } from '../../svm/vmcb.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../../x86/insn.js';
 import { raise } from '../fault.js';
@@ -16,6 +17,16 @@ import { MAXPHYADDR } from '../paging.js';
 
 /** CR4 bits worldswitch implements: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT FSGSBASE SMEP SMAP */
 export const CR4_VALID = 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x100000 | 0x200000;
+
+/**
+ * The CR0 selective-write intercept: a write that changes any CR0 bit other than TS and MP
+ * (APM Vol. 2 15.11), unless the plain CR0-write intercept already took it.
+ */
+function cr0SelectiveWrite(c: Cpu, v: number): void {
+  if (c.guestMode && c.intercepted(Exit.CR0_SEL_WRITE) && ((c.cr0 ^ v) & ~0xa) !== 0) {
+    c.svmExit(Exit.CR0_SEL_WRITE, 0, 0, 0, c.rip);
+  }
+}
 
 function requireCpl0(c: Cpu): void {
   if (c.cpl !== 0) raise(Vec.GP, 0);
@@ -69,8 +80,10 @@ export function writeCr3(c: Cpu, lo: number, hi: number): void {
 
 function movCR(c: Cpu, i: Insn): void {
   requireCpl0(c);
+  c.icpt(Exit.WRITE_CR0 + i.reg);
   const lo = getReg(c, i.rm, i.opsize);
   const hi = c.xh;
+  if (i.reg === 0) cr0SelectiveWrite(c, lo);
   switch (i.reg) {
     case 0: writeCr0(c, lo, hi); break;
     case 2: c.cr2 = i.opsize === 8 ? hi * TWO32 + (lo >>> 0) : lo >>> 0; break;
@@ -87,6 +100,7 @@ function movCR(c: Cpu, i: Insn): void {
 
 function movRC(c: Cpu, i: Insn): void {
   requireCpl0(c);
+  c.icpt(Exit.READ_CR0 + i.reg);
   let v: number;
   switch (i.reg) {
     case 0: v = c.cr0; break;
@@ -111,6 +125,7 @@ function drIndex(c: Cpu, r: number): number {
 
 function movDR(c: Cpu, i: Insn): void {
   requireCpl0(c);
+  c.icpt(Exit.WRITE_DR0 + i.reg);
   const r = drIndex(c, i.reg);
   const lo = getReg(c, i.rm, i.opsize);
   const hi = c.xh;
@@ -122,6 +137,7 @@ function movDR(c: Cpu, i: Insn): void {
 
 function movRD(c: Cpu, i: Insn): void {
   requireCpl0(c);
+  c.icpt(Exit.READ_DR0 + i.reg);
   const r = drIndex(c, i.reg);
   const v = c.dr[r];
   setReg(c, i.rm, i.opsize, v | 0, Math.floor(v / TWO32) | 0);
@@ -129,18 +145,22 @@ function movRD(c: Cpu, i: Insn): void {
 
 function clts(c: Cpu, _i: Insn): void {
   requireCpl0(c);
+  c.icpt(Exit.WRITE_CR0);
   c.cr0 = (c.cr0 & ~Cr0.TS) >>> 0;
 }
 
 /** LMSW loads PE, MP, EM, TS; it can set PE but never clear it */
 function lmsw(c: Cpu, i: Insn): void {
   requireCpl0(c);
+  c.icpt(Exit.WRITE_CR0);
   const v = readE(c, i, 2);
   const nv = ((c.cr0 & ~0xe) | (v & 0xf) | (c.cr0 & Cr0.PE)) >>> 0;
+  cr0SelectiveWrite(c, nv);
   writeCr0(c, nv, 0);
 }
 
 function smsw(c: Cpu, i: Insn): void {
+  c.icpt(Exit.READ_CR0);
   if (i.rm >= 0) writeE(c, i, i.opsize, i.opsize === 2 ? c.cr0 & 0xffff : c.cr0 | 0, 0);
   else writeE(c, i, 2, c.cr0 & 0xffff, 0);
 }
@@ -169,13 +189,14 @@ function storeTable(c: Cpu, i: Insn, idt: boolean): void {
   if (c.bits === 64) write32(c, a + 6, Math.floor(base / TWO32) | 0);
 }
 
-function lgdt(c: Cpu, i: Insn): void { loadTable(c, i, false); }
-function lidt(c: Cpu, i: Insn): void { loadTable(c, i, true); }
-function sgdt(c: Cpu, i: Insn): void { storeTable(c, i, false); }
-function sidt(c: Cpu, i: Insn): void { storeTable(c, i, true); }
+function lgdt(c: Cpu, i: Insn): void { requireCpl0(c); c.icpt(Exit.GDTR_WRITE); loadTable(c, i, false); }
+function lidt(c: Cpu, i: Insn): void { requireCpl0(c); c.icpt(Exit.IDTR_WRITE); loadTable(c, i, true); }
+function sgdt(c: Cpu, i: Insn): void { c.icpt(Exit.GDTR_READ); storeTable(c, i, false); }
+function sidt(c: Cpu, i: Insn): void { c.icpt(Exit.IDTR_READ); storeTable(c, i, true); }
 
 function invlpg(c: Cpu, i: Insn): void {
   requireCpl0(c);
+  c.icpt(Exit.INVLPG);
   const lin = ea(c, i);
   if (c.invlpgHook !== null && c.invlpgHook(c, lin)) return;
   c.paging.invlpg(lin);
@@ -184,10 +205,12 @@ function invlpg(c: Cpu, i: Insn): void {
 
 function wbinvd(c: Cpu, _i: Insn): void {
   requireCpl0(c);
+  c.icpt(Exit.WBINVD);
 }
 
 function invd(c: Cpu, _i: Insn): void {
   requireCpl0(c);
+  c.icpt(Exit.INVD);
 }
 
 export const handlers = {

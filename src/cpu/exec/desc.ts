@@ -3,6 +3,7 @@
  * (AMD64 APM Vol. 3; descriptor formats from Vol. 2 4.7-4.8 and 12.2.5).
  */
 
+import { Exit } from '../../svm/vmcb.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../../x86/insn.js';
 import { FAULT, raise } from '../fault.js';
@@ -26,11 +27,13 @@ function storeSel(c: Cpu, i: Insn, sel: number): void {
 
 function sldt(c: Cpu, i: Insn): void {
   requireProt(c);
+  c.icpt(Exit.LDTR_READ);
   storeSel(c, i, c.segSel[S.LDTR]);
 }
 
 function str(c: Cpu, i: Insn): void {
   requireProt(c);
+  c.icpt(Exit.TR_READ);
   storeSel(c, i, c.segSel[S.TR]);
 }
 
@@ -43,6 +46,7 @@ function sysBase(c: Cpu, lma: boolean): number {
 function lldt(c: Cpu, i: Insn): void {
   requireProt(c);
   if (c.cpl !== 0) raise(Vec.GP, 0);
+  c.icpt(Exit.LDTR_WRITE);
   const sel = readE(c, i, 2);
   if ((sel & 0xfffc) === 0) {
     c.segSel[S.LDTR] = sel;
@@ -67,6 +71,7 @@ function lldt(c: Cpu, i: Insn): void {
 function ltr(c: Cpu, i: Insn): void {
   requireProt(c);
   if (c.cpl !== 0) raise(Vec.GP, 0);
+  c.icpt(Exit.TR_WRITE);
   const sel = readE(c, i, 2);
   if ((sel & 0xfffc) === 0 || (sel & 4) !== 0) raise(Vec.GP, sel & 0xfffc);
   const lma = (c.efer & Efer.LMA) !== 0;

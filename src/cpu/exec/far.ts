@@ -4,6 +4,7 @@
  * (AMD64 APM Vol. 3; privilege rules from Vol. 2 ch. 4 and 8).
  */
 
+import { Exit } from '../../svm/vmcb.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../../x86/insn.js';
 import { raise } from '../fault.js';
@@ -151,6 +152,7 @@ function iretFlags(c: Cpu, popped: number, size: number, oldCpl: number): number
 }
 
 function iret(c: Cpu, i: Insn): void {
+  c.icpt(Exit.IRET);
   const size = i.opsize;
   // IRET ends NMI blocking (APM Vol. 2 8.2.3)
   if (realMode(c)) {

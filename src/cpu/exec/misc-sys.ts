@@ -3,6 +3,7 @@
  * from a segment register, CLI, STI (AMD64 APM Vol. 3, chapters 3 and 4).
  */
 
+import { Exit } from '../../svm/vmcb.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../../x86/insn.js';
 import { raise } from '../fault.js';
@@ -15,7 +16,9 @@ const CR4_VME = 0x1;
 const CR4_PVI = 0x2;
 
 /** F3 90: a spin-loop hint; architecturally a NOP */
-function pause(_c: Cpu, _i: Insn): void {}
+function pause(c: Cpu, _i: Insn): void {
+  c.icpt(Exit.PAUSE);
+}
 
 /** 9B: WAIT / FWAIT: #NM when CR0.MP and CR0.TS are both set (APM Vol. 3 WAIT) */
 function wait(c: Cpu, _i: Insn): void {
@@ -33,6 +36,7 @@ function ud(_c: Cpu, _i: Insn): void {
  */
 function hlt(c: Cpu, _i: Insn): void {
   if (c.cpl !== 0) raise(Vec.GP, 0);
+  c.icpt(Exit.HLT);
   // wait for an interrupt or NMI: the run loop's event check takes it (or stops with
   // Stop.Halt when nothing can wake the CPU)
   c.halted = true;
@@ -53,6 +57,7 @@ function int3(c: Cpu, _i: Insn): void {
 function intN(c: Cpu, i: Insn): void {
   if ((c.flags & Fl.VM) !== 0 && (c.flags & Fl.IOPL) !== Fl.IOPL && (c.cr4 & CR4_VME) === 0 &&
     (c.cr0 & Cr0.PE) !== 0) raise(Vec.GP, 0);
+  c.icpt(Exit.SWINT);
   c.deliverSoftware(c, i.imm & 0xff, 4);
 }
 
@@ -63,6 +68,7 @@ function into(c: Cpu, _i: Insn): void {
 
 /** F1: INT1 (ICEBP), a #DB trap (event kind 5) */
 function int1(c: Cpu, _i: Insn): void {
+  c.icpt(Exit.ICEBP);
   c.deliverSoftware(c, Vec.DB, 5);
 }
 

@@ -7,6 +7,7 @@
  * they change anything, so a #PF or #SS leaves no trace.
  */
 
+import { Exit } from '../../svm/vmcb.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../../x86/insn.js';
 import { raise } from '../fault.js';
@@ -152,6 +153,7 @@ function pushf(c: Cpu, i: Insn): void {
     if ((c.cr4 & CR4_VME) === 0 || size !== 2) raise(Vec.GP, 0);
     f = (f & ~Fl.IF) | ((f & Fl.VIF) !== 0 ? Fl.IF : 0) | Fl.IOPL;
   }
+  c.icpt(Exit.PUSHF);
   f &= ~(Fl.VM | Fl.RF);
   push(c, size, size === 2 ? f & 0xffff : f, 0);
 }
@@ -168,6 +170,7 @@ function pushf(c: Cpu, i: Insn): void {
  * RF is cleared; a 16-bit POPF leaves bits 31:16 alone. Reserved bits are zero, bit 1 is one.
  */
 function popf(c: Cpu, i: Insn): void {
+  c.icpt(Exit.POPF);
   const size = i.opsize;
   const v = peekStack(c, 0, size);
   const old = getFlags(c);

@@ -7,6 +7,7 @@
  * descriptor tables; the selectors they load are expected to match what the GDT holds.
  */
 
+import { Exit } from '../../svm/vmcb.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../../x86/insn.js';
 import { cpuidLeaf } from '../cpuid.js';
@@ -70,6 +71,7 @@ function wrmsr(c: Cpu, _i: Insn): void {
 }
 
 function cpuid(c: Cpu, _i: Insn): void {
+  c.icpt(Exit.CPUID);
   const o = CPUID_OUT;
   cpuidLeaf(c, c.rl[R.RAX], c.rl[R.RCX], o);
   setRegPair(c, R.RAX, o[0], 0);
@@ -209,6 +211,7 @@ function rdtscCheck(c: Cpu): void {
 
 function rdtsc(c: Cpu, _i: Insn): void {
   rdtscCheck(c);
+  c.icpt(Exit.RDTSC);
   const lo = readTsc(c);
   setRegPair(c, R.RAX, lo, 0);
   setRegPair(c, R.RDX, c.xh, 0);
@@ -216,6 +219,7 @@ function rdtsc(c: Cpu, _i: Insn): void {
 
 function rdtscp(c: Cpu, _i: Insn): void {
   rdtscCheck(c);
+  c.icpt(Exit.RDTSCP);
   const lo = readTsc(c);
   setRegPair(c, R.RAX, lo, 0);
   setRegPair(c, R.RDX, c.xh, 0);
@@ -233,6 +237,7 @@ function rdpid(c: Cpu, i: Insn): void {
  */
 function rdpmc(c: Cpu, _i: Insn): void {
   if ((c.cr4 & CR4_PCE) === 0 && c.cpl !== 0) raise(Vec.GP, 0);
+  c.icpt(Exit.RDPMC);
   if ((c.rl[R.RCX] >>> 0) >= PMC_COUNT) raise(Vec.GP, 0);
   setRegPair(c, R.RAX, 0, 0);
   setRegPair(c, R.RDX, 0, 0);

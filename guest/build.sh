@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds the test kernels into build/guest/ (from the repository root, or anywhere):
+#   guest/build.sh            all kernels
+#   guest/build.sh clean      remove build/guest
+# Each guest/tests/<name>.c becomes build/guest/<name>.elf: a 64-bit kernel linked as ELF64
+# and converted to ELF32 (multiboot loaders, QEMU's -kernel among them, take ELF32 only).
+# Objects are rebuilt only when a source, a header or this script is newer, so a second run
+# with no changes does nothing.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+src="$root/guest"
+out="$root/build/guest"
+CC="${CC:-gcc}"
+LD="${LD:-ld}"
+OBJCOPY="${OBJCOPY:-objcopy}"
+CFLAGS=(-m64 -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie
+  -mno-red-zone -mgeneral-regs-only -nostdlib -fno-stack-protector -fcf-protection=none
+  -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -mcmodel=small
+  -I"$src/lib")
+
+if [[ "${1:-}" == clean ]]; then rm -rf "$out"; exit 0; fi
+mkdir -p "$out/obj"
+
+# newest of the files every object depends on
+deps=("$src/build.sh" "$src"/lib/*.h)
+
+# stale TARGET DEP...: TARGET is missing or some DEP is newer
+stale() {
+  local t="$1" d
+  shift
+  [[ -f "$t" ]] || return 0
+  for d in "$@"; do
+    if [[ "$d" -nt "$t" ]]; then return 0; fi
+  done
+  return 1
+}
+
+# outputs are written under a temporary name and renamed, so a reader never sees half a file
+compile() {
+  if stale "$2" "$1" "${deps[@]}"; then
+    "$CC" "${CFLAGS[@]}" -c "$1" -o "$2.$$"
+    mv -f "$2.$$" "$2"
+  fi
+}
+
+libobjs=()
+for s in "$src"/lib/*.c "$src"/lib/*.S; do
+  o="$out/obj/lib-$(basename "${s%.*}").o"
+  compile "$s" "$o"
+  libobjs+=("$o")
+done
+
+for s in "$src"/tests/*.c; do
+  name="$(basename "${s%.c}")"
+  o="$out/obj/$name.o"
+  compile "$s" "$o"
+  elf="$out/$name.elf"
+  if stale "$elf" "$o" "${libobjs[@]}" "$src/lib/kernel.ld"; then
+    "$LD" -m elf_x86_64 -nostdlib -static -z max-page-size=0x1000 -T "$src/lib/kernel.ld" \
+      -o "$out/$name.elf64.$$" "$o" "${libobjs[@]}"
+    "$OBJCOPY" --strip-debug -O elf32-i386 "$out/$name.elf64.$$" "$elf.$$"
+    mv -f "$out/$name.elf64.$$" "$out/$name.elf64"
+    mv -f "$elf.$$" "$elf"
+  fi
+done

@@ -1,0 +1,50 @@
+/**
+ * SVM state of one CPU that is not in the VMCB: GIF, whether the CPU runs a guest, and the
+ * guest's controls, cached from the VMCB at VMRUN (APM Vol. 2 15.5.1: the processor reads the
+ * control area at VMRUN; changes to it while the guest runs have no defined effect).
+ */
+
+export class SvmState {
+  /** global interrupt flag (APM Vol. 2 15.17); 1 at reset */
+  gif = true;
+  /** running a guest (between VMRUN and #VMEXIT) */
+  guest = false;
+  /** physical address of the guest's VMCB */
+  vmcb = 0;
+  /** intercept words: 0 CR (reads 15:0, writes 31:16), 1 DR, 2 exceptions, 3 misc1, 4 misc2 */
+  readonly intercepts = new Int32Array(5);
+  iopm = 0;
+  msrpm = 0;
+  tscOffLo = 0;
+  tscOffHi = 0;
+  asid = 0;
+  // virtual interrupt controls (int_ctl at 060h)
+  vTpr = 0;
+  vIrq = false;
+  vIntrPrio = 0;
+  vIgnTpr = false;
+  vIntrMasking = false;
+  vIntrVector = 0;
+  /** host RFLAGS.IF at VMRUN: gates physical interrupts while V_INTR_MASKING = 1 */
+  hostIf = false;
+  /** nested paging */
+  np = false;
+  nCr3 = 0;
+  gPatLo = 0;
+  gPatHi = 0;
+  /** host EFER at VMRUN (nested page tables use the host's NXE) */
+  hostEfer = 0;
+  /** host PAT while a guest with nested paging runs */
+  hostPatLo = 0;
+  hostPatHi = 0;
+  /**
+   * The event being delivered (EVENTINJ format, 0 when none): if its delivery is cut short by
+   * an intercept, #VMEXIT reports it in EXITINTINFO (APM Vol. 2 15.7.2).
+   */
+  delivering = 0;
+  deliveringErr = 0;
+  /** #VMEXITs taken, by exit code (statistics) */
+  readonly exits = new Map<number, number>();
+  /** world switches (VMRUNs that entered a guest) */
+  vmruns = 0;
+}
