@@ -237,6 +237,7 @@ export class Cpu {
    * a bare core with no interrupt machinery, stops the run with Stop.Exception.
    */
   deliverException: (c: Cpu, f: CpuFault) => void = (c, f) => {
+    if (c.exceptionHook !== null && c.exceptionHook(c, f.vector, f.errorCode, f.hasErrorCode)) return;
     c.lastFault.vector = f.vector;
     c.lastFault.errorCode = f.errorCode;
     c.lastFault.rip = c.rip;

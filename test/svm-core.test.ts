@@ -1,0 +1,156 @@
+/**
+ * SVM world switch on a bare core: a 64-bit host (flat, unpaged) runs a 32-bit flat guest.
+ * Checks VMRUN/#VMEXIT state transfer, exit codes and information, NRIP, GIF, VMLOAD/VMSAVE,
+ * and VMEXIT_INVALID, field by field through the VMCB layout table.
+ */
+import { describe, expect, it } from 'vitest';
+import { Cpu } from '../src/cpu/cpu.js';
+import { PhysMem } from '../src/machine/memory.js';
+import { setFlatMode } from '../src/cpu/setup.js';
+import { Efer, Stop } from '../src/cpu/state.js';
+import { V, VMCB_FIELDS, VMLOAD_FIELDS, vmcbField } from '../src/svm/vmcb.js';
+
+const HOST = 0x1000;
+const HSAVE = 0x3000;
+const VMCB = 0x4000;
+const GUEST = 0x5000;
+const MSRPM = 0x8000;
+const IOPM = 0xa000;
+
+function setup(guestCode: number[], hostCode: number[] = []) {
+  const mem = new PhysMem(1 << 20);
+  const c = new Cpu(mem);
+  setFlatMode(c, 64);
+  c.efer |= Efer.SVME;
+  c.vmHsavePa = HSAVE;
+  // host: mov rax, VMCB ; vmrun ; (hostCode) ; hlt
+  mem.load(HOST, Uint8Array.from([0x48, 0xc7, 0xc0, VMCB & 0xff, VMCB >> 8, 0, 0, 0x0f, 0x01, 0xd8, ...hostCode, 0xf4]));
+  mem.load(GUEST, Uint8Array.from(guestCode));
+  const w32 = (o: number, v: number) => mem.write32(VMCB + o, v);
+  w32(V.INTERCEPT_MISC2, 0x3); // VMRUN, VMMCALL
+  w32(V.ASID, 1);
+  w32(V.MSRPM_BASE_PA, MSRPM);
+  w32(V.IOPM_BASE_PA, IOPM);
+  // 32-bit flat guest: CS type B (code, read, accessed) with G and D; data type 3 with G and B
+  const seg = (o: number, sel: number, attr: number) => { w32(o, sel | (attr << 16)); w32(o + 4, 0xffffffff); w32(o + 8, 0); w32(o + 12, 0); };
+  seg(V.CS, 0x08, 0xc9b);
+  for (const o of [V.SS, V.DS, V.ES]) seg(o, 0x10, 0xc93);
+  w32(V.CR0, 0x11);
+  w32(V.EFER, Efer.SVME);
+  w32(V.RFLAGS, 0x2);
+  w32(V.RIP, GUEST);
+  w32(V.RSP, 0x7000);
+  w32(V.GDTR + 4, 0x17);
+  w32(V.IDTR + 4, 0x3ff);
+  c.rip = HOST;
+  return { c, mem, r32: (o: number) => mem.read32(VMCB + o) >>> 0 };
+}
+
+describe('SVM world switch', () => {
+  it('VMRUN enters the guest and VMMCALL exits with code 0x81, RIP and NRIP', () => {
+    const { c, r32 } = setup([0x90, 0x0f, 0x01, 0xd9]); // nop; vmmcall
+    expect(c.run(100)).toBe(Stop.Halt);
+    expect(r32(V.EXITCODE)).toBe(0x81);
+    expect(r32(V.EXITCODE + 4)).toBe(0);
+    expect(r32(V.RIP)).toBe(GUEST + 1);
+    expect(r32(V.NRIP)).toBe(GUEST + 4);
+    // back in the host after VMRUN, at CPL 0 with GIF = 0
+    expect(c.rip).toBe(HOST + 11);
+    expect(c.bits).toBe(64);
+    expect(c.svm.gif).toBe(false);
+    expect(c.guestMode).toBe(false);
+    expect(c.rl[0]).toBe(VMCB); // host RAX restored
+  });
+
+  it('writes the guest state back and restores the host state', () => {
+    // mov eax, 0x1234 ; mov esp, 0x6ff0 ; stc ; vmmcall
+    const { c, r32 } = setup([0xb8, 0x34, 0x12, 0, 0, 0xbc, 0xf0, 0x6f, 0, 0, 0xf9, 0x0f, 0x01, 0xd9]);
+    c.rl[4] = 0x9000;
+    c.run(100);
+    expect(r32(V.RAX)).toBe(0x1234);
+    expect(r32(V.RSP)).toBe(0x6ff0);
+    expect(r32(V.RFLAGS) & 1).toBe(1);
+    expect(r32(V.CPL) & 0xff).toBe(0);
+    expect(c.rl[4]).toBe(0x9000);
+  });
+
+  it('intercepts CPUID, HLT and #UD with their exit codes', () => {
+    for (const [code, bytes, word, bit] of [
+      [0x72, [0x0f, 0xa2], V.INTERCEPT_MISC1, 18],
+      [0x78, [0xf4], V.INTERCEPT_MISC1, 24],
+      [0x46, [0x0f, 0x0b], V.INTERCEPT_EXC, 6],
+    ] as const) {
+      const { c, mem, r32 } = setup([...bytes]);
+      mem.write32(VMCB + word, mem.read32(VMCB + word) | (1 << bit));
+      c.run(100);
+      expect(r32(V.EXITCODE), `exit ${code.toString(16)}`).toBe(code);
+      expect(r32(V.RIP)).toBe(GUEST);
+    }
+  });
+
+  it('takes MSR exits through the MSRPM and IOIO exits through the IOPM', () => {
+    // rdmsr (ecx = 0xc0000080 EFER) — read bit of the second range
+    let t = setup([0xb9, 0x80, 0, 0, 0xc0, 0x0f, 0x32]);
+    t.mem.write32(VMCB + V.INTERCEPT_MISC1, 1 << 28);
+    t.mem.u8[MSRPM + 0x800 + ((0x80 * 2) >> 3)] |= 1 << ((0x80 * 2) & 7);
+    t.c.run(100);
+    expect(t.r32(V.EXITCODE)).toBe(0x7c);
+    expect(t.r32(V.EXITINFO1)).toBe(0);
+    // out dx, ax with dx = 0x3f9: the second byte's port (0x3fa) is intercepted
+    t = setup([0x66, 0xba, 0xf9, 0x03, 0x66, 0xef]);
+    t.mem.write32(VMCB + V.INTERCEPT_MISC1, 1 << 27);
+    t.mem.u8[IOPM + (0x3fa >> 3)] |= 1 << (0x3fa & 7);
+    t.c.run(100);
+    expect(t.r32(V.EXITCODE)).toBe(0x7b);
+    // port 0x3f9 in 31:16, SZ16 (bit 5), A32 (bit 8), OUT (type 0)
+    expect(t.r32(V.EXITINFO1)).toBe((0x3f9 << 16) | 0x20 | 0x100);
+    expect(t.r32(V.EXITINFO2)).toBe(GUEST + 6);
+  });
+
+  it('fails VMRUN with VMEXIT_INVALID (-1 as 64 bits) for ASID 0 and leaves the host running', () => {
+    const { c, mem, r32 } = setup([0x0f, 0x01, 0xd9]);
+    mem.write32(VMCB + V.ASID, 0);
+    c.run(100);
+    expect(r32(V.EXITCODE)).toBe(0xffffffff);
+    expect(r32(V.EXITCODE + 4)).toBe(0xffffffff);
+    expect(c.guestMode).toBe(false);
+    expect(c.svm.gif).toBe(false);
+    expect(c.rip).toBe(HOST + 11);
+  });
+
+  it('VMSAVE then VMLOAD move exactly the VMLOAD set', () => {
+    const { c, mem } = setup([]);
+    const area = 0xc000;
+    // fill the area with a pattern, VMLOAD it, VMSAVE to a second page, compare the fields
+    for (let k = 0; k < 0x1000; k += 4) mem.write32(area + k, (0x1000193 * (k + 1)) | 0);
+    // keep bases canonical and attributes within 12 bits
+    for (const name of ['fs', 'gs', 'tr', 'ldtr']) {
+      const f = vmcbField(name);
+      mem.write32(area + f.offset, (mem.read32(area + f.offset) & 0x0fffffff) | 0);
+      mem.write32(area + f.offset + 12, 0);
+    }
+    for (const name of ['kernel_gs_base', 'lstar', 'cstar']) mem.write32(area + vmcbField(name).offset + 4, 0x7fff);
+    const code = [0x48, 0xc7, 0xc0, 0x00, 0xc0, 0, 0, 0x0f, 0x01, 0xda, // mov rax, area ; vmload
+      0x48, 0xc7, 0xc0, 0x00, 0xd0, 0, 0, 0x0f, 0x01, 0xdb, 0xf4]; // mov rax, area+0x1000 ; vmsave ; hlt
+    mem.load(0x2000, Uint8Array.from(code));
+    c.rip = 0x2000;
+    const before = { ds: c.segBase[3], cr3: c.cr3, rsp: c.rl[4] };
+    c.run(100);
+    for (const f of VMCB_FIELDS) {
+      const inSet = VMLOAD_FIELDS.includes(f.name);
+      const n = Math.min(f.size, 16);
+      for (let k = 0; k < n; k += 4) {
+        const a = mem.read32(area + f.offset + k);
+        const b = mem.read32(area + 0x1000 + f.offset + k);
+        if (!inSet) { expect(b, `${f.name} is not written by VMSAVE`).toBe(0); continue; }
+        // attributes keep 12 bits; SYSENTER_* and SFMASK keep their low 32 bits
+        if ((f.size === 16 && k === 0)) expect(b & 0x0fffffff, f.name).toBe(a & 0x0fffffff);
+        else if (f.size === 8 && k === 4 && ['sfmask', 'sysenter_cs', 'sysenter_esp', 'sysenter_eip'].includes(f.name)) expect(b).toBe(0);
+        else expect(b, `${f.name}+${k}`).toBe(a);
+      }
+    }
+    expect(c.segBase[3]).toBe(before.ds);
+    expect(c.cr3).toBe(before.cr3);
+    expect(c.rl[4]).toBe(before.rsp);
+  });
+});
