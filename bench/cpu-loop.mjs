@@ -7,6 +7,8 @@ import { setFlatMode } from '../dist/cpu/setup.js';
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const k = args.indexOf(name); return k >= 0 ? Number(args[k + 1]) : dflt; };
 const runs = opt('--runs', 5);
+// --paged: real long mode with 4-level paging (identity-mapped 2 MiB pages), as kernels run
+const paged = args.includes('--paged');
 const insns = opt('--insns', 50_000_000);
 
 // The loop: a checksum over a 4 KiB buffer with loads, stores, ALU ops and branches.
@@ -33,6 +35,15 @@ function once() {
   mem.load(0x1000, Uint8Array.from(code));
   const c = new Cpu(mem);
   setFlatMode(c, 64);
+  if (paged) {
+    // PML4 0x80000 -> PDPT 0x81000 -> PD 0x82000 (2 MiB pages, identity)
+    mem.write32(0x80000, 0x81003); mem.write32(0x81000, 0x82003); mem.write32(0x82000, 0x83);
+    c.cr3 = 0x80000;
+    c.cr4 |= 0x20;
+    c.cr0 = (c.cr0 | 0x80000000) >>> 0;
+    c.pagingOn = true;
+    c.paging.flushAll();
+  }
   c.rip = 0x1000;
   const t0 = process.hrtime.bigint();
   c.run(insns);
@@ -46,4 +57,4 @@ for (let k = 0; k < runs; k++) results.push(once());
 const sorted = results.map((r) => r.ips).sort((a, b) => a - b);
 const median = sorted[Math.floor(sorted.length / 2)];
 for (const r of results) console.log(`run: ${r.icount} insns in ${r.secs.toFixed(3)} s = ${(r.ips / 1e6).toFixed(1)} M/s (rax=${r.rax.toString(16)})`);
-console.log(`median: ${(median / 1e6).toFixed(1)} million guest instructions per second (${runs} runs of ${insns})`);
+console.log(`median: ${(median / 1e6).toFixed(1)} million guest instructions per second (${runs} runs of ${insns}${paged ? ', paged' : ''})`);
