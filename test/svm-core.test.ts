@@ -154,3 +154,108 @@ describe('SVM world switch', () => {
     expect(c.rl[4]).toBe(before.rsp);
   });
 });
+
+describe('SVM nested paging and events', () => {
+  /** nested tables at 0x20000: PML4 -> PDPT -> PD -> PT for 0..2 MiB (4 KiB pages, identity) */
+  function nested(t: ReturnType<typeof setup>) {
+    const { mem } = t;
+    mem.write32(0x20000, 0x21007); mem.write32(0x21000, 0x22007); mem.write32(0x22000, 0x23007);
+    for (let k = 0; k < 512; k++) mem.write32(0x23000 + k * 8, (k * 4096) | 7);
+    mem.write32(VMCB + V.NP_ENABLE, 1);
+    mem.write32(VMCB + V.N_CR3, 0x20000);
+    // a valid guest PAT (the reset value)
+    mem.write32(VMCB + V.G_PAT, 0x00070406); mem.write32(VMCB + V.G_PAT + 4, 0x00070406);
+  }
+
+  it('NPF on a not-present nested entry: EXITINFO1 error code with bit 32, EXITINFO2 = GPA', () => {
+    // mov eax, [0x9010] ; vmmcall
+    const t = setup([0xa1, 0x10, 0x90, 0, 0, 0x0f, 0x01, 0xd9]);
+    nested(t);
+    t.mem.write32(0x23000 + 9 * 8, 0); // guest-physical page 9 is not present
+    t.c.run(100);
+    expect(t.r32(V.EXITCODE)).toBe(0x400);
+    expect(t.r32(V.EXITINFO1)).toBe(0x4); // not present, read, user
+    expect(t.r32(V.EXITINFO1 + 4)).toBe(1); // the final translation
+    expect(t.r32(V.EXITINFO2)).toBe(0x9010);
+    expect(t.r32(V.RIP)).toBe(GUEST);
+  });
+
+  it('NPF on a write to a read-only nested page reports P and RW', () => {
+    // mov [0x9010], eax ; vmmcall
+    const t = setup([0xa3, 0x10, 0x90, 0, 0, 0x0f, 0x01, 0xd9]);
+    nested(t);
+    t.mem.write32(0x23000 + 9 * 8, 0x9005);
+    t.c.run(100);
+    expect(t.r32(V.EXITCODE)).toBe(0x400);
+    expect(t.r32(V.EXITINFO1)).toBe(0x7);
+  });
+
+  it('runs the guest through nested tables that remap a page', () => {
+    // mov eax, [0x9010] ; vmmcall — GPA page 9 maps to host page 0x30
+    const t = setup([0xa1, 0x10, 0x90, 0, 0, 0x0f, 0x01, 0xd9]);
+    nested(t);
+    t.mem.write32(0x23000 + 9 * 8, 0x30007);
+    t.mem.write32(0x30010, 0xcafe);
+    t.c.run(100);
+    expect(t.r32(V.EXITCODE)).toBe(0x81);
+    expect(t.r32(V.RAX)).toBe(0xcafe);
+  });
+
+  /** guest GDT (flat 32-bit code at 8) and an IDT with a 32-bit interrupt gate for `vector` */
+  function guestIdt(t: ReturnType<typeof setup>, vector: number, handler: number) {
+    const { mem } = t;
+    mem.write32(0x7c08, 0x0000ffff); mem.write32(0x7c0c, 0x00cf9b00);
+    mem.write32(VMCB + V.GDTR + 8, 0x7c00); mem.write32(VMCB + V.GDTR + 4, 0xf);
+    mem.write32(VMCB + V.IDTR + 8, 0x7800); mem.write32(VMCB + V.IDTR + 4, 0x7ff);
+    mem.write32(0x7800 + vector * 8, (8 << 16) | (handler & 0xffff));
+    mem.write32(0x7804 + vector * 8, (handler & 0xffff0000) | 0x8e00);
+  }
+
+  it('injects an external interrupt through the guest IDT before the first guest instruction', () => {
+    const t = setup([0x90, 0x0f, 0x01, 0xd9]);
+    guestIdt(t, 0x30, 0x5100);
+    t.mem.load(0x5100, Uint8Array.from([0x0f, 0x01, 0xd9])); // handler: vmmcall
+    t.mem.write32(VMCB + V.EVENTINJ, 0x80000000 | (0 << 8) | 0x30);
+    t.c.run(100);
+    expect(t.r32(V.EXITCODE)).toBe(0x81);
+    expect(t.r32(V.RIP)).toBe(0x5100);
+    // the frame holds the guest's first RIP
+    expect(t.mem.read32(0x7000 - 12)).toBe(GUEST);
+    expect(t.r32(V.EVENTINJ) & 0x80000000).toBe(0);
+  });
+
+  it('reports an injected event whose delivery faults in EXITINTINFO', () => {
+    // no guest IDT entry: delivering the injected #UD raises #GP, which is intercepted
+    const t = setup([0x90]);
+    t.mem.write32(VMCB + V.INTERCEPT_EXC, 1 << 13);
+    t.mem.write32(VMCB + V.IDTR + 4, 0);
+    t.mem.write32(VMCB + V.EVENTINJ, 0x80000000 | (3 << 8) | 6);
+    t.c.run(100);
+    expect(t.r32(V.EXITCODE)).toBe(0x4d);
+    expect(t.r32(V.EXITINFO1)).toBe(6 * 8 + 2); // the IDT entry, beyond the limit
+    expect(t.r32(V.EXITINTINFO)).toBe((0x80000000 | (3 << 8) | 6) >>> 0);
+  });
+
+  it('rejects an illegal EVENTINJ (exception type with vector 2) with VMEXIT_INVALID', () => {
+    const t = setup([0x0f, 0x01, 0xd9]);
+    t.mem.write32(VMCB + V.EVENTINJ, 0x80000000 | (3 << 8) | 2);
+    t.c.run(100);
+    expect(t.r32(V.EXITCODE)).toBe(0xffffffff);
+  });
+
+  it('holds an NMI while GIF = 0 and takes it at STGI', () => {
+    // host: clgi ; (NMI raised) ; nop ; stgi ; nop ; hlt  — the bare core stops at the NMI delivery
+    const { c, mem } = setup([]);
+    mem.load(0x2000, Uint8Array.from([0x0f, 0x01, 0xdd, 0x90, 0x0f, 0x01, 0xdc, 0x90, 0xf4]));
+    c.rip = 0x2000;
+    c.run(1); // clgi
+    c.raiseNmi();
+    c.run(2); // nop, stgi: the NMI is still pending
+    expect(c.nmiPending).toBe(true);
+    expect(c.svm.gif).toBe(true);
+    c.useArchitecturalDelivery();
+    c.idtrLimit = 0; // no IDT: the NMI's delivery faults, which shows it was taken
+    c.run(1);
+    expect(c.nmiPending).toBe(false);
+  });
+});

@@ -139,6 +139,8 @@ export class Cpu {
   readonly svm = new SvmState();
   /** running a guest: intercepts apply (mirror of svm.guest for the hot paths) */
   guestMode = false;
+  /** running a guest with nested paging: every access is translated, paging on or not */
+  npActive = false;
   /**
    * A nested page fault: the SVM layer takes #VMEXIT(NPF) and aborts the instruction (it does
    * not return). Installed by the SVM layer.

@@ -18,7 +18,7 @@ export const enum Acc {
 
 /** Translate a linear address to a physical one, raising #PF when paging says no. */
 export function translate(c: Cpu, lin: number, acc: number): number {
-  if (c.pagingOn) return c.paging.translate(lin, acc, c.cpl === 3 && !c.implicitSupervisor);
+  if (c.pagingOn || c.npActive) return c.paging.translate(lin, acc, c.cpl === 3 && !c.implicitSupervisor);
   // unpaged: negative (upper-half) addresses are far beyond RAM and read as unmapped
   return lin >= 0 ? lin : lin + TWO32 * TWO32;
 }

@@ -136,7 +136,12 @@ export class Paging {
     let leafAddr = 0;
     let leafLo = 0;
     const lo = lin >>> 0;
-    if (!pae) {
+    // a guest without paging under nested paging: the linear address is the guest-physical one
+    const unpaged = (c.cr0 & Cr0.PG) === 0;
+    if (unpaged) {
+      frame = Math.floor(lin / 4096) % 0x100000;
+      leafLo = 0x60;
+    } else if (!pae) {
       // legacy 32-bit paging: 10 + 10 + 12
       const pdeAddr = (c.cr3 % TWO32 & 0xfffff000) >>> 0;
       const pdeA = pdeAddr + ((lo >>> 22) << 2);
@@ -220,8 +225,10 @@ export class Paging {
     if (!this.allowed(p, acc, user)) raisePf(lin, errBase | PfErr.P);
     // A and D bits on the final entry
     dirty = (leafLo & 0x40) !== 0;
-    if (acc === Acc.Write && !dirty) { this.wr(leafAddr, leafLo | 0x60); dirty = true; }
-    else if ((leafLo & 0x20) === 0) this.wr(leafAddr, leafLo | 0x20);
+    if (!unpaged) {
+      if (acc === Acc.Write && !dirty) { this.wr(leafAddr, leafLo | 0x60); dirty = true; }
+      else if ((leafLo & 0x20) === 0) this.wr(leafAddr, leafLo | 0x20);
+    }
     if (dirty) p |= P.D;
     if (this.nestedWalk) {
       // the guest-physical result goes through the nested tables too

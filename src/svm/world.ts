@@ -172,6 +172,7 @@ export function vmrun(c: Cpu, vmcb: number): void {
   c.intShadow = (rd32(c, vmcb + V.INT_STATE) & 1) !== 0;
   sv.guest = true;
   c.guestMode = true;
+  c.npActive = np;
   updateMode(c);
   c.paging.asid = asid;
   applyTlbControl(c, tlbCtl);
@@ -276,6 +277,7 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   // 4. intercepts, ASID, V_INTR_MASKING and the TSC offset no longer apply
   sv.guest = false;
   c.guestMode = false;
+  c.npActive = false;
   sv.intercepts.fill(0);
   sv.tscOffLo = 0;
   sv.tscOffHi = 0;

@@ -91,6 +91,8 @@ function movCR(c: Cpu, i: Insn): void {
     case 4: writeCr4(c, lo, hi); break;
     case 8:
       if ((lo & ~0xf) !== 0 || hi !== 0) raise(Vec.GP, 0);
+      // with V_INTR_MASKING a guest's CR8 is its virtual TPR (APM Vol. 2 15.21.1)
+      if (c.guestMode && c.svm.vIntrMasking) { c.svm.vTpr = lo; c.attention = true; break; }
       c.cr8 = lo;
       if (c.tprWrite !== null) c.tprWrite(lo);
       break;
@@ -107,7 +109,7 @@ function movRC(c: Cpu, i: Insn): void {
     case 2: v = c.cr2; break;
     case 3: v = c.cr3; break;
     case 4: v = c.cr4; break;
-    case 8: v = c.tprRead !== null ? c.tprRead() : c.cr8; break;
+    case 8: v = c.guestMode && c.svm.vIntrMasking ? c.svm.vTpr : c.tprRead !== null ? c.tprRead() : c.cr8; break;
     default: raise(Vec.UD, 0);
   }
   setReg(c, i.rm, i.opsize, v | 0, Math.floor(v / TWO32) | 0);
