@@ -19,6 +19,7 @@ import { Paging } from './paging.js';
 import { deliverEvent, deliverException, deliverSoftware, Ev, ShutdownInfo } from './interrupts.js';
 import { Fl } from './state.js';
 import { SvmState } from '../svm/state.js';
+import { CostTable, type CostProfile } from '../cost/profile.js';
 import { installSvm } from '../svm/svm.js';
 
 /** The interrupt controller as the CPU sees it (the LAPIC). */
@@ -229,6 +230,13 @@ export class Cpu {
   icount = 0;
   /** cycle counter (the TSC source); one per instruction until a cost model is attached */
   cycles = 0;
+  /** the cycle model; null: one cycle per instruction */
+  costs: CostTable | null = null;
+  /** extra cycles of RDMSR/WRMSR by MSR class (msr.ts), from the cost model */
+  readonly msrReadCost = new Float64Array(16);
+  readonly msrWriteCost = new Float64Array(16);
+  /** extra cycles of the #VMEXIT half of a world switch */
+  vmexitCost = 0;
   /** run() returns (Stop.Budget) once `cycles` reaches this: the machine's next device event */
   cycleDeadline = Infinity;
   stopReason: Stop = Stop.None;
@@ -265,6 +273,23 @@ export class Cpu {
   useArchitecturalDelivery(): void {
     this.deliverException = deliverException;
     this.deliverSoftware = deliverSoftware;
+  }
+
+  /**
+   * Use a cost profile for the cycle counter (and so the TSC); null returns to one cycle per
+   * instruction. Decoded instructions are dropped so each gets its new cost.
+   */
+  setCostProfile(p: CostProfile | null): void {
+    this.costs = p === null ? null : new CostTable(p);
+    this.msrReadCost.fill(0);
+    this.msrWriteCost.fill(0);
+    this.vmexitCost = 0;
+    if (this.costs !== null) {
+      this.msrReadCost.set(this.costs.rdmsr);
+      this.msrWriteCost.set(this.costs.wrmsr);
+      this.vmexitCost = this.costs.vmexit;
+    }
+    this.flushCodeCache();
   }
 
   /** Raise an NMI (from the LAPIC, a verifier, ...). */
@@ -404,9 +429,11 @@ export class Cpu {
       const phys2 = translate(this, base + 4096, Acc.Exec);
       for (let k = n0; k < 15; k++) buf[k] = this.mem.read8(phys2 + k - n0);
       r = this.decoder.decode(insn, buf, 0, 15, this.bits);
+      insn.cost = this.costs === null ? 1 : this.costs.costOf(insn);
       // an instruction that crosses a page is not cached (its second page is not tracked)
       return r === NEED_MORE ? this.scratchInsn : insn;
     }
+    insn.cost = this.costs === null ? 1 : this.costs.costOf(insn);
     if (arr !== undefined) arr[off] = insn;
     return insn;
   }

@@ -83,7 +83,9 @@ export function findMsr(index: number): MsrDef | undefined {
 export function msrRead(c: Cpu, index: number): number {
   const d = BY_INDEX.get(index >>> 0);
   if (d === undefined) raise(Vec.GP, 0);
-  return d.read(c);
+  const v = d.read(c);
+  c.cycles += c.msrReadCost[d.cls];
+  return v;
 }
 
 /** Write MSR `index`; #GP(0) if it does not exist or does not take the value. */
@@ -91,6 +93,7 @@ export function msrWrite(c: Cpu, index: number, lo: number, hi: number): void {
   const d = BY_INDEX.get(index >>> 0);
   if (d === undefined) raise(Vec.GP, 0);
   d.write(c, lo, hi);
+  c.cycles += c.msrWriteCost[d.cls];
 }
 
 // ---- helpers ----

@@ -237,6 +237,7 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   const sv = c.svm;
   const vmcb = sv.vmcb;
   countExit(c, code);
+  c.cycles += c.vmexitCost;
   // 1. GIF = 0
   sv.gif = false;
   // 2. guest state back to the VMCB
