@@ -199,5 +199,6 @@ export function copyAndZero(mem: PhysMem, addr: number, data: Uint8Array, zeroLe
   for (let p = start >>> 12; p <= (start + zeroLen - 1) >>> 12; p++) {
     if (mem.codePage[p]) mem.onCodeWrite(p);
   }
+  mem.touch(start, zeroLen);
   mem.u8.fill(0, start, start + zeroLen);
 }

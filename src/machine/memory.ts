@@ -28,6 +28,8 @@ export class PhysMem {
   readonly i32: Int32Array;
   /** 1 for each 4 KiB page that has decoded instructions cached */
   readonly codePage: Uint8Array;
+  /** 1 for each 4 KiB page written since the last snapshot or restore (lab/snapshot.ts) */
+  readonly dirty: Uint8Array;
   /** called with the page number when a write hits a page marked in codePage */
   onCodeWrite: (page: number) => void = () => {};
   /** lowest MMIO address; every access at or above it takes the slow path */
@@ -45,6 +47,19 @@ export class PhysMem {
     this.u32 = new Uint32Array(buf);
     this.i32 = new Int32Array(buf);
     this.codePage = new Uint8Array(Math.ceil(size / 4096));
+    this.dirty = new Uint8Array(Math.ceil(size / 4096));
+  }
+
+  /**
+   * For writers that store into `u8` directly (string fast paths, loaders): drop decoded code
+   * and mark the pages dirty for `n` bytes at `a`.
+   */
+  touch(a: number, n: number): void {
+    const p1 = (a + Math.max(n, 1) - 1) >>> 12;
+    for (let p = a >>> 12; p <= p1; p++) {
+      this.dirty[p] = 1;
+      if (this.codePage[p]) this.onCodeWrite(p);
+    }
   }
 
   addMmio(base: number, size: number, dev: MmioDevice): void {
@@ -90,6 +105,7 @@ export class PhysMem {
   write8(a: number, v: number): void {
     if (a < this.mmioLow && a < this.size) {
       if (this.codePage[a >>> 12]) this.onCodeWrite(a >>> 12);
+      this.dirty[a >>> 12] = 1;
       this.u8[a] = v;
       return;
     }
@@ -99,6 +115,8 @@ export class PhysMem {
   write16(a: number, v: number): void {
     if (a + 1 < this.mmioLow && a + 1 < this.size) {
       if (this.codePage[a >>> 12] || this.codePage[(a + 1) >>> 12]) this.codeWrite(a, 2);
+      this.dirty[a >>> 12] = 1;
+      this.dirty[(a + 1) >>> 12] = 1;
       if ((a & 1) === 0) this.u16[a >>> 1] = v;
       else { this.u8[a] = v; this.u8[a + 1] = v >>> 8; }
       return;
@@ -109,6 +127,8 @@ export class PhysMem {
   write32(a: number, v: number): void {
     if (a + 3 < this.mmioLow && a + 3 < this.size) {
       if (this.codePage[a >>> 12] || this.codePage[(a + 3) >>> 12]) this.codeWrite(a, 4);
+      this.dirty[a >>> 12] = 1;
+      this.dirty[(a + 3) >>> 12] = 1;
       if ((a & 3) === 0) this.i32[a >>> 2] = v;
       else {
         const u = this.u8;
@@ -151,6 +171,7 @@ export class PhysMem {
       const x = a + k;
       if (x < this.size) {
         if (this.codePage[x >>> 12]) this.onCodeWrite(x >>> 12);
+        this.dirty[x >>> 12] = 1;
         this.u8[x] = v >>> (8 * k);
       }
       // writes to unmapped physical addresses are dropped
@@ -162,9 +183,7 @@ export class PhysMem {
     if (addr < 0 || addr + data.length > this.size) {
       throw new RangeError(`load of ${data.length} bytes at 0x${addr.toString(16)} is outside RAM (0x${this.size.toString(16)} bytes)`);
     }
-    for (let p = addr >>> 12; p <= (addr + Math.max(data.length, 1) - 1) >>> 12; p++) {
-      if (this.codePage[p]) this.onCodeWrite(p);
-    }
+    this.touch(addr, data.length);
     this.u8.set(data, addr);
   }
 }

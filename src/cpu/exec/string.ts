@@ -134,7 +134,7 @@ function movsFast(c: Cpu, seg: number, size: number, ad: number, max: number): n
   const bytes = n * size;
   if (!inRam(c, ps, bytes) || !inRam(c, pd, bytes)) return 0;
   const mem = c.mem;
-  if (mem.codePage[pd >>> 12]) mem.onCodeWrite(pd >>> 12);
+  mem.touch(pd, bytes);
   const u8 = mem.u8;
   if (pd > ps && pd < ps + bytes) {
     // the destination overlaps the source ahead of it: element by element, as the loop would
@@ -188,7 +188,7 @@ function stosFast(c: Cpu, size: number, ad: number, max: number, v: number, vh: 
   const bytes = n * size;
   if (!inRam(c, pd, bytes)) return 0;
   const mem = c.mem;
-  if (mem.codePage[pd >>> 12]) mem.onCodeWrite(pd >>> 12);
+  mem.touch(pd, bytes);
   const end = pd + bytes;
   if (size === 1) {
     mem.u8.fill(v & 0xff, pd, end);

@@ -1,0 +1,153 @@
+/**
+ * Snapshots of a whole machine: CPU (with its SVM state and pending events), devices and RAM,
+ * cheap enough to replay one KVM_RUN thousands of times (design.md §5).
+ *
+ * RAM: PhysMem marks every page written (`dirty`). A snapshot keeps a copy of every page ever
+ * written up to it; restoring copies back only the pages written since, so a replay costs the
+ * pages it touched. State: every plain-data field (numbers, booleans, strings, typed arrays,
+ * arrays and plain objects of those) of the CPU and the devices is captured by walking the
+ * objects, so a new field is included without a list to keep in step. References between
+ * components (memory, buses, the scheduler's clock) and functions are left alone; decoded
+ * instructions and TLB entries are dropped on restore and rebuilt on demand.
+ */
+
+import type { Machine } from '../machine/machine.js';
+
+type Plain = number | boolean | string | null | undefined | Plain[] | { [k: string]: Plain } | ArrayBufferView;
+
+/** fields never captured: links to other components, caches rebuilt after a restore */
+const SKIP = new Set([
+  'mem', 'io', 'intc', 'paging', 'decoder', 'codeCache', 'fetchArr', 'fetchBase', 'fetchBuf',
+  'scratchInsn', 'costs', 'sched', 'cpu', 'lapic', 'uart', 'pic', 'debugExit', 'handlers',
+  'msrReadCost', 'msrWriteCost',
+]);
+
+function capture(v: unknown, depth: number): Plain {
+  if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
+  if (ArrayBuffer.isView(v)) return (v as unknown as { slice(): ArrayBufferView }).slice();
+  if (depth > 6 || typeof v !== 'object') return undefined;
+  if (Array.isArray(v)) {
+    // arrays of components (a bus's devices) are wiring, not state
+    if (v.some((x) => x !== null && typeof x === 'object' && !ArrayBuffer.isView(x) && Object.getPrototypeOf(x) !== Object.prototype && !Array.isArray(x))) return undefined;
+    if (v.some((x) => typeof x === 'function')) return undefined;
+    return v.map((x) => capture(x, depth + 1));
+  }
+  if (v instanceof Map) return { __map: [...v.entries()].map(([k, x]) => [k, capture(x, depth + 1)]) as unknown as Plain };
+  const out: { [k: string]: Plain } = {};
+  for (const k of Object.keys(v)) {
+    if (SKIP.has(k)) continue;
+    const x = (v as Record<string, unknown>)[k];
+    if (typeof x === 'function') continue;
+    // only plain data and our own state classes (no cross-links: those are in SKIP)
+    if (x !== null && typeof x === 'object' && !ArrayBuffer.isView(x) && !Array.isArray(x) && !(x instanceof Map)) {
+      if (Object.getPrototypeOf(x) === Object.prototype || depth < 6) out[k] = capture(x, depth + 1);
+      continue;
+    }
+    const cv = capture(x, depth + 1);
+    if (cv !== undefined || x === undefined) out[k] = cv;
+  }
+  return out;
+}
+
+function restoreInto(target: Record<string, unknown>, saved: { [k: string]: Plain }): void {
+  for (const k of Object.keys(saved)) {
+    const s = saved[k];
+    const t = target[k];
+    if (ArrayBuffer.isView(s)) {
+      (t as unknown as { set(a: ArrayBufferView): void }).set(s);
+    } else if (Array.isArray(s)) {
+      if (Array.isArray(t)) { t.length = 0; for (const x of s) t.push(clonePlain(x)); } else target[k] = clonePlain(s);
+    } else if (s !== null && typeof s === 'object') {
+      const m = (s as { __map?: [unknown, Plain][] }).__map;
+      if (m !== undefined && t instanceof Map) {
+        t.clear();
+        for (const [key, x] of m) t.set(key, clonePlain(x));
+      } else if (t !== null && typeof t === 'object') {
+        restoreInto(t as Record<string, unknown>, s as { [k: string]: Plain });
+      } else {
+        target[k] = clonePlain(s);
+      }
+    } else {
+      target[k] = s;
+    }
+  }
+}
+
+function clonePlain(x: Plain): Plain {
+  if (ArrayBuffer.isView(x)) return (x as unknown as { slice(): ArrayBufferView }).slice();
+  if (Array.isArray(x)) return x.map(clonePlain);
+  if (x !== null && typeof x === 'object') {
+    const o: { [k: string]: Plain } = {};
+    for (const k of Object.keys(x)) o[k] = clonePlain((x as { [k: string]: Plain })[k]);
+    return o;
+  }
+  return x;
+}
+
+export class Snapshot {
+  constructor(
+    readonly state: { [k: string]: Plain },
+    /** page number -> its contents at snapshot time, for every page ever written */
+    readonly pages: Map<number, Uint8Array>,
+  ) {}
+}
+
+/** every page ever written before the current snapshot (kept across snapshots) */
+const everWritten = new WeakMap<object, Uint8Array>();
+/** the latest snapshot of each memory: only it can be restored (dirty bits are relative to it) */
+const latest = new WeakMap<object, Snapshot>();
+
+/** Take a snapshot of the machine as it is now. */
+export function takeSnapshot(m: Machine): Snapshot {
+  const mem = m.mem;
+  let ever = everWritten.get(mem);
+  if (ever === undefined) { ever = new Uint8Array(mem.dirty.length); everWritten.set(mem, ever); }
+  const pages = new Map<number, Uint8Array>();
+  const d = mem.dirty;
+  for (let p = 0; p < d.length; p++) {
+    if (d[p] !== 0) { ever[p] = 1; d[p] = 0; }
+    if (ever[p] !== 0) pages.set(p, mem.u8.slice(p * 4096, p * 4096 + 4096));
+  }
+  const state = {
+    cpu: capture(m.cpu, 0),
+    machine: capture(m, 0),
+    lapic: capture(m.lapic, 0),
+    uart: capture(m.uart, 0),
+    pic: capture(m.pic, 0),
+    debugExit: capture(m.debugExit, 0),
+    sched: capture(m.sched, 0),
+    io: capture(m.io, 0),
+  };
+  const snap = new Snapshot(state as { [k: string]: Plain }, pages);
+  latest.set(mem, snap);
+  return snap;
+}
+
+/** Put the machine back in the state of `s` (taken from this machine). */
+export function restoreSnapshot(m: Machine, s: Snapshot): void {
+  const mem = m.mem;
+  if (latest.get(mem) !== s) throw new Error('restoreSnapshot: only the latest snapshot of a machine can be restored');
+  const d = mem.dirty;
+  const ever = everWritten.get(mem)!;
+  for (let p = 0; p < d.length; p++) {
+    if (d[p] === 0) continue;
+    d[p] = 0;
+    const page = s.pages.get(p);
+    if (page !== undefined) mem.u8.set(page, p * 4096);
+    else { mem.u8.fill(0, p * 4096, p * 4096 + 4096); ever[p] = 0; }
+    if (mem.codePage[p]) mem.onCodeWrite(p);
+  }
+  const st = s.state as Record<string, { [k: string]: Plain }>;
+  restoreInto(m.cpu as unknown as Record<string, unknown>, st.cpu);
+  restoreInto(m as unknown as Record<string, unknown>, st.machine);
+  restoreInto(m.lapic as unknown as Record<string, unknown>, st.lapic);
+  restoreInto(m.uart as unknown as Record<string, unknown>, st.uart);
+  restoreInto(m.pic as unknown as Record<string, unknown>, st.pic);
+  restoreInto(m.debugExit as unknown as Record<string, unknown>, st.debugExit);
+  restoreInto(m.sched as unknown as Record<string, unknown>, st.sched);
+  restoreInto(m.io as unknown as Record<string, unknown>, st.io);
+  const c = m.cpu;
+  c.paging.flushAll();
+  c.paging.asid = c.guestMode ? c.svm.asid : 0;
+  c.flushFetch();
+}
