@@ -86,3 +86,38 @@ export function loadVmloadSet(c: Cpu, vmcb: number): void {
   c.sysenterEsp = rd32(c, vmcb + V.SYSENTER_ESP) >>> 0;
   c.sysenterEip = rd32(c, vmcb + V.SYSENTER_EIP) >>> 0;
 }
+
+/**
+ * The state both VMRUN's host save and #VMEXIT's guest save write: ES, CS, SS, DS, GDTR, IDTR,
+ * CR0, CR3, CR4, EFER, RFLAGS, RIP, RSP, RAX.
+ */
+export function saveRunState(c: Cpu, base: number, rip: number, rflags: number): void {
+  saveSeg(c, 0, base + V.ES);
+  saveSeg(c, 1, base + V.CS);
+  saveSeg(c, 2, base + V.SS);
+  saveSeg(c, 3, base + V.DS);
+  wr32(c, base + V.GDTR + 4, c.gdtrLimit);
+  wr64n(c, base + V.GDTR + 8, c.gdtrBase);
+  wr32(c, base + V.IDTR + 4, c.idtrLimit);
+  wr64n(c, base + V.IDTR + 8, c.idtrBase);
+  wr64(c, base + V.CR0, c.cr0 | 0, 0);
+  wr64n(c, base + V.CR3, c.cr3);
+  wr64(c, base + V.CR4, c.cr4 | 0, 0);
+  wr64(c, base + V.EFER, c.efer, 0);
+  wr64(c, base + V.RFLAGS, rflags, 0);
+  wr64n(c, base + V.RIP, rip);
+  wr64(c, base + V.RSP, c.rl[4], c.rh[4]);
+  wr64(c, base + V.RAX, c.rl[0], c.rh[0]);
+}
+
+/** ES, CS, SS, DS, GDTR, IDTR from a VMCB (VMRUN's guest load, #VMEXIT's host load) */
+export function loadSegsAndTables(c: Cpu, base: number): void {
+  loadSeg(c, 0, base + V.ES);
+  loadSeg(c, 1, base + V.CS);
+  loadSeg(c, 2, base + V.SS);
+  loadSeg(c, 3, base + V.DS);
+  c.gdtrLimit = rd32(c, base + V.GDTR + 4) & 0xffff;
+  c.gdtrBase = rd64canon(c, base + V.GDTR + 8);
+  c.idtrLimit = rd32(c, base + V.IDTR + 4) & 0xffff;
+  c.idtrBase = rd64canon(c, base + V.IDTR + 8);
+}

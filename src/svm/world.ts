@@ -17,33 +17,13 @@ import { CR4_VALID } from '../cpu/exec/ctrl.js';
 import { deliverEvent } from '../cpu/interrupts.js';
 import { FAULT } from '../cpu/fault.js';
 import { Exit, V } from './vmcb.js';
-import { loadSeg, rd32, rd64canon, rd64u, saveSeg, wr32, wr64, wr64n } from './vmcbio.js';
+import { loadSegsAndTables, rd32, rd64canon, rd64u, saveRunState, wr32, wr64, wr64n } from './vmcbio.js';
 
 /** misc2 bit 0: the VMRUN intercept, which VMRUN requires (APM 15.5.1) */
 const VMRUN_INTERCEPT = 1;
 
 /** EFER bits a guest may have (SCE, LME, LMA, NXE, SVME, FFXSR) */
 const EFER_VALID = Efer.SCE | Efer.LME | Efer.LMA | Efer.NXE | Efer.SVME | Efer.FFXSR;
-
-/** Save the host state VMRUN keeps (see the file comment). `nextRip`: after VMRUN. */
-function saveHost(c: Cpu, hs: number, nextRip: number): void {
-  saveSeg(c, S.ES, hs + V.ES);
-  saveSeg(c, S.CS, hs + V.CS);
-  saveSeg(c, S.SS, hs + V.SS);
-  saveSeg(c, S.DS, hs + V.DS);
-  wr32(c, hs + V.GDTR + 4, c.gdtrLimit);
-  wr64n(c, hs + V.GDTR + 8, c.gdtrBase);
-  wr32(c, hs + V.IDTR + 4, c.idtrLimit);
-  wr64n(c, hs + V.IDTR + 8, c.idtrBase);
-  wr64(c, hs + V.CR0, c.cr0 | 0, 0);
-  wr64n(c, hs + V.CR3, c.cr3);
-  wr64(c, hs + V.CR4, c.cr4 | 0, 0);
-  wr64(c, hs + V.EFER, c.efer, 0);
-  wr64(c, hs + V.RFLAGS, getFlags(c), 0);
-  wr64n(c, hs + V.RIP, nextRip);
-  wr64(c, hs + V.RSP, c.rl[4], c.rh[4]);
-  wr64(c, hs + V.RAX, c.rl[0], c.rh[0]);
-}
 
 /**
  * VMRUN with the VMCB at physical address `vmcb` (already checked: aligned, below
@@ -52,8 +32,7 @@ function saveHost(c: Cpu, hs: number, nextRip: number): void {
 export function vmrun(c: Cpu, vmcb: number): void {
   const sv = c.svm;
   const hs = c.vmHsavePa;
-  const nextRip = c.rip;
-  saveHost(c, hs, nextRip);
+  saveRunState(c, hs, c.rip, getFlags(c));
 
   // ---- controls ----
   const icpt = sv.intercepts;
@@ -145,14 +124,7 @@ export function vmrun(c: Cpu, vmcb: number): void {
   }
 
   // ---- load guest state ----
-  loadSeg(c, S.ES, vmcb + V.ES);
-  loadSeg(c, S.CS, vmcb + V.CS);
-  loadSeg(c, S.SS, vmcb + V.SS);
-  loadSeg(c, S.DS, vmcb + V.DS);
-  c.gdtrLimit = rd32(c, vmcb + V.GDTR + 4) & 0xffff;
-  c.gdtrBase = rd64canon(c, vmcb + V.GDTR + 8);
-  c.idtrLimit = rd32(c, vmcb + V.IDTR + 4) & 0xffff;
-  c.idtrBase = rd64canon(c, vmcb + V.IDTR + 8);
+  loadSegsAndTables(c, vmcb);
   c.cr0 = cr0;
   c.cr2 = rd64u(c, vmcb + V.CR2);
   c.cr3 = (cr3Hi >>> 0) * TWO32 + (cr3Lo >>> 0);
@@ -241,25 +213,10 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   // 1. GIF = 0
   sv.gif = false;
   // 2. guest state back to the VMCB
-  saveSeg(c, S.ES, vmcb + V.ES);
-  saveSeg(c, S.CS, vmcb + V.CS);
-  saveSeg(c, S.SS, vmcb + V.SS);
-  saveSeg(c, S.DS, vmcb + V.DS);
-  wr32(c, vmcb + V.GDTR + 4, c.gdtrLimit);
-  wr64n(c, vmcb + V.GDTR + 8, c.gdtrBase);
-  wr32(c, vmcb + V.IDTR + 4, c.idtrLimit);
-  wr64n(c, vmcb + V.IDTR + 8, c.idtrBase);
-  wr64(c, vmcb + V.CR0, c.cr0 | 0, 0);
+  saveRunState(c, vmcb, guestRip, getFlags(c));
   wr64n(c, vmcb + V.CR2, c.cr2);
-  wr64n(c, vmcb + V.CR3, c.cr3);
-  wr64(c, vmcb + V.CR4, c.cr4 | 0, 0);
-  wr64(c, vmcb + V.EFER, c.efer, 0);
   wr64n(c, vmcb + V.DR6, c.dr[6]);
   wr64n(c, vmcb + V.DR7, c.dr[7]);
-  wr64(c, vmcb + V.RFLAGS, getFlags(c), 0);
-  wr64n(c, vmcb + V.RIP, guestRip);
-  wr64(c, vmcb + V.RSP, c.rl[4], c.rh[4]);
-  wr64(c, vmcb + V.RAX, c.rl[0], c.rh[0]);
   c.mem.write8(vmcb + V.CPL, c.cpl);
   const oldCtl = rd32(c, vmcb + V.INT_CTL);
   wr32(c, vmcb + V.INT_CTL, (oldCtl & ~0x10f) | (sv.vIrq ? 0x100 : 0) | (sv.vTpr & 0xf));
@@ -287,14 +244,7 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   sv.np = false;
   // 5. host state from the save area
   const hs = c.vmHsavePa;
-  loadSeg(c, S.ES, hs + V.ES);
-  loadSeg(c, S.CS, hs + V.CS);
-  loadSeg(c, S.SS, hs + V.SS);
-  loadSeg(c, S.DS, hs + V.DS);
-  c.gdtrLimit = rd32(c, hs + V.GDTR + 4) & 0xffff;
-  c.gdtrBase = rd64canon(c, hs + V.GDTR + 8);
-  c.idtrLimit = rd32(c, hs + V.IDTR + 4) & 0xffff;
-  c.idtrBase = rd64canon(c, hs + V.IDTR + 8);
+  loadSegsAndTables(c, hs);
   // 7. CR0.PE = 1, RFLAGS.VM = 0, CPL 0, host DR7 breakpoints disabled
   c.cr0 = (rd32(c, hs + V.CR0) | Cr0.PE) >>> 0;
   c.cr3 = rd64u(c, hs + V.CR3);

@@ -93,9 +93,13 @@ function immHiOf(i: Insn, size: number): number {
 
 /** op E, G */
 function aluEG(c: Cpu, i: Insn): void {
+  const b = readG(c, i, i.opsize);
+  aluToE(c, i, b, c.xh);
+}
+
+/** E = E op b: a register, or memory read for writing first (CMP only reads) */
+function aluToE(c: Cpu, i: Insn, b: number, bh: number): void {
   const size = i.opsize;
-  const b = readG(c, i, size);
-  const bh = c.xh;
   if (i.rm >= 0) {
     const r = size === 1 ? i.rm8 : i.rm;
     const a = getReg(c, r, size);
@@ -134,25 +138,7 @@ function aluAI(c: Cpu, i: Insn): void {
 
 /** op E, imm */
 function aluEI(c: Cpu, i: Insn): void {
-  const size = i.opsize;
-  const b = immOf(i, size);
-  const bh = immHiOf(i, size);
-  if (i.rm >= 0) {
-    const r = size === 1 ? i.rm8 : i.rm;
-    const a = getReg(c, r, size);
-    const res = alu(c, i.arg, size, a, c.xh, b, bh);
-    if (i.arg !== Alu.CMP) setReg(c, r, size, res, c.xh);
-    return;
-  }
-  const lin = ea(c, i);
-  if (i.arg === Alu.CMP) {
-    const a = readN(c, lin, size);
-    alu(c, i.arg, size, a, c.xh, b, bh);
-    return;
-  }
-  const a = readRmw(c, lin, size);
-  const res = alu(c, i.arg, size, a, c.xh, b, bh);
-  writeN(c, lin, size, res, c.xh);
+  aluToE(c, i, immOf(i, i.opsize), immHiOf(i, i.opsize));
 }
 
 function testEG(c: Cpu, i: Insn): void {
