@@ -27,11 +27,6 @@ import { Stop } from '../src/cpu/state.js';
  * passes fails this suite: delete its entry when the feature lands.
  */
 const WORLDSWITCH_PENDING: [entry: string, reason: string][] = [
-  ['svm_intercepts/exc_bp_int3', 'INT3 in a guest is delivered as a software interrupt; it must be checked against the #BP exception intercept (APM Vol. 2 15.12)'],
-  ['svm_iomsr/nrip_next_instruction', 'its INT3 step: INT3 does not reach the #BP exception intercept (APM Vol. 2 15.12, 15.7.1)'],
-  ['svm_intercepts/exc_db_from_icebp', 'the #DB that ICEBP raises is not checked against the exception intercepts (APM Vol. 2 15.12)'],
-  ['svm_events/exitintinfo_guest_intn', 'EXITINTINFO records injected events only, not the guest\'s own INT n cut short by an intercepted #PF (APM Vol. 2 15.7.2)'],
-  ['svm_events/int_shadow_saved', '#VMEXIT in the shadow of STI leaves int_state.INTERRUPT_SHADOW clear (APM Vol. 2 15.6, 15.21.5)'],
 ];
 
 /** test name -> [the reason, with the manual's section; a pattern QEMU's FAIL detail matches] */

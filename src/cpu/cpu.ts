@@ -185,6 +185,11 @@ export class Cpu {
   nmiBlocked = false;
   /** interrupt shadow after STI or MOV SS/POP SS: holds off interrupts for one instruction */
   intShadow = false;
+  /**
+   * The shadow has held off events at one boundary already: it ends after the instruction
+   * that follows (so a #VMEXIT during that instruction still saves INTERRUPT_SHADOW = 1).
+   */
+  shadowArmed = false;
   /** waiting in HLT */
   halted = false;
   /**
@@ -292,6 +297,13 @@ export class Cpu {
     this.flushCodeCache();
   }
 
+  /** Hold off interrupts and NMIs for the next instruction (after STI, MOV SS, POP SS). */
+  startShadow(): void {
+    this.intShadow = true;
+    this.shadowArmed = false;
+    this.attention = true;
+  }
+
   /** Raise an NMI (from the LAPIC, a verifier, ...). */
   raiseNmi(): void {
     this.nmiPending = true;
@@ -305,8 +317,12 @@ export class Cpu {
    */
   private events(): boolean {
     if (this.intShadow) {
+      if (!this.shadowArmed) {
+        this.shadowArmed = true;
+        return true;
+      }
       this.intShadow = false;
-      return true;
+      this.shadowArmed = false;
     }
     let took = false;
     if (this.guestMode) {

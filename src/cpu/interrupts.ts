@@ -310,13 +310,28 @@ export function shutdown(c: Cpu, reason: string): void {
 
 /** INT n, INT3, INTO, INT1: RIP already points past the instruction. */
 export function deliverSoftware(c: Cpu, vector: number, kind: number): void {
-  // real-mode and virtual-8086 IOPL checks belong to the instruction; here only delivery
+  const sv = c.svm;
+  if (c.guestMode) {
+    // INT3, INTO and ICEBP raise #BP, #OF and #DB, which the exception intercepts see. INT3
+    // and INTO exit at the instruction with NRIP after it (APM Vol. 2 15.12, 15.7.1); ICEBP's
+    // #DB is a trap and exits after the instruction
+    if ((kind === Ev.SoftExc || kind === Ev.Int1) && c.intercepted(0x40 + vector)) {
+      if (kind === Ev.SoftExc) c.svmExitAt(0x40 + vector, 0, 0, 0, c.ripStart, c.rip);
+      else c.svmExitAt(0x40 + vector, 0, 0, 0, c.rip, 0);
+      return;
+    }
+    // an INT n whose delivery is cut short by an intercept is reported in EXITINTINFO
+    sv.delivering = 0x80000000 | (kind << 8) | vector;
+    sv.deliveringErr = 0;
+  }
   try {
     deliverEvent(c, vector, kind, 0, false);
+    sv.delivering = 0;
   } catch (e) {
     if (e !== FAULT) throw e;
     // a fault while delivering a software interrupt is reported at the INT instruction
     c.rip = c.ripStart;
     deliverException(c, FAULT);
+    sv.delivering = 0;
   }
 }

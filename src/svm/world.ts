@@ -142,6 +142,7 @@ export function vmrun(c: Cpu, vmcb: number): void {
   // CPL: 0 in real mode, 3 in virtual-8086 mode, else the VMCB's
   c.cpl = (cr0 & Cr0.PE) === 0 ? 0 : (c.flags & Fl.VM) !== 0 ? 3 : c.mem.read8(vmcb + V.CPL) & 3;
   c.intShadow = (rd32(c, vmcb + V.INT_STATE) & 1) !== 0;
+  c.shadowArmed = false;
   sv.guest = true;
   c.guestMode = true;
   c.npActive = np;
@@ -259,6 +260,7 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   c.cpl = 0;
   c.dr[7] = (c.dr[7] & ~0xff) >>> 0;
   c.intShadow = false;
+  c.shadowArmed = false;
   updateMode(c);
   c.paging.asid = 0;
   c.flushFetch();

@@ -227,7 +227,7 @@ function movSE(c: Cpu, i: Insn): void {
   if (seg === S.CS || seg > S.GS) raise(Vec.UD, 0);
   const sel = readE(c, i, 2);
   loadSeg(c, seg, sel);
-  if (seg === S.SS) { c.intShadow = true; c.attention = true; }
+  if (seg === S.SS) c.startShadow();
 }
 
 function popSeg(c: Cpu, i: Insn): void {
@@ -236,7 +236,7 @@ function popSeg(c: Cpu, i: Insn): void {
   const sel = peekStack(c, 0, size) & 0xffff;
   loadSeg(c, seg, sel);
   adjustRsp(c, size);
-  if (seg === S.SS) { c.intShadow = true; c.attention = true; }
+  if (seg === S.SS) c.startShadow();
 }
 
 /** LDS/LES/LSS/LFS/LGS: offset then selector (arg = segment) */

@@ -136,8 +136,7 @@ function cli(c: Cpu, _i: Insn): void {
 function sti(c: Cpu, _i: Insn): void {
   const bit = interruptFlagTarget(c, true);
   if (bit === Fl.IF && (c.flags & Fl.IF) === 0) {
-    c.intShadow = true;
-    c.attention = true;
+    c.startShadow();
   }
   c.flags |= bit;
 }
