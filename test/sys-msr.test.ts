@@ -321,7 +321,7 @@ describe('CPUID', () => {
     // PSE TSC MSR PAE CX8 APIC SEP PGE CMOV PAT PSE36 CLFSH
     const want = [3, 4, 5, 6, 8, 9, 11, 13, 15, 16, 17, 19].reduce((m, k) => m + 2 ** k, 0);
     expect(d).toBe(want);
-    expect(cx).toBe(2 ** 13 + 2 ** 23); // CX16, POPCNT; no hypervisor, x2APIC, MONITOR, XSAVE
+    expect(cx).toBe(2 ** 3 + 2 ** 13 + 2 ** 23); // MONITOR, CX16, POPCNT; no hypervisor, x2APIC, XSAVE
   });
 
   it('leaf 7: FSGSBASE, SMEP, SMAP, RDPID; no BMI1; sub-leaf 1 is empty', () => {
@@ -365,8 +365,14 @@ describe('CPUID', () => {
     expect(ascii([d.rl[3], d.rl[2], d.rl[1]])).toBe('AuthenticAMD');
   });
 
-  it('XGETBV, XSETBV, MONITOR and MWAIT raise #UD', () => {
-    for (const code of ['0f 01 d0', '0f 01 d1', '0f 01 c8', '0f 01 c9']) expect(step(mk(64, code)), code).toBe(Vec.UD);
+  it('XGETBV and XSETBV raise #UD (no XSAVE); MONITOR and MWAIT run at CPL 0 and raise #UD at CPL 3', () => {
+    for (const code of ['0f 01 d0', '0f 01 d1']) expect(step(mk(64, code)), code).toBe(Vec.UD);
+    for (const code of ['0f 01 c8', '0f 01 c9']) {
+      expect(step(mk(64, code)), code).toBe(-1);
+      const u = mk(64, code);
+      u.cpl = 3;
+      expect(step(u), code).toBe(Vec.UD);
+    }
   });
 });
 

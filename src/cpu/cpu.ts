@@ -192,6 +192,8 @@ export class Cpu {
   shadowArmed = false;
   /** waiting in HLT */
   halted = false;
+  /** MONITOR armed the (unmodelled) monitor hardware; MWAIT disarms it */
+  monitorArmed = false;
   /**
    * Something may need doing between instructions (pending NMI or interrupt, interrupt
    * shadow, HLT): the run loop checks this one flag per instruction and does the rest only

@@ -38,8 +38,8 @@ const COMMON_EDX = EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_CMOV | 
 
 /** CPUID 1 EDX: SEP 11, PGE 13, CLFSH 19 (CLFLUSH executes, as a no-op) */
 const STD1_EDX = COMMON_EDX | (1 << 11) | (1 << 13) | (1 << 19);
-/** CPUID 1 ECX: CX16 13, POPCNT 23; hypervisor (31) clear */
-const STD1_ECX = (1 << 13) | (1 << 23);
+/** CPUID 1 ECX: MONITOR 3, CX16 13, POPCNT 23; hypervisor (31) clear */
+const STD1_ECX = (1 << 3) | (1 << 13) | (1 << 23);
 /** CPUID 1 EBX: CLFLUSH line size 8 x 8 = 64 bytes; initial APIC ID 0 */
 const STD1_EBX = 8 << 8;
 

@@ -9,7 +9,8 @@
 
 import { Exit } from '../../svm/vmcb.js';
 import type { Cpu } from '../cpu.js';
-import type { Insn } from '../../x86/insn.js';
+import { Pfx, type Insn } from '../../x86/insn.js';
+import { Acc, translate } from '../mmu.js';
 import { cpuidLeaf } from '../cpuid.js';
 import { raise } from '../fault.js';
 import { getFlags, setFlags } from '../flags.js';
@@ -250,13 +251,36 @@ function xgetbv(_c: Cpu, _i: Insn): void {
   raise(Vec.UD, 0);
 }
 
-/** MONITOR/MWAIT: not reported by CPUID 1 ECX[3], so #UD */
-function monitor(_c: Cpu, _i: Insn): void {
-  raise(Vec.UD, 0);
+/**
+ * MONITOR: arms address monitoring at DS:rAX (APM Vol. 3 MONITOR). CPL 0 only (MONITOR/MWAIT
+ * at CPL > 0 needs an enable bit worldswitch does not implement: #UD). The address is checked
+ * like a read, but no monitoring hardware is modelled: a later MWAIT does not wait.
+ */
+function monitor(c: Cpu, i: Insn): void {
+  if (c.cpl !== 0) raise(Vec.UD, 0);
+  c.icpt(Exit.MONITOR);
+  const seg = (i.pfx & Pfx.Seg) !== 0 ? i.seg : S.DS;
+  const off = i.adsize === 8 ? c.rh[R.RAX] * TWO32 + (c.rl[R.RAX] >>> 0) : i.adsize === 4 ? c.rl[R.RAX] >>> 0 : c.rl[R.RAX] & 0xffff;
+  const lin = c.bits === 64 ? (seg >= S.FS ? off + c.segBase[seg] : off) : (c.segBase[seg] + off) % TWO32;
+  if (c.bits === 64 && (lin < -0x800000000000 || lin >= 0x800000000000)) raise(Vec.GP, 0);
+  translate(c, lin, Acc.Read);
+  c.monitorArmed = true;
+}
+
+/**
+ * MWAIT: may end for any reason (APM Vol. 3 MWAIT), and with no monitor hardware modelled it
+ * ends at once. The MWAIT intercept, and MWAIT_COND when ECX[0] asks for interrupts to wake it.
+ */
+function mwait(c: Cpu, _i: Insn): void {
+  if (c.cpl !== 0) raise(Vec.UD, 0);
+  if ((c.rl[R.RCX] & ~1) !== 0) raise(Vec.GP, 0);
+  c.icpt(Exit.MWAIT);
+  if (c.monitorArmed) c.icpt(Exit.MWAIT_COND);
+  c.monitorArmed = false;
 }
 
 export const handlers = {
   rdmsr, wrmsr, cpuid, syscall, sysret, sysenter, sysexit, swapgs, fsgsbase,
   rdtsc, rdtscp, rdpid, rdpmc,
-  xgetbv, xsetbv: xgetbv, monitor, mwait: monitor,
+  xgetbv, xsetbv: xgetbv, monitor, mwait,
 };
