@@ -5,6 +5,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { runCommand } from './run.js';
+import { addHostCommand } from './host.js';
 
 /** An error meant for the user: printed as one line. */
 export class UserError extends Error {}
@@ -29,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--trace', 'print every instruction (disassembled) on stderr')
     .option('--stats', 'print instructions and cycles on stderr at the end')
     .action(async (image: string, opts: RunOpts) => { code = await runCommand(image, opts); });
+  addHostCommand(program, (c) => { code = c; });
 
   try {
     await program.parseAsync(argv);

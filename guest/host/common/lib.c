@@ -1,0 +1,156 @@
+/* The small C library shared by the kernel and the VMM: formatting, memory and strings, options. */
+#include "lib.h"
+
+struct out { char *buf; u64 size, len; };
+
+static void emit(struct out *o, char c) {
+  if (o->len + 1 < o->size) o->buf[o->len] = c;
+  o->len++;
+}
+
+static void emit_num(struct out *o, u64 v, int base, int width, int zero, int left, const char *prefix) {
+  char tmp[24];
+  int n = 0;
+  do { tmp[n++] = "0123456789abcdef"[v % base]; v /= base; } while (v);
+  int plen = (int)strlen(prefix), pad = width - n - plen;
+  if (!left && !zero) for (; pad > 0; pad--) emit(o, ' ');
+  while (*prefix) emit(o, *prefix++);
+  if (!left && zero) for (; pad > 0; pad--) emit(o, '0');
+  while (n) emit(o, tmp[--n]);
+  if (left) for (; pad > 0; pad--) emit(o, ' ');
+}
+
+/* %d %i %u %x %p %s %c %%, with #, 0, -, a width and l/z */
+int vsnprintf(char *buf, u64 size, const char *fmt, va_list ap) {
+  struct out o = { buf, size, 0 };
+  for (; *fmt; fmt++) {
+    if (*fmt != '%') { emit(&o, *fmt); continue; }
+    int alt = 0, zero = 0, left = 0, width = 0, lng = 0;
+    for (;; fmt++) {
+      if (fmt[1] == '#') alt = 1;
+      else if (fmt[1] == '0') zero = 1;
+      else if (fmt[1] == '-') left = 1;
+      else break;
+    }
+    while (fmt[1] >= '0' && fmt[1] <= '9') width = width * 10 + (*++fmt - '0');
+    while (fmt[1] == 'l' || fmt[1] == 'z') { lng = 1; fmt++; }
+    char c = *++fmt;
+    switch (c) {
+    case 'd': case 'i': {
+      i64 v = lng ? va_arg(ap, i64) : va_arg(ap, int);
+      emit_num(&o, v < 0 ? -(u64)v : (u64)v, 10, width, zero, left, v < 0 ? "-" : "");
+      break;
+    }
+    case 'u': case 'x': {
+      u64 v = lng ? va_arg(ap, u64) : va_arg(ap, u32);
+      emit_num(&o, v, c == 'u' ? 10 : 16, width, zero, left, alt && c == 'x' ? "0x" : "");
+      break;
+    }
+    case 'p':
+      emit_num(&o, (u64)va_arg(ap, void *), 16, width, zero, left, "0x");
+      break;
+    case 's': {
+      const char *s = va_arg(ap, const char *);
+      if (!s) s = "(null)";
+      int pad = width - (int)strlen(s);
+      if (!left) for (; pad > 0; pad--) emit(&o, ' ');
+      while (*s) emit(&o, *s++);
+      if (left) for (; pad > 0; pad--) emit(&o, ' ');
+      break;
+    }
+    case 'c': emit(&o, (char)va_arg(ap, int)); break;
+    case '%': emit(&o, '%'); break;
+    case 0: fmt--; break;
+    default: emit(&o, '%'); emit(&o, c); break;
+    }
+  }
+  if (size) buf[o.len < size ? o.len : size - 1] = 0;
+  return (int)o.len;
+}
+
+int snprintf(char *buf, u64 size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, size, fmt, ap);
+  va_end(ap);
+  return n;
+}
+
+void *memset(void *d, int c, u64 n) {
+  u8 *p = d;
+  while (n--) *p++ = (u8)c;
+  return d;
+}
+
+void *memcpy(void *d, const void *s, u64 n) {
+  u8 *p = d;
+  const u8 *q = s;
+  while (n--) *p++ = *q++;
+  return d;
+}
+
+int memcmp(const void *a, const void *b, u64 n) {
+  const u8 *p = a, *q = b;
+  for (; n; n--, p++, q++) if (*p != *q) return *p - *q;
+  return 0;
+}
+
+u64 strlen(const char *s) {
+  u64 n = 0;
+  while (s[n]) n++;
+  return n;
+}
+
+int strcmp(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return (u8)*a - (u8)*b;
+}
+
+int strncmp(const char *a, const char *b, u64 n) {
+  for (; n; n--, a++, b++) {
+    if (*a != *b) return (u8)*a - (u8)*b;
+    if (!*a) return 0;
+  }
+  return 0;
+}
+
+u64 strtou(const char *s, const char **end) {
+  u64 v = 0;
+  if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    for (s += 2;; s++) {
+      char c = *s;
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (d < 0) break;
+      v = v * 16 + (u64)d;
+    }
+  } else {
+    for (; *s >= '0' && *s <= '9'; s++) v = v * 10 + (u64)(*s - '0');
+  }
+  if (end) *end = s;
+  return v;
+}
+
+/* the start of `word` as a whole space-separated word of opts (word may end in '='), or NULL */
+static const char *find_word(const char *opts, const char *word) {
+  u64 n = strlen(word);
+  for (const char *p = opts; *p; p++) {
+    if ((p == opts || p[-1] == ' ') && strncmp(p, word, n) == 0 &&
+        (word[n - 1] == '=' || p[n] == 0 || p[n] == ' '))
+      return p;
+  }
+  return NULL;
+}
+
+const char *opt_value(const char *opts, const char *key, char *buf, u64 size) {
+  char k[32];
+  snprintf(k, sizeof(k), "%s=", key);
+  const char *p = find_word(opts, k);
+  if (!p) return NULL;
+  p += strlen(k);
+  u64 n = 0;
+  while (p[n] && p[n] != ' ' && n + 1 < size) { buf[n] = p[n]; n++; }
+  buf[n] = 0;
+  return buf;
+}
+
+int opt_word(const char *opts, const char *word) { return find_word(opts, word) != NULL; }
