@@ -54,3 +54,18 @@ describe('snapshots', () => {
     expect(t.m.mem.dirty.every((x) => x === 0)).toBe(true);
   });
 });
+
+describe('lab hooks', () => {
+  it('breakpoints call their hook before the instruction, and can stop the run there', () => {
+    const t = boot('paging');
+    const start = t.m.cpu.rip;
+    const hits: number[] = [];
+    t.m.cpu.setBreakpoints(new Set([start]), (c, lin) => { hits.push(lin); c.stopReason = 5; });
+    const r = t.m.run(1000);
+    expect(hits).toEqual([start]);
+    expect(r.icount).toBe(0);
+    expect(t.m.cpu.rip).toBe(start);
+    t.m.cpu.setBreakpoints(null);
+    expect(t.m.run(10).icount).toBe(10);
+  });
+});

@@ -39,6 +39,19 @@ export interface PortIo {
 
 const NO_IO: PortIo = { portIn: () => -1, portOut: () => {} };
 
+function breakpointExec(c: Cpu, i: Insn): void {
+  c.onBreakpoint(c, c.ripLinearAt(c.ripStart));
+  if (c.stopReason !== Stop.None) {
+    // the hook stopped the run: the instruction does not execute (nor count: the loop adds
+    // its count and cost after this returns)
+    c.rip = c.ripStart;
+    c.icount--;
+    c.cycles -= i.cost;
+    return;
+  }
+  i.orig(c, i);
+}
+
 function udExec(_c: Cpu, i: Insn): void {
   raise(i.fault === 0 ? Vec.UD : i.fault, 0);
 }
@@ -404,7 +417,11 @@ export class Cpu {
 
   /** linear address of the next instruction */
   ripLinear(): number {
-    return this.bits === 64 ? this.rip : (this.segBase[1] + this.rip) % TWO32;
+    return this.ripLinearAt(this.rip);
+  }
+
+  ripLinearAt(rip: number): number {
+    return this.bits === 64 ? rip : (this.segBase[1] + rip) % TWO32;
   }
 
   private fetch(): Insn {
@@ -447,14 +464,42 @@ export class Cpu {
       const phys2 = translate(this, base + 4096, Acc.Exec);
       for (let k = n0; k < 15; k++) buf[k] = this.mem.read8(phys2 + k - n0);
       r = this.decoder.decode(insn, buf, 0, 15, this.bits);
-      insn.cost = this.costs === null ? 1 : this.costs.costOf(insn);
+      this.finishDecode(insn, lin);
       // an instruction that crosses a page is not cached (its second page is not tracked)
       return r === NEED_MORE ? this.scratchInsn : insn;
     }
-    insn.cost = this.costs === null ? 1 : this.costs.costOf(insn);
+    this.finishDecode(insn, lin);
     if (arr !== undefined) arr[off] = insn;
     return insn;
   }
+
+  /** after decoding: the instruction's cost, and a breakpoint wrapper where one is set */
+  private finishDecode(insn: Insn, lin: number): void {
+    insn.cost = this.costs === null ? 1 : this.costs.costOf(insn);
+    insn.orig = insn.exec;
+    if (this.breakpoints !== null && this.breakpoints.has(lin)) insn.exec = breakpointExec;
+  }
+
+  /**
+   * Lab breakpoints: before an instruction at one of these linear addresses executes,
+   * `onBreakpoint` is called (it may stop the run or record state). Costs nothing elsewhere:
+   * the instructions are wrapped when decoded. null removes them.
+   */
+  breakpoints: Set<number> | null = null;
+  onBreakpoint: (c: Cpu, lin: number) => void = () => {};
+
+  setBreakpoints(addrs: Set<number> | null, hook?: (c: Cpu, lin: number) => void): void {
+    this.breakpoints = addrs;
+    if (hook !== undefined) this.onBreakpoint = hook;
+    this.flushCodeCache();
+  }
+
+  /**
+   * Called when an event is about to be delivered through the IDT/IVT (kind as in
+   * interrupts.ts Ev; external interrupts and NMIs, exceptions, software interrupts), with the
+   * state it interrupts. For lab tools; null when unused.
+   */
+  onDeliver: ((c: Cpu, vector: number, kind: number) => void) | null = null;
 
   // ---- run loop ----
 

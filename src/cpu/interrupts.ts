@@ -33,6 +33,7 @@ export class ShutdownInfo {
  */
 export function deliverEvent(c: Cpu, vector: number, kind: number, errorCode: number, hasErr: boolean): void {
   c.halted = false;
+  if (c.onDeliver !== null) c.onDeliver(c, vector, kind);
   if ((c.cr0 & Cr0.PE) === 0) { deliverReal(c, vector); return; }
   if ((c.efer & Efer.LMA) !== 0) deliverLong(c, vector, kind, errorCode, hasErr);
   else deliverProt(c, vector, kind, errorCode, hasErr);

@@ -72,8 +72,11 @@ export class Insn {
   claimed = true;
   /** cost in cycles, filled by the cost model */
   cost = 1;
+  /** the decoded handler when `exec` is a breakpoint wrapper (lab tools), else the same */
+  orig: Exec;
 
   constructor(exec: Exec) {
     this.exec = exec;
+    this.orig = exec;
   }
 }
