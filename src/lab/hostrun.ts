@@ -1,0 +1,128 @@
+/**
+ * Running the KVM-style host (guest/host/) on a Machine and reading what its VMM prints: the
+ * per-phase RDTSC timings of KVM_RUN, exit counts, host-state checks. Shared by
+ * `worldswitch host`, `worldswitch bench` and the verifier.
+ */
+
+import { Machine } from '../machine/machine.js';
+import { Stop } from '../cpu/state.js';
+import type { CostProfile } from '../cost/profile.js';
+
+export const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'wrgsbase'] as const;
+/** deliberately broken variants, for showing what the checks catch */
+export const BROKEN_DESIGNS = ['broken-kgs', 'broken-stgi'] as const;
+export const WORKLOADS = ['hlt', 'pio', 'mmio', 'hypercall', 'cpuid', 'mix'] as const;
+/** the VMM's limit on iterations (its per-iteration arrays) */
+export const MAX_ITERATIONS = 50000;
+
+export interface HostOptions {
+  design: string;
+  workload: string;
+  iterations: number;
+  /** in-kernel exits per exit to the VMM (workloads mmio, hypercall, cpuid; mix: per group) */
+  kexits?: number;
+  /** mix: exits to the VMM per group (a fraction kexits / (kexits + uexits) stays in the kernel) */
+  uexits?: number;
+  fsgsbase?: boolean;
+  /** an NMI is made pending inside every Nth world switch (0: none) */
+  nmi?: number;
+  /** LAPIC timer count (0: no timer) */
+  timer?: number;
+  maxInsns?: number;
+}
+
+export interface Phase { min: number; median: number; max: number }
+
+export interface HostResult {
+  design: string;
+  /** the host's UART output */
+  text: string;
+  /** how the machine stopped: "exit 3" (all passed), "exit 7", or the stop reason */
+  status: string;
+  ok: boolean;
+  /** the VMM's header line, key by key */
+  vmm: Record<string, string>;
+  phases: Map<string, Phase>;
+  exitsUser: Record<string, number>;
+  exitsKernel: Record<string, number>;
+  checks: Record<string, number>;
+  mismatches: string[];
+  cpuid: { leaf: number; eax: number; ebx: number; ecx: number; edx: number }[];
+  panic: string | null;
+  icount: number;
+}
+
+/** the kernel command line for a run */
+export function hostCmdline(o: HostOptions): string {
+  const parts = [`design=${o.design}`, `workload=${o.workload}`, `iterations=${o.iterations}`];
+  if (o.kexits !== undefined) parts.push(`kexits=${o.kexits}`);
+  if (o.uexits !== undefined) parts.push(`uexits=${o.uexits}`);
+  if (o.fsgsbase === false) parts.push('nofsgsbase');
+  if (o.nmi) parts.push(`nmi=${o.nmi}`);
+  if (o.timer !== undefined) parts.push(`timer=${o.timer}`);
+  return parts.join(' ');
+}
+
+function keyValues(s: string): Record<string, string> {
+  const r: Record<string, string> = {};
+  for (const m of s.matchAll(/(\w+)=(\S*)/g)) r[m[1]] = m[2];
+  return r;
+}
+
+function numbers(kv: Record<string, string>): Record<string, number> {
+  const r: Record<string, number> = {};
+  for (const [k, v] of Object.entries(kv)) r[k] = Number(v);
+  return r;
+}
+
+/** Read the VMM's KEY lines (guest/host/vmm/vmm.c) out of the host's output. */
+export function parseHostOutput(text: string): Omit<HostResult, 'design' | 'text' | 'status' | 'icount'> {
+  const r: Omit<HostResult, 'design' | 'text' | 'status' | 'icount'> = {
+    ok: false, vmm: {}, phases: new Map(), exitsUser: {}, exitsKernel: {}, checks: {}, mismatches: [], cpuid: [], panic: null,
+  };
+  for (const raw of text.split('\n')) {
+    const l = raw.replace(/\r$/, '');
+    const sp = l.indexOf(' ');
+    const key = sp < 0 ? l : l.slice(0, sp);
+    const rest = sp < 0 ? '' : l.slice(sp + 1);
+    switch (key) {
+      case 'VMM': Object.assign(r.vmm, keyValues(rest)); break;
+      case 'PHASE': {
+        const kv = keyValues(rest);
+        r.phases.set(kv.name, { min: Number(kv.min), median: Number(kv.median), max: Number(kv.max) });
+        break;
+      }
+      case 'EXITS':
+        if (rest.startsWith('user ')) Object.assign(r.exitsUser, numbers(keyValues(rest)));
+        else if (rest.startsWith('kernel ')) Object.assign(r.exitsKernel, numbers(keyValues(rest)));
+        break;
+      case 'CHECK': Object.assign(r.checks, numbers(keyValues(rest))); break;
+      case 'MISMATCH': r.mismatches.push(rest); break;
+      case 'CPUID': {
+        const n = numbers(keyValues(rest));
+        r.cpuid.push({ leaf: n.leaf >>> 0, eax: n.eax >>> 0, ebx: n.ebx >>> 0, ecx: n.ecx >>> 0, edx: n.edx >>> 0 });
+        break;
+      }
+      case 'RESULT': r.ok = rest.trim() === 'ok'; break;
+      case 'PANIC:': r.panic = rest; break;
+      default: break;
+    }
+  }
+  return r;
+}
+
+/** Boot the host image on a Machine with these options and read what the VMM printed. */
+export function runHost(image: Uint8Array, o: HostOptions, onByte?: (b: number) => void, profile?: CostProfile | null): HostResult {
+  const bytes: number[] = [];
+  const m = new Machine({ onUartByte: (b) => { bytes.push(b); onByte?.(b); } });
+  if (profile) m.cpu.setCostProfile(profile);
+  m.boot(image, { name: 'host.elf', cmdline: hostCmdline(o) });
+  const budget = o.maxInsns ?? 20_000_000 + o.iterations * 100_000;
+  const r = m.run(budget);
+  const text = Buffer.from(bytes).toString('latin1');
+  const status = r.reason === Stop.Exit ? `exit ${r.exitStatus}` : `${Stop[r.reason]} at RIP 0x${r.rip.toString(16)} after ${r.icount} instructions`;
+  const parsed = parseHostOutput(text);
+  // status 3 is the kernel's "the VMM finished and every check passed" (debug-exit value 1)
+  return { design: o.design, text, status, icount: r.icount, ...parsed, ok: parsed.ok && status === 'exit 3' };
+}
+
