@@ -19,7 +19,7 @@ import { Paging } from './paging.js';
 import { deliverEvent, deliverException, deliverSoftware, Ev, ShutdownInfo } from './interrupts.js';
 import { Fl } from './state.js';
 import { SvmState } from '../svm/state.js';
-import { CostTable, type CostProfile } from '../cost/profile.js';
+import { CostTable, serializing, type CostProfile } from '../cost/profile.js';
 import { installSvm } from '../svm/svm.js';
 
 /** The interrupt controller as the CPU sees it (the LAPIC). */
@@ -50,6 +50,11 @@ function breakpointExec(c: Cpu, i: Insn): void {
     return;
   }
   i.orig(c, i);
+}
+
+function countSerializingExec(c: Cpu, i: Insn): void {
+  i.orig(c, i);
+  c.serializingCount++;
 }
 
 function udExec(_c: Cpu, i: Insn): void {
@@ -478,7 +483,13 @@ export class Cpu {
     insn.cost = this.costs === null ? 1 : this.costs.costOf(insn);
     insn.orig = insn.exec;
     if (this.breakpoints !== null && this.breakpoints.has(lin)) insn.exec = breakpointExec;
+    else if (this.countSerializing && serializing(insn)) insn.exec = countSerializingExec;
   }
+
+  /** statistics for the bench: serializing instructions and RDMSR/WRMSR executed */
+  countSerializing = false;
+  serializingCount = 0;
+  msrAccesses = 0;
 
   /**
    * Lab breakpoints: before an instruction at one of these linear addresses executes,

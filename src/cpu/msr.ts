@@ -85,6 +85,7 @@ export function msrRead(c: Cpu, index: number): number {
   if (d === undefined) raise(Vec.GP, 0);
   const v = d.read(c);
   c.cycles += c.msrReadCost[d.cls];
+  c.msrAccesses++;
   return v;
 }
 
@@ -94,6 +95,9 @@ export function msrWrite(c: Cpu, index: number, lo: number, hi: number): void {
   if (d === undefined) raise(Vec.GP, 0);
   d.write(c, lo, hi);
   c.cycles += c.msrWriteCost[d.cls];
+  c.msrAccesses++;
+  // WRMSR serializes, except to the segment bases where the profile says it does not
+  if (c.countSerializing && (d.cls !== MsrClass.SegBase || (c.costs !== null && c.costs.profile.wrmsrSegBaseSerializing))) c.serializingCount++;
 }
 
 // ---- helpers ----

@@ -7,6 +7,7 @@
 import { Machine } from '../machine/machine.js';
 import { Stop } from '../cpu/state.js';
 import type { CostProfile } from '../cost/profile.js';
+import { readSymbols } from './symbols.js';
 
 export const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'wrgsbase'] as const;
 /** deliberately broken variants, for showing what the checks catch */
@@ -29,6 +30,8 @@ export interface HostOptions {
   /** LAPIC timer count (0: no timer) */
   timer?: number;
   maxInsns?: number;
+  /** count instructions, serializing instructions and MSR accesses inside KVM_RUN */
+  measureIoctl?: boolean;
 }
 
 export interface Phase { min: number; median: number; max: number }
@@ -50,6 +53,52 @@ export interface HostResult {
   cpuid: { leaf: number; eax: number; ebx: number; ecx: number; edx: number }[];
   panic: string | null;
   icount: number;
+  /** machine totals for the whole run (boot included) */
+  cycles: number;
+  msrAccesses: number;
+  serializing: number;
+  /** inside the KVM_RUN ioctl (kvm_run_ioctl, entry to return), summed over its calls */
+  ioctl: IoctlStats;
+}
+
+export interface IoctlStats {
+  calls: number;
+  instructions: number;
+  serializing: number;
+  msrAccesses: number;
+  cycles: number;
+}
+
+/**
+ * Count what the CPU does inside kvm_run_ioctl: a breakpoint at its entry notes the counters
+ * and the return address; a second breakpoint there adds up the difference.
+ */
+function measureIoctl(m: Machine, image: Uint8Array): IoctlStats {
+  const st: IoctlStats = { calls: 0, instructions: 0, serializing: 0, msrAccesses: 0, cycles: 0 };
+  let entry: number | undefined;
+  try { entry = readSymbols(image).get('kvm_run_ioctl'); } catch { entry = undefined; }
+  if (entry === undefined) return st;
+  const c = m.cpu;
+  let ret = -1;
+  let i0 = 0; let s0 = 0; let m0 = 0; let c0 = 0;
+  const hook = (cpu: typeof c, lin: number) => {
+    if (lin === entry) {
+      i0 = cpu.icount; s0 = cpu.serializingCount; m0 = cpu.msrAccesses; c0 = cpu.cycles;
+      if (ret < 0) {
+        // the return address on the stack: constant, the ioctl has one caller
+        ret = cpu.mem.read32(cpu.paging.translate(cpu.rh[4] * 4294967296 + (cpu.rl[4] >>> 0), 0, false)) >>> 0;
+        cpu.setBreakpoints(new Set([entry!, ret]));
+      }
+    } else if (lin === ret) {
+      st.calls++;
+      st.instructions += cpu.icount - i0;
+      st.serializing += cpu.serializingCount - s0;
+      st.msrAccesses += cpu.msrAccesses - m0;
+      st.cycles += cpu.cycles - c0;
+    }
+  };
+  c.setBreakpoints(new Set([entry]), hook);
+  return st;
 }
 
 /** the kernel command line for a run */
@@ -76,8 +125,8 @@ function numbers(kv: Record<string, string>): Record<string, number> {
 }
 
 /** Read the VMM's KEY lines (guest/host/vmm/vmm.c) out of the host's output. */
-export function parseHostOutput(text: string): Omit<HostResult, 'design' | 'text' | 'status' | 'icount'> {
-  const r: Omit<HostResult, 'design' | 'text' | 'status' | 'icount'> = {
+export function parseHostOutput(text: string): Omit<HostResult, 'design' | 'text' | 'status' | 'icount' | 'cycles' | 'msrAccesses' | 'serializing' | 'ioctl'> {
+  const r: Omit<HostResult, 'design' | 'text' | 'status' | 'icount' | 'cycles' | 'msrAccesses' | 'serializing' | 'ioctl'> = {
     ok: false, vmm: {}, phases: new Map(), exitsUser: {}, exitsKernel: {}, checks: {}, mismatches: [], cpuid: [], panic: null,
   };
   for (const raw of text.split('\n')) {
@@ -116,6 +165,9 @@ export function runHost(image: Uint8Array, o: HostOptions, onByte?: (b: number) 
   const bytes: number[] = [];
   const m = new Machine({ onUartByte: (b) => { bytes.push(b); onByte?.(b); } });
   if (profile) m.cpu.setCostProfile(profile);
+  m.cpu.countSerializing = true;
+  m.cpu.flushCodeCache();
+  const ioctl = o.measureIoctl ? measureIoctl(m, image) : { calls: 0, instructions: 0, serializing: 0, msrAccesses: 0, cycles: 0 };
   m.boot(image, { name: 'host.elf', cmdline: hostCmdline(o) });
   const budget = o.maxInsns ?? 20_000_000 + o.iterations * 100_000;
   const r = m.run(budget);
@@ -123,6 +175,10 @@ export function runHost(image: Uint8Array, o: HostOptions, onByte?: (b: number) 
   const status = r.reason === Stop.Exit ? `exit ${r.exitStatus}` : `${Stop[r.reason]} at RIP 0x${r.rip.toString(16)} after ${r.icount} instructions`;
   const parsed = parseHostOutput(text);
   // status 3 is the kernel's "the VMM finished and every check passed" (debug-exit value 1)
-  return { design: o.design, text, status, icount: r.icount, ...parsed, ok: parsed.ok && status === 'exit 3' };
+  return {
+    design: o.design, text, status, icount: r.icount, cycles: r.cycles,
+    msrAccesses: m.cpu.msrAccesses, serializing: m.cpu.serializingCount, ioctl,
+    ...parsed, ok: parsed.ok && status === 'exit 3',
+  };
 }
 
