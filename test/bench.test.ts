@@ -1,0 +1,90 @@
+/**
+ * The bench: calibrated profiles, the per-phase table with counts per KVM_RUN, sweeps, JSON and
+ * SVG output, determinism.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { getProfile } from '../src/cost/profiles.js';
+import { calibrate } from '../src/lab/calibrate.js';
+import { runBench } from '../src/lab/bench.js';
+import { parseSweep, sweep } from '../src/lab/sweep.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const IMAGE = join(ROOT, 'build', 'host', 'host.elf');
+const BIN = join(ROOT, 'bin', 'worldswitch.js');
+let image: Uint8Array;
+
+beforeAll(() => {
+  execFileSync('bash', [join(ROOT, 'guest', 'host', 'build.sh')], { stdio: 'pipe' });
+  image = readFileSync(IMAGE);
+});
+
+describe('calibration', () => {
+  it('fits base and world switch to the merged design within 10% per phase', () => {
+    const c = calibrate(image, getProfile('zen3'));
+    for (const p of c.fit) expect(Math.abs(p.predicted - p.reference) / p.reference, p.what).toBeLessThan(0.1);
+    expect(c.profile.base.confidence).toBe('fitted');
+    expect(c.profile.classes.vmrun.confidence).toBe('fitted');
+    // the held-out totals are predicted, not fitted: within 10% of the thread's numbers
+    for (const what of ['wrgsbase: total', 'msr (before the patch): total', 'vmsave-v1 (the first patch): total']) {
+      const p = c.validation.find((v) => v.what === what)!;
+      expect(Math.abs(p.predicted - p.reference) / p.reference, what).toBeLessThan(0.1);
+    }
+  });
+});
+
+describe('bench', () => {
+  it('times the four designs: msr slowest, every check passing, deterministic', () => {
+    const profile = calibrate(image, getProfile('zen3')).profile;
+    const spec = { profile, workload: 'hlt', designs: ['msr', 'vmsave-v1', 'vmload', 'wrgsbase'], iterations: 200, fsgsbase: true };
+    const a = runBench(image, spec);
+    const b = runBench(image, spec);
+    expect(a.every((r) => r.ok)).toBe(true);
+    const total = (r: typeof a[number]) => r.phases.get('total')!.median;
+    expect(total(a[0])).toBeGreaterThan(Math.max(...a.slice(1).map(total)));
+    expect(a.map(total)).toEqual(b.map(total));
+    // per KVM_RUN counts: the msr design does the most MSR accesses; each design one VM exit
+    expect(a[0].msrAccesses).toBeGreaterThan(a[2].msrAccesses);
+    for (const r of a) expect(r.exits).toBe(1);
+  });
+
+  it('makes WRMSR to the segment bases cheaper on zen4 than zen3 (non-serializing)', () => {
+    const spec = (p: string) => ({ profile: getProfile(p), workload: 'hlt', designs: ['msr'], iterations: 50, fsgsbase: true });
+    const z3 = runBench(image, spec('zen3'))[0].phases.get('total')!.median;
+    const z4 = runBench(image, spec('zen4'))[0].phases.get('total')!.median;
+    expect(z4).toBeLessThan(z3);
+  });
+
+  it('finds where a sweep changes the ranking', () => {
+    const s = parseSweep('vmload=0:400:5');
+    const r = sweep(image, getProfile('zen3'), s.param, s.lo, s.hi, s.steps, ['vmsave-v1', 'vmload'], 'mix', false);
+    expect(r.points[0].ranking[0]).toBe('vmload');
+    expect(r.points[r.points.length - 1].ranking[0]).toBe('vmsave-v1');
+    expect(r.changes.length).toBe(1);
+    expect(() => parseSweep('bogus=1:2')).toThrow(/unknown cost/);
+  });
+});
+
+describe('worldswitch bench', () => {
+  it('runs on its defaults and writes JSON and SVG', () => {
+    const out = join(ROOT, 'build', 'bench-test');
+    mkdirSync(out, { recursive: true });
+    const r = spawnSync(process.execPath, [BIN, 'bench', '--iterations', '100', '--json', join(out, 'b.json'), '--svg', join(out, 'b.svg')], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/ioctl entry -> pre-VMRUN/);
+    expect(r.stdout).toMatch(/difference from vmload/);
+    const j = JSON.parse(readFileSync(join(out, 'b.json'), 'utf8'));
+    expect(j.designs.length).toBe(4);
+    expect(readFileSync(join(out, 'b.svg'), 'utf8')).toMatch(/^<svg/);
+  });
+
+  it('answers bad options with one line', () => {
+    for (const args of [['--cpu', 'zen9'], ['--sweep', 'x'], ['--designs', 'nope'], ['--in-kernel', '50']]) {
+      const r = spawnSync(process.execPath, [BIN, 'bench', ...args], { encoding: 'utf8' });
+      expect(r.status, args.join(' ')).not.toBe(0);
+      expect(r.stderr.trim().split('\n').length).toBe(1);
+    }
+  });
+});
