@@ -86,7 +86,7 @@ export async function benchCommand(o: BenchCliOpts): Promise<number> {
     }
     if (sw !== null) {
       const prog = new Progress(`sweep ${sw.param} (${name})`);
-      const r: SweepResult = sweep(image, profile, sw.param, sw.lo, sw.hi, sw.steps, designs, o.workload, o.fsgsbase, (d, t) => prog.update(d, t));
+      const r: SweepResult = sweep(image, profile, sw.param, sw.lo, sw.hi, sw.steps, designs, o.workload, o.fsgsbase, (d, t) => prog.update(d, t), { kexits, uexits });
       process.stdout.write(formatSweep(r) + '\n\n');
       entry.sweep = r;
       json.push(entry);

@@ -48,7 +48,8 @@ export function parseSweep(s: string): { param: string; lo: number; hi: number; 
 }
 
 export function sweep(image: Uint8Array, profile: CostProfile, param: string, lo: number, hi: number, steps: number,
-  designs: string[], workload: string, fsgsbase: boolean, progress?: (done: number, total: number) => void): SweepResult {
+  designs: string[], workload: string, fsgsbase: boolean, progress?: (done: number, total: number) => void,
+  group?: { kexits?: number; uexits?: number }): SweepResult {
   const points: SweepPoint[] = [];
   for (let k = 0; k < steps; k++) {
     const value = Math.round(lo + ((hi - lo) * k) / (steps - 1));
@@ -56,7 +57,7 @@ export function sweep(image: Uint8Array, profile: CostProfile, param: string, lo
     SWEEP_PARAMS[param].set(p, value);
     const totals: Record<string, number> = {};
     for (const d of designs) {
-      const r = runHost(image, { design: d, workload, iterations: 50, timer: 0, fsgsbase }, undefined, p);
+      const r = runHost(image, { design: d, workload, iterations: 50, timer: 0, fsgsbase, kexits: group?.kexits, uexits: group?.uexits }, undefined, p);
       totals[d] = r.phases.get('total')?.median ?? NaN;
     }
     const ranking = [...designs].sort((a, b) => totals[a] - totals[b] || a.localeCompare(b));
