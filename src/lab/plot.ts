@@ -55,7 +55,13 @@ export function breakEvenSpec(profile: string, points: BreakEvenPoint[]): object
 export async function renderSvg(specs: object[]): Promise<string> {
   const vega = await import('vega');
   const vl = await import('vega-lite');
-  const top = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', vconcat: specs, config: { font: 'sans-serif' } };
+  const top = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    vconcat: specs,
+    // each plot has its own colours and legend (phases in one, designs in the other)
+    resolve: { scale: { color: 'independent' }, legend: { color: 'independent' } },
+    config: { font: 'sans-serif', legend: { labelLimit: 320 } },
+  };
   const compiled = vl.compile(top as Parameters<typeof vl.compile>[0]).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   return view.toSVG();
