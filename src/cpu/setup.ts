@@ -30,10 +30,19 @@ export function setFlatMode(c: Cpu, bits: 16 | 32 | 64): void {
   c.bits = bits;
   c.stackSize = bits === 64 ? 8 : bits === 32 ? 4 : 2;
   c.pagingOn = false;
+  c.flags = 0x2;
+  c.lazySize = 0;
   c.halted = false;
   c.intShadow = false;
   c.nmiPending = false;
   c.nmiBlocked = false;
   c.attention = false;
+  // not in a guest, GIF = 1 (its reset value), the host's ASID
+  c.guestMode = false;
+  c.npActive = false;
+  c.svm.guest = false;
+  c.svm.gif = true;
+  c.svm.intercepts.fill(0);
+  c.paging.asid = 0;
   c.flushFetch();
 }
