@@ -4,6 +4,8 @@
 #   guest/build.sh clean      remove build/guest
 # Each guest/tests/<name>.c becomes build/guest/<name>.elf: a 64-bit kernel linked as ELF64
 # and converted to ELF32 (multiboot loaders, QEMU's -kernel among them, take ELF32 only).
+# guest/tests/legacy*.c are 32-bit kernels instead: built -m32 on the runtime in guest/legacy/
+# and linked as ELF32 directly (<name>.elf, and <name>.dbg with debug info).
 # Objects are rebuilt only when a source, a header or this script is newer, so a second run
 # with no changes does nothing.
 set -euo pipefail
@@ -17,12 +19,16 @@ CFLAGS=(-m64 -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fn
   -mno-red-zone -mgeneral-regs-only -nostdlib -fno-stack-protector -fcf-protection=none
   -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -mcmodel=small
   -I"$src/lib")
+CFLAGS32=(-m32 -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie
+  -mgeneral-regs-only -nostdlib -fno-stack-protector -fcf-protection=none
+  -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -I"$src/legacy")
 
 if [[ "${1:-}" == clean ]]; then rm -rf "$out"; exit 0; fi
 mkdir -p "$out/obj"
 
 # newest of the files every object depends on
 deps=("$src/build.sh" "$src"/lib/*.h)
+deps32=("$src/build.sh" "$src"/legacy/*.h "$src"/lib/rt.h)
 
 # stale TARGET DEP...: TARGET is missing or some DEP is newer
 stale() {
@@ -43,6 +49,16 @@ compile() {
   fi
 }
 
+# compile32 SRC OBJ [EXTRA FLAGS...]: a 32-bit object for the legacy kernels
+compile32() {
+  local s="$1" o="$2"
+  shift 2
+  if stale "$o" "$s" "${deps32[@]}"; then
+    "$CC" "${CFLAGS32[@]}" "$@" -c "$s" -o "$o.$$"
+    mv -f "$o.$$" "$o"
+  fi
+}
+
 libobjs=()
 for s in "$src"/lib/*.c "$src"/lib/*.S; do
   o="$out/obj/lib-$(basename "${s%.*}").o"
@@ -50,8 +66,31 @@ for s in "$src"/lib/*.c "$src"/lib/*.S; do
   libobjs+=("$o")
 done
 
+# lib/io.c (COM1, printf) is shared: built 32-bit, where its rt.h types are 32 bits wide and the
+# 64-bit MSR helpers it never uses would warn
+legacyobjs=("$out/obj/lib32-io.o")
+compile32 "$src/lib/io.c" "$out/obj/lib32-io.o" -Wno-shift-count-overflow
+for s in "$src"/legacy/*.c "$src"/legacy/*.S; do
+  o="$out/obj/legacy-$(basename "${s%.*}").o"
+  compile32 "$s" "$o"
+  legacyobjs+=("$o")
+done
+
 for s in "$src"/tests/*.c; do
   name="$(basename "${s%.c}")"
+  if [[ "$name" == legacy* ]]; then
+    o="$out/obj/$name.o"
+    compile32 "$s" "$o"
+    elf="$out/$name.elf"
+    if stale "$elf" "$o" "${legacyobjs[@]}" "$src/legacy/kernel32.ld"; then
+      "$LD" -m elf_i386 -nostdlib -static -z max-page-size=0x1000 -T "$src/legacy/kernel32.ld" \
+        -o "$out/$name.dbg.$$" "$o" "${legacyobjs[@]}"
+      "$OBJCOPY" --strip-debug "$out/$name.dbg.$$" "$elf.$$"
+      mv -f "$out/$name.dbg.$$" "$out/$name.dbg"
+      mv -f "$elf.$$" "$elf"
+    fi
+    continue
+  fi
   o="$out/obj/$name.o"
   compile "$s" "$o"
   elf="$out/$name.elf"

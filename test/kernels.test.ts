@@ -48,6 +48,18 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
     np_gate_not_present: ['QEMU 7.2: IDT error code vector * 16 + 2 instead of vector * 8 + 2', /^#NP error code 0x532, want 0x29a$/],
     gp_beyond_idt_limit: ['QEMU 7.2: IDT error code vector * 16 + 2 instead of vector * 8 + 2', /^#GP error code 0x702, want 0x382$/],
   },
+  legacy_idt: {
+    ss_inner_stack_not_present: ['QEMU raises #TS(SS) for a not-present inner stack segment on an interrupt\'s stack switch; the manual says #SS(SS) (APM Vol. 3, INT: #SS(selector) when SS is loaded with a not-present segment during a stack switch)', /^got #TS \(error 0x50, /],
+  },
+  legacy_gates: {
+    call_gate_inner_ss_not_present: ['QEMU raises #TS(SS) for a not-present inner stack segment on a call gate\'s stack switch; the manual says #SS(SS) (APM Vol. 3, CALL (Far))', /^got #TS \(error 0xc8, /],
+    far_target_beyond_limit: ['QEMU puts the target selector in the #GP error code when the offset is beyond the new CS limit; the manual says #GP(0) (APM Vol. 3, JMP (Far) and CALL (Far))', /^#GP error code 0xd0, want 0x0$/],
+  },
+  legacy_paging: {
+    pg32_4m_rsvd: ['QEMU reports RSV without P; a reserved bit is only checked in a present entry, so P=1 (APM Vol. 2, 8.4.2)', /^#PF error code 0x8, want 0x9$/],
+    pae_rsvd_phys: ['QEMU reports RSV without P (APM Vol. 2, 8.4.2)', /^#PF error code 0x8, want 0x9$/],
+    pae_nx_reserved_without_nxe: ['QEMU reports RSV without P (APM Vol. 2, 8.4.2)', /^#PF error code 0x8, want 0x9$/],
+  },
   fsgs: {
     msr_noncanonical_gp: ['QEMU TCG accepts a non-canonical FS/GS/KernelGS base in WRMSR; the manual requires #GP(0) (APM Vol. 2, 4.5.3)', /^WRMSR 0xc0000100 non-canonical: vector -1$/],
     fsgsbase_noncanonical_gp: ['QEMU TCG accepts a non-canonical address in WRFSBASE/WRGSBASE; the manual requires #GP(0) (APM Vol. 3, WRFSBASE)', /^no exception, want #GP$/],

@@ -9,7 +9,7 @@ import { FAULT, raise, type CpuFault } from './fault.js';
 import { getFlags, setFlags } from './flags.js';
 import { read16, read32, write16, write32 } from './mmu.js';
 import { Attr, updateMode } from './mode.js';
-import { attrOf, baseOf, limitOf, loadSegProt, readDescriptor, setDescAccessed } from './segments.js';
+import { attrOf, baseOf, limitOf, loadInnerSs, readDescriptor, setDescAccessed } from './segments.js';
 import { Cr0, Efer, Fl, S, Stop, TWO32, Vec } from './state.js';
 
 /** Event types as in EVENTINJ / EXITINTINFO (APM Vol. 2 15.20). */
@@ -198,7 +198,9 @@ function deliverProt(c: Cpu, vector: number, kind: number, errorCode: number, ha
   const oldCpl = c.cpl;
   if ((fl & Fl.VM) !== 0 && newCpl !== 0) raise(Vec.GP, (sel & 0xfffc) + ext);
   if (newCpl < c.cpl) {
-    // inner-privilege stack from the 32-bit TSS
+    // inner-privilege stack from the 32-bit TSS; a TSS too short for it is #TS(TR), an
+    // unusable SS #TS or #SS (APM Vol. 3 INT, READ_INNER_LEVEL_SP)
+    if (4 + newCpl * 8 + 7 > c.segLimit[S.TR]) raise(Vec.TS, (c.segSel[S.TR] & 0xfffc) + ext);
     const save = c.implicitSupervisor;
     c.implicitSupervisor = true;
     let esp0: number;
@@ -212,7 +214,7 @@ function deliverProt(c: Cpu, vector: number, kind: number, errorCode: number, ha
     }
     c.cpl = newCpl;
     try {
-      loadSegProt(c, S.SS, ss0);
+      loadInnerSs(c, ss0, ext);
     } catch (e) {
       c.cpl = oldCpl;
       throw e;

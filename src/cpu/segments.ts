@@ -141,6 +141,35 @@ export function loadSegProt(c: Cpu, seg: number, sel: number): void {
   if (seg === S.SS) updateMode(c);
 }
 
+/**
+ * Load SS for a switch to the inner stack of c.cpl (already the new CPL) named by the TSS, for
+ * an interrupt or a call gate in legacy mode (APM Vol. 3 INT and CALL (Far), READ_DESCRIPTOR
+ * with ss_chk): a null selector is #TS(EXT); one beyond the table, with RPL or DPL other than
+ * the new CPL, or not a writable data segment is #TS(selector + EXT); a not-present one is
+ * #SS(selector + EXT).
+ */
+export function loadInnerSs(c: Cpu, sel: number, ext: number): void {
+  if ((sel & 0xfffc) === 0) raise(Vec.TS, ext);
+  const err = (sel & 0xfffc) + ext;
+  const ti = (sel & 4) !== 0;
+  const limit = ti ? c.segLimit[S.LDTR] : c.gdtrLimit;
+  if (ti && ((c.segAttr[S.LDTR] & Attr.P) === 0 || (c.segSel[S.LDTR] & 0xfffc) === 0)) raise(Vec.TS, err);
+  if ((sel & 0xfff8) + 7 > limit) raise(Vec.TS, err);
+  const addr = readDescriptor(c, sel, Vec.TS, false);
+  const lo = c.descLo;
+  const hi = c.descHi;
+  const attr = attrOf(hi);
+  const dpl = (attr >> 5) & 3;
+  if ((sel & 3) !== c.cpl || dpl !== c.cpl || (attr & Attr.S) === 0 || (attr & 0xa) !== 2) raise(Vec.TS, err);
+  if ((attr & Attr.P) === 0) raise(Vec.SS, err);
+  setDescAccessed(c, addr, hi);
+  c.segSel[S.SS] = sel;
+  c.segBase[S.SS] = baseOf(lo, hi);
+  c.segLimit[S.SS] = limitOf(lo, hi);
+  c.segAttr[S.SS] = attr | 1;
+  updateMode(c);
+}
+
 /** MOV/POP/LxS to a data or stack segment register in any mode. */
 export function loadSeg(c: Cpu, seg: number, sel: number): void {
   if ((c.cr0 & Cr0.PE) === 0 || (c.flags & Fl.VM) !== 0) loadSegReal(c, seg, sel);
@@ -194,6 +223,20 @@ export function checkRip(c: Cpu, rip: number): void {
 }
 
 /**
+ * Check a far JMP/CALL target offset against the code-segment descriptor in c.descLo/descHi,
+ * before anything changes: canonical for a 64-bit segment, else within its limit; #GP(0)
+ * otherwise (APM Vol. 3 JMP (Far), CALL (Far)).
+ */
+function checkTargetInDesc(c: Cpu, target: number): void {
+  const attr = attrOf(c.descHi);
+  if ((c.efer & Efer.LMA) !== 0 && (attr & (Attr.L | Attr.DB)) === Attr.L) {
+    if (target < -0x800000000000 || target >= 0x800000000000) raise(Vec.GP, 0);
+  } else if (target > limitOf(c.descLo, c.descHi)) {
+    raise(Vec.GP, 0);
+  }
+}
+
+/**
  * Far JMP or CALL to `sel:off` in protected mode (APM Vol. 3 JMP (Far), CALL (Far)).
  * Handles code segments and call gates (same and more privileged for CALL). `opsize` is the
  * instruction's operand size; for CALL, `retSel:retOff` is pushed.
@@ -209,12 +252,12 @@ export function farTransfer(c: Cpu, sel: number, off: number, opsize: number, is
   if ((attr & Attr.S) !== 0) {
     const cpl = checkCodeTarget(c, sel, false);
     const target = opsize === 2 ? off & 0xffff : off;
+    checkTargetInDesc(c, target);
     if (isCall) {
       push(c, opsize, retSel, 0);
       push(c, opsize, retOff | 0, Math.floor(retOff / TWO32) | 0);
     }
     loadCsFromDesc(c, sel, addr, cpl);
-    checkRip(c, target);
     c.rip = target;
     return;
   }
@@ -231,9 +274,16 @@ export function farTransfer(c: Cpu, sel: number, off: number, opsize: number, is
   const gateSel = c.descLo >>> 16;
   const params = c.descHi & 0x1f;
   if (lma) {
-    // 16-byte gate: read the upper half for the offset's bits 63:32
-    readDescriptor(c, sel, Vec.GP, true);
+    // 16-byte gate: the upper half holds the offset's bits 63:32, and its type field (bits
+    // 12:8 of the last doubleword) must be 0, else #GP(gate) (APM Vol. 2, the long-mode
+    // call-gate descriptor; Vol. 3 CALL (Far))
+    const gateAddr = readDescriptor(c, sel, Vec.GP, true);
     gateOff = c.descHi64 * TWO32 + gateOff;
+    const save = c.implicitSupervisor;
+    c.implicitSupervisor = true;
+    let upper: number;
+    try { upper = read32(c, gateAddr + 12); } finally { c.implicitSupervisor = save; }
+    if (((upper >>> 8) & 0x1f) !== 0) raise(Vec.GP, sel & 0xfffc);
   }
   if ((gateSel & 0xfffc) === 0) raise(Vec.GP, 0);
   addr = readDescriptor(c, gateSel, Vec.GP, false);
@@ -248,6 +298,7 @@ export function farTransfer(c: Cpu, sel: number, off: number, opsize: number, is
     if ((t & Attr.P) === 0) raise(Vec.NP, gateSel & 0xfffc);
     return c.cpl;
   })();
+  checkTargetInDesc(c, gateOff);
   const gsize = lma ? 8 : type === DescType.CALL_GATE ? 4 : 2;
   if (isCall && newCpl < c.cpl) {
     callGateStackSwitch(c, newCpl, gsize, params, retSel, retOff, gateSel, addr, gateOff, lma);
@@ -258,7 +309,6 @@ export function farTransfer(c: Cpu, sel: number, off: number, opsize: number, is
     push(c, gsize, retOff | 0, Math.floor(retOff / TWO32) | 0);
   }
   loadCsFromDesc(c, gateSel, addr, newCpl);
-  checkRip(c, gateOff);
   c.rip = gateOff;
 }
 
@@ -273,6 +323,8 @@ function callGateStackSwitch(c: Cpu, newCpl: number, gsize: number, params: numb
   const oldStack = c.stackSize;
   let newRsp: number;
   let newSs: number;
+  // the TSS must hold the stack pointer (and SS) for the new CPL (APM Vol. 3 CALL (Far))
+  if (4 + newCpl * 8 + 7 > c.segLimit[S.TR]) raise(Vec.TS, c.segSel[S.TR] & 0xfffc);
   const save = c.implicitSupervisor;
   c.implicitSupervisor = true;
   try {
@@ -296,20 +348,25 @@ function callGateStackSwitch(c: Cpu, newCpl: number, gsize: number, params: numb
       copied.push(gsize === 4 ? read32(c, oldSsBase + off) : read32(c, oldSsBase + off) & 0xffff);
     }
   }
+  // a fault on the new stack leaves CS, SS, rSP and CPL as they were
   const oldCpl = c.cpl;
+  const oldCs = c.segSel[S.CS], oldCsBase = c.segBase[S.CS], oldCsLimit = c.segLimit[S.CS], oldCsAttr = c.segAttr[S.CS];
+  const oldSsLimit = c.segLimit[S.SS], oldSsAttr = c.segAttr[S.SS];
+  const oldRl = c.rl[4], oldRh = c.rh[4];
   c.descLo = csLo; c.descHi = csHi;
   loadCsFromDesc(c, gateSel, csAddr, newCpl);
   try {
     if (lma) {
       c.segSel[S.SS] = newSs;
-      c.segAttr[S.SS] = (c.segAttr[S.SS] & ~Attr.P) | (newCpl << 5) | Attr.P;
+      c.segAttr[S.SS] = (c.segAttr[S.SS] & ~(Attr.P | Attr.DPL)) | (newCpl << 5) | Attr.P;
       updateMode(c);
     } else {
-      loadSegProt(c, S.SS, newSs);
+      loadInnerSs(c, newSs, 0);
     }
     c.rl[4] = newRsp | 0;
+    // RSP comes from the TSS as it is: only interrupt delivery aligns the new stack
+    // (APM Vol. 2 8.9.3); a call gate pushes at the RSPn value itself
     c.rh[4] = lma ? Math.floor(newRsp / TWO32) | 0 : 0;
-    if (lma) { c.rl[4] &= ~0xf; }
     const pushN = (v: number) => {
       const sp = c.stackSize === 8 ? c.rh[4] * TWO32 + (c.rl[4] >>> 0) - gsize : ((c.rl[4] >>> 0) - gsize) >>> 0;
       const lin = c.stackSize === 8 ? sp : c.segBase[S.SS] + (c.stackSize === 4 ? sp : sp & 0xffff);
@@ -326,8 +383,11 @@ function callGateStackSwitch(c: Cpu, newCpl: number, gsize: number, params: numb
     pushN(retOff);
   } catch (e) {
     c.cpl = oldCpl;
+    setSeg(c, S.CS, oldCs, oldCsBase, oldCsLimit, oldCsAttr);
+    setSeg(c, S.SS, oldSs, oldSsBase, oldSsLimit, oldSsAttr);
+    c.rl[4] = oldRl;
+    c.rh[4] = oldRh;
     throw e;
   }
-  checkRip(c, gateOff);
   c.rip = gateOff;
 }

@@ -13,7 +13,7 @@ import { read16, read32 } from '../mmu.js';
 import { Attr, updateMode } from '../mode.js';
 import { ea, readE } from '../operands.js';
 import { setReg } from '../regs.js';
-import { attrOf, checkRip, farTransfer, loadCsFromDesc, loadSeg, loadSegProt, readDescriptor } from '../segments.js';
+import { attrOf, checkRip, farTransfer, loadCsFromDesc, loadSeg, loadSegProt, readDescriptor, setSeg } from '../segments.js';
 import { adjustRsp, peekStack, push } from '../stack.js';
 import { Cr0, Efer, Fl, S, TWO32, Vec } from '../state.js';
 
@@ -92,9 +92,15 @@ function retFar(c: Cpu, i: Insn): void {
   if ((attr & Attr.P) === 0) raise(Vec.NP, sel & 0xfffc);
   const target = size === 8 ? offHi * TWO32 + (off >>> 0) : size === 4 ? off >>> 0 : off & 0xffff;
   if (rpl === c.cpl) {
+    saveCsSs(c);
+    try {
+      loadCsFromDesc(c, sel, addr, rpl);
+      checkRip(c, target);
+    } catch (e) {
+      restoreCsSs(c);
+      throw e;
+    }
     adjustRsp(c, 2 * size + imm);
-    loadCsFromDesc(c, sel, addr, rpl);
-    checkRip(c, target);
     c.rip = target;
     return;
   }
@@ -102,13 +108,38 @@ function retFar(c: Cpu, i: Insn): void {
   const newRsp = peekStack(c, 2 * size + imm, size);
   const newRspHi = c.xh;
   const newSs = peekStack(c, 3 * size + imm, size) & 0xffff;
-  loadCsFromDesc(c, sel, addr, rpl);
-  loadSsForOuterReturn(c, newSs);
+  saveCsSs(c);
+  try {
+    loadCsFromDesc(c, sel, addr, rpl);
+    loadSsForOuterReturn(c, newSs);
+    checkRip(c, target);
+  } catch (e) {
+    restoreCsSs(c);
+    throw e;
+  }
   setRsp(c, size, newRsp, newRspHi);
   adjustRsp(c, imm);
   invalidateDataSegs(c);
-  checkRip(c, target);
   c.rip = target;
+}
+
+/**
+ * CS, SS and CPL before a far return or IRET loads CS: when a later check faults (an unusable
+ * SS, a RIP outside the new CS) they are put back, as a faulting instruction changes nothing
+ * (APM Vol. 2, 8.2: faults are restartable). One instruction at a time uses the slots.
+ */
+const savedSeg = new Float64Array(9);
+
+function saveCsSs(c: Cpu): void {
+  savedSeg[0] = c.cpl;
+  savedSeg[1] = c.segSel[S.CS]; savedSeg[2] = c.segBase[S.CS]; savedSeg[3] = c.segLimit[S.CS]; savedSeg[4] = c.segAttr[S.CS];
+  savedSeg[5] = c.segSel[S.SS]; savedSeg[6] = c.segBase[S.SS]; savedSeg[7] = c.segLimit[S.SS]; savedSeg[8] = c.segAttr[S.SS];
+}
+
+function restoreCsSs(c: Cpu): void {
+  c.cpl = savedSeg[0];
+  setSeg(c, S.CS, savedSeg[1], savedSeg[2], savedSeg[3], savedSeg[4]);
+  setSeg(c, S.SS, savedSeg[5], savedSeg[6], savedSeg[7], savedSeg[8]);
 }
 
 function setRsp(c: Cpu, size: number, lo: number, hi: number): void {
@@ -130,7 +161,9 @@ function loadSsForOuterReturn(c: Cpu, ss: number): void {
 
 /** After a return to outer privilege, data segments the new CPL may not use become null. */
 function invalidateDataSegs(c: Cpu): void {
-  for (const s of [S.ES, S.DS, S.FS, S.GS]) {
+  for (let k = 0; k < 4; k++) {
+    // ES, DS, FS, GS
+    const s = k === 0 ? S.ES : k + 2;
     const a = c.segAttr[s];
     const dpl = (a >> 5) & 3;
     const confCode = (a & 0xc) === 0xc;
@@ -188,9 +221,15 @@ function iret(c: Cpu, i: Insn): void {
   const oldCpl = c.cpl;
   const nf = iretFlags(c, fl, size, oldCpl);
   if (rpl === oldCpl && !longRet) {
+    saveCsSs(c);
+    try {
+      loadCsFromDesc(c, sel, addr, rpl);
+      checkRip(c, target);
+    } catch (e) {
+      restoreCsSs(c);
+      throw e;
+    }
     adjustRsp(c, 3 * size);
-    loadCsFromDesc(c, sel, addr, rpl);
-    checkRip(c, target);
     setFlags(c, nf);
     c.rip = target;
     c.nmiBlocked = false;
@@ -200,8 +239,9 @@ function iret(c: Cpu, i: Insn): void {
   const newRsp = peekStack(c, 3 * size, size);
   const newRspHi = c.xh;
   const newSs = peekStack(c, 4 * size, size) & 0xffff;
-  loadCsFromDesc(c, sel, addr, rpl);
+  saveCsSs(c);
   try {
+    loadCsFromDesc(c, sel, addr, rpl);
     if (rpl === oldCpl && longRet && (newSs & 0xfffc) === 0 && c.bits === 64 && rpl !== 3) {
       c.segSel[S.SS] = newSs;
       updateMode(c);
@@ -210,7 +250,7 @@ function iret(c: Cpu, i: Insn): void {
     }
     checkRip(c, target);
   } catch (e) {
-    c.cpl = oldCpl;
+    restoreCsSs(c);
     throw e;
   }
   setRsp(c, size === 2 ? 2 : size, newRsp, newRspHi);
