@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { runCommand } from './run.js';
 import { addHostCommand } from './host.js';
 import { addBenchCommands } from './bench.js';
+import { addVerifyCommand } from './verify.js';
 
 /** An error meant for the user: printed as one line. */
 export class UserError extends Error {}
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (image: string, opts: RunOpts) => { code = await runCommand(image, opts); });
   addHostCommand(program, (c) => { code = c; });
   addBenchCommands(program, (c) => { code = c; });
+  addVerifyCommand(program, (c) => { code = c; });
 
   try {
     await program.parseAsync(argv);

@@ -15,11 +15,12 @@ import type { Machine } from '../machine/machine.js';
 
 type Plain = number | boolean | string | null | undefined | Plain[] | { [k: string]: Plain } | ArrayBufferView;
 
-/** fields never captured: links to other components, caches rebuilt after a restore */
+/** fields never captured: links to other components, caches rebuilt after a restore, and the
+ * lab's hooks (a restore must not drop breakpoints or a delivery hook set after the snapshot) */
 const SKIP = new Set([
   'mem', 'io', 'intc', 'paging', 'decoder', 'codeCache', 'fetchArr', 'fetchBase', 'fetchBuf',
   'scratchInsn', 'costs', 'sched', 'cpu', 'lapic', 'uart', 'pic', 'debugExit', 'handlers',
-  'msrReadCost', 'msrWriteCost',
+  'msrReadCost', 'msrWriteCost', 'breakpoints', 'onDeliver',
 ]);
 
 function capture(v: unknown, depth: number): Plain {

@@ -4,16 +4,30 @@
  * points) without the kernel having to announce them.
  */
 
+/** A symbol with its ELF size and whether it is a function (STT_FUNC: C code; assembly labels
+ * are NOTYPE unless they declare a type) */
+export interface Sym { name: string; addr: number; size: number; func: boolean }
+
 export class SymbolTable {
   private readonly byName = new Map<string, number>();
-  private readonly sorted: { addr: number; name: string }[] = [];
+  private readonly sorted: Sym[] = [];
 
-  constructor(entries: [string, number][]) {
-    for (const [n, a] of entries) {
+  constructor(entries: [name: string, addr: number, size?: number, func?: boolean][]) {
+    for (const [n, a, size, func] of entries) {
       if (!this.byName.has(n)) this.byName.set(n, a);
-      this.sorted.push({ addr: a, name: n });
+      this.sorted.push({ addr: a, name: n, size: size ?? 0, func: func ?? false });
     }
     this.sorted.sort((x, y) => x.addr - y.addr);
+  }
+
+  /** every symbol, in address order */
+  all(): readonly Sym[] {
+    return this.sorted;
+  }
+
+  /** the ELF size of a symbol (0 for labels and unknown names) */
+  sizeOf(name: string): number {
+    return this.sorted.find((s) => s.name === name)?.size ?? 0;
   }
 
   get(name: string): number | undefined {
@@ -60,7 +74,7 @@ export function readSymbols(image: Uint8Array): SymbolTable {
       ? { type: dv.getUint32(o + 4, true), offset: Number(dv.getBigUint64(o + 0x18, true)), size: Number(dv.getBigUint64(o + 0x20, true)), link: dv.getUint32(o + 0x28, true), entsize: Number(dv.getBigUint64(o + 0x38, true)) }
       : { type: dv.getUint32(o + 4, true), offset: dv.getUint32(o + 0x10, true), size: dv.getUint32(o + 0x14, true), link: dv.getUint32(o + 0x18, true), entsize: dv.getUint32(o + 0x24, true) };
   };
-  const entries: [string, number][] = [];
+  const entries: [string, number, number, boolean][] = [];
   for (let k = 0; k < shnum; k++) {
     const s = sec(k);
     if (s.type !== 2) continue; // SHT_SYMTAB
@@ -70,6 +84,7 @@ export function readSymbols(image: Uint8Array): SymbolTable {
       const o = s.offset + j * s.entsize;
       const nameOff = dv.getUint32(o, true);
       const value = is64 ? dv.getBigInt64(o + 8, true) : BigInt(dv.getUint32(o + 4, true));
+      const size = is64 ? Number(dv.getBigUint64(o + 16, true)) : dv.getUint32(o + 8, true);
       const info = is64 ? image[o + 4] : image[o + 12];
       const type = info & 0xf;
       if (type === 3 || type === 4) continue; // sections and files
@@ -78,7 +93,7 @@ export function readSymbols(image: Uint8Array): SymbolTable {
       const name = new TextDecoder().decode(image.subarray(str.offset + nameOff, end));
       if (name === '') continue;
       // 64-bit addresses as signed canonical numbers, like RIP
-      entries.push([name, Number(value)]);
+      entries.push([name, Number(value), size, type === 2]);
     }
   }
   return new SymbolTable(entries);

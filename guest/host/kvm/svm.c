@@ -4,6 +4,7 @@
  * and the host-state check the VMM asks for after every KVM_RUN.
  */
 #include "kvm.h"
+#include "mutants.h"
 
 _Static_assert(offsetof(struct svm_run_ctx, vmcb_pa) == CTX_VMCB_PA, "CTX_VMCB_PA");
 _Static_assert(offsetof(struct svm_run_ctx, after_exit) == CTX_AFTER_EXIT, "CTX_AFTER_EXIT");
@@ -49,6 +50,9 @@ void kvm_init(void) {
     kvm_design = NULL;
     for (u64 i = 0; i < ARRAY_SIZE(designs); i++) {
       if (strcmp(designs[i]->name, name) == 0) kvm_design = designs[i];
+    }
+    for (u64 i = 0; kvm_mutants[i]; i++) {
+      if (strcmp(kvm_mutants[i]->name, name) == 0) kvm_design = kvm_mutants[i];
     }
     if (!kvm_design) panic("unknown design=%s (msr, vmsave-v1, vmload, wrgsbase, broken-kgs, broken-stgi)", name);
   }

@@ -12,6 +12,8 @@
  *   mix        K in-kernel exits rotating doorbell, VMMCALL, CPUID; then U exits to the VMM
  *              (GP_UEXITS) rotating HLT, OUT, a write to MMIO nobody in the kernel claims: a
  *              fraction K / (K + U) of the exits is handled in the kernel
+ *   wrmsr      changes its own KERNEL_GS_BASE (WRMSR, not intercepted), then HLT: the guest
+ *              state VMSAVE must carry from one VMRUN to the next changes on every exit
  */
 #include "layout.h"
 #include "uapi.h"
@@ -132,6 +134,16 @@ guest_mix:
 	jnz 7b
 	jmp 1b
 guest_mix_end:
+
+	.globl guest_wrmsr, guest_wrmsr_end
+guest_wrmsr:
+1:	mov $0xc0000102, %ecx           /* MSR_KERNEL_GS_BASE */
+	rdmsr
+	add $8, %eax
+	wrmsr
+	hlt
+	jmp 1b
+guest_wrmsr_end:
 
 	.code64
 	.section .note.GNU-stack, "", @progbits

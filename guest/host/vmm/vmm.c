@@ -12,7 +12,9 @@
  *   CHECK ...                                       the checks, and any MISMATCH lines
  *   RESULT ok|fail
  *
- * Arguments (the kernel command line): workload=NAME iterations=N kexits=K uexits=U (mix).
+ * Arguments (the kernel command line): workload=NAME iterations=N kexits=K uexits=U (mix);
+ * fsflip: switch the FS base between two TLS blocks before every KVM_RUN (a host that restores
+ * a stale copy of the VMM's FS base is then seen; the verifier boots with it).
  */
 #include "vmm.h"
 
@@ -21,6 +23,9 @@
 
 char vmm_args[512];
 struct tls vmm_tls __attribute__((aligned(64)));
+static struct tls vmm_tls2 __attribute__((aligned(64)));
+static struct tls *cur_tls = &vmm_tls;   /* the FS base the VMM set last */
+static int fsflip;
 struct ugs vmm_ugs __attribute__((aligned(64)));
 static struct kvm_run run __attribute__((aligned(4096)));
 static struct host_info info;
@@ -67,12 +72,12 @@ static int check_after_run(u64 iter) {
   int fs_ok = !(bad & (1ul << CHK_FS_BASE)), gs_ok = !(bad & (1ul << CHK_KERNEL_GS_BASE));
   if (info.fsgsbase) {
     u64 fsb = rdfsbase(), gsb = rdgsbase();
-    if (fsb != (u64)&vmm_tls) { fs_ok = 0; mismatch(iter, "user FS base (RDFSBASE)", fsb, (u64)&vmm_tls); }
+    if (fsb != (u64)cur_tls) { fs_ok = 0; mismatch(iter, "user FS base (RDFSBASE)", fsb, (u64)cur_tls); }
     if (gsb != (u64)&vmm_ugs) { gs_ok = 0; mismatch(iter, "user GS base (RDGSBASE)", gsb, (u64)&vmm_ugs); }
   }
   if (fs_ok) {
     u64 fs0 = fs_read0();
-    if (fs0 != (u64)&vmm_tls) { fs_ok = 0; mismatch(iter, "user FS base (%fs:0)", fs0, (u64)&vmm_tls); }
+    if (fs0 != (u64)cur_tls) { fs_ok = 0; mismatch(iter, "user FS base (%fs:0)", fs0, (u64)cur_tls); }
   }
   if (gs_ok) {
     u64 gs0 = gs_read0();
@@ -193,6 +198,10 @@ static long create_vcpu(void) {
 __attribute__((no_stack_protector)) static u64 run_loop(u64 iterations) {
   u64 i;
   for (i = 0; i < iterations; i++) {
+    if (fsflip) {
+      cur_tls = (i & 1) ? &vmm_tls : &vmm_tls2;   /* the first KVM_RUN already has a new one */
+      syscall2(SYS_ARCH_PRCTL, ARCH_SET_FS, (long)cur_tls);
+    }
     long r = syscall1(SYS_KVM_RUN, 0);
     if (r < 0) {
       printf("EXIT iteration=%lu KVM_RUN returned %ld\n", i, r);
@@ -217,6 +226,8 @@ __attribute__((no_stack_protector)) int vmm_main(const char *args) {
   char v[32];
   vmm_tls.self = &vmm_tls;
   vmm_tls.canary = 0x7a11c0ffee5eed00ul;
+  vmm_tls2.self = &vmm_tls2;
+  vmm_tls2.canary = vmm_tls.canary;
   vmm_ugs.self = &vmm_ugs;
   vmm_ugs.magic = 0x6773;
   syscall2(SYS_ARCH_PRCTL, ARCH_SET_FS, (long)&vmm_tls);
@@ -236,6 +247,7 @@ __attribute__((no_stack_protector)) int vmm_main(const char *args) {
     printf("VMM: iterations must be 1..%u\nRESULT fail\n", MAX_ITER);
     return 2;
   }
+  fsflip = opt_word(args, "fsflip");
   u32 kexits = opt_value(args, "kexits", v, sizeof(v)) ? (u32)strtou(v, NULL) : g->kexits;
   u32 uexits = opt_value(args, "uexits", v, sizeof(v)) ? (u32)strtou(v, NULL) : 1;
   if (uexits == 0) uexits = 1;
@@ -289,6 +301,7 @@ const struct guest_prog guest_progs[] = {
   G(hypercall, 4, "K VMMCALL in the kernel, then HLT"),
   G(cpuid, 4, "reports CPUID leaves; K CPUID in the kernel, then HLT"),
   G(mix, 3, "K in-kernel exits (doorbell, VMMCALL, CPUID), then U of HLT, OUT, user MMIO"),
+  G(wrmsr, 0, "WRMSR of its own KERNEL_GS_BASE, then HLT: every exit to the VMM"),
 #undef G
 };
 const int n_guest_progs = ARRAY_SIZE(guest_progs);

@@ -32,6 +32,7 @@ static inline u64 gs_read0(void) { u64 v; asm volatile("mov %%gs:0, %0" : "=r"(v
 /* the guest programs (guests.S) */
 #define GUEST_PROG(n) extern const u8 guest_##n[], guest_##n##_end[];
 GUEST_PROG(hlt) GUEST_PROG(pio) GUEST_PROG(mmio) GUEST_PROG(hypercall) GUEST_PROG(cpuid) GUEST_PROG(mix)
+GUEST_PROG(wrmsr)
 struct guest_prog { const char *name; const u8 *start, *end; u32 kexits; const char *what; };
 extern const struct guest_prog guest_progs[];
 extern const int n_guest_progs;

@@ -1,0 +1,114 @@
+/**
+ * `worldswitch verify`: raise an NMI, a maskable interrupt, or both at every instruction
+ * boundary of one KVM_RUN of each design and workload, check the host-state invariants through
+ * the machine, and show that a suite of broken designs (--mutants) is caught. Prints a summary
+ * table (design x event kind), where each mutant was caught, and the run time; --json writes
+ * everything. Exit status 0 when every design is clean and every mutant caught, else 1.
+ */
+
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { DESIGNS } from '../lab/hostrun.js';
+import { DEFAULT_WORKLOADS, VERIFY_WORKLOADS, verify, type VerifyProgress } from '../lab/verify.js';
+import { EVENT_KINDS, INVARIANTS, type EventKind } from '../lab/verify-invariants.js';
+import { MUTANTS } from '../lab/verify-mutants.js';
+import { formatFindings, formatLegend, formatTable } from '../lab/verify-report.js';
+import { DEFAULT_HOST_IMAGE, readHostImage } from './host.js';
+import { UserError } from './main.js';
+import { Progress } from './progress.js';
+
+export interface VerifyCliOpts {
+  design: string;
+  mutants?: boolean | string;
+  workload?: string;
+  events: string;
+  fsgsbase: boolean;
+  jobs?: string;
+  stride?: string;
+  json?: string;
+  image?: string;
+}
+
+function list(s: string, option: string, known: readonly string[], all?: readonly string[]): string[] {
+  if (s === 'all' && all !== undefined) return [...all];
+  const names = s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (names.length === 0) throw new UserError(`${option}: nothing given`);
+  for (const n of names) {
+    if (!known.includes(n)) throw new UserError(`${option}: unknown '${n}' (one of ${known.join(', ')}${all !== undefined ? ', all' : ''})`);
+  }
+  return [...new Set(names)];
+}
+
+function intArg(s: string | undefined, name: string, lo: number, hi: number): number | undefined {
+  if (s === undefined) return undefined;
+  const v = Number(s);
+  if (!Number.isSafeInteger(v) || v < lo || v > hi) throw new UserError(`${name}: '${s}' is not an integer in ${lo}..${hi}`);
+  return v;
+}
+
+export async function verifyCommand(o: VerifyCliOpts): Promise<number> {
+  const mutantNames = MUTANTS.map((m) => m.name);
+  const designs = list(o.design, '--design', [...DESIGNS, ...mutantNames], DESIGNS);
+  if (o.mutants !== undefined && o.mutants !== false) {
+    const ms = o.mutants === true ? mutantNames : list(o.mutants, '--mutants', mutantNames, mutantNames);
+    for (const m of ms) if (!designs.includes(m)) designs.push(m);
+  }
+  const workloads = o.workload === undefined ? [...DEFAULT_WORKLOADS] : list(o.workload, '--workload', VERIFY_WORKLOADS, VERIFY_WORKLOADS);
+  const kinds = list(o.events, '--events', EVENT_KINDS, EVENT_KINDS) as EventKind[];
+  const jobs = intArg(o.jobs, '--jobs', 1, 256);
+  const stride = intArg(o.stride, '--stride', 1, 1_000_000);
+  const image = readHostImage(o.image ?? DEFAULT_HOST_IMAGE);
+
+  const progress = new Progress('verify');
+  const live = process.stderr.isTTY === true && !process.env.CI;
+  let last = 0;
+  const onProgress = (p: VerifyProgress) => {
+    if (p.finished !== undefined) {
+      const f = p.finished;
+      const found = f.error !== undefined ? 'error' : `${f.reference.length + f.kinds.reduce((n, k) => n + k.violating, 0)} violating runs`;
+      progress.update(p.unitsDone, p.units, `${f.design}/${f.workload}: ${f.boundaries} boundaries, ${found}`);
+    } else if (live && Date.now() - last > 200) {
+      last = Date.now();
+      progress.update(p.unitsDone, p.units, `${p.done}/${p.total} replays`);
+    }
+  };
+  const r = await verify({ image, designs, workloads, kinds, fsgsbase: o.fsgsbase, jobs, stride }, onProgress);
+
+  const out: string[] = [];
+  out.push(`worldswitch verify: ${kinds.join(', ')} at every ${stride === undefined || stride === 1 ? '' : `${stride}th `}instruction boundary of one KVM_RUN ` +
+    `(ioctl entry to the VMM's next instruction), workloads ${workloads.join(', ')}, FSGSBASE ${o.fsgsbase ? 'on' : 'off'}`);
+  out.push('');
+  out.push(formatTable(r.units, kinds));
+  out.push('');
+  const findings = formatFindings(r.units);
+  if (findings !== '') out.push(findings, '');
+  out.push('invariants:', formatLegend(), '');
+  for (const v of r.verdicts) out.push(`${v.design.padEnd(24)} ${v.mutant ? 'mutant' : 'design'}  ${v.summary}`);
+  const designsOk = r.verdicts.filter((v) => !v.mutant);
+  const mutantsOk = r.verdicts.filter((v) => v.mutant);
+  out.push('');
+  out.push(`${designsOk.filter((v) => v.ok).length} of ${designsOk.length} designs clean, ${mutantsOk.filter((v) => v.ok).length} of ${mutantsOk.length} mutants caught; ` +
+    `${r.replays} replays in ${(r.ms / 1000).toFixed(1)} s on ${r.jobs} thread${r.jobs === 1 ? '' : 's'}`);
+  process.stdout.write(out.join('\n') + '\n');
+  if (o.json !== undefined) {
+    writeFileSync(o.json, JSON.stringify({ options: { designs, workloads, events: kinds, fsgsbase: o.fsgsbase, stride: stride ?? 1 }, invariants: INVARIANTS, mutants: MUTANTS, ...r }, null, 2) + '\n');
+  }
+  return r.ok ? 0 : 1;
+}
+
+/** Register `worldswitch verify` on the program; `done` receives the exit code. */
+export function addVerifyCommand(program: Command, done: (code: number) => void): void {
+  program
+    .command('verify')
+    .description('raise NMIs and interrupts at every instruction boundary of the world switch and check the host state; --mutants shows what is caught')
+    .option('--design <names>', `${DESIGNS.join(', ')} or mutants, comma-separated, or all`, 'all')
+    .option('--mutants [names]', 'also verify the mutation suite (all, or comma-separated names): each must be caught')
+    .option('--workload <names>', `${VERIFY_WORKLOADS.join(', ')}, comma-separated, or all (default ${DEFAULT_WORKLOADS.join(',')})`)
+    .option('--events <kinds>', 'nmi, intr, both, comma-separated', EVENT_KINDS.join(','))
+    .option('--no-fsgsbase', 'boot with CR4.FSGSBASE off (the NMI entry uses RDMSR and SWAPGS)')
+    .option('--jobs <n>', 'worker threads (default: the number of cores)')
+    .option('--stride <k>', 'try every kth boundary only (default 1: all)')
+    .option('--json <file>', 'write the full results as JSON')
+    .option('--image <path>', 'host image (default build/host/host.elf)')
+    .action(async (opts: VerifyCliOpts) => { done(await verifyCommand(opts)); });
+}

@@ -1,0 +1,298 @@
+/**
+ * Injection: for one design and workload, replay the recorded KVM_RUN from its snapshot once
+ * per instruction boundary and event kind, raising an NMI, a maskable interrupt, or both at
+ * that boundary. The event is only made pending (CPU NMI line, LAPIC IRR); the CPU delivers it
+ * when the architecture lets it: GIF = 0 holds both (APM Vol. 2 15.17), RFLAGS.IF and the
+ * interrupt shadow hold the interrupt, an NMI is blocked until the IRET of the previous one
+ * (8.2.3), and in the guest they are #VMEXITs (NMI and INTR intercepts, 15.13). So an event
+ * raised while GIF = 0 arrives at STGI, as on hardware.
+ *
+ * The uninjected reference run comes first: its violations are the design's own (a mutant
+ * that is wrong with no event at all), and its final guest state is what the replays compare
+ * with. A replay reports only violations the reference does not have. The first violating
+ * boundary of each event kind is replayed once more instruction by instruction, for a trace.
+ */
+
+import { Stop } from '../cpu/state.js';
+import { restoreSnapshot } from './snapshot.js';
+import type { SymbolTable } from './symbols.js';
+import { INTR_VECTOR, type EventKind, type Inv, type TraceEntry, type Violation } from './verify-invariants.js';
+import { latin1, Mode, Unit, type UnitSpec } from './verify-record.js';
+import { findMutant } from './verify-mutants.js';
+
+export interface ViolationOut {
+  invariant: Inv;
+  /** where the check was made */
+  check: string;
+  what: string;
+  got: string;
+  want: string;
+  /** the instruction about to run (or interrupted) when it was seen */
+  at: string;
+  insn: string;
+  /** the last instructions before it, oldest first (trace replays only) */
+  trace?: string[];
+}
+
+export interface FirstViolation {
+  boundary: number;
+  /** the instruction at the boundary (the event was raised before it) */
+  at: string;
+  insn: string;
+  /** host/guest, GIF, IF there */
+  state: string;
+  violations: ViolationOut[];
+}
+
+export interface KindResult {
+  kind: EventKind;
+  /** boundaries tried */
+  tried: number;
+  /** boundaries where the event led to at least one violation */
+  violating: number;
+  /** violations, summed over boundaries */
+  violations: number;
+  /** boundaries where a raised event never reached the host (a verifier problem) */
+  undelivered: number;
+  /** invariant -> boundaries where it failed */
+  byInvariant: Record<string, number>;
+  /** each distinct failed check (invariant, where, what): how many boundaries, the first one */
+  distinct: { invariant: Inv; check: string; what: string; boundaries: number; first: number }[];
+  first?: FirstViolation;
+}
+
+export interface UnitResult {
+  design: string;
+  mutant: boolean;
+  workload: string;
+  fsgsbase: boolean;
+  /** instruction boundaries in the window, and instructions from KVM_RUN entry to the return */
+  boundaries: number;
+  instructions: number;
+  /** the uninjected run returned to ring 3 */
+  complete: boolean;
+  /** violations without any event */
+  reference: ViolationOut[];
+  kinds: KindResult[];
+  replays: number;
+  ms: number;
+  /** the unit could not be verified (it did not reach KVM_RUN, a replay diverged, ...) */
+  error?: string;
+}
+
+export interface RunOptions {
+  /** try every stride-th boundary (1: all) */
+  stride?: number;
+  /** progress: replays done of total */
+  onProgress?: (done: number, total: number) => void;
+}
+
+function keyOf(v: Violation): string {
+  return `${v.inv}|${v.check}|${v.what}|${v.got}|${v.rip}`;
+}
+
+function describeMode(mode: number): string {
+  const where = (mode & Mode.Guest) !== 0 ? 'guest' : (mode & Mode.User) !== 0 ? 'host ring 3' : 'host ring 0';
+  return `${where}, GIF=${(mode & Mode.Gif) !== 0 ? 1 : 0}, IF=${(mode & Mode.If) !== 0 ? 1 : 0}`;
+}
+
+/** A unit's replays. */
+export class Injector {
+  readonly unit: Unit;
+  /** replay budget: far more than the recorded window */
+  private readonly budget: number;
+  private readonly refKeys = new Set<string>();
+
+  constructor(image: Uint8Array, syms: SymbolTable, spec: UnitSpec) {
+    this.unit = new Unit(image, syms, spec);
+    const u = this.unit;
+    u.checker.snapshotPage = (p) => u.snap.pages.get(p);
+    this.budget = u.path.icount[u.path.n - 1] * 4 + 100_000;
+  }
+
+  private restore(): void {
+    const u = this.unit;
+    restoreSnapshot(u.m, u.snap);
+    u.out.length = 0;
+    u.checker.reset();
+  }
+
+  /** Run to boundary b of the recorded path (from a fresh restore). */
+  private reach(b: number): void {
+    const { m, path, checker } = this.unit;
+    const c = m.cpu;
+    const base = c.icount;
+    const want = path.icount[b];
+    if (want > 0) m.run(want);
+    if (checker.exitCount < path.exits[b]) {
+      checker.stopAtExit = path.exits[b];
+      m.run(1);
+      checker.stopAtExit = -1;
+    }
+    if (c.icount - base !== want || checker.exitCount !== path.exits[b] || c.ripLinear() !== path.rip[b]) {
+      throw new Error(`replay diverged from the recording at boundary ${b} (${this.unit.spec.design}/${this.unit.spec.workload})`);
+    }
+  }
+
+  private raise(kind: EventKind): void {
+    const m = this.unit.m;
+    if (kind !== 'intr') m.cpu.raiseNmi();
+    if (kind !== 'nmi') m.lapic.accept(INTR_VECTOR, false);
+  }
+
+  /** run to the end of the window; a run that does not get there is a violation */
+  private finish(trace: boolean): void {
+    const { m, checker } = this.unit;
+    const c = m.cpu;
+    let stop = Stop.Budget;
+    if (!trace) {
+      stop = m.run(this.budget).reason;
+    } else {
+      const t = checker.trace!;
+      for (let n = 0; n < this.budget && !checker.ended; n++) {
+        // (the checker drops it again if an event is taken before it)
+        t.push({ rip: c.ripLinear(), bits: c.bits, guest: c.guestMode });
+        stop = m.run(1).reason;
+        if (stop !== Stop.Budget) break;
+      }
+    }
+    if (checker.ended) return;
+    const text = latin1(this.unit.out);
+    const panic = text.split('\n').find((l) => l.startsWith('PANIC:'));
+    const why = panic !== undefined ? panic.trim()
+      : stop === Stop.Shutdown ? `shutdown (${c.shutdown.reason || 'triple fault'})`
+        : stop === Stop.Budget ? `no return to ring 3 within ${this.budget} instructions`
+          : `machine stopped: ${Stop[stop]}${m.exitStatus !== null ? ` (debug exit ${m.exitStatus})` : ''}`;
+    checker.fail(c, 'no-crash', 'end of the run', 'return to ring 3', why, 'SYSRET to the VMM');
+  }
+
+  /** The uninjected run: the design's own violations and the final guest state. */
+  reference(trace: boolean): Violation[] {
+    const { checker } = this.unit;
+    this.restore();
+    if (!trace) {
+      checker.reference = null;
+      checker.captured = null;
+    }
+    checker.armed = true;
+    if (trace) checker.trace = [];
+    this.finish(trace);
+    const v = checker.violations.slice();
+    if (!trace) {
+      checker.reference = checker.captured;
+      for (const x of v) this.refKeys.add(keyOf(x));
+    }
+    return v;
+  }
+
+  /**
+   * Replay with `kind` raised at boundary b; returns the violations the reference run does not
+   * have, and whether the events reached the host.
+   */
+  replay(b: number, kind: EventKind, trace: boolean): { violations: Violation[]; delivered: boolean } {
+    const { checker, path } = this.unit;
+    this.restore();
+    this.reach(b);
+    checker.armed = true;
+    if (trace) {
+      const t: TraceEntry[] = [];
+      for (let k = Math.max(0, b - 16); k < b; k++) t.push({ rip: path.rip[k], bits: path.bits[k], guest: (path.mode[k] & Mode.Guest) !== 0 });
+      t.push({ rip: path.rip[b], bits: path.bits[b], guest: (path.mode[b] & Mode.Guest) !== 0, note: `${kind === 'both' ? 'NMI and interrupt' : kind === 'nmi' ? 'NMI' : 'interrupt'} raised` });
+      checker.trace = t;
+    }
+    this.raise(kind);
+    this.finish(trace);
+    const want = kind === 'nmi' ? 1 : kind === 'intr' ? 2 : 3;
+    return {
+      violations: checker.violations.filter((v) => !this.refKeys.has(keyOf(v))),
+      delivered: (checker.delivered & want) === want,
+    };
+  }
+
+  format(v: Violation): ViolationOut {
+    const d = this.unit.describe;
+    const out: ViolationOut = {
+      invariant: v.inv, check: v.check, what: v.what, got: v.got, want: v.want,
+      at: d.where(v.rip, v.guest), insn: d.insnAt(v.rip, v.bits),
+    };
+    if (v.trace !== undefined) {
+      out.trace = v.trace.map((e) => (e.note !== undefined ? `-- ${e.note}` : `${d.where(e.rip, e.guest)}: ${d.insnAt(e.rip, e.bits)}`));
+    }
+    return out;
+  }
+}
+
+/** Verify one design (or mutant) on one workload with the given event kinds. */
+export function runUnit(image: Uint8Array, syms: SymbolTable, spec: UnitSpec, kinds: readonly EventKind[], o: RunOptions = {}): UnitResult {
+  const t0 = performance.now();
+  const inj = new Injector(image, syms, spec);
+  const u = inj.unit;
+  const path = u.path;
+  const stride = Math.max(1, o.stride ?? 1);
+  const boundaries: number[] = [];
+  for (let b = 0; b < path.n; b += stride) boundaries.push(b);
+  if (boundaries[boundaries.length - 1] !== path.n - 1) boundaries.push(path.n - 1);
+  const total = boundaries.length * kinds.length;
+  let done = 0;
+
+  const ref = inj.reference(false);
+  // the reference's violations again, with traces
+  const reference = ref.length === 0 ? [] : inj.reference(true).map((v) => inj.format(v));
+
+  const results: KindResult[] = [];
+  for (const kind of kinds) {
+    const r: KindResult = { kind, tried: 0, violating: 0, violations: 0, undelivered: 0, byInvariant: {}, distinct: [] };
+    const distinct = new Map<string, { invariant: Inv; check: string; what: string; boundaries: number; first: number }>();
+    let first = -1;
+    for (const b of boundaries) {
+      const { violations, delivered } = inj.replay(b, kind, false);
+      r.tried++;
+      if (violations.length > 0) {
+        r.violating++;
+        r.violations += violations.length;
+        if (first < 0) first = b;
+        const invs = new Set<Inv>();
+        const seen = new Set<string>();
+        for (const v of violations) {
+          invs.add(v.inv);
+          const k = `${v.inv}|${v.check}|${v.what}`;
+          if (seen.has(k)) continue;
+          seen.add(k);
+          const d = distinct.get(k);
+          if (d === undefined) distinct.set(k, { invariant: v.inv, check: v.check, what: v.what, boundaries: 1, first: b });
+          else d.boundaries++;
+        }
+        for (const i of invs) r.byInvariant[i] = (r.byInvariant[i] ?? 0) + 1;
+      } else if (!delivered) {
+        r.undelivered++;
+      }
+      if (++done % 64 === 0) o.onProgress?.(done, total);
+    }
+    r.distinct = [...distinct.values()];
+    if (first >= 0) {
+      const { violations } = inj.replay(first, kind, true);
+      r.first = {
+        boundary: first,
+        at: u.describe.where(path.rip[first], (path.mode[first] & Mode.Guest) !== 0),
+        insn: u.describe.insnAt(path.rip[first], path.bits[first]),
+        state: describeMode(path.mode[first]),
+        violations: violations.map((v) => inj.format(v)),
+      };
+    }
+    results.push(r);
+  }
+  o.onProgress?.(total, total);
+  return {
+    design: spec.design,
+    mutant: findMutant(spec.design) !== undefined,
+    workload: spec.workload,
+    fsgsbase: spec.fsgsbase,
+    boundaries: path.n,
+    instructions: path.icount[path.n - 1],
+    complete: path.complete,
+    reference,
+    kinds: results,
+    replays: done + (ref.length === 0 ? 1 : 2),
+    ms: Math.round(performance.now() - t0),
+  };
+}

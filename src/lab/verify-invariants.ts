@@ -1,0 +1,396 @@
+/**
+ * The verifier's invariants, checked through the machine's own state (registers, MSRs, hidden
+ * segment parts, memory), never through what the host or guest software believes:
+ *
+ *   entry-gs         an NMI or interrupt delivered to the host finds a GS it can work with: from
+ *                    ring 3, KERNEL_GS_BASE is the kernel's per-cpu base (SWAPGS brings it in);
+ *                    an interrupt from ring 0 finds it in GS base (the entry trusts it); an NMI
+ *                    (paranoid entry) finds it in either, never a third value such as the guest's
+ *   entry-tr         events are delivered through the host TSS (RSP0 and the NMI's IST come
+ *                    from it)
+ *   handler          a handler's C body (do_nmi, trap_dispatch: where the kernel first uses
+ *                    per-cpu data) runs on the kernel's GS base, the host TSS and a host stack
+ *   host-c           so does all other host C code: at every C function entry and wherever
+ *                    assembly returns into C (the run loop after __svm_vcpu_run)
+ *   user-state       back in ring 3, FS, GS (selectors and bases), KERNEL_GS_BASE, STAR, LSTAR,
+ *                    CSTAR, SFMASK, SYSENTER_CS/ESP/EIP, TR, LDTR and TSC_AUX are the VMM's values
+ *                    from before KVM_RUN
+ *   guest-state      the guest's VMLOAD state survives from each #VMEXIT to the next VMRUN, and
+ *                    its VMCB holds it when KVM_RUN returns (the VMSAVE of the guest)
+ *   guest-unchanged  after KVM_RUN the guest's saved VMCB state and its memory are those of the
+ *                    run without the event: a host event it did not cause leaves it alone
+ *   no-crash         the host returns to ring 3: no exception in the host, no panic, shutdown
+ *                    or hang
+ *
+ * A Checker is attached to one machine; the unit runner (verify-inject.ts) resets it for every
+ * replay. Violations are recorded only once `armed` (after the event is raised), so a replay
+ * reports what its event changed and the uninjected reference run reports the rest.
+ */
+
+import type { Cpu } from '../cpu/cpu.js';
+import type { PhysMem } from '../machine/memory.js';
+import { S, Stop, TWO32 } from '../cpu/state.js';
+import { Ev } from '../cpu/interrupts.js';
+import { V, VMCB_FIELDS, type VmcbField } from '../svm/vmcb.js';
+
+export type EventKind = 'nmi' | 'intr' | 'both';
+export const EVENT_KINDS: readonly EventKind[] = ['nmi', 'intr', 'both'];
+
+/** the maskable interrupt the verifier raises: the host's timer vector (its handler uses per-cpu data) */
+export const INTR_VECTOR = 0x20;
+
+export type Inv = 'entry-gs' | 'entry-tr' | 'handler' | 'host-c' | 'user-state' | 'guest-state' | 'guest-unchanged' | 'no-crash';
+
+export const INVARIANTS: Record<Inv, string> = {
+  'entry-gs': 'an NMI or interrupt entry finds the kernel\'s per-cpu base in GS base or (for SWAPGS) KERNEL_GS_BASE',
+  'entry-tr': 'events are delivered through the host TSS',
+  handler: 'a handler\'s C body runs on the kernel\'s GS base, the host TSS and a host stack',
+  'host-c': 'host C code runs on the kernel\'s GS base, the host TSS and a host stack',
+  'user-state': 'back in ring 3, the VMM\'s FS/GS/KERNEL_GS_BASE, SYSCALL/SYSENTER MSRs, TR, LDTR, TSC_AUX are as before KVM_RUN',
+  'guest-state': 'the guest\'s VMLOAD state survives from #VMEXIT to VMRUN and is in its VMCB after KVM_RUN',
+  'guest-unchanged': 'the guest\'s saved state and memory after KVM_RUN are those of the run without the event',
+  'no-crash': 'the host returns to ring 3 without an exception, panic, shutdown or hang',
+};
+
+// ---- the VMLOAD set (and TSC_AUX) as 32-bit halves ----
+
+const SEGS = [S.FS, S.GS, S.TR, S.LDTR] as const;
+const SEG_NAMES = ['FS', 'GS', 'TR', 'LDTR'];
+/** items of a state vector, two 32-bit words each (low, high) */
+export const SET_ITEMS: readonly string[] = [
+  ...SEG_NAMES.flatMap((n) => [`${n}.sel`, `${n}.attr`, `${n}.limit`, `${n}.base`]),
+  'KERNEL_GS_BASE', 'STAR', 'LSTAR', 'CSTAR', 'SFMASK', 'SYSENTER_CS', 'SYSENTER_ESP', 'SYSENTER_EIP', 'TSC_AUX',
+];
+export const SET_WORDS = SET_ITEMS.length * 2;
+/** items 0..VMLOAD_ITEMS-1 are what VMLOAD/VMSAVE move (TSC_AUX is not) */
+const VMLOAD_ITEMS = SET_ITEMS.length - 1;
+const ITEM = (name: string) => SET_ITEMS.indexOf(name);
+
+function putNum(out: Uint32Array, k: number, v: number): void {
+  const hi = Math.floor(v / TWO32);
+  out[2 * k] = (v - hi * TWO32) >>> 0;
+  out[2 * k + 1] = hi >>> 0;
+}
+
+/** the CPU's FS, GS, TR, LDTR, KernelGsBase, STAR.., SYSENTER_*, TSC_AUX */
+export function readCpuSet(c: Cpu, out: Uint32Array): void {
+  let k = 0;
+  for (const s of SEGS) {
+    putNum(out, k++, c.segSel[s]);
+    putNum(out, k++, c.segAttr[s]);
+    putNum(out, k++, c.segLimit[s]);
+    putNum(out, k++, c.segBase[s]);
+  }
+  putNum(out, k++, c.kernelGsBase);
+  out[2 * k] = c.starLo >>> 0; out[2 * k + 1] = c.starHi >>> 0; k++;
+  putNum(out, k++, c.lstar);
+  putNum(out, k++, c.cstar);
+  putNum(out, k++, c.sfmask >>> 0);
+  putNum(out, k++, c.sysenterCs >>> 0);
+  putNum(out, k++, c.sysenterEsp >>> 0);
+  putNum(out, k++, c.sysenterEip >>> 0);
+  putNum(out, k++, c.tscAux >>> 0);
+}
+
+/** the same items from a VMCB (TSC_AUX, which no VMCB holds, as 0) */
+export function readVmcbSet(mem: PhysMem, vmcb: number, out: Uint32Array): void {
+  let k = 0;
+  for (const off of [V.FS, V.GS, V.TR, V.LDTR]) {
+    const w = mem.read32(vmcb + off);
+    out[2 * k] = w & 0xffff; out[2 * k + 1] = 0; k++;
+    out[2 * k] = (w >>> 16) & 0xfff; out[2 * k + 1] = 0; k++;
+    out[2 * k] = mem.read32(vmcb + off + 4) >>> 0; out[2 * k + 1] = 0; k++;
+    out[2 * k] = mem.read32(vmcb + off + 8) >>> 0; out[2 * k + 1] = mem.read32(vmcb + off + 12) >>> 0; k++;
+  }
+  for (const off of [V.KERNEL_GS_BASE, V.STAR, V.LSTAR, V.CSTAR, V.SFMASK, V.SYSENTER_CS, V.SYSENTER_ESP, V.SYSENTER_EIP]) {
+    out[2 * k] = mem.read32(vmcb + off) >>> 0;
+    out[2 * k + 1] = mem.read32(vmcb + off + 4) >>> 0;
+    k++;
+  }
+  out[2 * k] = 0; out[2 * k + 1] = 0;
+}
+
+/** a 64-bit value as hex: a number (canonical addresses are negative) or 32-bit halves */
+export function hex(v: number, hi?: number): string {
+  if (hi !== undefined) return `0x${((BigInt(hi >>> 0) << 32n) | BigInt(v >>> 0)).toString(16)}`;
+  return `0x${BigInt.asUintN(64, BigInt(Math.trunc(v))).toString(16)}`;
+}
+
+function itemHex(w: Uint32Array, k: number): string {
+  return hex(w[2 * k], w[2 * k + 1]);
+}
+
+// ---- what the verifier knows about the host ----
+
+export interface StackRange { name: string; lo: number; hi: number }
+
+export interface HostFacts {
+  /** the kernel's per-cpu base (percpu_offset[0]), what GS base must hold in the kernel */
+  percpu: number;
+  /** the host TSS as TR holds it in the kernel */
+  trSel: number;
+  trBase: number;
+  trLimit: number;
+  /** the host kernel's stacks */
+  stacks: StackRange[];
+  /** the VMM's state at KVM_RUN entry (after SYSCALL) */
+  before: Uint32Array;
+  /** the user instruction after the KVM_RUN system call (where the window ends) */
+  userReturn: number;
+  /** the guest VMCB (physical) */
+  vmcb: number;
+  /** guest RAM pages (physical page numbers) */
+  guestPages: number[];
+  /** do_nmi and trap_dispatch */
+  handlers: Set<number>;
+}
+
+export interface Violation {
+  inv: Inv;
+  /** where the check was made: "NMI delivery", "do_nmi", "C function entry", ... */
+  check: string;
+  what: string;
+  got: string;
+  want: string;
+  /** the instruction about to run (or the interrupted one) when it was seen */
+  rip: number;
+  bits: number;
+  guest: boolean;
+  /** (trace replays) the last instructions before it, oldest first */
+  trace?: TraceEntry[];
+}
+
+/** an instruction that ran (or a note: an event delivered, a #VMEXIT) */
+export interface TraceEntry { rip: number; bits: number; guest: boolean; note?: string }
+
+/** where a 64-bit IDT gate sends `vector` (trace notes only) */
+function gateTarget(c: Cpu, vector: number): number {
+  const a = c.idtrBase + vector * 16;
+  if (a < 0 || a + 16 > c.mem.size) return 0;
+  const lo = c.mem.read32(a);
+  const hi = c.mem.read32(a + 4);
+  return c.mem.read32(a + 8) * TWO32 + (((hi & 0xffff0000) | (lo & 0xffff)) >>> 0);
+}
+
+/** breakpoint roles */
+export const enum Bp { CEntry = 1, CResume = 2, Handler = 4, Vmrun = 8, UserReturn = 16 }
+
+/** the final guest state of the reference run, for guest-unchanged */
+export interface GuestFinal {
+  save: Uint8Array;
+  /** guest page -> its contents, for pages written in the reference run */
+  pages: Map<number, Uint8Array>;
+}
+
+const SAVE_FIELDS: readonly VmcbField[] = VMCB_FIELDS.filter((f) => f.area === 'save');
+const SAVE_START = 0x400;
+const SAVE_END = Math.max(...SAVE_FIELDS.map((f) => f.offset + f.size));
+
+function fieldAt(off: number): string {
+  const f = SAVE_FIELDS.find((x) => off >= x.offset && off < x.offset + x.size);
+  return f === undefined ? `offset 0x${off.toString(16)}` : f.name;
+}
+
+export class Checker {
+  armed = false;
+  ended = false;
+  readonly violations: Violation[] = [];
+  /** which raised events were delivered to the host: 1 NMI, 2 the interrupt */
+  delivered = 0;
+  /** #VMEXITs since the snapshot; the run stops after exit number stopAtExit (-1: never) */
+  exitCount = 0;
+  stopAtExit = -1;
+  /** the guest's VMLOAD state at its last #VMEXIT */
+  readonly lastExit = new Uint32Array(SET_WORDS);
+  /** the same when the snapshot was taken (the VMCB's copy) */
+  readonly baseline = new Uint32Array(SET_WORDS);
+  private readonly scratch = new Uint32Array(SET_WORDS);
+  /** breakpoint address -> Bp roles */
+  readonly roles = new Map<number, number>();
+  /** the reference run's final guest state (set by the runner; null while recording it) */
+  reference: GuestFinal | null = null;
+  /** the reference's final guest state, captured at its end */
+  captured: GuestFinal | null = null;
+  /** contents of guest pages at the snapshot (for pages the reference did not write) */
+  snapshotPage: (p: number) => Uint8Array | undefined = () => undefined;
+  /** trace replays: the instructions so far (the runner fills it), null otherwise */
+  trace: TraceEntry[] | null = null;
+
+  constructor(private readonly facts: HostFacts, private readonly mem: PhysMem) {}
+
+  reset(): void {
+    this.armed = false;
+    this.ended = false;
+    this.violations.length = 0;
+    this.delivered = 0;
+    this.exitCount = 0;
+    this.stopAtExit = -1;
+    this.lastExit.set(this.baseline);
+    this.trace = null;
+  }
+
+  /** record a violation the runner found (the run's end) */
+  fail(c: Cpu, inv: Inv, check: string, what: string, got: string, want: string): void {
+    this.flag(c, inv, check, what, got, want, c.ripLinear());
+  }
+
+  private flag(c: Cpu, inv: Inv, check: string, what: string, got: string, want: string, rip: number): void {
+    if (!this.armed) return;
+    const v: Violation = { inv, check, what, got, want, rip, bits: c.bits, guest: c.guestMode };
+    if (this.trace !== null) v.trace = this.trace.slice(-16);
+    this.violations.push(v);
+  }
+
+  // ---- host facts ----
+
+  private trOk(c: Cpu): boolean {
+    const f = this.facts;
+    return c.segSel[S.TR] === f.trSel && c.segBase[S.TR] === f.trBase && c.segLimit[S.TR] === f.trLimit;
+  }
+
+  private checkTr(c: Cpu, inv: Inv, check: string, rip: number): void {
+    if (this.trOk(c)) return;
+    const f = this.facts;
+    this.flag(c, inv, check, 'TR', `sel 0x${c.segSel[S.TR].toString(16)} base ${hex(c.segBase[S.TR])} limit 0x${c.segLimit[S.TR].toString(16)}`,
+      `sel 0x${f.trSel.toString(16)} base ${hex(f.trBase)} limit 0x${f.trLimit.toString(16)} (the host TSS)`, rip);
+  }
+
+  /** GS base, TR and RSP where host C code runs */
+  private checkHostC(c: Cpu, inv: Inv, check: string, rip: number): void {
+    const f = this.facts;
+    const gs = c.segBase[S.GS];
+    if (gs !== f.percpu) this.flag(c, inv, check, 'GS base', hex(gs), `${hex(f.percpu)} (the kernel's per-cpu base)`, rip);
+    this.checkTr(c, inv, check, rip);
+    const rsp = c.rh[4] * TWO32 + (c.rl[4] >>> 0);
+    let onStack = false;
+    for (const s of f.stacks) if (rsp > s.lo && rsp <= s.hi) onStack = true;
+    if (!onStack) this.flag(c, inv, check, 'RSP', hex(rsp), `on a host stack (${f.stacks.map((s) => s.name).join(', ')})`, rip);
+  }
+
+  // ---- hooks ----
+
+  /** Cpu.onBreakpoint: before the instruction at `lin` runs */
+  onBreakpoint(c: Cpu, lin: number): void {
+    const r = this.roles.get(lin) ?? 0;
+    if (c.guestMode) return;
+    if ((r & Bp.UserReturn) !== 0 && c.cpl === 3) {
+      this.atUserReturn(c, lin);
+      this.ended = true;
+      c.stopReason = Stop.Exception;
+      return;
+    }
+    if (c.cpl !== 0) return;
+    if ((r & Bp.Handler) !== 0) this.checkHostC(c, 'handler', 'handler body (C)', lin);
+    else if ((r & Bp.CEntry) !== 0) this.checkHostC(c, 'host-c', 'C function entry', lin);
+    else if ((r & Bp.CResume) !== 0) this.checkHostC(c, 'host-c', 'C code resumes after assembly', lin);
+    if ((r & Bp.Vmrun) !== 0 && this.facts.vmcb !== 0) this.atVmrun(c, lin);
+  }
+
+  /** Cpu.onDeliver: an event is about to be delivered, with the state it interrupts */
+  onDeliver(c: Cpu, vector: number, kind: number): void {
+    if (c.guestMode) return;
+    if (this.trace !== null) {
+      const ext = kind === Ev.Nmi || kind === Ev.Ext;
+      // taken at the boundary: the instruction the runner noted before this step did not run
+      const last = this.trace[this.trace.length - 1];
+      if (ext && last !== undefined && last.note === undefined) this.trace.pop();
+      this.trace.push({ rip: c.rip, bits: c.bits, guest: false, note: `${kind === Ev.Nmi ? 'NMI' : kind === Ev.Ext ? `interrupt 0x${vector.toString(16)}` : `exception ${vector}`} delivered` });
+      this.trace.push({ rip: gateTarget(c, vector), bits: 64, guest: false });
+    }
+    const rip = c.rip;
+    if (kind === Ev.Nmi) this.delivered |= 1;
+    else if (kind === Ev.Ext && vector === INTR_VECTOR) this.delivered |= 2;
+    if (kind !== Ev.Nmi && kind !== Ev.Ext) {
+      this.flag(c, 'no-crash', 'exception in the host', 'exception', `vector ${vector}${vector === 14 ? ` (#PF, CR2 ${hex(c.cr2)})` : ''}`, 'none', rip);
+      return;
+    }
+    const f = this.facts;
+    const gs = c.segBase[S.GS];
+    const kgs = c.kernelGsBase;
+    const what = kind === Ev.Nmi ? 'NMI delivery' : `interrupt 0x${vector.toString(16)} delivery`;
+    const seen = `GS base ${hex(gs)}, KERNEL_GS_BASE ${hex(kgs)} (ring ${c.cpl})`;
+    if (c.cpl !== 0) {
+      if (kgs !== f.percpu) this.flag(c, 'entry-gs', what, 'KERNEL_GS_BASE', seen, `${hex(f.percpu)} in KERNEL_GS_BASE (for SWAPGS)`, rip);
+    } else if (kind === Ev.Nmi) {
+      // the paranoid entry copes with the user's GS base in ring 0 (the SYSCALL entry before its
+      // SWAPGS), never with a third one
+      if (gs !== f.percpu && kgs !== f.percpu) this.flag(c, 'entry-gs', what, 'GS', seen, `${hex(f.percpu)} in GS base or KERNEL_GS_BASE`, rip);
+    } else if (gs !== f.percpu) {
+      this.flag(c, 'entry-gs', what, 'GS base', seen, `${hex(f.percpu)} in GS base (the entry trusts GS in ring 0)`, rip);
+    }
+    this.checkTr(c, 'entry-tr', what, rip);
+  }
+
+  /** after #VMEXIT: the CPU still holds the guest's FS, GS, TR, LDTR, KernelGsBase and
+   * SYSCALL/SYSENTER MSRs, which #VMEXIT does not touch (APM Vol. 2 15.6) */
+  onExit(c: Cpu, code: number): void {
+    this.exitCount++;
+    readCpuSet(c, this.lastExit);
+    if (this.trace !== null) {
+      this.trace.push({ rip: c.rip, bits: c.bits, guest: false, note: `#VMEXIT 0x${(code >>> 0).toString(16)}` });
+      this.trace.push({ rip: c.rip, bits: c.bits, guest: false });
+    }
+    if (this.exitCount === this.stopAtExit) c.stopReason = Stop.Exception;
+  }
+
+  private atVmrun(c: Cpu, lin: number): void {
+    readCpuSet(c, this.scratch);
+    this.compareSet(c, this.scratch, this.lastExit, VMLOAD_ITEMS, 'guest-state', 'VMRUN', 'as loaded for the guest', 'the guest\'s at its last #VMEXIT', lin);
+  }
+
+  private compareSet(c: Cpu, got: Uint32Array, want: Uint32Array, items: number, inv: Inv, check: string, gotWhat: string, wantWhat: string, rip: number, prefix = ''): void {
+    for (let k = 0; k < items; k++) {
+      if (got[2 * k] === want[2 * k] && got[2 * k + 1] === want[2 * k + 1]) continue;
+      this.flag(c, inv, check, `${prefix}${SET_ITEMS[k]}`, `${itemHex(got, k)} (${gotWhat})`, `${itemHex(want, k)} (${wantWhat})`, rip);
+    }
+  }
+
+  private atUserReturn(c: Cpu, lin: number): void {
+    const f = this.facts;
+    // user-state: the VMM's own values
+    readCpuSet(c, this.scratch);
+    const got = this.scratch;
+    const before = f.before;
+    for (let k = 0; k < SET_ITEMS.length; k++) {
+      const name = SET_ITEMS[k];
+      // segment limits and attributes do not matter for FS and GS in 64-bit mode; a null LDTR
+      // is unusable whatever its hidden part holds
+      if ((name.startsWith('FS.') || name.startsWith('GS.')) && (name.endsWith('.attr') || name.endsWith('.limit'))) continue;
+      if (name.startsWith('LDTR.') && name !== 'LDTR.sel' && got[2 * ITEM('LDTR.sel')] === 0 && before[2 * ITEM('LDTR.sel')] === 0) continue;
+      if (got[2 * k] === before[2 * k] && got[2 * k + 1] === before[2 * k + 1]) continue;
+      this.flag(c, 'user-state', 'return to ring 3', name, itemHex(got, k), `${itemHex(before, k)} (before KVM_RUN)`, lin);
+    }
+    if (f.vmcb === 0) return;
+    // guest-state: the VMCB keeps what the guest had at its last #VMEXIT
+    readVmcbSet(this.mem, f.vmcb, this.scratch);
+    this.compareSet(c, this.scratch, this.lastExit, VMLOAD_ITEMS, 'guest-state', 'return to ring 3', 'in the guest VMCB', 'the guest\'s at its last #VMEXIT', lin, 'VMCB ');
+    // guest-unchanged: against the reference run
+    const save = this.mem.u8.slice(f.vmcb + SAVE_START, f.vmcb + SAVE_END);
+    if (this.reference === null) {
+      const pages = new Map<number, Uint8Array>();
+      for (const p of f.guestPages) if (this.mem.dirty[p] !== 0) pages.set(p, this.mem.u8.slice(p * 4096, p * 4096 + 4096));
+      this.captured = { save, pages };
+      return;
+    }
+    const ref = this.reference;
+    for (let i = 0; i < save.length; i++) {
+      if (save[i] === ref.save[i]) continue;
+      const off = SAVE_START + i;
+      this.flag(c, 'guest-unchanged', 'return to ring 3', `guest VMCB ${fieldAt(off)}`, `byte 0x${off.toString(16)} = 0x${save[i].toString(16)}`, `0x${ref.save[i].toString(16)} (run without the event)`, lin);
+      break;
+    }
+    for (const p of f.guestPages) {
+      const now = this.mem.dirty[p] !== 0;
+      const want = ref.pages.get(p);
+      if (!now && want === undefined) continue;
+      const wantBytes = want ?? this.snapshotPage(p);
+      const base = p * 4096;
+      for (let i = 0; i < 4096; i++) {
+        const w = wantBytes === undefined ? 0 : wantBytes[i];
+        if (this.mem.u8[base + i] === w) continue;
+        this.flag(c, 'guest-unchanged', 'return to ring 3', `guest memory ${hex(base + i)}`, `0x${this.mem.u8[base + i].toString(16)}`, `0x${w.toString(16)} (run without the event)`, lin);
+        break;
+      }
+    }
+  }
+}

@@ -1,0 +1,210 @@
+// worldswitch verify: NMIs and interrupts raised at every instruction boundary of one KVM_RUN of
+// the KVM-style host (guest/host/), invariants checked through the machine. The four designs are
+// clean; every mutant of the suite is caught, by an invariant expected to catch it, and its
+// report names the boundary, the instruction, the invariant, the wrong value and a trace.
+//
+// gcc and binutils build the image (as in host.test.ts); the CLI test runs bin/worldswitch.js
+// (the built dist/, as cli.test.ts does) and with it the worker threads.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DESIGNS } from '../src/lab/hostrun.js';
+import { readSymbols, type SymbolTable } from '../src/lab/symbols.js';
+import { DEFAULT_WORKLOADS, verify, type VerifyResult } from '../src/lab/verify.js';
+import { Injector, runUnit } from '../src/lab/verify-inject.js';
+import { EVENT_KINDS } from '../src/lab/verify-invariants.js';
+import { MUTANTS } from '../src/lab/verify-mutants.js';
+import { Mode, Unit } from '../src/lab/verify-record.js';
+import { formatFindings, formatTable } from '../src/lab/verify-report.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const IMAGE = join(ROOT, 'build', 'host', 'host.elf');
+const BIN = join(ROOT, 'bin', 'worldswitch.js');
+
+function have(cmd: string, args: string[]): boolean {
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+}
+
+let image: Uint8Array;
+let syms: SymbolTable;
+
+beforeAll(() => {
+  if (have('gcc', ['--version']) && have('ld', ['--version'])) execFileSync('bash', [join(ROOT, 'guest', 'host', 'build.sh')], { stdio: 'pipe' });
+  image = readFileSync(IMAGE);
+  syms = readSymbols(image);
+}, 120_000);
+
+const spec = (design: string, workload = 'hlt') => ({ design, workload, fsgsbase: true });
+
+describe('the symbols the verifier uses', () => {
+  it('keeps sizes and tells C functions from assembly labels', () => {
+    expect(syms.sizeOf('kstack')).toBe(16384);
+    expect(syms.sizeOf('nmi_stack')).toBe(8192);
+    const byName = (n: string) => syms.all().find((s) => s.name === n)!;
+    expect(byName('do_nmi').func).toBe(true);
+    expect(byName('kvm_run_ioctl').func).toBe(true);
+    expect(byName('__svm_vcpu_run').func).toBe(false);
+    expect(byName('syscall_entry').func).toBe(false);
+  });
+});
+
+describe('one design, every boundary', () => {
+  it('vmload on hlt is clean with an NMI, an interrupt and both at each boundary', () => {
+    const r = runUnit(image, syms, spec('vmload'), EVENT_KINDS);
+    expect(r.complete).toBe(true);
+    expect(r.boundaries).toBeGreaterThan(300);
+    expect(r.reference).toEqual([]);
+    for (const k of r.kinds) {
+      expect(k.tried, k.kind).toBe(r.boundaries);
+      expect(k.violating, JSON.stringify(k.first)).toBe(0);
+      expect(k.undelivered, k.kind).toBe(0);
+    }
+  }, 60_000);
+
+  it('holds an NMI raised while GIF = 0 until STGI, and an interrupt until the run loop\'s STI', () => {
+    const inj = new Injector(image, syms, spec('vmload'));
+    inj.reference(false);
+    const { path, checker } = inj.unit;
+    // the first boundary after #VMEXIT: host, GIF = 0
+    let b = 0;
+    while (b < path.n && ((path.mode[b] & Mode.Guest) === 0 || ((path.mode[b + 1] ?? 0) & Mode.Guest) !== 0)) b++;
+    b++;
+    expect(path.mode[b] & (Mode.Guest | Mode.Gif)).toBe(0);
+    const before = (kind: 'nmi' | 'intr', note: RegExp) => {
+      const r = inj.replay(b, kind, true);
+      expect(r.violations).toEqual([]);
+      expect(r.delivered).toBe(true);
+      const t = checker.trace!;
+      const at = t.findIndex((e) => e.note !== undefined && note.test(e.note));
+      expect(at).toBeGreaterThan(1);
+      return [t[at - 2], t[at - 1]].map((e) => inj.unit.describe.insnAt(e.rip, 64));
+    };
+    expect(before('nmi', /^NMI delivered/)[1]).toBe('stgi');
+    // kvm_run_ioctl's sti(): the interrupt shadow lets one more instruction run first
+    const [sti, shadowed] = before('intr', /^interrupt 0x20 delivered/);
+    expect(sti).toBe('sti');
+    expect(shadowed).not.toBe('sti');
+  }, 30_000);
+
+  it('replays deterministically', () => {
+    const inj = new Injector(image, syms, spec('msr'));
+    inj.reference(false);
+    const n = inj.unit.path.n;
+    for (const b of [0, Math.floor(n / 3), Math.floor(n / 2), n - 1]) {
+      const a = inj.replay(b, 'both', false);
+      const c = inj.replay(b, 'both', false);
+      expect(c).toEqual(a);
+      expect(a.delivered).toBe(true);
+    }
+  }, 30_000);
+
+  it('patches exactly one instruction of the world switch for the text-patched mutants', () => {
+    // the instructions the recorded path runs inside __svm_vcpu_run
+    const worldSwitch = (u: Unit) => {
+      const out: string[] = [];
+      for (let k = 0; k < u.path.n; k++) {
+        if (u.describe.where(u.path.rip[k], false).startsWith('__svm_vcpu_run')) out.push(u.describe.insnAt(u.path.rip[k], u.path.bits[k]));
+      }
+      return out;
+    };
+    const real = worldSwitch(new Unit(image, syms, spec('vmload')));
+    expect(real).toContain('clgi');
+    for (const [name, insn] of [['vmload-no-clgi', 'clgi'], ['vmload-no-guest-vmsave', 'vmsave']] as const) {
+      const m = worldSwitch(new Unit(image, syms, spec(name)));
+      expect(m.length, name).toBe(real.length);
+      const diff = real.flatMap((x, k) => (x === m[k] ? [] : [`${x} -> ${m[k]}`]));
+      expect(diff, name).toEqual([`${insn} -> nop dword ptr [rax]`]);
+    }
+  }, 30_000);
+});
+
+describe('every design and every mutant (all boundaries, nmi, intr, both)', () => {
+  let full: VerifyResult;
+  beforeAll(async () => {
+    full = await verify({
+      image, designs: [...DESIGNS, ...MUTANTS.map((m) => m.name)], workloads: [...DEFAULT_WORKLOADS], kinds: [...EVENT_KINDS], fsgsbase: true, jobs: 1,
+    });
+  }, 180_000);
+
+  it('finds the four designs clean', () => {
+    for (const d of DESIGNS) {
+      for (const u of full.units.filter((x) => x.design === d)) {
+        expect(u.error, `${d}/${u.workload}`).toBeUndefined();
+        expect(u.reference, `${d}/${u.workload}`).toEqual([]);
+        for (const k of u.kinds) {
+          expect(k.tried).toBe(u.boundaries);
+          expect(k.violating, `${d}/${u.workload}/${k.kind}: ${JSON.stringify(k.first)}`).toBe(0);
+          expect(k.undelivered, `${d}/${u.workload}/${k.kind}`).toBe(0);
+        }
+      }
+      expect(full.verdicts.find((v) => v.design === d)?.ok).toBe(true);
+    }
+  });
+
+  it('catches every mutant, with an invariant expected to catch it', () => {
+    expect(MUTANTS.length).toBeGreaterThanOrEqual(12);
+    for (const m of MUTANTS) {
+      const v = full.verdicts.find((x) => x.design === m.name)!;
+      expect(v.ok, `${m.name}: ${v.summary}`).toBe(true);
+      const units = full.units.filter((u) => u.design === m.name);
+      const seen = new Set<string>();
+      for (const u of units) {
+        for (const r of u.reference) seen.add(r.invariant);
+        for (const k of u.kinds) for (const i of Object.keys(k.byInvariant)) seen.add(i);
+        // not caught only where nothing can tell it from its base
+        const caught = u.reference.length > 0 || u.kinds.some((k) => k.violating > 0);
+        if (!caught) expect(m.equivalentOn?.workloads, `${m.name}/${u.workload}`).toContain(u.workload);
+      }
+      expect(m.caughtBy.some((i) => seen.has(i)), `${m.name}: ${[...seen].join(', ')}`).toBe(true);
+    }
+    expect(full.ok).toBe(true);
+  });
+
+  it('reports where: boundary, instruction, invariant, wrong value and the last instructions', () => {
+    const u = full.units.find((x) => x.design === 'broken-stgi' && x.workload === 'hlt')!;
+    const nmi = u.kinds.find((k) => k.kind === 'nmi')!;
+    expect(nmi.first).toBeDefined();
+    const f = nmi.first!;
+    // raised inside the GIF = 0 window, it arrives at the mutant's early STGI
+    expect(f.state).toMatch(/GIF=0/);
+    expect(f.insn).not.toBe('?');
+    const v = f.violations[0];
+    expect(v.invariant).toBe('entry-gs');
+    expect(v.got).toContain('0xc00500');
+    expect(v.at).toMatch(/^broken_stgi_after_exit/);
+    expect(v.trace!.slice(-3)).toEqual([expect.stringMatching(/: stgi$/), '-- NMI delivered', expect.stringMatching(/^trap_stubs/)]);
+    // a mutant wrong without any event: the uninjected run names it
+    const kgs = full.units.find((x) => x.design === 'broken-kgs' && x.workload === 'hlt')!;
+    expect(kgs.reference[0]).toMatchObject({ invariant: 'user-state', what: 'GS.base', got: '0xc00600' });
+    const text = formatFindings(full.units);
+    for (const m of MUTANTS) expect(text).toContain(`${m.name} (${m.base}: `);
+    expect(formatTable(full.units)).toMatch(/^vmload\s+hlt\s+\d+\s+0\s+0\/\d+\s+0\/\d+\s+0\/\d+\s+clean$/m);
+  });
+});
+
+describe('worldswitch verify', () => {
+  const built = existsSync(join(ROOT, 'dist', 'lab', 'verify-worker.js'));
+  it.skipIf(!built)('runs designs and mutants on worker threads, prints the table and writes JSON', () => {
+    const json = join(mkdtempSync(join(tmpdir(), 'ws-verify-')), 'v.json');
+    const r = spawnSync(process.execPath, [BIN, 'verify', '--design', 'vmload,msr', '--mutants', 'broken-kgs,vmload-no-clgi', '--workload', 'hlt', '--jobs', '2', '--json', json],
+      { encoding: 'utf8', timeout: 120_000, env: { ...process.env, CI: 'true' } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^msr\s+hlt\s+\d+\s+0\s+0\/\d+\s+0\/\d+\s+0\/\d+\s+clean$/m);
+    expect(r.stdout).toMatch(/^vmload-no-clgi \*\s+hlt\s+.*caught$/m);
+    expect(r.stdout).toMatch(/2 of 2 designs clean, 2 of 2 mutants caught; \d+ replays in [\d.]+ s on 2 threads/);
+    const j = JSON.parse(readFileSync(json, 'utf8'));
+    expect(j.ok).toBe(true);
+    expect(j.units).toHaveLength(4);
+    expect(j.jobs).toBe(2);
+  }, 120_000);
+
+  it.skipIf(!built)('answers an unknown design in one line', () => {
+    const r = spawnSync(process.execPath, [BIN, 'verify', '--design', 'nope'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/--design: unknown 'nope'/);
+  });
+});
