@@ -18,7 +18,7 @@ OBJCOPY="${OBJCOPY:-objcopy}"
 CFLAGS=(-m64 -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie
   -mno-red-zone -mgeneral-regs-only -nostdlib -fno-stack-protector -fcf-protection=none
   -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -mcmodel=small
-  -I"$src/lib")
+  -I"$src/lib" -I"$src/include")
 CFLAGS32=(-m32 -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie
   -mgeneral-regs-only -nostdlib -fno-stack-protector -fcf-protection=none
   -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -I"$src/legacy")

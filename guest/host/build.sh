@@ -14,7 +14,7 @@ LD="${LD:-ld}"
 OBJCOPY="${OBJCOPY:-objcopy}"
 COMMON=(-m64 -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie
   -mno-red-zone -mgeneral-regs-only -nostdlib -fcf-protection=none -fno-asynchronous-unwind-tables
-  -fno-tree-loop-distribute-patterns -mcmodel=small -fno-builtin -I"$here/include")
+  -fno-tree-loop-distribute-patterns -mcmodel=small -fno-builtin -I"$here/include" -I"$here/../include")
 KFLAGS=("${COMMON[@]}" -fstack-protector-strong -mstack-protector-guard=tls
   -mstack-protector-guard-reg=gs -mstack-protector-guard-offset=40 -I"$here/kernel" -I"$here/kvm")
 UFLAGS=("${COMMON[@]}" -fstack-protector-strong -I"$here/vmm")
