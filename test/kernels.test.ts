@@ -18,17 +18,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Machine } from '../src/machine/machine.js';
+import { CI, GUEST, OUT, QEMU, QEMU_TIMEOUT_MS, haveQemu, haveTools, runQemu, runWorldswitch, show, testNames, type Line, type Outcome } from './kernel-harness.js';
 import { Stop } from '../src/cpu/state.js';
 
-const ROOT = process.cwd();
-const GUEST = join(ROOT, 'guest');
-const OUT = join(ROOT, 'build', 'guest');
-const CI = process.env.CI === 'true';
-const QEMU = 'qemu-system-x86_64';
-const QEMU_TIMEOUT_MS = 60_000;
-/** instructions per kernel on worldswitch; the kernels need about 1M (lapic's failing waits more) */
-const WS_BUDGET = 150_000_000;
 
 /** test name -> [the reason, a pattern QEMU's FAIL detail matches] */
 const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
@@ -73,58 +65,15 @@ const WS_KNOWN_FAILURES: Record<string, Record<string, string>> = {
 /** kernels that end in a shutdown instead of a summary */
 const SHUTDOWN_KERNELS: Record<string, string> = { triple: 'TRIPLE: expecting a shutdown' };
 
-interface Line { status: 'PASS' | 'FAIL' | 'SKIP'; detail: string }
-interface Outcome { lines: Map<string, Line>; summary: string | null; text: string; status: string }
 
-function parse(text: string): Pick<Outcome, 'lines' | 'summary'> {
-  const lines = new Map<string, Line>();
-  let summary: string | null = null;
-  for (const raw of text.split('\n')) {
-    const l = raw.replace(/\r$/, '');
-    const m = /^(PASS|FAIL|SKIP): (\S+)(?: \((.*)\))?$/.exec(l);
-    if (m) lines.set(m[2], { status: m[1] as Line['status'], detail: m[3] ?? '' });
-    else if (l.startsWith('SUMMARY: ')) summary = l;
-  }
-  return { lines, summary };
-}
 
-function have(cmd: string, args: string[]): boolean {
-  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
-}
 
-const haveQemu = have(QEMU, ['--version']);
-const haveTools = have('gcc', ['--version']) && have('ld', ['--version']) && have('objcopy', ['--version']);
 
-/** test names in the order of a kernel's tests[] (the T(name) entries) */
-function testNames(kernel: string): string[] {
-  const src = readFileSync(join(GUEST, 'tests', `${kernel}.c`), 'utf8');
-  const table = /const struct test tests\[\] = \{([\s\S]*?)\n\};/.exec(src);
-  if (!table) return [];
-  return [...table[1].matchAll(/\bT\((\w+)\)/g)].map((m) => m[1]);
-}
 
 // svm_* kernels have their own comparison (test/svm-kernels.test.ts)
 const KERNELS = readdirSync(join(GUEST, 'tests')).filter((f) => f.endsWith('.c') && !f.startsWith('svm_')).map((f) => f.slice(0, -2)).sort();
 
-function runQemu(image: string): Outcome {
-  const args = ['-nodefaults', '-nographic', '-no-reboot', '-cpu', 'max,+svm', '-m', '256M', '-serial', 'stdio',
-    '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x4', '-kernel', image];
-  const r = spawnSync(QEMU, args, { encoding: 'utf8', timeout: QEMU_TIMEOUT_MS });
-  const text = (r.stdout ?? '') + (r.stderr ? `\n[stderr] ${r.stderr}` : '');
-  const status = r.error ? `error ${r.error.message}` : r.signal ? `killed by ${r.signal} (timeout ${QEMU_TIMEOUT_MS} ms?)` : `exit ${r.status}`;
-  return { ...parse(text), text, status };
-}
 
-function runWorldswitch(image: string): Outcome & { stop: Stop; shutdown: string } {
-  let text = '';
-  const m = new Machine({ onUartByte: (b) => { text += String.fromCharCode(b); } });
-  m.boot(readFileSync(image), { name: image });
-  const r = m.run(WS_BUDGET);
-  const sd = m.cpu.shutdown;
-  const shutdown = r.reason === Stop.Shutdown ? `${sd.reason}, exceptions ${sd.chain.join(' -> ')} at RIP 0x${sd.rip.toString(16)}` : '';
-  const status = r.reason === Stop.Exit ? `exit ${r.exitStatus}` : `${Stop[r.reason]} at RIP 0x${r.rip.toString(16)} after ${r.icount} instructions`;
-  return { ...parse(text), text, status, stop: r.reason, shutdown };
-}
 
 /** a line per test whose status is not the expected one; `expected` gives PASS or an exception */
 function mismatches(names: string[], got: Outcome, expected: (name: string, line: Line | undefined) => string | null): string[] {
@@ -137,7 +86,6 @@ function mismatches(names: string[], got: Outcome, expected: (name: string, line
   return bad;
 }
 
-const show = (l: Line | undefined) => (l === undefined ? 'no result line' : `${l.status}${l.detail ? ` (${l.detail})` : ''}`);
 
 describe('test kernels', () => {
   const toolsMissing = haveTools ? '' : 'gcc/ld/objcopy not installed';

@@ -18,7 +18,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Machine } from '../src/machine/machine.js';
+import { CI, GUEST, OUT, QEMU, QEMU_TIMEOUT_MS, have, haveQemu, haveTools, runQemu, runWorldswitch, show, testNames, type Line, type Outcome } from './kernel-harness.js';
 import { Stop } from '../src/cpu/state.js';
 
 /**
@@ -70,46 +70,13 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
  * need not keep; anything else must PASS there */
 const WS_SKIP_OK = /^(no |needs CPUID |no stale translation observed)/;
 
-const ROOT = process.cwd();
-const GUEST = join(ROOT, 'guest');
-const OUT = join(ROOT, 'build', 'guest');
-const CI = process.env.CI === 'true';
-const QEMU = 'qemu-system-x86_64';
-const QEMU_TIMEOUT_MS = 60_000;
-/** instructions per kernel on worldswitch; a kernel needs a few million (the GIF waits spin) */
-const WS_BUDGET = 150_000_000;
 
 const KERNELS = readdirSync(join(GUEST, 'tests')).filter((f) => /^svm_\w+\.c$/.test(f)).map((f) => f.slice(0, -2)).sort();
 
-interface Line { status: 'PASS' | 'FAIL' | 'SKIP'; detail: string }
-interface Outcome { lines: Map<string, Line>; summary: string | null; text: string; status: string }
 
-function parse(text: string): Pick<Outcome, 'lines' | 'summary'> {
-  const lines = new Map<string, Line>();
-  let summary: string | null = null;
-  for (const raw of text.split('\n')) {
-    const l = raw.replace(/\r$/, '');
-    const m = /^(PASS|FAIL|SKIP): (\S+)(?: \((.*)\))?$/.exec(l);
-    if (m) lines.set(m[2], { status: m[1] as Line['status'], detail: m[3] ?? '' });
-    else if (l.startsWith('SUMMARY: ')) summary = l;
-  }
-  return { lines, summary };
-}
 
-function have(cmd: string, args: string[]): boolean {
-  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
-}
 
-const haveQemu = have(QEMU, ['--version']);
-const haveTools = have('gcc', ['--version']) && have('ld', ['--version']) && have('objcopy', ['--version']);
 
-/** test names in the order of a kernel's tests[] (its T(name) entries) */
-function testNames(kernel: string): string[] {
-  const src = readFileSync(join(GUEST, 'tests', `${kernel}.c`), 'utf8');
-  const table = /const struct test tests\[\] = \{([\s\S]*?)\n\};/.exec(src);
-  if (!table) return [];
-  return [...table[1].matchAll(/\bT\((\w+)\)/g)].map((m) => m[1]);
-}
 
 /**
  * Build the kernels. build.sh tracks each test source and guest/lib, not the harness the svm_*
@@ -140,28 +107,8 @@ function build(): void {
   }
 }
 
-function runQemu(image: string): Outcome {
-  const args = ['-nodefaults', '-nographic', '-no-reboot', '-cpu', 'max,+svm', '-m', '256M', '-serial', 'stdio',
-    '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x4', '-kernel', image];
-  const r = spawnSync(QEMU, args, { encoding: 'utf8', timeout: QEMU_TIMEOUT_MS });
-  const text = (r.stdout ?? '') + (r.stderr ? `\n[stderr] ${r.stderr}` : '');
-  const status = r.error ? `error ${r.error.message}` : r.signal ? `killed by ${r.signal} (timeout ${QEMU_TIMEOUT_MS} ms?)` : `exit ${r.status}`;
-  return { ...parse(text), text, status };
-}
 
-function runWorldswitch(image: string): Outcome {
-  let text = '';
-  const m = new Machine({ onUartByte: (b) => { text += String.fromCharCode(b); } });
-  m.boot(readFileSync(image), { name: image });
-  const r = m.run(WS_BUDGET);
-  const sd = m.cpu.shutdown;
-  const status = r.reason === Stop.Exit ? `exit ${r.exitStatus}`
-    : r.reason === Stop.Shutdown ? `shutdown (${sd.reason}, exceptions ${sd.chain.join(' -> ')} at RIP 0x${sd.rip.toString(16)})`
-      : `${Stop[r.reason]} at RIP 0x${r.rip.toString(16)} after ${r.icount} instructions`;
-  return { ...parse(text), text, status };
-}
 
-const show = (l: Line | undefined) => (l === undefined ? 'no result line' : `${l.status}${l.detail ? ` (${l.detail})` : ''}`);
 
 /** a line per test whose status `expected` rejects, plus lines for tests not in tests[] */
 function mismatches(names: string[], got: Outcome, expected: (name: string, line: Line | undefined) => string | null): string[] {
