@@ -349,12 +349,12 @@ export class Cpu {
       this.guestEvents(this);
     } else if (!this.svm.gif) {
       // GIF = 0 holds NMI and INTR pending (APM Vol. 2 15.17)
-    } else if (this.nmiPending && !this.nmiBlocked && this.eventGate(2)) {
+    } else if (this.nmiPending && !this.nmiBlocked) {
       this.nmiPending = false;
       this.nmiBlocked = true;
       this.deliverExternal(2, Ev.Nmi);
       took = true;
-    } else if ((this.flags & Fl.IF) !== 0 && this.intc !== null && this.intc.hasInterrupt() && this.eventGate(0)) {
+    } else if ((this.flags & Fl.IF) !== 0 && this.intc !== null && this.intc.hasInterrupt()) {
       const v = this.intc.acknowledge();
       this.deliverExternal(v, Ev.Ext);
       took = true;
@@ -364,12 +364,7 @@ export class Cpu {
     return !this.halted;
   }
 
-  /**
-   * Hooks for the SVM layer: whether an event may be taken now (GIF), and extra reasons to
-   * keep checking between instructions. The base CPU takes events whenever the rules above
-   * allow.
-   */
-  eventGate: (kind: number) => boolean = () => true;
+  /** extra reasons to keep checking between instructions (the SVM layer's pending V_IRQ) */
   extraAttention: () => boolean = () => false;
 
   private deliverExternal(vector: number, kind: number): void {

@@ -6,7 +6,8 @@
  *  - Cpu.msrHook / ioHook: the MSR and I/O permission maps;
  *  - Cpu.exceptionHook: exception intercepts, before IDT delivery;
  *  - Cpu.npfHook: nested page faults from the paging unit;
- *  - Cpu.guestEvents / eventGate: GIF, physical INTR/NMI intercepts, virtual interrupts;
+ *  - Cpu.guestEvents: physical INTR/NMI intercepts and virtual interrupts in guest mode (GIF
+ *    itself is checked by the run loop's event check);
  *  - shutdown: the SHUTDOWN intercept.
  */
 
