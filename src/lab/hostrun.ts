@@ -171,7 +171,7 @@ export function runHost(image: Uint8Array, o: HostOptions, onByte?: (b: number) 
   m.boot(image, { name: 'host.elf', cmdline: hostCmdline(o) });
   const budget = o.maxInsns ?? 20_000_000 + o.iterations * 100_000;
   const r = m.run(budget);
-  const text = Buffer.from(bytes).toString('latin1');
+  const text = latin1(bytes);
   const status = r.reason === Stop.Exit ? `exit ${r.exitStatus}` : `${Stop[r.reason]} at RIP 0x${r.rip.toString(16)} after ${r.icount} instructions`;
   const parsed = parseHostOutput(text);
   // status 3 is the kernel's "the VMM finished and every check passed" (debug-exit value 1)
@@ -182,3 +182,10 @@ export function runHost(image: Uint8Array, o: HostOptions, onByte?: (b: number) 
   };
 }
 
+
+/** bytes as Latin-1 text (works in Node and in browsers) */
+function latin1(bytes: number[]): string {
+  let s = '';
+  for (let k = 0; k < bytes.length; k += 8192) s += String.fromCharCode(...bytes.slice(k, k + 8192));
+  return s;
+}
