@@ -16,7 +16,7 @@ import { Acc, translate } from './mmu.js';
 import { Stop, TWO32, Vec } from './state.js';
 import { HANDLERS } from './exec/registry.js';
 import { Paging } from './paging.js';
-import { deliverEvent, deliverException, deliverSoftware, Ev, ShutdownInfo } from './interrupts.js';
+import { deliverCatching, deliverException, deliverSoftware, Ev, ShutdownInfo } from './interrupts.js';
 import { Fl } from './state.js';
 import { SvmState } from '../svm/state.js';
 import { CostTable, serializing, type CostProfile } from '../cost/profile.js';
@@ -369,12 +369,7 @@ export class Cpu {
 
   private deliverExternal(vector: number, kind: number): void {
     this.ripStart = this.rip;
-    try {
-      deliverEvent(this, vector, kind, 0, false);
-    } catch (e) {
-      if (e !== FAULT) throw e;
-      this.deliverException(this, FAULT);
-    }
+    deliverCatching(this, vector, kind);
   }
 
   private readonly decoder: Decoder;

@@ -313,7 +313,6 @@ export function shutdown(c: Cpu, reason: string): void {
 
 /** INT n, INT3, INTO, INT1: RIP already points past the instruction. */
 export function deliverSoftware(c: Cpu, vector: number, kind: number): void {
-  const sv = c.svm;
   if (c.guestMode) {
     // INT3, INTO and ICEBP raise #BP, #OF and #DB, which the exception intercepts see. INT3
     // and INTO exit at the instruction with NRIP after it (APM Vol. 2 15.12, 15.7.1); ICEBP's
@@ -323,18 +322,27 @@ export function deliverSoftware(c: Cpu, vector: number, kind: number): void {
       else c.svmExitAt(0x40 + vector, 0, 0, 0, c.rip, 0);
       return;
     }
-    // an INT n whose delivery is cut short by an intercept is reported in EXITINTINFO
+  }
+  deliverCatching(c, vector, kind);
+}
+
+/**
+ * Deliver an interrupt, NMI or software interrupt whose delivery may fault: the fault is then
+ * delivered instead, reported at the instruction (RIP = ripStart). In guest mode the event is
+ * recorded for EXITINTINFO in case an intercept cuts its delivery short (APM Vol. 2 15.7.2).
+ */
+export function deliverCatching(c: Cpu, vector: number, kind: number): void {
+  const sv = c.svm;
+  if (c.guestMode) {
     sv.delivering = 0x80000000 | (kind << 8) | vector;
     sv.deliveringErr = 0;
   }
   try {
     deliverEvent(c, vector, kind, 0, false);
-    sv.delivering = 0;
   } catch (e) {
     if (e !== FAULT) throw e;
-    // a fault while delivering a software interrupt is reported at the INT instruction
     c.rip = c.ripStart;
-    deliverException(c, FAULT);
-    sv.delivering = 0;
+    c.deliverException(c, FAULT);
   }
+  sv.delivering = 0;
 }

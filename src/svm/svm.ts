@@ -14,7 +14,7 @@
 import type { Cpu } from '../cpu/cpu.js';
 import type { Insn } from '../x86/insn.js';
 import { FAULT, raise, VMEXIT_ABORT } from '../cpu/fault.js';
-import { deliverEvent, Ev } from '../cpu/interrupts.js';
+import { deliverCatching, Ev } from '../cpu/interrupts.js';
 import { MAXPHYADDR } from '../cpu/paging.js';
 import { Cr0, Efer, Fl, TWO32, Vec } from '../cpu/state.js';
 import { Exit } from './vmcb.js';
@@ -106,19 +106,8 @@ function guestEvents(c: Cpu): void {
 }
 
 function deliverToGuest(c: Cpu, vector: number, kind: number): void {
-  const sv = c.svm;
-  c.halted = false;
   c.ripStart = c.rip;
-  sv.delivering = 0x80000000 | (kind << 8) | vector;
-  sv.deliveringErr = 0;
-  try {
-    deliverEvent(c, vector, kind, 0, false);
-    sv.delivering = 0;
-  } catch (e) {
-    if (e !== FAULT) throw e;
-    c.deliverException(c, FAULT);
-    sv.delivering = 0;
-  }
+  deliverCatching(c, vector, kind);
 }
 
 // ---- the SVM instructions ----

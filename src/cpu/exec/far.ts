@@ -92,14 +92,7 @@ function retFar(c: Cpu, i: Insn): void {
   if ((attr & Attr.P) === 0) raise(Vec.NP, sel & 0xfffc);
   const target = size === 8 ? offHi * TWO32 + (off >>> 0) : size === 4 ? off >>> 0 : off & 0xffff;
   if (rpl === c.cpl) {
-    saveCsSs(c);
-    try {
-      loadCsFromDesc(c, sel, addr, rpl);
-      checkRip(c, target);
-    } catch (e) {
-      restoreCsSs(c);
-      throw e;
-    }
+    loadReturnCs(c, sel, addr, rpl, target, -1);
     adjustRsp(c, 2 * size + imm);
     c.rip = target;
     return;
@@ -108,15 +101,7 @@ function retFar(c: Cpu, i: Insn): void {
   const newRsp = peekStack(c, 2 * size + imm, size);
   const newRspHi = c.xh;
   const newSs = peekStack(c, 3 * size + imm, size) & 0xffff;
-  saveCsSs(c);
-  try {
-    loadCsFromDesc(c, sel, addr, rpl);
-    loadSsForOuterReturn(c, newSs);
-    checkRip(c, target);
-  } catch (e) {
-    restoreCsSs(c);
-    throw e;
-  }
+  loadReturnCs(c, sel, addr, rpl, target, newSs);
   setRsp(c, size, newRsp, newRspHi);
   adjustRsp(c, imm);
   invalidateDataSegs(c);
@@ -140,6 +125,22 @@ function restoreCsSs(c: Cpu): void {
   c.cpl = savedSeg[0];
   setSeg(c, S.CS, savedSeg[1], savedSeg[2], savedSeg[3], savedSeg[4]);
   setSeg(c, S.SS, savedSeg[5], savedSeg[6], savedSeg[7], savedSeg[8]);
+}
+
+/**
+ * Load CS for a far return or IRET (and SS, unless `ss` is -1) and check the new RIP; if any
+ * of it faults, CS, SS and CPL are as before.
+ */
+function loadReturnCs(c: Cpu, sel: number, addr: number, rpl: number, target: number, ss: number): void {
+  saveCsSs(c);
+  try {
+    loadCsFromDesc(c, sel, addr, rpl);
+    if (ss >= 0) loadSsForOuterReturn(c, ss);
+    checkRip(c, target);
+  } catch (e) {
+    restoreCsSs(c);
+    throw e;
+  }
 }
 
 function setRsp(c: Cpu, size: number, lo: number, hi: number): void {
@@ -221,14 +222,7 @@ function iret(c: Cpu, i: Insn): void {
   const oldCpl = c.cpl;
   const nf = iretFlags(c, fl, size, oldCpl);
   if (rpl === oldCpl && !longRet) {
-    saveCsSs(c);
-    try {
-      loadCsFromDesc(c, sel, addr, rpl);
-      checkRip(c, target);
-    } catch (e) {
-      restoreCsSs(c);
-      throw e;
-    }
+    loadReturnCs(c, sel, addr, rpl, target, -1);
     adjustRsp(c, 3 * size);
     setFlags(c, nf);
     c.rip = target;
