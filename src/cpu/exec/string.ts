@@ -79,16 +79,17 @@ export function countAd(c: Cpu, ad: number): number {
   return c.rl[R.RCX] >>> 0;
 }
 
-/** whole elements of `size` bytes from `lin` to the end of its page */
-function pageRoom(lin: number, size: number): number {
-  return ((0x1000 - (lin & 0xfff)) / size) | 0;
-}
-
-/** whole elements before the offset in `r` wraps at address size `ad` (a linear discontinuity) */
-function wrapRoom(c: Cpu, r: number, ad: number, size: number): number {
-  if (ad === 8) return TWO32;
+/**
+ * Whole elements of `size` bytes a block operation may take from `lin` (the address in register
+ * `r`): up to the end of its page, and before the offset wraps at address size `ad` (a linear
+ * discontinuity).
+ */
+function room(c: Cpu, lin: number, r: number, ad: number, size: number): number {
+  const page = ((0x1000 - (lin & 0xfff)) / size) | 0;
+  if (ad === 8) return page;
   const off = ad === 2 ? c.rl[r] & 0xffff : c.rl[r] >>> 0;
-  return Math.floor(((ad === 2 ? 0x10000 : TWO32) - off) / size);
+  const wrap = Math.floor(((ad === 2 ? 0x10000 : TWO32) - off) / size);
+  return wrap < page ? wrap : page;
 }
 
 /** true when physical [p, p + n) is plain RAM */
@@ -117,17 +118,7 @@ function movsOne(c: Cpu, seg: number, size: number, ad: number, step: number): v
 function movsFast(c: Cpu, seg: number, size: number, ad: number, max: number): number {
   const src = regLinear(c, seg, R.RSI, ad);
   const dst = regLinear(c, S.ES, R.RDI, ad);
-  let n = max;
-  const a = pageRoom(src, size);
-  const b = pageRoom(dst, size);
-  if (a < n) n = a;
-  if (b < n) n = b;
-  if (ad !== 8) {
-    const ws = wrapRoom(c, R.RSI, ad, size);
-    const wd = wrapRoom(c, R.RDI, ad, size);
-    if (ws < n) n = ws;
-    if (wd < n) n = wd;
-  }
+  const n = Math.min(max, room(c, src, R.RSI, ad, size), room(c, dst, R.RDI, ad, size));
   if (n < 2) return 0;
   const ps = translate(c, src, Acc.Read);
   const pd = translate(c, dst, Acc.Write);
@@ -176,13 +167,7 @@ function movs(c: Cpu, i: Insn): void {
 
 function stosFast(c: Cpu, size: number, ad: number, max: number, v: number, vh: number): number {
   const dst = regLinear(c, S.ES, R.RDI, ad);
-  let n = max;
-  const b = pageRoom(dst, size);
-  if (b < n) n = b;
-  if (ad !== 8) {
-    const w = wrapRoom(c, R.RDI, ad, size);
-    if (w < n) n = w;
-  }
+  const n = Math.min(max, room(c, dst, R.RDI, ad, size));
   if (n < 2) return 0;
   const pd = translate(c, dst, Acc.Write);
   const bytes = n * size;
@@ -278,17 +263,7 @@ function cmpsOne(c: Cpu, seg: number, size: number, ad: number, step: number): v
 function cmpsbFast(c: Cpu, seg: number, ad: number, max: number, repne: boolean): number {
   const src = regLinear(c, seg, R.RSI, ad);
   const dst = regLinear(c, S.ES, R.RDI, ad);
-  let n = max;
-  const a = pageRoom(src, 1);
-  const b = pageRoom(dst, 1);
-  if (a < n) n = a;
-  if (b < n) n = b;
-  if (ad !== 8) {
-    const ws = wrapRoom(c, R.RSI, ad, 1);
-    const wd = wrapRoom(c, R.RDI, ad, 1);
-    if (ws < n) n = ws;
-    if (wd < n) n = wd;
-  }
+  const n = Math.min(max, room(c, src, R.RSI, ad, 1), room(c, dst, R.RDI, ad, 1));
   if (n < 2) return 0;
   const ps = translate(c, src, Acc.Read);
   const pd = translate(c, dst, Acc.Read);
@@ -346,13 +321,7 @@ function scasOne(c: Cpu, size: number, ad: number, step: number): void {
 /** Forward REPE/REPNE SCASB within one page of RAM; returns iterations done (0: not here). */
 function scasbFast(c: Cpu, ad: number, max: number, repne: boolean): number {
   const dst = regLinear(c, S.ES, R.RDI, ad);
-  let n = max;
-  const b = pageRoom(dst, 1);
-  if (b < n) n = b;
-  if (ad !== 8) {
-    const w = wrapRoom(c, R.RDI, ad, 1);
-    if (w < n) n = w;
-  }
+  const n = Math.min(max, room(c, dst, R.RDI, ad, 1));
   if (n < 2) return 0;
   const pd = translate(c, dst, Acc.Read);
   if (!inRam(c, pd, n)) return 0;
