@@ -21,6 +21,7 @@ import { Fl } from './state.js';
 import { SvmState } from '../svm/state.js';
 import { CostTable, serializing, type CostProfile } from '../cost/profile.js';
 import { installSvm } from '../svm/svm.js';
+import { FpuState } from './fpu/state.js';
 
 /** The interrupt controller as the CPU sees it (the LAPIC). */
 export interface InterruptSource {
@@ -111,6 +112,8 @@ export class Cpu {
   efer = 0;
   /** DR0-DR7 (DR4/DR5 unused: they alias DR6/DR7) */
   readonly dr = Float64Array.of(0, 0, 0, 0, 0, 0, 0xffff0ff0, 0x400);
+  /** x87, SSE and XSAVE state (fpu/state.ts) */
+  readonly fpu = new FpuState();
   /** CR8 <-> LAPIC TPR, connected by the machine */
   tprWrite: ((v: number) => void) | null = null;
   tprRead: (() => number) | null = null;

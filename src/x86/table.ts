@@ -37,6 +37,9 @@
  *  - arg: a small number the handler reads (ALU operation, condition code, shift kind, ...).
  */
 
+import { addX87Rows } from './table-x87.js';
+import { addSseRows } from './table-sse.js';
+
 export interface InsnSpec {
   /** 0: one-byte map, 1: 0F map */
   map: number;
@@ -78,6 +81,8 @@ const FLAG_NAMES: Record<string, number> = {
 };
 
 export const INSNS: InsnSpec[] = [];
+
+export type RowFn = (enc: string, text: string, exec: string, flags?: string, arg?: number) => void;
 
 function I(enc: string, text: string, exec: string, flags = '', arg = 0): void {
   const sp = text.indexOf(' ');
@@ -417,3 +422,7 @@ I('F3 0F C7/7', 'rdpid Ry', 'rdpid', 'reg f64');
 I('0F C8+r', 'bswap Zv', 'bswap');
 // UD0 has no ModRM byte on AMD processors
 I('0F FF', 'ud0', 'ud');
+
+// ---- the x87 (D8-DF) and SSE/SSE2 (0F map with mandatory prefixes) families, in their own files
+addX87Rows(I);
+addSseRows(I);
