@@ -4,7 +4,7 @@
  * the held-out validation as a table.
  */
 
-import { writeFileSync } from 'node:fs';
+import { checkOutputPath, writeOutput } from './files.js';
 import type { Command } from 'commander';
 import { getProfile, profileNames } from '../cost/profiles.js';
 import type { CostProfile } from '../cost/profile.js';
@@ -71,6 +71,8 @@ export async function benchCommand(o: BenchCliOpts): Promise<number> {
     ({ kexits, uexits } = mixGroup(intArg(o.inKernel, '--in-kernel', 0, 99)));
   }
   const sw = o.sweep === undefined ? null : (() => { try { return parseSweep(o.sweep!); } catch (e) { throw new UserError((e as Error).message); } })();
+  if (o.json !== undefined) checkOutputPath(o.json, '--json');
+  if (o.svg !== undefined) checkOutputPath(o.svg, '--svg');
   const image = readHostImage(o.image ?? DEFAULT_HOST_IMAGE);
   const json: Record<string, unknown>[] = [];
   const svgSpecs: object[] = [];
@@ -117,8 +119,8 @@ export async function benchCommand(o: BenchCliOpts): Promise<number> {
     }
     json.push(entry);
   }
-  if (o.json !== undefined) writeFileSync(o.json, JSON.stringify(json.length === 1 ? json[0] : json, null, 2) + '\n');
-  if (o.svg !== undefined && svgSpecs.length > 0) writeFileSync(o.svg, await renderSvg(svgSpecs));
+  if (o.json !== undefined) writeOutput(o.json, '--json', JSON.stringify(json.length === 1 ? json[0] : json, null, 2) + '\n');
+  if (o.svg !== undefined && svgSpecs.length > 0) writeOutput(o.svg, '--svg', await renderSvg(svgSpecs));
   return ok ? 0 : 1;
 }
 

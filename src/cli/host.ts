@@ -10,7 +10,9 @@
  * the machine's cycle counter, one cycle per instruction until a cost model is chosen.
  */
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readInputFile } from './files.js';
+import { readSymbols } from '../lab/symbols.js';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -27,7 +29,26 @@ export function readHostImage(path: string = DEFAULT_HOST_IMAGE): Uint8Array {
   if (!existsSync(path)) {
     throw new UserError(`${path} not found: build the host first with guest/host/build.sh`);
   }
-  return readFileSync(path);
+  const image = readInputFile(path, 'host image');
+  checkHostImage(image, path);
+  return image;
+}
+
+/** symbols every tool that boots the host needs (the verifier's probes among them) */
+const HOST_SYMBOLS = ['syscall_entry', 'vmm_start', 'percpu_offset', 'do_nmi', 'trap_dispatch'];
+
+/** refuse, in one line, an image that is not an ELF build of guest/host/ */
+function checkHostImage(image: Uint8Array, path: string): void {
+  let syms;
+  try {
+    syms = readSymbols(image);
+  } catch (e) {
+    throw new UserError(`host image ${path}: ${e instanceof RangeError ? 'truncated or malformed ELF image' : (e as Error).message.split('\n')[0]}`);
+  }
+  const missing = HOST_SYMBOLS.find((n) => syms.get(n) === undefined);
+  if (missing !== undefined) {
+    throw new UserError(`host image ${path} is not the worldswitch host (no symbol ${missing}): build it with guest/host/build.sh`);
+  }
 }
 
 // ---- the table ----

@@ -1,6 +1,6 @@
 /** `worldswitch run IMAGE`: boot an image, UART to stdout, exit status from the debug-exit port. */
 
-import { readFileSync } from 'node:fs';
+import { readInputFile } from './files.js';
 import { Machine, MAX_MEM_SIZE } from '../machine/machine.js';
 import { readModules } from '../machine/loaders.js';
 import { Stop } from '../cpu/state.js';
@@ -27,12 +27,7 @@ function parseCount(s: string, name: string): number {
 }
 
 function readImage(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    throw new UserError(code === 'ENOENT' ? `image ${path} not found` : `cannot read image ${path}: ${(e as Error).message.split('\n')[0]}`);
-  }
+  return readInputFile(path, 'image');
 }
 
 function hex(n: number): string {
@@ -43,7 +38,7 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
   const memSize = parseSize(opts.mem);
   const maxInsns = parseCount(opts.maxInsns, '--max-insns');
   const file = readImage(image);
-  const modules = readModules(opts.module, (p) => readFileSync(p));
+  const modules = readModules(opts.module, (p) => readInputFile(p, 'module'));
   const out = process.stdout;
   const buf: number[] = [];
   const machine = new Machine({

@@ -510,19 +510,42 @@ export class Cpu {
   /** Execute up to `budget` instructions; returns why it stopped. */
   run(budget: number): Stop {
     this.stopReason = Stop.None;
-    const end = this.icount + budget;
+    const end = this.icount + this.stormCount + budget;
     while (this.stopReason === Stop.None) {
-      if (this.icount >= end || this.cycles >= this.cycleDeadline) { this.stopReason = Stop.Budget; break; }
+      if (this.icount + this.stormCount >= end || this.cycles >= this.cycleDeadline) { this.stopReason = Stop.Budget; break; }
       try {
-        this.loop(end);
+        this.loop(end - this.stormCount);
       } catch (e) {
         if (e === VMEXIT_ABORT) continue; // a #VMEXIT ended the instruction; the host runs on
         if (e !== FAULT) throw e;
-        this.rip = this.ripStart;
-        this.deliverException(this, FAULT);
+        this.faulted();
       }
     }
     return this.stopReason;
+  }
+
+  /**
+   * Exceptions delivered with no instruction retired since the previous one (a handler whose
+   * first fetch faults again, on an IST stack so nothing ever runs out): each counts against
+   * the run's budget like an instruction, so such a storm ends at the budget. `icount` stays
+   * the count of retired instructions.
+   */
+  stormCount = 0;
+  /** icount at the last exception taken by the run loop */
+  private faultIcount = -1;
+
+  /** the run loop caught an exception raised by an instruction (or its fetch): deliver it */
+  private faulted(): void {
+    if (this.icount === this.faultIcount) this.stormCount++;
+    else this.faultIcount = this.icount;
+    this.rip = this.ripStart;
+    try {
+      this.deliverException(this, FAULT);
+    } catch (e) {
+      // delivering to a guest can end in a #VMEXIT (a nested page fault on the guest's IDT or
+      // stack, an intercepted #DF): the world switch is complete and the host runs on
+      if (e !== VMEXIT_ABORT) throw e;
+    }
   }
 
   private loop(end: number): void {

@@ -36,6 +36,14 @@ export interface SweepResult {
 }
 
 /** "wrmsr-gsbase=50:400[:steps]" */
+/**
+ * The largest cost a sweep may give one instruction. Far above any x86 instruction (a whole
+ * VMRUN round trip is a few thousand cycles), and low enough that every phase the host times
+ * stays well inside the range its TSC arithmetic and the scheduler's deadlines are exact for
+ * (an unbounded value reached Infinity and never ended).
+ */
+export const MAX_SWEEP_COST = 100_000;
+
 export function parseSweep(s: string): { param: string; lo: number; hi: number; steps: number } {
   const m = /^([a-z-]+)=(\d+(?:\.\d+)?):(\d+(?:\.\d+)?)(?::(\d+))?$/.exec(s);
   if (m === null) throw new Error(`--sweep: expected NAME=LOW:HIGH[:STEPS], got '${s}'`);
@@ -44,6 +52,7 @@ export function parseSweep(s: string): { param: string; lo: number; hi: number; 
   const hi = Number(m[3]);
   const steps = m[4] === undefined ? 8 : Number(m[4]);
   if (!(hi > lo) || steps < 2 || steps > 64) throw new Error('--sweep: need LOW < HIGH and 2..64 steps');
+  if (hi > MAX_SWEEP_COST) throw new Error(`--sweep: HIGH ${m[3].length > 12 ? m[3].slice(0, 12) + '...' : m[3]} is beyond ${MAX_SWEEP_COST} cycles`);
   return { param: m[1], lo, hi, steps };
 }
 

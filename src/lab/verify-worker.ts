@@ -10,12 +10,19 @@ import { errorUnit } from './verify-report.js';
 import type { UnitJob, WorkerMessage } from './verify.js';
 
 const image = (workerData as { image: Uint8Array }).image;
-const syms = readSymbols(image);
 const port = parentPort!;
+// a bad image is reported by every unit rather than thrown out of the worker
+let syms: ReturnType<typeof readSymbols> | Error;
+try {
+  syms = readSymbols(image);
+} catch (e) {
+  syms = e instanceof Error ? e : new Error(String(e));
+}
 
 port.on('message', (j: UnitJob) => {
   let result: UnitResult;
   try {
+    if (syms instanceof Error) throw syms;
     result = runUnit(image, syms, j.spec, j.kinds, {
       stride: j.stride,
       onProgress: (done, total) => port.postMessage({ type: 'progress', id: j.id, done, total } satisfies WorkerMessage),

@@ -122,14 +122,15 @@ export class Machine {
   run(maxInsns: number): RunResult {
     const cpu = this.cpu;
     const sched = this.sched;
-    const end = cpu.icount + maxInsns;
+    // the budget counts retired instructions and exception-delivery storms (Cpu.stormCount)
+    const end = cpu.icount + cpu.stormCount + maxInsns;
     let reason = Stop.None;
     // HLT with no progress since the last jump in time: is the wait over for good?
     let idleAccepts = -1;
     while (reason === Stop.None) {
       sched.runDue(cpu.cycles);
       if (this.exitStatus !== null) { reason = Stop.Exit; break; }
-      const left = end - cpu.icount;
+      const left = end - cpu.icount - cpu.stormCount;
       if (left <= 0) { reason = Stop.Budget; break; }
       const next = sched.next();
       let slice = left;
