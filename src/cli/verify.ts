@@ -25,6 +25,8 @@ export interface VerifyCliOpts {
   fsgsbase: boolean;
   jobs?: string;
   stride?: string;
+  runs?: string;
+  nullClearsBase?: boolean;
   json?: string;
   image?: string;
 }
@@ -57,6 +59,7 @@ export async function verifyCommand(o: VerifyCliOpts): Promise<number> {
   const kinds = list(o.events, '--events', EVENT_KINDS, EVENT_KINDS) as EventKind[];
   const jobs = intArg(o.jobs, '--jobs', 1, 256);
   const stride = intArg(o.stride, '--stride', 1, 1_000_000);
+  const runs = intArg(o.runs, '--runs', 1, 50);
   const image = readHostImage(o.image ?? DEFAULT_HOST_IMAGE);
 
   const progress = new Progress('verify');
@@ -72,11 +75,15 @@ export async function verifyCommand(o: VerifyCliOpts): Promise<number> {
       progress.update(p.unitsDone, p.units, `${p.done}/${p.total} replays`);
     }
   };
-  const r = await verify({ image, designs, workloads, kinds, fsgsbase: o.fsgsbase, jobs, stride }, onProgress);
+  const r = await verify({ image, designs, workloads, kinds, fsgsbase: o.fsgsbase, jobs, stride, runs, nullClearsBase: o.nullClearsBase === true }, onProgress);
 
   const out: string[] = [];
-  out.push(`worldswitch verify: ${kinds.join(', ')} at every ${stride === undefined || stride === 1 ? '' : `${stride}th `}instruction boundary of one KVM_RUN ` +
-    `(ioctl entry to the VMM's next instruction), workloads ${workloads.join(', ')}, FSGSBASE ${o.fsgsbase ? 'on' : 'off'}`);
+  const nRuns = r.units.find((u) => u.runs > 0)?.runs ?? 0;
+  out.push(`worldswitch verify: ${kinds.join(', ')} at every ${stride === undefined || stride === 1 ? '' : `${stride}th `}instruction boundary of ${nRuns} consecutive KVM_RUN${nRuns === 1 ? '' : 's'} ` +
+    `(each from the ioctl entry to the VMM's next instruction), workloads ${workloads.join(', ')}, FSGSBASE ${o.fsgsbase ? 'on' : 'off'}` +
+    `${o.nullClearsBase === true ? ', null selector loads clear the base' : ''}`);
+  const skipped = r.units.reduce((n, u) => n + u.untried.stride, 0);
+  if (skipped > 0) out.push(`--stride ${stride}: ${skipped} boundaries inside the KVM_RUNs were not tried; a bug with a window of fewer than ${stride} instructions can hide there`);
   out.push('');
   out.push(formatTable(r.units, kinds));
   out.push('');
@@ -91,7 +98,7 @@ export async function verifyCommand(o: VerifyCliOpts): Promise<number> {
     `${r.replays} replays in ${(r.ms / 1000).toFixed(1)} s on ${r.jobs} thread${r.jobs === 1 ? '' : 's'}`);
   process.stdout.write(out.join('\n') + '\n');
   if (o.json !== undefined) {
-    writeFileSync(o.json, JSON.stringify({ options: { designs, workloads, events: kinds, fsgsbase: o.fsgsbase, stride: stride ?? 1 }, invariants: INVARIANTS, mutants: MUTANTS, ...r }, null, 2) + '\n');
+    writeFileSync(o.json, JSON.stringify({ options: { designs, workloads, events: kinds, fsgsbase: o.fsgsbase, stride: stride ?? 1, runs: nRuns, nullClearsBase: o.nullClearsBase === true }, invariants: INVARIANTS, mutants: MUTANTS, ...r }, null, 2) + '\n');
   }
   return r.ok ? 0 : 1;
 }
@@ -108,6 +115,8 @@ export function addVerifyCommand(program: Command, done: (code: number) => void)
     .option('--no-fsgsbase', 'boot with CR4.FSGSBASE off (the NMI entry uses RDMSR and SWAPGS)')
     .option('--jobs <n>', 'worker threads (default: the number of cores)')
     .option('--stride <k>', 'try every kth boundary only (default 1: all)')
+    .option('--runs <n>', 'consecutive KVM_RUNs recorded and replayed per unit (default 3)')
+    .option('--null-clears-base', 'a null selector load clears the segment base (Intel, and AMD parts with NullSelectClearsBase)')
     .option('--json <file>', 'write the full results as JSON')
     .option('--image <path>', 'host image (default build/host/host.elf)')
     .action(async (opts: VerifyCliOpts) => { done(await verifyCommand(opts)); });

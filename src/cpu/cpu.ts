@@ -8,7 +8,7 @@
  */
 
 import { Decoder, NEED_MORE } from '../x86/decoder.js';
-import { Insn, type Exec } from '../x86/insn.js';
+import { Insn, Pfx, type Exec } from '../x86/insn.js';
 import { INSNS } from '../x86/table.js';
 import type { PhysMem } from '../machine/memory.js';
 import { FAULT, raise, VMEXIT_ABORT, type CpuFault } from './fault.js';
@@ -42,6 +42,7 @@ const NO_IO: PortIo = { portIn: () => -1, portOut: () => {} };
 
 function breakpointExec(c: Cpu, i: Insn): void {
   c.onBreakpoint(c, c.ripLinearAt(c.ripStart));
+  if (c.onGsAccess !== null && c.stopReason === Stop.None && gsMemory(i)) c.onGsAccess(c);
   if (c.stopReason !== Stop.None) {
     // the hook stopped the run: the instruction does not execute (nor count: the loop adds
     // its count and cost after this returns)
@@ -50,6 +51,16 @@ function breakpointExec(c: Cpu, i: Insn): void {
     c.cycles -= i.cost;
     return;
   }
+  i.orig(c, i);
+}
+
+/** a memory operand through a GS segment override (ModRM memory forms and moffs) */
+function gsMemory(i: Insn): boolean {
+  return (i.pfx & Pfx.Seg) !== 0 && i.seg === 5 && !(i.modrm >= 0 && i.rm >= 0);
+}
+
+function gsAccessExec(c: Cpu, i: Insn): void {
+  c.onGsAccess!(c);
   i.orig(c, i);
 }
 
@@ -112,6 +123,12 @@ export class Cpu {
   efer = 0;
   /** DR0-DR7 (DR4/DR5 unused: they alias DR6/DR7) */
   readonly dr = Float64Array.of(0, 0, 0, 0, 0, 0, 0xffff0ff0, 0x400);
+  /**
+   * Loading a null selector into DS, ES, FS or GS clears the segment's base and limit (a
+   * machine option: family 17h keeps them, which is the default; Intel parts and AMD parts with
+   * NullSelectClearsBase clear them)
+   */
+  nullSelClearsBase = false;
   /** x87, SSE and XSAVE state (fpu/state.ts) */
   readonly fpu = new FpuState();
   /** CR8 <-> LAPIC TPR, connected by the machine */
@@ -476,6 +493,7 @@ export class Cpu {
     insn.cost = this.costs === null ? 1 : this.costs.costOf(insn);
     insn.orig = insn.exec;
     if (this.breakpoints !== null && this.breakpoints.has(lin)) insn.exec = breakpointExec;
+    else if (this.onGsAccess !== null && gsMemory(insn)) insn.exec = gsAccessExec;
     else if (this.countSerializing && serializing(insn)) insn.exec = countSerializingExec;
   }
 
@@ -490,6 +508,17 @@ export class Cpu {
    * the instructions are wrapped when decoded. null removes them.
    */
   breakpoints: Set<number> | null = null;
+  /**
+   * Lab hook: called before every instruction whose memory operand goes through a GS segment
+   * override (the verifier's per-cpu access check). Wrapped at decode time like breakpoints,
+   * so it costs nothing when null; set it with `setGsAccessHook`.
+   */
+  onGsAccess: ((c: Cpu) => void) | null = null;
+
+  setGsAccessHook(hook: ((c: Cpu) => void) | null): void {
+    this.onGsAccess = hook;
+    this.flushCodeCache();
+  }
   onBreakpoint: (c: Cpu, lin: number) => void = () => {};
 
   setBreakpoints(addrs: Set<number> | null, hook?: (c: Cpu, lin: number) => void): void {

@@ -111,9 +111,14 @@ export function loadSegProt(c: Cpu, seg: number, sel: number): void {
       return;
     }
     // null data selector: the register becomes unusable; AMD keeps the base and limit
-    // (Linux X86_BUG_NULL_SEG describes the same behaviour)
+    // (Linux X86_BUG_NULL_SEG describes the same behaviour). `nullSelClearsBase` models the
+    // CPUs that clear them (Intel; AMD parts with CPUID 8000_0021 EAX[6] NullSelectClearsBase)
     c.segSel[seg] = sel;
     c.segAttr[seg] &= ~Attr.P;
+    if (c.nullSelClearsBase) {
+      c.segBase[seg] = 0;
+      c.segLimit[seg] = 0;
+    }
     return;
   }
   const addr = readDescriptor(c, sel, Vec.GP, false);

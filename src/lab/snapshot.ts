@@ -20,7 +20,7 @@ type Plain = number | boolean | string | null | undefined | Plain[] | { [k: stri
 const SKIP = new Set([
   'mem', 'io', 'intc', 'paging', 'decoder', 'codeCache', 'fetchArr', 'fetchBase', 'fetchBuf',
   'scratchInsn', 'costs', 'sched', 'cpu', 'lapic', 'uart', 'pic', 'debugExit', 'handlers',
-  'msrReadCost', 'msrWriteCost', 'breakpoints', 'onDeliver',
+  'msrReadCost', 'msrWriteCost', 'breakpoints', 'onDeliver', 'onGsAccess',
 ]);
 
 function capture(v: unknown, depth: number): Plain {

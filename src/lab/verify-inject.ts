@@ -69,6 +69,13 @@ export interface UnitResult {
   /** instruction boundaries in the window, and instructions from KVM_RUN entry to the return */
   boundaries: number;
   instructions: number;
+  /** KVM_RUNs in the window */
+  runs: number;
+  /**
+   * boundaries of the window not tried: in the VMM between KVM_RUNs (ring 3 and its other
+   * system calls, outside the world switch), and those a stride skipped
+   */
+  untried: { outsideRun: number; stride: number };
   /** the uninjected run returned to ring 3 */
   complete: boolean;
   /** violations without any event */
@@ -229,9 +236,13 @@ export function runUnit(image: Uint8Array, syms: SymbolTable, spec: UnitSpec, ki
   const u = inj.unit;
   const path = u.path;
   const stride = Math.max(1, o.stride ?? 1);
+  // every boundary inside a KVM_RUN system call (entry to SYSRET, the guest included); with a
+  // stride, every stride-th of those and the last
+  const inside: number[] = [];
+  for (let b = 0; b < path.n; b++) if (path.inRun[b] !== 0) inside.push(b);
   const boundaries: number[] = [];
-  for (let b = 0; b < path.n; b += stride) boundaries.push(b);
-  if (boundaries[boundaries.length - 1] !== path.n - 1) boundaries.push(path.n - 1);
+  for (let k = 0; k < inside.length; k += stride) boundaries.push(inside[k]);
+  if (inside.length > 0 && boundaries[boundaries.length - 1] !== inside[inside.length - 1]) boundaries.push(inside[inside.length - 1]);
   const total = boundaries.length * kinds.length;
   let done = 0;
 
@@ -289,6 +300,8 @@ export function runUnit(image: Uint8Array, syms: SymbolTable, spec: UnitSpec, ki
     fsgsbase: spec.fsgsbase,
     boundaries: path.n,
     instructions: path.icount[path.n - 1],
+    runs: u.runs,
+    untried: { outsideRun: path.n - inside.length, stride: inside.length - boundaries.length },
     complete: path.complete,
     reference,
     kinds: results,

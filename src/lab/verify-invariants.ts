@@ -19,6 +19,13 @@
  *                    its VMCB holds it when KVM_RUN returns (the VMSAVE of the guest)
  *   guest-unchanged  after KVM_RUN the guest's saved VMCB state and its memory are those of the
  *                    run without the event: a host event it did not cause leaves it alone
+ *   percpu-access    every host memory access through GS in ring 0 (a `%gs:` operand, in C or
+ *                    in assembly) happens with GS base = the kernel's per-cpu base, whether or
+ *                    not it changes anything (a read of a stale base, or a write of the value
+ *                    already there, counts)
+ *   guest-regs       the guest's general registers at each VMRUN are those it left at the
+ *                    previous #VMEXIT (RAX and RSP live in the VMCB; the registers an exit's
+ *                    emulation writes, RBX/RCX/RDX for CPUID and RDX for RDMSR, are exempt)
  *   no-crash         the host returns to ring 3: no exception in the host, no panic, shutdown
  *                    or hang
  *
@@ -39,13 +46,15 @@ export const EVENT_KINDS: readonly EventKind[] = ['nmi', 'intr', 'both'];
 /** the maskable interrupt the verifier raises: the host's timer vector (its handler uses per-cpu data) */
 export const INTR_VECTOR = 0x20;
 
-export type Inv = 'entry-gs' | 'entry-tr' | 'handler' | 'host-c' | 'user-state' | 'guest-state' | 'guest-unchanged' | 'no-crash';
+export type Inv = 'entry-gs' | 'entry-tr' | 'handler' | 'host-c' | 'percpu-access' | 'user-state' | 'guest-state' | 'guest-regs' | 'guest-unchanged' | 'no-crash';
 
 export const INVARIANTS: Record<Inv, string> = {
   'entry-gs': 'an NMI or interrupt entry finds the kernel\'s per-cpu base in GS base or (for SWAPGS) KERNEL_GS_BASE',
   'entry-tr': 'events are delivered through the host TSS',
   handler: 'a handler\'s C body runs on the kernel\'s GS base, the host TSS and a host stack',
   'host-c': 'host C code runs on the kernel\'s GS base, the host TSS and a host stack',
+  'percpu-access': 'every ring-0 host memory access through GS (C or assembly) uses the kernel\'s per-cpu base',
+  'guest-regs': 'the guest\'s general registers at VMRUN are those it left at the previous #VMEXIT (minus what emulation writes)',
   'user-state': 'back in ring 3, the VMM\'s FS/GS/KERNEL_GS_BASE, SYSCALL/SYSENTER MSRs, TR, LDTR, TSC_AUX are as before KVM_RUN',
   'guest-state': 'the guest\'s VMLOAD state survives from #VMEXIT to VMRUN and is in its VMCB after KVM_RUN',
   'guest-unchanged': 'the guest\'s saved state and memory after KVM_RUN are those of the run without the event',
@@ -133,8 +142,10 @@ export interface HostFacts {
   trLimit: number;
   /** the host kernel's stacks */
   stacks: StackRange[];
-  /** the VMM's state at KVM_RUN entry (after SYSCALL) */
-  before: Uint32Array;
+  /** the VMM's state at each recorded KVM_RUN's entry (after SYSCALL), in order */
+  befores: Uint32Array[];
+  /** KVM_RUNs in the window: the window ends at the return from the last */
+  runs: number;
   /** the user instruction after the KVM_RUN system call (where the window ends) */
   userReturn: number;
   /** the guest VMCB (physical) */
@@ -171,6 +182,8 @@ function gateTarget(c: Cpu, vector: number): number {
   const hi = c.mem.read32(a + 4);
   return c.mem.read32(a + 8) * TWO32 + (((hi & 0xffff0000) | (lo & 0xffff)) >>> 0);
 }
+
+const GPR_NAMES = ['RAX', 'RCX', 'RDX', 'RBX', 'RSP', 'RBP', 'RSI', 'RDI', 'R8', 'R9', 'R10', 'R11', 'R12', 'R13', 'R14', 'R15'];
 
 /** breakpoint roles */
 export const enum Bp { CEntry = 1, CResume = 2, Handler = 4, Vmrun = 8, UserReturn = 16 }
@@ -215,6 +228,11 @@ export class Checker {
   snapshotPage: (p: number) => Uint8Array | undefined = () => undefined;
   /** trace replays: the instructions so far (the runner fills it), null otherwise */
   trace: TraceEntry[] | null = null;
+  /** returns to the VMM so far in this run of the window */
+  returns = 0;
+  /** the guest's general registers at its last #VMEXIT (lo, hi per register) and the exit code */
+  private readonly exitRegs = new Int32Array(32);
+  private exitCode = -1;
 
   constructor(private readonly facts: HostFacts, private readonly mem: PhysMem) {}
 
@@ -227,6 +245,8 @@ export class Checker {
     this.stopAtExit = -1;
     this.lastExit.set(this.baseline);
     this.trace = null;
+    this.returns = 0;
+    this.exitCode = -1;
   }
 
   /** record a violation the runner found (the run's end) */
@@ -274,9 +294,13 @@ export class Checker {
     const r = this.roles.get(lin) ?? 0;
     if (c.guestMode) return;
     if ((r & Bp.UserReturn) !== 0 && c.cpl === 3) {
-      this.atUserReturn(c, lin);
-      this.ended = true;
-      c.stopReason = Stop.Exception;
+      // the same instruction also runs between KVM_RUNs' returns only after one of them
+      const last = ++this.returns >= this.facts.runs;
+      this.atUserReturn(c, lin, this.returns - 1, last);
+      if (last) {
+        this.ended = true;
+        c.stopReason = Stop.Exception;
+      }
       return;
     }
     if (c.cpl !== 0) return;
@@ -326,6 +350,8 @@ export class Checker {
   onExit(c: Cpu, code: number): void {
     this.exitCount++;
     readCpuSet(c, this.lastExit);
+    for (let r = 0; r < 16; r++) { this.exitRegs[2 * r] = c.rl[r]; this.exitRegs[2 * r + 1] = c.rh[r]; }
+    this.exitCode = code;
     if (this.trace !== null) {
       this.trace.push({ rip: c.rip, bits: c.bits, guest: false, note: `#VMEXIT 0x${(code >>> 0).toString(16)}` });
       this.trace.push({ rip: c.rip, bits: c.bits, guest: false });
@@ -333,7 +359,27 @@ export class Checker {
     if (this.exitCount === this.stopAtExit) c.stopReason = Stop.Exception;
   }
 
+  /** Cpu.onGsAccess: an instruction is about to access memory through GS */
+  onGsAccess(c: Cpu): void {
+    if (c.guestMode || c.cpl !== 0) return;
+    const gs = c.segBase[S.GS];
+    if (gs !== this.facts.percpu) {
+      this.flag(c, 'percpu-access', 'GS-relative access in ring 0', 'GS base', hex(gs), `${hex(this.facts.percpu)} (the kernel's per-cpu base)`, c.ripLinearAt(c.ripStart));
+    }
+  }
+
   private atVmrun(c: Cpu, lin: number): void {
+    if (this.exitCode >= 0) {
+      const code = this.exitCode;
+      for (let r = 0; r < 16; r++) {
+        if (r === 0 || r === 4) continue; // RAX, RSP: in the VMCB
+        if (code === 0x72 && r >= 1 && r <= 3) continue; // CPUID writes RBX, RCX, RDX
+        if (code === 0x7c && r === 2) continue; // RDMSR writes RDX
+        if (c.rl[r] === this.exitRegs[2 * r] && c.rh[r] === this.exitRegs[2 * r + 1]) continue;
+        this.flag(c, 'guest-regs', 'VMRUN', GPR_NAMES[r], hex(c.rl[r], c.rh[r]),
+          `${hex(this.exitRegs[2 * r], this.exitRegs[2 * r + 1])} (the guest's at #VMEXIT 0x${(code >>> 0).toString(16)})`, lin);
+      }
+    }
     readCpuSet(c, this.scratch);
     this.compareSet(c, this.scratch, this.lastExit, VMLOAD_ITEMS, 'guest-state', 'VMRUN', 'as loaded for the guest', 'the guest\'s at its last #VMEXIT', lin);
   }
@@ -345,12 +391,13 @@ export class Checker {
     }
   }
 
-  private atUserReturn(c: Cpu, lin: number): void {
+  private atUserReturn(c: Cpu, lin: number, run: number, last: boolean): void {
     const f = this.facts;
-    // user-state: the VMM's own values
+    // user-state: the VMM's own values, as it entered this KVM_RUN
     readCpuSet(c, this.scratch);
     const got = this.scratch;
-    const before = f.before;
+    const before = f.befores[Math.min(run, f.befores.length - 1)];
+    const check = f.runs > 1 ? `return to ring 3 (KVM_RUN ${run + 1} of ${f.runs})` : 'return to ring 3';
     for (let k = 0; k < SET_ITEMS.length; k++) {
       const name = SET_ITEMS[k];
       // segment limits and attributes do not matter for FS and GS in 64-bit mode; a null LDTR
@@ -358,12 +405,13 @@ export class Checker {
       if ((name.startsWith('FS.') || name.startsWith('GS.')) && (name.endsWith('.attr') || name.endsWith('.limit'))) continue;
       if (name.startsWith('LDTR.') && name !== 'LDTR.sel' && got[2 * ITEM('LDTR.sel')] === 0 && before[2 * ITEM('LDTR.sel')] === 0) continue;
       if (got[2 * k] === before[2 * k] && got[2 * k + 1] === before[2 * k + 1]) continue;
-      this.flag(c, 'user-state', 'return to ring 3', name, itemHex(got, k), `${itemHex(before, k)} (before KVM_RUN)`, lin);
+      this.flag(c, 'user-state', check, name, itemHex(got, k), `${itemHex(before, k)} (before KVM_RUN)`, lin);
     }
     if (f.vmcb === 0) return;
     // guest-state: the VMCB keeps what the guest had at its last #VMEXIT
     readVmcbSet(this.mem, f.vmcb, this.scratch);
-    this.compareSet(c, this.scratch, this.lastExit, VMLOAD_ITEMS, 'guest-state', 'return to ring 3', 'in the guest VMCB', 'the guest\'s at its last #VMEXIT', lin, 'VMCB ');
+    this.compareSet(c, this.scratch, this.lastExit, VMLOAD_ITEMS, 'guest-state', check, 'in the guest VMCB', 'the guest\'s at its last #VMEXIT', lin, 'VMCB ');
+    if (!last) return;
     // guest-unchanged: against the reference run
     const save = this.mem.u8.slice(f.vmcb + SAVE_START, f.vmcb + SAVE_END);
     if (this.reference === null) {

@@ -88,6 +88,27 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'wrgsbase-gs-at-put', base: 'wrgsbase', broken: 'the GS base is restored only by vcpu_put\'s VMLOAD, not right after #VMEXIT',
     caughtBy: ['host-c'], expect: 'the run loop\'s C code after #VMEXIT runs on the guest\'s GS base',
   },
+  // the kinds a verifier that records one KVM_RUN and checks only C code and the VMCB misses
+  {
+    name: 'vmsave-v1-every-other', base: 'vmsave-v1', broken: 'vcpu_load skips its VMSAVE on every second KVM_RUN ("still saved")',
+    caughtBy: ['user-state'], expect: 'from the second KVM_RUN on, vcpu_put restores the VMM\'s FS/GS bases of the run before',
+  },
+  {
+    name: 'vmload-gs-touch-early', base: 'vmload', broken: 'the exit path reads %gs:0 and writes it back before the VMLOAD of the host state',
+    caughtBy: ['percpu-access'], expect: 'an assembly access through GS at GIF = 0 uses the guest\'s GS base (and changes nothing)',
+  },
+  {
+    name: 'vmload-clobber-rcx', base: 'vmload', broken: 'the exit path stores the ctx pointer where the guest\'s RCX belongs',
+    caughtBy: ['guest-regs'], expect: 'the next VMRUN enters the guest with an RCX it never had',
+  },
+  {
+    name: 'wrgsbase-io-fast-put', base: 'wrgsbase', broken: 'vcpu_put skips the VMLOAD of the host state after a port-I/O exit',
+    caughtBy: ['user-state'], expect: 'after an OUT exit to the VMM, its FS/GS bases, KERNEL_GS_BASE, TR, ... are the guest\'s',
+    equivalentOn: {
+      workloads: ['hlt', 'mmio', 'hypercall', 'cpuid', 'wrmsr'],
+      why: 'these guests never exit to user space for port I/O; pio does on every run, mix on its second KVM_RUN',
+    },
+  },
 ];
 
 export function findMutant(name: string): Mutant | undefined {

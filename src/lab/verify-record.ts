@@ -1,7 +1,11 @@
 /**
- * Recording one KVM_RUN for the verifier: boot the host with a design and a workload, stop at
- * the KVM_RUN system call's entry, take a snapshot there, and step through the ioctl once to
- * list every instruction boundary up to the first user instruction after SYSRET. What the
+ * Recording KVM_RUNs for the verifier: boot the host with a design and a workload, stop at the
+ * KVM_RUN system call's entry, take a snapshot there, and step through `runs` consecutive
+ * KVM_RUNs (default 3; the VMM's own work between them included) to list every instruction
+ * boundary up to the first user instruction after the last one's SYSRET. State a design keeps
+ * from one KVM_RUN to the next (a flag never cleared, a copy reused) is only wrong from the
+ * second run on, so one run is not enough; the VMM moves its FS and GS bases with period 3
+ * before every run (vmm.c, fsflip), so a copy stale by any number of runs shows. What the
  * invariants need is read from the machine at that point (the kernel's per-cpu base, the host
  * TSS, the VMM's state before KVM_RUN, the guest's VMCB and RAM) and from the image's symbols
  * (stacks, C functions, handlers), and the breakpoints the checks use are placed.
@@ -38,9 +42,16 @@ export interface UnitSpec {
   design: string;
   workload: string;
   fsgsbase: boolean;
-  /** which KVM_RUN to record, from 1 (the VMM changes its FS base before each) */
+  /** which KVM_RUN to record from, from 1 (the VMM changes its FS and GS bases before each) */
   kvmRun?: number;
+  /** consecutive KVM_RUNs in the window (default DEFAULT_RUNS) */
+  runs?: number;
+  /** the machine clears a segment's base when a null selector is loaded (the CPU option) */
+  nullClearsBase?: boolean;
 }
+
+/** KVM_RUNs recorded and replayed per unit unless a spec says otherwise */
+export const DEFAULT_RUNS = 3;
 
 /** the recorded window, one entry per boundary */
 export interface Path {
@@ -54,7 +65,9 @@ export interface Path {
   bits: Uint8Array;
   /** Mode bits */
   mode: Uint8Array;
-  /** did the window end at the user instruction after SYSRET (else the machine stopped) */
+  /** 1 where the boundary is inside one of the KVM_RUN system calls (entry to SYSRET) */
+  inRun: Uint8Array;
+  /** did the window end at the user instruction after the last SYSRET (else the machine stopped) */
   complete: boolean;
   /** why it stopped, when not complete */
   stop: string;
@@ -143,6 +156,10 @@ export class Unit {
   readonly out: number[] = [];
   /** C functions of the kernel: [start, end) */
   readonly cFuncs: { start: number; end: number }[];
+  /** KVM_RUNs in the window */
+  readonly runs: number;
+  /** the SYSCALL entry point (where each KVM_RUN begins) */
+  private readonly entry: number;
 
   constructor(image: Uint8Array, readonly syms: SymbolTable, readonly spec: UnitSpec) {
     const out = this.out;
@@ -150,7 +167,9 @@ export class Unit {
     this.m = m;
     const c = m.cpu;
     const nth = spec.kvmRun ?? 1;
-    const cmdline = `design=${spec.design} workload=${spec.workload} iterations=${nth + 2} timer=0 fsflip${spec.fsgsbase ? '' : ' nofsgsbase'}`;
+    this.runs = Math.max(1, spec.runs ?? DEFAULT_RUNS);
+    if (spec.nullClearsBase === true) c.nullSelClearsBase = true;
+    const cmdline = `design=${spec.design} workload=${spec.workload} iterations=${nth + this.runs + 1} timer=0 fsflip nochecks${spec.fsgsbase ? '' : ' nofsgsbase'}`;
     m.boot(image, { name: 'host.elf', cmdline });
 
     // stop at the entry of the nth KVM_RUN system call
@@ -175,13 +194,15 @@ export class Unit {
     }
     const before = new Uint32Array(SET_WORDS);
     readCpuSet(c, before);
+    this.entry = entry;
     this.facts = {
       percpu: read64(mem, syms.require('percpu_offset')),
       trSel: c.segSel[S.TR],
       trBase: c.segBase[S.TR],
       trLimit: c.segLimit[S.TR],
       stacks,
-      before,
+      befores: [before],
+      runs: this.runs,
       // RCX: SYSCALL left the return address there
       userReturn: c.rh[1] * TWO32 + (c.rl[1] >>> 0),
       vmcb: 0,
@@ -201,6 +222,7 @@ export class Unit {
       checker.onExit(c, code);
     };
     c.onDeliver = (cpu, vector, kind) => checker.onDeliver(cpu, vector, kind);
+    c.setGsAccessHook((cpu) => checker.onGsAccess(cpu));
     this.snap = takeSnapshot(m);
     this.path = this.record();
     // the guest's VMCB is the one the recorded VMRUNs used; at the snapshot it holds the state
@@ -231,16 +253,39 @@ export class Unit {
     const rip: number[] = [];
     const bits: number[] = [];
     const mode: number[] = [];
+    const inRun: number[] = [];
     let complete = false;
     let stop = '';
+    let returns = 0;
+    let running = true;
     for (;;) {
       const lin = c.ripLinear();
+      if (!running && lin === this.entry && c.cpl === 0 && !c.guestMode && c.rl[0] === SYS_KVM_RUN) {
+        // the next KVM_RUN: the VMM's state as it enters is what its return must give back
+        const b = new Uint32Array(SET_WORDS);
+        readCpuSet(c, b);
+        facts.befores.push(b);
+        running = true;
+      }
+      if (c.cpl === 3 && !c.guestMode && lin === facts.userReturn && running) {
+        running = false;
+        if (++returns === this.runs) {
+          icount.push(c.icount - base);
+          exits.push(checker.exitCount);
+          rip.push(lin);
+          bits.push(c.bits);
+          mode.push(modeOf(c));
+          inRun.push(0);
+          complete = true;
+          break;
+        }
+      }
       icount.push(c.icount - base);
       exits.push(checker.exitCount);
       rip.push(lin);
       bits.push(c.bits);
       mode.push(modeOf(c));
-      if (c.cpl === 3 && !c.guestMode && lin === facts.userReturn) { complete = true; break; }
+      inRun.push(running ? 1 : 0);
       if (icount.length > MAX_PATH) { stop = `no return to ring 3 within ${MAX_PATH} instructions`; break; }
       checker.stopAtExit = checker.exitCount + 1;
       const r = m.run(1);
@@ -251,6 +296,7 @@ export class Unit {
         rip.push(c.ripLinear());
         bits.push(c.bits);
         mode.push(modeOf(c));
+        inRun.push(running ? 1 : 0);
         break;
       }
     }
@@ -262,6 +308,7 @@ export class Unit {
       rip: Float64Array.from(rip),
       bits: Uint8Array.from(bits),
       mode: Uint8Array.from(mode),
+      inRun: Uint8Array.from(inRun),
       complete,
       stop,
     };

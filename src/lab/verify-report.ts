@@ -21,7 +21,7 @@ export interface Verdict {
 /** a unit that could not be verified (it did not boot to KVM_RUN, a replay diverged, ...) */
 export function errorUnit(design: string, workload: string, fsgsbase: boolean, error: string): UnitResult {
   return {
-    design, mutant: findMutant(design) !== undefined, workload, fsgsbase, boundaries: 0, instructions: 0,
+    design, mutant: findMutant(design) !== undefined, workload, fsgsbase, boundaries: 0, instructions: 0, runs: 0, untried: { outsideRun: 0, stride: 0 },
     complete: false, reference: [], kinds: [], replays: 0, ms: 0, error,
   };
 }
@@ -89,14 +89,17 @@ export function formatTable(units: UnitResult[], kinds: readonly string[] = EVEN
   const nameW = Math.max(8, ...units.map((u) => u.design.length + (u.mutant ? 2 : 0))) + 2;
   const wlW = Math.max(8, ...units.map((u) => u.workload.length)) + 2;
   const lines: string[] = [];
-  lines.push(`${pad('design', nameW, true)}${pad('workload', wlW, true)}${pad('boundaries', 11)}${pad('no event', 10)}${kinds.map((k) => pad(k, 14)).join('')}  verdict`);
+  lines.push(`${pad('design', nameW, true)}${pad('workload', wlW, true)}${pad('runs', 5)}${pad('boundaries', 11)}${pad('untried', 9)}${pad('no event', 10)}${kinds.map((k) => pad(k, 14)).join('')}  verdict`);
   for (const u of units) {
     const name = u.mutant ? `${u.design} *` : u.design;
     const v = u.error !== undefined ? 'error' : u.mutant ? (unitViolates(u) ? 'caught' : 'not caught') : unitClean(u) ? 'clean' : 'VIOLATES';
-    lines.push(`${pad(name, nameW, true)}${pad(u.workload, wlW, true)}${pad(String(u.boundaries), 11)}${pad(String(u.reference.length), 10)}` +
+    const untried = u.untried.outsideRun + u.untried.stride;
+    lines.push(`${pad(name, nameW, true)}${pad(u.workload, wlW, true)}${pad(String(u.runs), 5)}${pad(String(u.boundaries), 11)}${pad(String(untried), 9)}${pad(String(u.reference.length), 10)}` +
       `${kinds.map((k) => pad(cell(u.kinds.find((x) => x.kind === k)), 14)).join('')}  ${v}`);
   }
-  lines.push(`(${kinds.join(', ')}: boundaries where the event led to a violation / boundaries tried; no event: violations of the uninjected run; * a mutant)`);
+  lines.push(`(runs: consecutive KVM_RUNs recorded; boundaries: in the window, the VMM's code between the runs included; untried: the VMM's own boundaries between`);
+  lines.push(` KVM_RUNs (ring 3 and its other system calls), plus any a --stride skipped; ${kinds.join(', ')}: boundaries where the event led to a violation /`);
+  lines.push(` boundaries tried; no event: violations of the uninjected run; * a mutant)`);
   return lines.join('\n');
 }
 

@@ -28,6 +28,10 @@ export interface VerifyOptions {
   fsgsbase: boolean;
   /** try every stride-th boundary (default 1: every one) */
   stride?: number;
+  /** consecutive KVM_RUNs per unit (default DEFAULT_RUNS) */
+  runs?: number;
+  /** the CPU clears a segment's base on a null selector load */
+  nullClearsBase?: boolean;
   /** worker threads (default: the machine's cores; <= 1 runs in this thread) */
   jobs?: number;
 }
@@ -57,7 +61,7 @@ export interface VerifyResult {
  * KERNEL_GS_BASE on every exit (so that losing the guest's VMLOAD state shows)
  */
 export const VERIFY_WORKLOADS: readonly string[] = [...WORKLOADS, 'wrmsr'];
-export const DEFAULT_WORKLOADS: readonly string[] = ['hlt', 'wrmsr'];
+export const DEFAULT_WORKLOADS: readonly string[] = ['hlt', 'wrmsr', 'mix'];
 
 /** what the main thread sends a worker, and what it answers */
 export interface UnitJob { id: number; spec: UnitSpec; kinds: EventKind[]; stride: number }
@@ -66,7 +70,7 @@ export type WorkerMessage =
   | { type: 'result'; id: number; result: UnitResult };
 
 /** replays a unit is expected to need before it says (the hlt window has about 400 boundaries) */
-const GUESS_BOUNDARIES = 400;
+const GUESS_BOUNDARIES = 1200;
 
 function workerUrl(): URL | null {
   const url = new URL('./verify-worker.js', import.meta.url);
@@ -79,7 +83,7 @@ export async function verify(o: VerifyOptions, onProgress?: (p: VerifyProgress) 
   const stride = Math.max(1, o.stride ?? 1);
   const jobs: UnitJob[] = [];
   for (const design of o.designs) {
-    for (const workload of o.workloads) jobs.push({ id: jobs.length, spec: { design, workload, fsgsbase: o.fsgsbase }, kinds: o.kinds, stride });
+    for (const workload of o.workloads) jobs.push({ id: jobs.length, spec: { design, workload, fsgsbase: o.fsgsbase, runs: o.runs, nullClearsBase: o.nullClearsBase }, kinds: o.kinds, stride });
   }
   const results: (UnitResult | undefined)[] = new Array(jobs.length);
   const done = new Float64Array(jobs.length);

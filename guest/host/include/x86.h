@@ -76,6 +76,7 @@ static inline void cpuid(u32 leaf, u32 sub, u32 *a, u32 *b, u32 *c, u32 *d) {
 static inline u64 rdfsbase(void) { u64 v; asm volatile("rdfsbase %0" : "=r"(v)); return v; }
 static inline u64 rdgsbase(void) { u64 v; asm volatile("rdgsbase %0" : "=r"(v)); return v; }
 static inline void wrgsbase(u64 v) { asm volatile("wrgsbase %0" :: "r"(v) : "memory"); }
+static inline void wrfsbase(u64 v) { asm volatile("wrfsbase %0" :: "r"(v) : "memory"); }
 static inline void cli(void) { asm volatile("cli" ::: "memory"); }
 static inline void sti(void) { asm volatile("sti" ::: "memory"); }
 static inline u64 read_cr0(void) { u64 v; asm volatile("mov %%cr0, %0" : "=r"(v)); return v; }

@@ -7,6 +7,8 @@
  *   mutant_switch.c  the world switch itself (CLGI .. STGI): what is restored before STGI, from
  *                    where, and the instructions around VMRUN
  *   mutant_user.c    host user state: what vcpu_load saves and vcpu_put restores
+ *   mutant_verify.c  bugs a one-run, C-only verifier misses: stale from the second KVM_RUN,
+ *                    per-cpu access in assembly, guest registers, one exit kind only
  */
 #ifndef MUTANTS_H
 #define MUTANTS_H
@@ -21,6 +23,8 @@ extern const struct kvm_design mutant_vmload_stgi_first, mutant_vmload_guest_vmc
     mutant_wrgsbase_tr_after_stgi, mutant_wrgsbase_gs_at_put;
 extern const struct kvm_design mutant_vmload_vmsave_once, mutant_msr_no_ldt, mutant_msr_no_syscall_msrs,
     mutant_msr_no_sysenter_eip;
+extern const struct kvm_design mutant_vmsave_v1_every_other, mutant_vmload_gs_touch_early,
+    mutant_vmload_clobber_rcx, mutant_wrgsbase_io_fast_put;
 
 /* every mutant, NULL-terminated (svm.c looks design=NAME up here after the designs) */
 extern const struct kvm_design *const kvm_mutants[];
