@@ -15,6 +15,7 @@ import { readPmc } from '../src/cpu/pmu.js';
 import { cpuidLeaf } from '../src/cpu/cpuid.js';
 import { ApicReg, APIC_VERSION } from '../src/machine/lapic.js';
 import { buildElf, haveBinutils } from './machine-asm.js';
+import { V } from '../src/svm/vmcb.js';
 
 const AT = 0x200000;
 const EN = 1 << 22;
@@ -308,5 +309,56 @@ describe('APIC_BASE', () => {
     expect(m.mem.read32(0xfee00340)).toBe(0x10400);
     m.lapic.accept(0x40, false);
     expect(m.lapic.hasInterrupt()).toBe(false);
+  });
+});
+
+describe('SVM MSR intercepts', () => {
+  // a 64-bit host runs a 32-bit flat guest that executes RDMSR or WRMSR on one MSR
+  const HOST = 0x1000, HSAVE = 0x3000, VMCB = 0x4000, GUEST = 0x5000, MSRPM = 0x8000;
+  function guestMsr(msr: number, write: boolean, intercept: boolean): { exit: number; info1: number } {
+    const mem = new PhysMem(1 << 20);
+    const c = new Cpu(mem);
+    setFlatMode(c, 64);
+    c.efer |= 0x1000;
+    c.vmHsavePa = HSAVE;
+    mem.load(HOST, Uint8Array.from([0x48, 0xc7, 0xc0, VMCB & 0xff, VMCB >> 8, 0, 0, 0x0f, 0x01, 0xd8, 0xf4]));
+    // mov ecx, msr ; rdmsr / wrmsr ; vmmcall
+    mem.load(GUEST, Uint8Array.from([0xb9, msr & 0xff, (msr >>> 8) & 0xff, (msr >>> 16) & 0xff, msr >>> 24, 0x0f, write ? 0x30 : 0x32, 0x0f, 0x01, 0xd9]));
+    const w32 = (o: number, v: number) => mem.write32(VMCB + o, v);
+    w32(V.INTERCEPT_MISC2, 0x3); // VMRUN, VMMCALL
+    w32(V.INTERCEPT_MISC1, 1 << 28); // MSR_PROT
+    w32(V.ASID, 1);
+    w32(V.MSRPM_BASE_PA, MSRPM);
+    w32(V.IOPM_BASE_PA, 0xa000);
+    const seg = (o: number, sel: number, attr: number) => { w32(o, sel | (attr << 16)); w32(o + 4, 0xffffffff); w32(o + 8, 0); w32(o + 12, 0); };
+    seg(V.CS, 0x08, 0xc9b);
+    for (const o of [V.SS, V.DS, V.ES]) seg(o, 0x10, 0xc93);
+    w32(V.CR0, 0x11);
+    w32(V.EFER, 0x1000);
+    w32(V.RFLAGS, 0x2);
+    w32(V.RIP, GUEST);
+    w32(V.RSP, 0x7000);
+    w32(V.GDTR + 4, 0x17);
+    w32(V.IDTR + 4, 0x3ff);
+    if (intercept) {
+      const base = msr <= 0x1fff ? 0 : msr >= 0xc0010000 ? 0x1000 : 0x800;
+      const bit = (msr & 0x1fff) * 2 + (write ? 1 : 0);
+      mem.u8[MSRPM + base + (bit >> 3)] |= 1 << (bit & 7);
+    }
+    c.rip = HOST;
+    c.run(100);
+    return { exit: mem.read32(VMCB + V.EXITCODE) >>> 0, info1: mem.read32(VMCB + V.EXITINFO1) >>> 0 };
+  }
+
+  it('the MSR permission map intercepts every MSR of the table, reads and writes', () => {
+    for (const d of MSRS) {
+      for (const write of [false, true]) {
+        const r = guestMsr(d.index, write, true);
+        expect([d.name, write, r.exit, r.info1]).toEqual([d.name, write, 0x7c, write ? 1 : 0]);
+      }
+    }
+    // without the bit the guest reads the MSR itself (and reaches VMMCALL)
+    expect(guestMsr(0xc0010015, false, false).exit).toBe(0x81);
+    expect(guestMsr(0xc0010200, false, false).exit).toBe(0x81);
   });
 });

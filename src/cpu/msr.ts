@@ -6,6 +6,10 @@
  * A read returns bits 31:0 and leaves bits 63:32 in c.xh; a write gets both halves. A write
  * checks everything before it changes anything and raises #GP(0) for a bad value; an MSR that
  * is not in the table raises #GP(0) on both (AMD64 APM Vol. 3 RDMSR/WRMSR).
+ *
+ * The documented list of every MSR the machine implements, with references and reset values,
+ * is in msr-amd.ts; the performance counters and debug-extension MSRs are defined in pmu.ts,
+ * the AMD configuration MSRs and MTRRs in msr-amd.ts, the rest here.
  */
 
 import type { Cpu } from './cpu.js';

@@ -104,12 +104,8 @@ export class Machine {
     // APIC_BASE (APM Vol. 2 16.3.1): the MMIO window follows the base; with AE clear the APIC
     // is globally disabled: no window, no interrupts; setting AE again brings it back reset
     cpu.onApicBase = (old) => {
-      const on = (cpu.apicBase & 0x800) !== 0;
-      const base = cpu.apicBase - (cpu.apicBase % 4096);
-      if (on && (old & 0x800) === 0) lapic.reset();
-      lapic.setHardwareEnabled(on);
-      this.mem.moveMmio(lapic, on ? base : null, LAPIC_SIZE);
-      cpu.flushCodeCache();
+      if ((cpu.apicBase & 0x800) !== 0 && (old & 0x800) === 0) lapic.reset();
+      this.placeApic();
     };
     // performance counters: an event at the earliest cycle a counter with INT can overflow
     // (pmu.ts), and the overflow interrupt through the LAPIC's LVTPC
@@ -119,6 +115,15 @@ export class Machine {
     cpu.tprWrite = (v) => lapic.setCr8(v);
     cpu.tprRead = () => lapic.cr8();
     if (opts.architecturalDelivery ?? true) cpu.useArchitecturalDelivery();
+  }
+
+  /** Map the APIC's registers where APIC_BASE says, or nowhere while APIC_BASE.AE is clear. */
+  placeApic(): void {
+    const v = this.cpu.apicBase;
+    const on = (v & 0x800) !== 0;
+    this.lapic.setHardwareEnabled(on);
+    this.mem.moveMmio(this.lapic, on ? v - (v % 4096) : null, LAPIC_SIZE);
+    this.cpu.flushCodeCache();
   }
 
   /** the debug-exit port was written: stop the CPU after this instruction */
