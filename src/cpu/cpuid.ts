@@ -34,7 +34,9 @@ const EDX_APIC = 1 << 9;
 const EDX_CMOV = 1 << 15;
 const EDX_PAT = 1 << 16;
 const EDX_PSE36 = 1 << 17;
-const COMMON_EDX = EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_CMOV | EDX_PAT | EDX_PSE36;
+/** MTRR (12): the MTRRs exist as registers (msr-amd.ts); no caches, so no effect */
+const EDX_MTRR = 1 << 12;
+const COMMON_EDX = EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_MTRR | EDX_CMOV | EDX_PAT | EDX_PSE36;
 
 /** CPUID 1 EDX: SEP 11, PGE 13, CLFSH 19 (CLFLUSH executes, as a no-op) */
 const STD1_EDX = COMMON_EDX | (1 << 11) | (1 << 13) | (1 << 19);
@@ -47,11 +49,16 @@ const STD1_EBX = 8 << 8;
 const STD7_EBX = (1 << 0) | (1 << 7) | (1 << 20);
 const STD7_ECX = 1 << 22;
 
+/** CPUID 8000_0001 ECX[9] OSVW: OSVW_ID_LENGTH / OSVW_STATUS (msr-amd.ts) */
+const EXT1_OSVW = 1 << 9;
+/** CPUID 8000_0001 ECX[23] PerfCtrExtCore: six core counters at C001_0200 (pmu.ts) */
+const EXT1_PERFCTR_CORE = 1 << 23;
+
 /**
  * CPUID 8000_0001 ECX: LahfSahf 0, SVM 2, AltMovCr8 4 (LOCK MOV CR0 is CR8), ABM 5 (LZCNT and
  * POPCNT), 3DNowPrefetch 8 (PREFETCH/PREFETCHW execute, as no-ops)
  */
-const EXT1_ECX = (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 8);
+const EXT1_ECX = (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 8) | EXT1_OSVW | EXT1_PERFCTR_CORE;
 /** CPUID 8000_0001 EDX: SysCallSysRet 11, PGE 13, NX 20, Page1GB 26, RDTSCP 27, LM 29 */
 const EXT1_EDX = COMMON_EDX | (1 << 11) | (1 << 13) | (1 << 20) | (1 << 26) | (1 << 27) | (1 << 29);
 
