@@ -186,6 +186,25 @@ static void pic_pit_irq0(void) {
   CHECK_EQ(lapic_isr_in, 0);
 }
 
+/* Linux's one-shot clockevent: channel 0 in mode 4 (pit_set_oneshot writes 0x38), HLT until
+ * its strobe arrives as IRQ 0; the strobe comes once */
+static void pic_pit_oneshot_hlt(void) {
+  lapic_write(APIC_LVT_LINT0, LINT_EXTINT);
+  pic_init(0xfe, 0xff);
+  outb(0x43, 0x38);
+  outb(0x40, 0x00);
+  outb(0x40, 0x10);                   /* 4096 clocks: 3.4 ms */
+  asm volatile("sti; hlt; cli" ::: "memory");
+  u64 woke = count;
+  sti();
+  for (long i = 0; i < 200000; i++) asm volatile("pause");
+  cli();
+  outb(0x21, 0xff);
+  CHECK_EQ(woke, 1);
+  CHECK_EQ(count, 1);
+  CHECK_EQ(bad_vector, 0);
+}
+
 /* LINT0 masked: the PIC's request waits; unmasking LINT0 lets it in */
 static void pic_lint0_gates(void) {
   pic_init(0xfe, 0xff);
@@ -333,6 +352,7 @@ static void ioapic_rtc_level(void) {
 const struct test tests[] = {
   T(pic_init_sequence),
   T(pic_pit_irq0),
+  T(pic_pit_oneshot_hlt),
   T(pic_lint0_gates),
   T(pit_channel2_poll),
   T(pit_latch_readback),
