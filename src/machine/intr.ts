@@ -56,3 +56,14 @@ export class InterruptRouter implements InterruptSource {
     return this.lapic.acceptCount + this.pic.raises;
   }
 }
+
+/**
+ * What the ACPI tables must say about this wiring (MADT interrupt source overrides; MPS INTI
+ * flags: polarity bits 1:0, trigger mode bits 3:2, 01 = active high / edge, 11 = level): ISA
+ * IRQ 0 arrives on GSI 2 (edge, active high, as on every PC and QEMU's pc machine), and the ACPI
+ * SCI on IRQ 9 is level-triggered, active high. Every other ISA IRQ n is GSI n, edge, active high.
+ */
+export const ISA_OVERRIDES: readonly { irq: number; gsi: number; flags: number }[] = [
+  { irq: 0, gsi: 2, flags: 0x0005 },
+  { irq: 9, gsi: 9, flags: 0x000d },
+];
