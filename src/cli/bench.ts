@@ -82,7 +82,7 @@ export async function benchCommand(o: BenchCliOpts): Promise<number> {
     const entry: Record<string, unknown> = { profile: name, workload: o.workload, iterations, fsgsbase: o.fsgsbase };
     if (cal !== null) {
       process.stdout.write(`${name}: calibrated on the merged design's phases (576 / 1368 / 584): base ${cal.base} cycles per instruction, world switch ${cal.worldSwitch} cycles\n`);
-      entry.calibration = { base: cal.base, worldSwitch: cal.worldSwitch, fit: cal.fit, validation: cal.validation };
+      entry.calibration = { base: cal.base, worldSwitch: cal.worldSwitch, rows: cal.rows };
     }
     if (sw !== null) {
       const prog = new Progress(`sweep ${sw.param} (${name})`);
