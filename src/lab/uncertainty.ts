@@ -93,10 +93,16 @@ export interface UncertaintyResult {
   intervals: Record<string, Record<PhaseKey, Interval>>;
   /** per phase, a faster than b (ties count half), in draws: pairwise[phase][a][b] */
   pairwise: Record<PhaseKey, Record<string, Record<string, number>>>;
+  /** per phase, the share of draws in which a and b are equal: ties[phase][a][b] */
+  ties: Record<PhaseKey, Record<string, Record<string, number>>>;
   /** the share of draws in which each design has the lowest total */
   fastest: Record<string, number>;
   base: Interval;
   worldSwitch: Interval;
+  /** Andy Lutomirski's claim, instruction against instruction: WRMSR(GS_BASE) all in (with the serializing penalty where the draw has it) slower than VMLOAD */
+  wrmsrSlowerThanVmload: number;
+  /** WRGSBASE slower than VMLOAD */
+  wrgsbaseSlowerThanVmload: number;
 }
 
 function interval(a: number[]): Interval {
@@ -111,16 +117,26 @@ export function uncertainty(fit: Trace, traces: Map<string, Trace>, p: CostProfi
   const designs = [...traces.keys()];
   const vals: Record<string, Record<PhaseKey, number[]>> = {};
   for (const d of designs) vals[d] = { entry_to_vmrun: [], vmrun_to_post: [], post_to_exit: [], total: [] };
-  const wins = {} as Record<PhaseKey, Record<string, Record<string, number>>>;
-  for (const k of PHASE_KEYS) {
-    wins[k] = {};
-    for (const a of designs) { wins[k][a] = {}; for (const b of designs) wins[k][a][b] = 0; }
-  }
+  const table = () => {
+    const t = {} as Record<PhaseKey, Record<string, Record<string, number>>>;
+    for (const k of PHASE_KEYS) {
+      t[k] = {};
+      for (const a of designs) { t[k][a] = {}; for (const b of designs) t[k][a][b] = 0; }
+    }
+    return t;
+  };
+  const wins = table();
+  const ties = table();
   const fastest: Record<string, number> = Object.fromEntries(designs.map((d) => [d, 0]));
   const bases: number[] = [];
   const wss: number[] = [];
+  let wrmsrSlower = 0;
+  let wrgsSlower = 0;
   for (let n = 0; n < draws; n++) {
     const dr = drawOne(p, r);
+    const q = dr.profile;
+    if (q.wrmsr.segBase.cycles + (dr.segSer ? q.serializing.cycles : 0) > q.classes.vmload.cycles) wrmsrSlower++;
+    if (q.classes.wrfsgsbase.cycles > q.classes.vmload.cycles) wrgsSlower++;
     const { out, base, ws } = evaluate(fit, traces, dr.profile, dr.target, dr.segSer);
     bases.push(base);
     wss.push(ws);
@@ -132,6 +148,7 @@ export function uncertainty(fit: Trace, traces: Map<string, Trace>, p: CostProfi
           const x = out.get(a)![k];
           const y = out.get(b)![k];
           wins[k][a][b] += x < y ? 1 : x === y ? 0.5 : 0;
+          if (x === y) ties[k][a][b]++;
         }
       }
     }
@@ -144,9 +161,12 @@ export function uncertainty(fit: Trace, traces: Map<string, Trace>, p: CostProfi
     intervals[d] = {} as Record<PhaseKey, Interval>;
     for (const k of PHASE_KEYS) intervals[d][k] = interval(vals[d][k]);
   }
-  for (const k of PHASE_KEYS) for (const a of designs) for (const b of designs) wins[k][a][b] /= draws;
+  for (const k of PHASE_KEYS) for (const a of designs) for (const b of designs) { wins[k][a][b] /= draws; ties[k][a][b] /= draws; }
   for (const d of designs) fastest[d] /= draws;
-  return { draws, seed, designs, intervals, pairwise: wins, fastest, base: interval(bases), worldSwitch: interval(wss) };
+  return {
+    draws, seed, designs, intervals, pairwise: wins, ties, fastest, base: interval(bases), worldSwitch: interval(wss),
+    wrmsrSlowerThanVmload: wrmsrSlower / draws, wrgsbaseSlowerThanVmload: wrgsSlower / draws,
+  };
 }
 
 const PHASE_LABEL: Record<PhaseKey, string> = {
@@ -168,6 +188,8 @@ export function formatUncertainty(u: UncertaintyResult, profile: string, workloa
   }
   lines.push('fastest in (share of draws)'.padEnd(36) + u.designs.map((d) => pct(u.fastest[d]).padStart(colW)).join(''));
   lines.push('');
+  lines.push(`instruction against instruction: WRMSR(GS_BASE) slower than VMLOAD in ${pct(u.wrmsrSlowerThanVmload)} of draws; WRGSBASE slower than VMLOAD in ${pct(u.wrgsbaseSlowerThanVmload)}`);
+  lines.push('');
   for (const k of PHASE_KEYS) {
     const parts: string[] = [];
     for (let i = 0; i < u.designs.length; i++) {
@@ -175,11 +197,27 @@ export function formatUncertainty(u: UncertaintyResult, profile: string, workloa
         const a = u.designs[i];
         const b = u.designs[j];
         const pab = u.pairwise[k][a][b];
-        if (pab === 0 || pab === 1) continue;
-        parts.push(pab >= 0.5 ? `${a} < ${b} in ${pct(pab)}` : `${b} < ${a} in ${pct(1 - pab)}`);
+        const tie = u.ties[k][a][b];
+        if (pab === 0 || pab === 1 || tie > 0.99) continue;
+        // ties count half in pab; report strict shares
+        const ab = pab - tie / 2;
+        const ba = 1 - pab - tie / 2;
+        const t = pct(tie) !== '0%' ? ` (equal in ${pct(tie)})` : '';
+        parts.push(ab >= ba ? `${a} < ${b} in ${pct(ab)}${t}` : `${b} < ${a} in ${pct(ba)}${t}`);
       }
     }
-    lines.push(`${PHASE_LABEL[k]}: ${parts.length === 0 ? 'every ranking the same in all draws' : parts.join('; ')}`);
+    lines.push(`${PHASE_LABEL[k]}: ${parts.length === 0 ? 'every order the same in all draws' : parts.join('; ')}`);
+  }
+  lines.push('', 'the same in all draws (total):');
+  for (let i = 0; i < u.designs.length; i++) {
+    for (let j = i + 1; j < u.designs.length; j++) {
+      const a = u.designs[i];
+      const b = u.designs[j];
+      const pab = u.pairwise.total[a][b];
+      if (u.ties.total[a][b] > 0.99) lines.push(`  ${a} = ${b}`);
+      else if (pab === 1) lines.push(`  ${a} < ${b}`);
+      else if (pab === 0) lines.push(`  ${b} < ${a}`);
+    }
   }
   return lines.join('\n');
 }
