@@ -32,7 +32,7 @@ function epycClasses(): Record<CostClass, Cost> {
     vmload: src(160, 40, 280,
       'row 9: Xen f64b7618 saved ~650 per round trip by dropping 2 VMSAVE + 2 VMLOAD on K8, ~160 each (Conf M for K8, L for Zen). Row 6 (VMLOAD ~ WRGSBASE + 16..32 on the exit path, +48..80 at vcpu_put) is not used: it is derived from rows 3-4, which would make row 4 a fit target',
       'low: estimate (VMLOAD writes ~10 MSRs and 4 segment registers); high: row 13, 306 avg including the RDTSC pair, in L1 with V_VMSAVE_VMLOAD on an unnamed CPU (N6)', 'L'),
-    vmsave: src(150, 100, 200, 'row 5: "the vmsave only seems to be 100-200" (M. Roth, 15 Dec 2020, no data shown)', 'row 5', 'L'),
+    vmsave: src(150, 100, 200, 'row 5: "the vmsave only seems to be 100-200" (M. Roth, 15 Dec 2020, no data shown)', 'row 5: "100-200"', 'L'),
     clgi: est(20, 1, 50, 'no figure for Zen; row 14 (53, min 40, including the RDTSC pair, in L1 with vGIF, CPU unknown) bounds it', 'low: estimate; high: row 14 (N6)'),
     stgi: est(20, 1, 50, 'no figure for Zen; row 14 (54, min 40, including the RDTSC pair, CPU unknown) bounds it', 'low: estimate; high: row 14 (N6)'),
     invlpga: est(80, 40, 300, 'taken as INVLPG (row 26, K8)'),
