@@ -73,6 +73,9 @@ describe('bench', () => {
     expect(r.points[r.points.length - 1].ranking[0]).toBe('vmsave-v1');
     expect(r.changes.length).toBe(1);
     expect(() => parseSweep('bogus=1:2')).toThrow(/unknown cost/);
+    // with draws: the share of draws each design is fastest in, summing to 1 at every value
+    const u = sweep(image, getProfile('zen3'), s.param, s.lo, s.hi, 3, ['vmsave-v1', 'vmload'], 'mix', false, undefined, undefined, { draws: 20, seed: 2 });
+    for (const p of u.points) expect(Object.values(p.fastest!).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
   }, 60_000);
 });
 

@@ -42,7 +42,7 @@ describe('cost ledger', () => {
     m.run(30_000_000);
     expect(m.cpu.cycles).toBeGreaterThan(100_000);
     expect(dot(costVector(p), ledger)).toBe(m.cpu.cycles);
-  });
+  }, 60_000);
 });
 
 describe('traces', () => {
@@ -101,7 +101,7 @@ describe('traces', () => {
     const f = fitParams(t, getProfile('zen3'), { entry_to_vmrun: ph.entry_to_vmrun.median, vmrun_to_post: ph.vmrun_to_post.median, post_to_exit: ph.post_to_exit.median });
     expect(Math.abs(f.base - 2.5)).toBeLessThanOrEqual(1 / 32);
     expect(Math.abs(f.ws - 700)).toBeLessThanOrEqual(2);
-  });
+  }, 30_000);
 });
 
 describe('uncertainty and sensitivity', () => {
@@ -131,7 +131,7 @@ describe('uncertainty and sensitivity', () => {
     }
     const s = a.pairwise.total.vmload.wrgsbase + a.pairwise.total.wrgsbase.vmload;
     expect(s).toBeCloseTo(1, 10);
-  });
+  }, 60_000);
 
   it('reports each flip at the value where the order changes', () => {
     const p = getProfile('zen3');
@@ -146,7 +146,7 @@ describe('uncertainty and sensitivity', () => {
     };
     expect(at(w!.at! - 1)).not.toBe(at(w!.at! + 1));
     expect(at(w!.low)).not.toBe(at(w!.high));
-  });
+  }, 60_000);
 });
 
 describe('profile files', () => {

@@ -127,7 +127,7 @@ describe('every design and every mutant (all boundaries, nmi, intr, both)', () =
     full = await verify({
       image, designs: [...DESIGNS, ...MUTANTS.map((m) => m.name)], workloads: [...DEFAULT_WORKLOADS], kinds: [...EVENT_KINDS], fsgsbase: true, jobs: 1,
     });
-  }, 180_000);
+  }, 360_000);
 
   it('finds every design clean', () => {
     for (const d of DESIGNS) {

@@ -52,6 +52,7 @@ function breakpointExec(c: Cpu, i: Insn): void {
     return;
   }
   i.orig(c, i);
+  if (c.ledger !== null) c.ledger[i.ledger]++;
 }
 
 function countSerializingExec(c: Cpu, i: Insn): void {
@@ -489,9 +490,10 @@ export class Cpu {
   private finishDecode(insn: Insn, lin: number): void {
     insn.cost = this.costs === null ? 1 : this.costs.costOf(insn);
     insn.orig = insn.exec;
+    if (this.ledger !== null) insn.ledger = ledgerIndex(insn);
+    // a breakpointed instruction is counted in the ledger too (but takes no lab snapshot)
     if (this.breakpoints !== null && this.breakpoints.has(lin)) insn.exec = breakpointExec;
     else if (this.ledger !== null) {
-      insn.ledger = ledgerIndex(insn);
       insn.exec = ledgerIsTsc(insn.ledger) || ledgerIsVmrun(insn.ledger) ? ledgerMarkExec : ledgerExec;
     } else if (this.countSerializing && serializing(insn)) insn.exec = countSerializingExec;
   }
