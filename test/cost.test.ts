@@ -20,6 +20,18 @@ function run(code: number[], profile: string | null) {
 const CODE = [0x90, 0x90, 0x0f, 0xa2, 0xb9, 0x01, 0x01, 0x00, 0xc0, 0x31, 0xc0, 0x31, 0xd2, 0x0f, 0x30, 0x0f, 0x31, 0xf4];
 
 describe('cycle model', () => {
+  it('has one profile for Zen 2 and Zen 3 (zen2 is an alias), and the MSR constants marked as fitted', () => {
+    expect(getProfile('zen2')).toEqual(getProfile('zen3'));
+    expect(profileNames()).not.toContain('zen2');
+    const p = getProfile('zen3');
+    for (const c of [p.rdmsr.segBase, p.wrmsr.segBase, p.serializing]) expect(c.confidence).toBe('fitted');
+    // VMLOAD does not cite the row derived from the held-out row 4
+    expect(p.classes.vmload.source).toMatch(/^row 9/);
+    // the contested serializing of WRMSR to the segment bases is drawn, not stated
+    expect(p.segBaseSerializingP).toBe(0.5);
+    expect(getProfile('zen4').segBaseSerializingP).toBe(0);
+  });
+
   it('counts one cycle per instruction without a profile and with the unit profile', () => {
     expect(run(CODE, null).cycles).toBe(9);
     expect(run(CODE, 'unit').cycles).toBe(9);
@@ -50,9 +62,15 @@ describe('cycle model', () => {
         ...MSR_CLASSES.map((k) => p.rdmsr[k]), ...MSR_CLASSES.map((k) => p.wrmsr[k])];
       for (const c of all) {
         expect(c.source.length, name).toBeGreaterThan(5);
+        expect(c.range.length, name).toBeGreaterThan(5);
         expect(Number.isFinite(c.cycles)).toBe(true);
+        expect(c.low, `${name} ${c.source}`).toBeLessThanOrEqual(c.cycles);
+        expect(c.high, `${name} ${c.source}`).toBeGreaterThanOrEqual(c.cycles);
         if (c.confidence === 'estimate') expect(c.source.startsWith('estimate:')).toBe(true);
+        if (c.confidence === 'fitted') expect(c.source.startsWith('fitted:')).toBe(true);
       }
+      expect(p.segBaseSerializingP).toBeGreaterThanOrEqual(0);
+      expect(p.segBaseSerializingP).toBeLessThanOrEqual(1);
     }
   });
 });

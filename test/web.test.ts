@@ -16,7 +16,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const HOST_IMAGE = join(ROOT, 'build', 'host', 'host.elf');
 const KERNEL_IMAGE = join(ROOT, 'build', 'guest', 'paging.elf');
 const SHOT = join(ROOT, 'build', 'web-test.png');
-const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'wrgsbase'];
+const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'vmload-notss', 'wrgsbase'];
 
 const missing = existsSync(CHROMIUM) ? '' : `${CHROMIUM} not found (apt-get install chromium)`;
 if (missing !== '' && !CI) console.warn(`web.test: skipping: ${missing}`);

@@ -1,7 +1,7 @@
 /**
  * The browser lab. One module with two roles: in the page it wires the buttons and shows the
  * results; loaded as a module Web Worker (the page starts it from this same file) it runs the
- * emulator, so the page stays responsive while the host image boots four times over.
+ * emulator, so the page stays responsive while the host image boots five times over.
  *
  * Everything comes from the compiled core in ../dist/ (plain ES modules, no Node API) and the
  * images under ../build/, so the repository root must be served (web/serve.mjs does that).
@@ -11,7 +11,7 @@ const IN_WORKER = typeof document === 'undefined';
 
 const HOST_IMAGE = new URL('../build/host/host.elf', import.meta.url);
 const KERNEL_IMAGE = new URL('../build/guest/paging.elf', import.meta.url);
-const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'wrgsbase'];
+const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'vmload-notss', 'wrgsbase'];
 const KERNEL_BUDGET = 50_000_000;
 
 // ---- worker side ----

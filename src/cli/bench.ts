@@ -1,17 +1,20 @@
 /**
  * `worldswitch bench`: the four designs under a calibrated cost profile, the thread's
- * per-phase table, counts per KVM_RUN, plots and sweeps. `worldswitch calibrate`: the fit and
- * the held-out validation as a table.
+ * per-phase table, counts per KVM_RUN and per exit reason, plots, sweeps and uncertainty.
+ * `worldswitch calibrate`: the fit, the hand-set targets and the held-out predictions.
  */
 
+import { readFileSync } from 'node:fs';
 import { checkOutputPath, writeOutput } from './files.js';
 import type { Command } from 'commander';
-import { getProfile, profileNames } from '../cost/profiles.js';
+import { ALIASES, getProfile, profileNames } from '../cost/profiles.js';
 import type { CostProfile } from '../cost/profile.js';
 import { runBench, formatBench, type BenchSpec, type DesignResult } from '../lab/bench.js';
 import { calibrate, formatCalibration, type Calibration } from '../lab/calibrate.js';
 import { breakEvenSpec, phaseSpec, renderSvg, type BreakEvenPoint } from '../lab/plot.js';
-import { formatSweep, parseSweep, sweep, type SweepResult } from '../lab/sweep.js';
+import { formatSweep, parseSweep, sweep, sweepTraces, type SweepResult } from '../lab/sweep.js';
+import { formatSensitivity, formatUncertainty, sensitivity, uncertainty } from '../lab/uncertainty.js';
+import { profileFromJson } from '../cost/profile-file.js';
 import { runHost, DESIGNS, WORKLOADS } from '../lab/hostrun.js';
 import { DEFAULT_HOST_IMAGE, mixGroup, readHostImage } from './host.js';
 import { UserError } from './main.js';
@@ -28,6 +31,9 @@ interface BenchCliOpts {
   json?: string;
   svg?: string;
   sweep?: string;
+  uncertainty?: string;
+  seed: string;
+  profile?: string;
   image?: string;
 }
 
@@ -35,7 +41,7 @@ function profilesOf(cpu: string): string[] {
   const names = profileNames().filter((n) => n !== 'unit');
   if (cpu === 'all') return names;
   for (const n of cpu.split(',')) {
-    if (!profileNames().includes(n)) throw new UserError(`--cpu: unknown profile '${n}' (one of ${profileNames().join(', ')}, all)`);
+    if (!profileNames().includes(n) && ALIASES[n] === undefined) throw new UserError(`--cpu: unknown profile '${n}' (one of ${profileNames().join(', ')}, all)`);
   }
   return cpu.split(',');
 }
@@ -47,7 +53,8 @@ function intArg(s: string, name: string, lo: number, hi: number): number {
 }
 
 /** the profile to run: calibrated (fitted base and world switch) unless asked not to */
-function prepare(image: Uint8Array, name: string, doCalibrate: boolean): { profile: CostProfile; cal: Calibration | null } {
+function prepare(image: Uint8Array, name: string, doCalibrate: boolean, file?: CostProfile): { profile: CostProfile; cal: Calibration | null } {
+  if (file !== undefined) return { profile: file, cal: null };
   const p = getProfile(name);
   if (!doCalibrate || name === 'unit') return { profile: p, cal: null };
   const cal = calibrate(image, p);
@@ -73,22 +80,29 @@ export async function benchCommand(o: BenchCliOpts): Promise<number> {
   const sw = o.sweep === undefined ? null : (() => { try { return parseSweep(o.sweep!); } catch (e) { throw new UserError((e as Error).message); } })();
   if (o.json !== undefined) checkOutputPath(o.json, '--json');
   if (o.svg !== undefined) checkOutputPath(o.svg, '--svg');
+  const draws = o.uncertainty === undefined ? 0 : intArg(o.uncertainty, '--uncertainty', 1, 100000);
+  const seed = intArg(o.seed, '--seed', 0, 2 ** 31);
+  let fileProfile: CostProfile | undefined;
+  if (o.profile !== undefined) {
+    try { fileProfile = profileFromJson(readFileSync(o.profile, 'utf8')); } catch (e) { throw new UserError(`--profile: ${(e as Error).message}`); }
+  }
   const image = readHostImage(o.image ?? DEFAULT_HOST_IMAGE);
   const json: Record<string, unknown>[] = [];
   const svgSpecs: object[] = [];
   let ok = true;
 
-  for (const name of profiles) {
-    const { profile, cal } = prepare(image, name, o.calibrate);
+  for (const name of fileProfile !== undefined ? [fileProfile.name] : profiles) {
+    const { profile, cal } = prepare(image, name, o.calibrate, fileProfile);
     const spec: BenchSpec = { profile, workload: o.workload, designs, iterations, kexits, uexits, fsgsbase: o.fsgsbase };
     const entry: Record<string, unknown> = { profile: name, workload: o.workload, iterations, fsgsbase: o.fsgsbase };
     if (cal !== null) {
       process.stdout.write(`${name}: calibrated on the merged design's phases (576 / 1368 / 584): base ${cal.base} cycles per instruction, world switch ${cal.worldSwitch} cycles\n`);
-      entry.calibration = { base: cal.base, worldSwitch: cal.worldSwitch, fit: cal.fit, validation: cal.validation };
+      entry.calibration = { base: cal.base, worldSwitch: cal.worldSwitch, rows: cal.rows };
     }
+    if (fileProfile !== undefined) process.stdout.write(`${name}: measured profile from ${o.profile}, used as measured (not calibrated)\n`);
     if (sw !== null) {
       const prog = new Progress(`sweep ${sw.param} (${name})`);
-      const r: SweepResult = sweep(image, profile, sw.param, sw.lo, sw.hi, sw.steps, designs, o.workload, o.fsgsbase, (d, t) => prog.update(d, t), { kexits, uexits });
+      const r: SweepResult = sweep(image, profile, sw.param, sw.lo, sw.hi, sw.steps, designs, o.workload, o.fsgsbase, (d, t) => prog.update(d, t), { kexits, uexits }, { draws, seed });
       process.stdout.write(formatSweep(r) + '\n\n');
       entry.sweep = r;
       json.push(entry);
@@ -99,6 +113,14 @@ export async function benchCommand(o: BenchCliOpts): Promise<number> {
     process.stdout.write(formatBench(spec, results) + '\n\n');
     ok &&= results.every((r) => r.ok);
     entry.designs = results.map(phasesJson);
+    if (draws > 0) {
+      const { fit, traces } = sweepTraces(image, designs, o.workload, o.fsgsbase, { kexits, uexits }, Math.min(iterations, 200));
+      const u = uncertainty(fit, traces, profile, draws, seed);
+      const f = sensitivity(fit, traces, profile);
+      process.stdout.write(formatUncertainty(u, name, o.workload) + '\n\n' + formatSensitivity(f, name, o.workload) + '\n\n');
+      entry.uncertainty = u;
+      entry.sensitivity = f;
+    }
     if (o.svg !== undefined) {
       svgSpecs.push(phaseSpec(name, o.workload, results));
       const points: BreakEvenPoint[] = [];
@@ -146,11 +168,14 @@ export function addBenchCommands(program: Command, done: (code: number) => void)
     .option('--json <file>', 'write the results as JSON')
     .option('--svg <file>', 'write plots: cycles per KVM_RUN by design and phase, and the break-even plot')
     .option('--sweep <name=lo:hi[:steps]>', 'vary one cost and report where the ranking of the designs changes')
+    .option('--uncertainty <draws>', 'draw every constant from its range this many times: rankings as probabilities, intervals per phase, and the sensitivity table')
+    .option('--seed <n>', 'seed of the draws', '1')
+    .option('--profile <file>', 'a measured cost profile (JSON, as `worldswitch measure` prints it; docs/measure.md), used as it is')
     .option('--image <path>', 'host image (default build/host/host.elf)')
     .action(async (opts: BenchCliOpts) => { done(await benchCommand(opts)); });
   program
     .command('calibrate')
-    .description('fit the cycle model to the merged design and compare it with held-out measurements')
+    .description('fit the cycle model to the merged design; show which measurements set constants and which are predicted')
     .option('--cpu <profile>', 'cost profile, or all', 'zen3')
     .option('--image <path>', 'host image (default build/host/host.elf)')
     .action((opts: { cpu: string; image?: string }) => { done(calibrateCommand(opts)); });

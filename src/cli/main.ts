@@ -8,6 +8,7 @@ import { runCommand } from './run.js';
 import { addHostCommand } from './host.js';
 import { addBenchCommands } from './bench.js';
 import { addVerifyCommand } from './verify.js';
+import { addMeasureCommand } from './measure.js';
 
 /** An error meant for the user: printed as one line. */
 export class UserError extends Error {}
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   addHostCommand(program, (c) => { code = c; });
   addBenchCommands(program, (c) => { code = c; });
   addVerifyCommand(program, (c) => { code = c; });
+  addMeasureCommand(program, (c) => { code = c; });
 
   try {
     await program.parseAsync(argv);

@@ -15,9 +15,15 @@ import { INSNS } from '../x86/table.js';
 export type Confidence = 'H' | 'M' | 'L' | 'estimate' | 'fitted' | 'unit';
 
 export interface Cost {
+  /** the value used when nothing is drawn */
   cycles: number;
+  /** the range the value is drawn from under --uncertainty (low <= cycles <= high) */
+  low: number;
+  high: number;
   /** where the number comes from: a cost-data.md row, a derivation, or "estimate: why" */
   source: string;
+  /** where the range comes from */
+  range: string;
   confidence: Confidence;
 }
 
@@ -44,10 +50,14 @@ export interface CostProfile {
   /** added to every serializing instruction (APM Vol. 2 7.6.4) */
   serializing: Cost;
   /**
-   * WRMSR to FS_BASE, GS_BASE or KERNEL_GS_BASE is serializing (true before Zen 4, which
-   * reports CPUID 8000_0021 EAX[1] FsGsKernelGsBaseNonSerializing: cost-data.md N3).
+   * WRMSR to FS_BASE, GS_BASE or KERNEL_GS_BASE pays the serializing penalty. The sources
+   * disagree for parts without CPUID 8000_0021 EAX[1] FsGsKernelGsBaseNonSerializing
+   * (cost-data.md N3), so this is a default, and `segBaseSerializingP` is the probability a
+   * draw under --uncertainty takes it to be serializing.
    */
   wrmsrSegBaseSerializing: boolean;
+  segBaseSerializingP: number;
+  segBaseSerializingSource: string;
 }
 
 /**

@@ -20,6 +20,7 @@ import { deliverCatching, deliverException, deliverSoftware, Ev, ShutdownInfo } 
 import { Fl } from './state.js';
 import { SvmState } from '../svm/state.js';
 import { CostTable, serializing, type CostProfile } from '../cost/profile.js';
+import { ledgerIndex, ledgerIsTsc, ledgerIsVmrun } from '../cost/ledger.js';
 import { installSvm } from '../svm/svm.js';
 import { FpuState } from './fpu/state.js';
 import { branchExec, DbgCtl, isBranchRow, Perf } from './pmu.js';
@@ -55,6 +56,7 @@ function breakpointExec(c: Cpu, i: Insn): void {
   }
   if (c.perf.watchBranches && isBranchRow(i.row)) branchExec(c, i);
   else i.orig(c, i);
+  if (c.ledger !== null) c.ledger[i.ledger]++;
 }
 
 /** a memory operand through a GS segment override (ModRM memory forms and moffs) */
@@ -65,11 +67,25 @@ function gsMemory(i: Insn): boolean {
 function gsAccessExec(c: Cpu, i: Insn): void {
   c.onGsAccess!(c);
   i.orig(c, i);
+  if (c.ledger !== null) c.ledger[i.ledger]++;
 }
 
 function countSerializingExec(c: Cpu, i: Insn): void {
   i.orig(c, i);
   c.serializingCount++;
+}
+
+/** with the cost ledger on: count what the instruction was charged (only if it retired) */
+function ledgerExec(c: Cpu, i: Insn): void {
+  i.orig(c, i);
+  c.ledger![i.ledger]++;
+  if (c.countSerializing && (i.ledger & 1) !== 0) c.serializingCount++;
+}
+
+/** RDTSC, VMRUN with the ledger on: the lab's snapshot first (the ledger then matches the TSC read) */
+function ledgerMarkExec(c: Cpu, i: Insn): void {
+  if (!c.guestMode && c.onLedgerMark !== null) c.onLedgerMark(c, i.ledger);
+  ledgerExec(c, i);
 }
 
 function udExec(_c: Cpu, i: Insn): void {
@@ -501,10 +517,28 @@ export class Cpu {
   private finishDecode(insn: Insn, lin: number): void {
     insn.cost = this.costs === null ? 1 : this.costs.costOf(insn);
     insn.orig = insn.exec;
+    if (this.ledger !== null) insn.ledger = ledgerIndex(insn);
+    // a breakpointed instruction is counted in the ledger too (but takes no lab snapshot)
     if (this.breakpoints !== null && this.breakpoints.has(lin)) insn.exec = breakpointExec;
     else if (this.onGsAccess !== null && gsMemory(insn)) insn.exec = gsAccessExec;
     else if (this.perf.watchBranches && isBranchRow(insn.row)) insn.exec = branchExec;
-    else if (this.countSerializing && serializing(insn)) insn.exec = countSerializingExec;
+    else if (this.ledger !== null) {
+      insn.exec = ledgerIsTsc(insn.ledger) || ledgerIsVmrun(insn.ledger) ? ledgerMarkExec : ledgerExec;
+    } else if (this.countSerializing && serializing(insn)) insn.exec = countSerializingExec;
+  }
+
+  /**
+   * The cost ledger (src/cost/ledger.ts): counts of every cost charged, for the lab's fast
+   * evaluation of other constants. null (the default) costs nothing; set it with setLedger.
+   */
+  ledger: Float64Array | null = null;
+  /** called in host mode before a RDTSC/RDTSCP or VMRUN executes, and at every #VMEXIT (code) */
+  onLedgerMark: ((c: Cpu, entry: number) => void) | null = null;
+  onLedgerExit: ((c: Cpu, code: number) => void) | null = null;
+
+  setLedger(ledger: Float64Array | null): void {
+    this.ledger = ledger;
+    this.flushCodeCache();
   }
 
   /** statistics for the bench: serializing instructions and RDMSR/WRMSR executed */

@@ -17,6 +17,7 @@ import { raise } from './fault.js';
 import { updateMode } from './mode.js';
 import { MAXPHYADDR } from './paging.js';
 import { Cr0, Efer, S, TWO32, Vec } from './state.js';
+import { LEDGER_RDMSR, LEDGER_WRMSR } from '../cost/ledger.js';
 
 export const enum Msr {
   TSC = 0x10,
@@ -92,6 +93,7 @@ export function msrRead(c: Cpu, index: number): number {
   if (d === undefined) raise(Vec.GP, 0);
   const v = d.read(c);
   c.cycles += c.msrReadCost[d.cls];
+  if (c.ledger !== null) c.ledger[LEDGER_RDMSR + d.cls]++;
   c.msrAccesses++;
   return v;
 }
@@ -102,6 +104,7 @@ export function msrWrite(c: Cpu, index: number, lo: number, hi: number): void {
   if (d === undefined) raise(Vec.GP, 0);
   d.write(c, lo, hi);
   c.cycles += c.msrWriteCost[d.cls];
+  if (c.ledger !== null) c.ledger[LEDGER_WRMSR + d.cls]++;
   c.msrAccesses++;
   // WRMSR serializes, except to the segment bases where the profile says it does not
   if (c.countSerializing && (d.cls !== MsrClass.SegBase || (c.costs !== null && c.costs.profile.wrmsrSegBaseSerializing))) c.serializingCount++;

@@ -9,6 +9,8 @@
 
 import type { CostProfile } from '../cost/profile.js';
 import { runHost, type HostOptions, type HostResult, type Phase } from './hostrun.js';
+import { costVector } from '../cost/ledger.js';
+import { evalExits, recordTrace, type ExitFigures } from './trace.js';
 
 export interface BenchSpec {
   profile: CostProfile;
@@ -34,6 +36,8 @@ export interface DesignResult {
   msrAccesses: number;
   /** VM exits per KVM_RUN: in the kernel and to the VMM */
   exits: number;
+  /** per exit reason, like perf kvm stat: count, per KVM_RUN, mean cycles #VMEXIT -> next VMRUN */
+  exitReasons: ExitFigures[];
 }
 
 function hostOptions(spec: BenchSpec, design: string, iterations: number): HostOptions {
@@ -54,7 +58,10 @@ function exitCount(r: HostResult): number {
 export function benchDesign(image: Uint8Array, spec: BenchSpec, design: string): DesignResult {
   const r = runHost(image, hostOptions(spec, design, spec.iterations), undefined, spec.profile);
   const n = Math.max(1, r.ioctl.calls);
+  // the same run again with the cost ledger on: cycles per exit reason (identical instruction trace)
+  const t = recordTrace(image, { ...hostOptions(spec, design, spec.iterations), measureIoctl: false }, spec.profile);
   return {
+    exitReasons: evalExits(t, costVector(spec.profile)),
     design,
     ok: r.ok,
     status: r.ok ? 'ok' : (r.panic ?? r.status),
@@ -124,6 +131,16 @@ export function formatBench(spec: BenchSpec, results: DesignResult[]): string {
   row('  RDMSR + WRMSR', (r) => r.msrAccesses);
   row('  VM exits', (r) => r.exits);
   row('  cycles (entry to return, mean)', (r) => r.cycles);
+  lines.push('');
+  lines.push('per exit reason (like perf kvm stat)'.padEnd(labelW) + results.map((r) => pad(r.design, colW)).join(''));
+  lines.push('  exits per KVM_RUN, mean cycles #VMEXIT -> next VMRUN, share of that time');
+  const reasons = [...new Set(results.flatMap((r) => r.exitReasons.map((e) => e.name)))];
+  for (const name of reasons) {
+    lines.push(`  ${name}`.padEnd(labelW) + results.map((r) => {
+      const e = r.exitReasons.find((x) => x.name === name);
+      return pad(e === undefined ? '-' : `${fmt(Math.round(e.perRun * 100) / 100)} x ${Number.isNaN(e.cycles) ? '-' : Math.round(e.cycles)} ${Math.round(e.share)}%`, colW);
+    }).join(''));
+  }
   for (const r of results) if (!r.ok) lines.push(`${r.design}: the VMM's checks FAILED (${r.status})`);
   return lines.join('\n');
 }

@@ -9,7 +9,7 @@ import { Stop } from '../cpu/state.js';
 import type { CostProfile } from '../cost/profile.js';
 import { readSymbols } from './symbols.js';
 
-export const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'wrgsbase'] as const;
+export const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'vmload-notss', 'wrgsbase'] as const;
 /** deliberately broken variants, for showing what the checks catch */
 export const BROKEN_DESIGNS = ['broken-kgs', 'broken-stgi'] as const;
 export const WORKLOADS = ['hlt', 'pio', 'mmio', 'hypercall', 'cpuid', 'mix'] as const;

@@ -1,11 +1,14 @@
 /**
- * Sensitivity: vary one cost of a profile over a range and watch the ranking of the designs
- * (total cycles per KVM_RUN, median). `wrmsr-gsbase` is Andy Lutomirski's question: how
- * expensive must WRMSR to MSR_GS_BASE be before VMLOAD wins?
+ * Sweeps: vary one cost of a profile over a range and watch the ranking of the designs (total
+ * cycles per KVM_RUN, median). `wrmsr-gsbase` is Andy Lutomirski's question: how expensive
+ * must WRMSR to MSR_GS_BASE be before VMLOAD wins?
  */
 
 import type { CostProfile } from '../cost/profile.js';
-import { runHost } from './hostrun.js';
+import { costVector } from '../cost/ledger.js';
+import { fitParams, fitTrace, withParams, type FitTarget } from './calibrate.js';
+import { evalTotal, recordTrace, type Trace } from './trace.js';
+import { drawOne, rng } from './uncertainty.js';
 
 /** The costs a sweep can vary, each a setter on a profile copy. */
 export const SWEEP_PARAMS: Record<string, { describe: string; set: (p: CostProfile, v: number) => void }> = {
@@ -16,7 +19,9 @@ export const SWEEP_PARAMS: Record<string, { describe: string; set: (p: CostProfi
   'vmsave': { describe: 'VMSAVE', set: (p, v) => { p.classes.vmsave.cycles = v; } },
   'wrgsbase': { describe: 'WRFSBASE/WRGSBASE', set: (p, v) => { p.classes.wrfsgsbase.cycles = v; } },
   'serializing': { describe: 'the serializing penalty', set: (p, v) => { p.serializing.cycles = v; } },
-  'world-switch': { describe: 'VMRUN + #VMEXIT', set: (p, v) => { p.classes.vmrun.cycles = v / 2; p.classes.vmexit.cycles = v / 2; } },
+  'world-switch': { describe: 'VMRUN + #VMEXIT (not refitted)', set: (p, v) => { p.classes.vmrun.cycles = v / 2; p.classes.vmexit.cycles = v / 2; } },
+  'ltr': { describe: 'LGDT/LIDT/LLDT/LTR (before the serializing penalty)', set: (p, v) => { p.classes.descTable.cycles = v; } },
+  'clgi-stgi': { describe: 'CLGI and STGI', set: (p, v) => { p.classes.clgi.cycles = v; p.classes.stgi.cycles = v; } },
   'swapgs': { describe: 'SWAPGS', set: (p, v) => { p.classes.swapgs.cycles = v; } },
 };
 
@@ -25,11 +30,15 @@ export interface SweepPoint {
   totals: Record<string, number>;
   /** designs fastest first */
   ranking: string[];
+  /** with draws: the share of draws in which each design has the lowest total */
+  fastest?: Record<string, number>;
 }
 
 export interface SweepResult {
   profile: string;
   param: string;
+  /** 0: the profile's values only */
+  draws: number;
   points: SweepPoint[];
   /** where the ranking changes: between two consecutive values */
   changes: { from: number; to: number; before: string[]; after: string[] }[];
@@ -56,21 +65,62 @@ export function parseSweep(s: string): { param: string; lo: number; hi: number; 
   return { param: m[1], lo, hi, steps };
 }
 
+/** the traces a sweep or an uncertainty run evaluates: the fit's, and one per design */
+export function sweepTraces(image: Uint8Array, designs: string[], workload: string, fsgsbase: boolean,
+  group?: { kexits?: number; uexits?: number }, iterations = 50): { fit: Trace; traces: Map<string, Trace> } {
+  const fit = fitTrace(image);
+  const traces = new Map<string, Trace>();
+  for (const d of designs) {
+    const t = recordTrace(image, { design: d, workload, iterations, timer: 0, fsgsbase, kexits: group?.kexits, uexits: group?.uexits });
+    if (!t.ok) throw new Error(`${d} on ${workload} failed: ${t.status}`);
+    traces.set(d, t);
+  }
+  return { fit, traces };
+}
+
+/**
+ * Vary one cost over lo..hi and rank the designs by median total at each value, with base and
+ * the world switch refitted to the merged design at each value (except when the world switch
+ * itself is swept). Evaluated on cost traces: identical to running the host at each value.
+ * With draws > 0, every other constant is also drawn from its range at each value (seeded).
+ */
 export function sweep(image: Uint8Array, profile: CostProfile, param: string, lo: number, hi: number, steps: number,
   designs: string[], workload: string, fsgsbase: boolean, progress?: (done: number, total: number) => void,
-  group?: { kexits?: number; uexits?: number }): SweepResult {
+  group?: { kexits?: number; uexits?: number }, opts: { draws?: number; seed?: number } = {}): SweepResult {
+  const { fit, traces } = sweepTraces(image, designs, workload, fsgsbase, group);
+  const refit = param !== 'world-switch';
+  const totalsOf = (p: CostProfile, target?: FitTarget, segSer?: boolean): Record<string, number> => {
+    let q = p;
+    if (refit) {
+      const f = fitParams(fit, p, target, segSer);
+      q = withParams(p, f.base, f.ws);
+    }
+    const cost = costVector(q, segSer);
+    return Object.fromEntries(designs.map((d) => [d, evalTotal(traces.get(d)!, cost)]));
+  };
+  const draws = opts.draws ?? 0;
   const points: SweepPoint[] = [];
   for (let k = 0; k < steps; k++) {
     const value = Math.round(lo + ((hi - lo) * k) / (steps - 1));
     const p = structuredClone(profile);
     SWEEP_PARAMS[param].set(p, value);
-    const totals: Record<string, number> = {};
-    for (const d of designs) {
-      const r = runHost(image, { design: d, workload, iterations: 50, timer: 0, fsgsbase, kexits: group?.kexits, uexits: group?.uexits }, undefined, p);
-      totals[d] = r.phases.get('total')?.median ?? NaN;
-    }
+    const totals = totalsOf(p);
     const ranking = [...designs].sort((a, b) => totals[a] - totals[b] || a.localeCompare(b));
-    points.push({ value, totals, ranking });
+    const point: SweepPoint = { value, totals, ranking };
+    if (draws > 0) {
+      const r = rng(opts.seed ?? 1);
+      const fastest: Record<string, number> = Object.fromEntries(designs.map((d) => [d, 0]));
+      for (let n = 0; n < draws; n++) {
+        const dr = drawOne(profile, r);
+        SWEEP_PARAMS[param].set(dr.profile, value);
+        const t = totalsOf(dr.profile, dr.target, dr.segSer);
+        const best = Math.min(...designs.map((d) => t[d]));
+        const at = designs.filter((d) => t[d] === best);
+        for (const d of at) fastest[d] += 1 / at.length / draws;
+      }
+      point.fastest = fastest;
+    }
+    points.push(point);
     progress?.(k + 1, steps);
   }
   const changes: SweepResult['changes'] = [];
@@ -79,15 +129,20 @@ export function sweep(image: Uint8Array, profile: CostProfile, param: string, lo
       changes.push({ from: points[k - 1].value, to: points[k].value, before: points[k - 1].ranking, after: points[k].ranking });
     }
   }
-  return { profile: profile.name, param, points, changes };
+  return { profile: profile.name, param, draws, points, changes };
 }
 
 export function formatSweep(r: SweepResult): string {
   const designs = Object.keys(r.points[0]?.totals ?? {});
-  const lines = [`sweep of ${r.param} (${SWEEP_PARAMS[r.param].describe}) on ${r.profile}: total cycles per KVM_RUN (median)`, ''];
-  lines.push(r.param.padEnd(14) + designs.map((d) => d.padStart(11)).join('') + '   fastest first');
+  const lines = [`sweep of ${r.param} (${SWEEP_PARAMS[r.param].describe}) on ${r.profile}: total cycles per KVM_RUN (median), base and world switch refitted at each value`, ''];
+  lines.push(r.param.padEnd(14) + designs.map((d) => d.padStart(13)).join('') + '   fastest first');
   for (const p of r.points) {
-    lines.push(String(p.value).padEnd(14) + designs.map((d) => String(p.totals[d]).padStart(11)).join('') + '   ' + p.ranking.join(' < '));
+    lines.push(String(p.value).padEnd(14) + designs.map((d) => String(p.totals[d]).padStart(13)).join('') + '   ' + p.ranking.join(' < '));
+  }
+  if (r.draws > 0) {
+    lines.push('', `fastest, share of ${r.draws} draws of every other constant in its range:`);
+    lines.push(r.param.padEnd(14) + designs.map((d) => d.padStart(13)).join(''));
+    for (const p of r.points) lines.push(String(p.value).padEnd(14) + designs.map((d) => `${Math.round(100 * (p.fastest?.[d] ?? 0))}%`.padStart(13)).join(''));
   }
   lines.push('');
   if (r.changes.length === 0) lines.push(`the ranking does not change over ${r.points[0].value}..${r.points[r.points.length - 1].value}`);

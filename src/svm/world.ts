@@ -18,6 +18,7 @@ import { deliverEvent } from '../cpu/interrupts.js';
 import { FAULT } from '../cpu/fault.js';
 import { Exit, V } from './vmcb.js';
 import { loadSegsAndTables, rd32, rd64canon, rd64u, saveRunState, wr32, wr64, wr64n } from './vmcbio.js';
+import { LEDGER_VMEXIT } from '../cost/ledger.js';
 
 /** misc2 bit 0: the VMRUN intercept, which VMRUN requires (APM 15.5.1) */
 const VMRUN_INTERCEPT = 1;
@@ -211,6 +212,10 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   const vmcb = sv.vmcb;
   countExit(c, code);
   c.cycles += c.vmexitCost;
+  if (c.ledger !== null) {
+    c.ledger[LEDGER_VMEXIT]++;
+    c.onLedgerExit?.(c, code);
+  }
   // 1. GIF = 0
   sv.gif = false;
   // 2. guest state back to the VMCB

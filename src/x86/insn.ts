@@ -72,6 +72,8 @@ export class Insn {
   claimed = true;
   /** cost in cycles, filled by the cost model */
   cost = 1;
+  /** the cost-ledger entry (src/cost/ledger.ts), filled when the CPU keeps a ledger */
+  ledger = 0;
   /** the decoded handler when `exec` is a breakpoint wrapper (lab tools), else the same */
   orig: Exec;
 

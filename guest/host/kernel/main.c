@@ -2,7 +2,7 @@
  * Boot: console, per-cpu data and GS, descriptors, CR4.FSGSBASE, the SYSCALL and SYSENTER
  * MSRs, SVM, the LAPIC timer; then the one user process, the VMM, in ring 3.
  *
- * Kernel command line (multiboot): design=msr|vmsave-v1|vmload|wrgsbase|<a broken variant>,
+ * Kernel command line (multiboot): design=msr|vmsave-v1|vmload|vmload-notss|wrgsbase|<a broken variant>,
  * nofsgsbase, nmi=N (an NMI pending at every Nth VMRUN), timer=N (LAPIC timer count, 0: off);
  * the whole line is also the VMM's argument string.
  */

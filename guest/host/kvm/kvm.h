@@ -81,7 +81,7 @@ struct kvm_design {
   void (*vcpu_put)(struct vcpu *v);
 };
 
-extern const struct kvm_design design_msr, design_vmsave_v1, design_vmload, design_wrgsbase;
+extern const struct kvm_design design_msr, design_vmsave_v1, design_vmload, design_vmload_notss, design_wrgsbase;
 extern const struct kvm_design design_broken_kgs, design_broken_stgi;
 extern const struct kvm_design *kvm_design;
 

@@ -18,7 +18,7 @@ _Static_assert(offsetof(struct svm_run_ctx, rdi) == CTX_RDI, "CTX_RDI");
 _Static_assert(offsetof(struct svm_run_ctx, r15) == CTX_R15, "CTX_R15");
 
 static const struct kvm_design *const designs[] = {
-  &design_msr, &design_vmsave_v1, &design_vmload, &design_wrgsbase,
+  &design_msr, &design_vmsave_v1, &design_vmload, &design_vmload_notss, &design_wrgsbase,
   &design_broken_kgs, &design_broken_stgi,
 };
 const struct kvm_design *kvm_design = &design_vmload;
@@ -54,7 +54,7 @@ void kvm_init(void) {
     for (u64 i = 0; kvm_mutants[i]; i++) {
       if (strcmp(kvm_mutants[i]->name, name) == 0) kvm_design = kvm_mutants[i];
     }
-    if (!kvm_design) panic("unknown design=%s (msr, vmsave-v1, vmload, wrgsbase, broken-kgs, broken-stgi)", name);
+    if (!kvm_design) panic("unknown design=%s (msr, vmsave-v1, vmload, vmload-notss, wrgsbase, broken-kgs, broken-stgi)", name);
   }
   /* svm_hardware_enable: EFER.SVME, and the host save area for VMRUN, which this kernel also
    * uses for VMSAVE/VMLOAD of host state (as Linux does: one page per CPU) */
