@@ -119,8 +119,6 @@ export class Cpu {
   dbgIo = 0;
   /** DR6 bits of #DB traps waiting for the next instruction boundary (single-step, data, I/O) */
   dbgPending = 0;
-  /** icount of the instruction that set RFLAGS.RF (IRET, VMRUN, an unfinished REP string) */
-  rfSetAt = -1;
   /** icount of an instruction that decides its own single-step trap (SYSCALL, SYSRET, INT n) */
   stepAt = -1;
   /** the interrupt shadow comes from MOV SS / POP SS: it holds #DB traps too */
@@ -345,9 +343,11 @@ export class Cpu {
     this.attention = true;
   }
 
-  /** The instruction executing now set RFLAGS.RF: it stays set for the next instruction. */
+  /**
+   * The instruction executing now set RFLAGS.RF (IRET, VMRUN, an unfinished REP string): the
+   * next boundary's event check must run, to skip that instruction breakpoint check and clear RF.
+   */
   keepRf(): void {
-    this.rfSetAt = this.icount;
     this.attention = true;
   }
 
@@ -369,9 +369,6 @@ export class Cpu {
    * Returns false when the CPU is halted with nothing to wake it.
    */
   private events(): boolean {
-    // RF is cleared after every instruction that completes, except one that set it (APM
-    // Vol. 2 3.1.6): RF set by instruction X suppresses instruction breakpoints on X + 1
-    if ((this.flags & Fl.RF) !== 0 && this.rfSetAt !== this.icount - 1) this.flags &= ~Fl.RF;
     // #DB traps of the previous instruction come before NMI and INTR (APM Vol. 2 8.5); MOV SS
     // and POP SS hold them for one more instruction
     if (this.dbgPending !== 0 && !(this.intShadow && this.movSsShadow && !this.shadowArmed)) {
@@ -415,8 +412,13 @@ export class Cpu {
       const hit = insnMatch(this);
       if (hit !== 0) deliverDb(this, hit);
     }
+    // RF is cleared as the next instruction starts, after its instruction-breakpoint check
+    // (APM Vol. 2 3.1.6: cleared after each instruction completes, except by an instruction
+    // that sets it; Intel SDM Vol. 3 17.3.1.1 gives this timing): an event taken here, before
+    // the clear, pushes RF = 1 so that returning to the instruction skips its breakpoint again
+    this.flags &= ~Fl.RF;
     this.attention = held || this.halted || this.nmiPending || (this.intc !== null && this.intc.hasInterrupt()) || this.extraAttention() ||
-      this.dbgInsn !== 0 || this.dbgPending !== 0 || (this.flags & Fl.RF) !== 0;
+      this.dbgInsn !== 0 || this.dbgPending !== 0;
     return !this.halted;
   }
 

@@ -268,9 +268,10 @@ export function deliverException(c: Cpu, f: CpuFault): void {
       // the RFLAGS image of a fault has RF = 1, so that the faulting instruction restarts
       // without hitting its instruction breakpoint again; #DB (whose faults are instruction
       // breakpoints and general detect, and whose traps follow completed instructions) and the
-      // aborts #DF and #MC leave RF alone (APM Vol. 2 3.1.6, 13.1.3.1). Delivery clears RF in
-      // the handler's RFLAGS. An intercepted fault leaves the guest before this, with RF as it
-      // was; so do injected events (world.ts), as KVM expects when it sets RF itself.
+      // aborts #DF and #MC push RF as it is (APM Vol. 2 3.1.6; Intel SDM Vol. 3 17.3.1.1 lists
+      // the cases). Delivery clears RF in the handler's RFLAGS. An intercepted fault leaves the
+      // guest before this, with RF as it was; so do injected events (world.ts), as KVM expects
+      // when it sets RF itself before injecting a fault.
       if (vector !== Vec.DB && vector !== Vec.DF && vector !== Vec.MC) c.flags |= Fl.RF;
       if (c.guestMode && sv.delivering === 0) {
         sv.delivering = 0x80000000 | (Ev.Exception << 8) | (hasErr ? 0x800 : 0) | vector;

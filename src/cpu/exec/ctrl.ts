@@ -12,7 +12,7 @@ import { updateMode } from '../mode.js';
 import { ea, readE, writeE } from '../operands.js';
 import { getReg, setReg } from '../regs.js';
 import { Attr } from '../mode.js';
-import { Cr0, Efer, S, TWO32, Vec } from '../state.js';
+import { Cr0, Efer, Fl, S, TWO32, Vec } from '../state.js';
 import { MAXPHYADDR } from '../paging.js';
 import { debugUpdate, Dr6, dr6Value, Dr7, dr7Value, setDr7 } from '../debug.js';
 
@@ -137,6 +137,8 @@ function generalDetect(c: Cpu): void {
   if ((c.dr[7] & Dr7.GD) === 0) return;
   c.dr[6] = (c.dr[6] | Dr6.BD) >>> 0;
   c.dr[7] = (c.dr[7] & ~Dr7.GD) >>> 0;
+  // a fault that is not an instruction breakpoint: its RFLAGS image has RF = 1
+  c.flags |= Fl.RF;
   raise(Vec.DB, 0);
 }
 
