@@ -377,6 +377,7 @@ export class Cpu {
       this.intShadow = false;
       this.shadowArmed = false;
       deliverDb(this, bits);
+      if (this.stopReason !== Stop.None) return true;
     }
     let held = false;
     if (this.intShadow) {
@@ -410,7 +411,10 @@ export class Cpu {
     // Vol. 2 13.1.3.1)
     if (this.dbgInsn !== 0 && (this.flags & Fl.RF) === 0 && !this.halted) {
       const hit = insnMatch(this);
-      if (hit !== 0) deliverDb(this, hit);
+      if (hit !== 0) {
+        deliverDb(this, hit);
+        if (this.stopReason !== Stop.None) return true;
+      }
     }
     // RF is cleared as the next instruction starts, after its instruction-breakpoint check
     // (APM Vol. 2 3.1.6: cleared after each instruction completes, except by an instruction
@@ -584,9 +588,13 @@ export class Cpu {
 
   private loop(end: number): void {
     while (this.icount < end && this.cycles < this.cycleDeadline && this.stopReason === Stop.None) {
-      if (this.attention && !this.events()) {
-        this.stopReason = Stop.Halt;
-        return;
+      if (this.attention) {
+        if (!this.events()) {
+          this.stopReason = Stop.Halt;
+          return;
+        }
+        // an event delivered here may have stopped the run (a bare core's exception, a hook)
+        if (this.stopReason !== Stop.None) return;
       }
       const rip = this.rip;
       this.ripStart = rip;
