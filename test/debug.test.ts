@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { CODE, STACK, expectFault, hex, mk, runToUd } from './flow-helpers.js';
 import { debugUpdate, setDr7 } from '../src/cpu/debug.js';
 import { updateMode } from '../src/cpu/mode.js';
+import { getFlags } from '../src/cpu/flags.js';
 import { Efer, Fl, S, Stop } from '../src/cpu/state.js';
 import type { Cpu } from '../src/cpu/cpu.js';
 
@@ -233,5 +234,22 @@ describe('16-bit code above 64 KiB', () => {
     c.mem.load(0x1fffe, hex('90 90 0f 0b'));
     c.rip = 0x1fffe;
     runToUd(c, 0x20000);
+  });
+});
+
+describe('ARPL (its table row had no handler)', () => {
+  it('raises the RPL and sets ZF, else clears ZF; #UD in real mode', () => {
+    const c = mk(32, '63 c8 63 c8 0f 0b');
+    c.rl[0] = 0x10;
+    c.rl[1] = 3;
+    c.run(1);
+    expect(c.rl[0]).toBe(0x13);
+    expect(getFlags(c) & Fl.ZF).toBe(Fl.ZF);
+    c.rl[1] = 1;
+    c.run(1);
+    expect(c.rl[0]).toBe(0x13);
+    expect(getFlags(c) & Fl.ZF).toBe(0);
+    const r = mk(16, '63 c8');
+    expectFault(r, 6, CODE);
   });
 });
