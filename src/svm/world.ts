@@ -217,6 +217,8 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   c.cycles += c.vmexitCost;
   // 1. GIF = 0
   sv.gif = false;
+  // #DB traps the guest's unfinished instruction recorded (data breakpoints) are not taken
+  c.dbgPending = 0;
   // 2. guest state back to the VMCB
   saveRunState(c, vmcb, guestRip, getFlags(c));
   wr64n(c, vmcb + V.CR2, c.cr2);
