@@ -334,7 +334,7 @@ export class Cpu {
   /**
    * Hold off interrupts and NMIs for the next instruction (after STI, MOV SS, POP SS). After
    * MOV SS and POP SS (`movSs`) #DB traps are held too, until after the next instruction
-   * (APM Vol. 2 13.1.3 and 8.x "MOV SS"/"POP SS" interrupt and trap inhibition).
+   * (interrupts: APM Vol. 3 MOV, POP; debug traps: Intel SDM Vol. 3 6.8.3).
    */
   startShadow(movSs = false): void {
     this.intShadow = true;
@@ -408,7 +408,7 @@ export class Cpu {
     }
     if (took) this.halted = false;
     // instruction breakpoints: a fault before the instruction executes, unless RF = 1 (APM
-    // Vol. 2 13.1.3.1)
+    // Vol. 2 13.1, instruction breakpoints)
     if (this.dbgInsn !== 0 && (this.flags & Fl.RF) === 0 && !this.halted) {
       const hit = insnMatch(this);
       if (hit !== 0) {
@@ -616,7 +616,7 @@ export class Cpu {
 
   /**
    * RFLAGS.TF was set when the instruction began: a single-step #DB trap after it, with
-   * DR6.BS set (APM Vol. 2 13.1.3.3), taken at the next boundary (where MOV SS may hold it).
+   * DR6.BS set (APM Vol. 2 13.1, single-step), taken at the next boundary (where MOV SS may hold it).
    * Instructions that decide for themselves (ownStep) are skipped.
    */
   private singleStep(): void {

@@ -25,7 +25,7 @@ const VENDOR_EDX = 0x69746e65;
 const VENDOR_ECX = 0x444d4163;
 
 /** CPUID 1 / 8000_0001 EDX bits shared by both leaves (AMD mirrors them) */
-/** DE: debugging extensions (CR4.DE: I/O breakpoints, DR4/DR5 #UD; APM Vol. 2 13.1.1) */
+/** DE: debugging extensions (CR4.DE: I/O breakpoints, DR4/DR5 #UD; APM Vol. 2 13.1) */
 const EDX_DE = 1 << 2;
 const EDX_PSE = 1 << 3;
 const EDX_TSC = 1 << 4;
