@@ -33,6 +33,9 @@ const EFER_VALID = Efer.SCE | Efer.LME | Efer.LMA | Efer.NXE | Efer.SVME | Efer.
 export function vmrun(c: Cpu, vmcb: number): void {
   const sv = c.svm;
   const hs = c.vmHsavePa;
+  // the host's RFLAGS.TF gives no single-step trap into the guest: the host's TF comes back
+  // with its RFLAGS at #VMEXIT and traps after the next host instruction
+  c.ownStep(false);
   saveRunState(c, hs, c.rip, getFlags(c));
 
   // ---- controls ----
