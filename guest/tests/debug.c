@@ -7,6 +7,11 @@
  *
  * #DB traps are recorded by a handler (RIP, DR6, RFLAGS, RCX of each), which clears DR6 after
  * reading it; tests that single-step tell it where to clear TF.
+ *
+ * The tests follow the manual. QEMU 7.2 TCG differs in six, and test/kernels.test.ts expects
+ * its exact FAIL line for each (QEMU_DEVIATIONS): general_detect (no GD #DB), rf_in_fault_image
+ * and rep_movs_data_bp (RF = 0 pushed), mov_ss_holds_data_bp (the data #DB is not held by MOV
+ * SS), dr6_accumulates (two #DBs instead of one) and icebp (#UD for F1).
  */
 #include "rt.h"
 
