@@ -328,6 +328,32 @@ static void exc_db_data_breakpoint(void) {
   CHECK_EQ(dr7 & 0xff, 0);
 }
 
+/* a guest instruction breakpoint is a fault (#DB exit at the instruction); the guest RFLAGS.RF
+ * that VMRUN loads from the VMCB suppresses it for the first guest instruction (APM Vol. 2
+ * 3.1.6; 13.1, instruction breakpoints) */
+GUEST_INSN(g_rfbp, "nop", "nop");
+
+static void exc_db_insn_bp_rf(void) {
+  if (!svm_begin(0)) return;
+  asm volatile("mov %0, %%dr0" :: "r"((u64)g_rfbp) : "memory");
+  vmcb_init(vmcb, (u64)g_rfbp);
+  VMCB64(vmcb, VMCB_DR6) = 0xffff0ff0;
+  VMCB64(vmcb, VMCB_DR7) = 0x401;                /* L0, execute */
+  VMCB64(vmcb, VMCB_RFLAGS) = 0x10002;           /* RF */
+  icpt_exc(vmcb, DB);
+  svm_run(vmcb);
+  int ok = expect_exit_at(vmcb, EXIT_VMMCALL, g_rfbp_end, NRIP_ANY);
+  if (ok) {
+    vmcb_init(vmcb, (u64)g_rfbp);
+    VMCB64(vmcb, VMCB_DR6) = 0xffff0ff0;
+    VMCB64(vmcb, VMCB_DR7) = 0x401;
+    icpt_exc(vmcb, DB);
+    svm_run(vmcb);
+    if (expect_exit_at(vmcb, EXIT_EXC(DB), g_rfbp, NRIP_ANY)) CHECK_EQ(VMCB64(vmcb, VMCB_DR6) & 0xf, 1);
+  }
+  asm volatile("mov %0, %%dr0" :: "r"(0ul) : "memory");
+}
+
 /* ---- decode assists (CPUID DecodeAssists; APM Vol. 2 'Decode Assists'): MOV CR: EXITINFO1 bit 63 = MOV,
  * bits 3:0 = the GPR; INTn: the vector; INVLPG: the linear address; #PF: the instruction bytes ---- */
 GUEST_INSN(g_da_cr3, "", "mov %cr3, %rbx");
@@ -387,7 +413,7 @@ const struct test tests[] = {
   T(cr3_write), T(cr4_write), T(cr8_write), T(dr0_read), T(dr7_read), T(dr6_write), T(dr7_write),
   T(cr0_sel_ts_mp_pass), T(cr0_sel_write), T(cr0_sel_lmsw),
   T(exc_de), T(exc_ud), T(exc_ud_to_guest), T(exc_gp_error_code), T(exc_bp_int3), T(exc_pf),
-  T(exc_pf_to_guest), T(exc_db_from_icebp), T(exc_db_single_step), T(exc_db_data_breakpoint), T(decode_assists),
+  T(exc_pf_to_guest), T(exc_db_from_icebp), T(exc_db_single_step), T(exc_db_data_breakpoint), T(exc_db_insn_bp_rf), T(decode_assists),
   T(shutdown_triple_fault),
 };
 const int ntests = ARRAY_SIZE(tests);
