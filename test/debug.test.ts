@@ -189,6 +189,12 @@ describe('single-step', () => {
     }
   });
 
+  it('the STI shadow holds interrupts, not the single-step trap after STI', () => {
+    const c = mk(64, 'fb 90 0f 0b');
+    c.flags |= Fl.TF;
+    expectFault(c, 1, CODE + 1);
+  });
+
   it('POPF setting TF: the first trap follows the next instruction', () => {
     const c = mk(64, '9d 90 90 0f 0b');
     c.mem.write32(STACK, 0x102);
