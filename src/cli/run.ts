@@ -46,7 +46,9 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
     onUartByte: (b) => { buf.push(b); if (b === 10 || buf.length >= 4096) flush(); },
   });
   const flush = () => { if (buf.length) { out.write(Buffer.from(buf)); buf.length = 0; } };
-  machine.boot(file, { name: image, cmdline: opts.append, modules });
+  // the kernel's command line starts with the image name as given, as GRUB's `multiboot` line
+  // and QEMU's -kernel do (QEMU hw/i386/multiboot.c: "%s %s" of the file name and -append)
+  machine.boot(file, { name: image, cmdline: `${image} ${opts.append}`, modules });
   const cpu = machine.cpu;
   let r;
   if (opts.trace) {

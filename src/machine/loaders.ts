@@ -89,7 +89,10 @@ export interface LoadResult {
 export interface LoadOptions {
   /** names the image in error messages */
   name?: string;
-  /** the kernel command line (multiboot) */
+  /**
+   * the kernel command line (multiboot), as the kernel sees it: GRUB and QEMU put the image
+   * name first, and so does `worldswitch run` (cli/run.ts); the loader adds nothing
+   */
   cmdline?: string;
   modules?: ModuleSpec[];
 }
