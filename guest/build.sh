@@ -6,6 +6,10 @@
 # and converted to ELF32 (multiboot loaders, QEMU's -kernel among them, take ELF32 only).
 # guest/tests/legacy*.c are 32-bit kernels instead: built -m32 on the runtime in guest/legacy/
 # and linked as ELF32 directly (<name>.elf, and <name>.dbg with debug info).
+# guest/userland/ is the kernel that runs a static Linux program at CPL 3 (userland.elf, with
+# kernel.c and uentry.S) and that program, built by the host's gcc -O2 -static against glibc
+# (fpprog, an ordinary Linux executable; skipped with a note when libc.a is missing: Debian's
+# libc6-dev).
 # Objects are rebuilt only when a source, a header or this script is newer, so a second run
 # with no changes does nothing.
 set -euo pipefail
@@ -102,3 +106,28 @@ for s in "$src"/tests/*.c; do
     mv -f "$elf.$$" "$elf"
   fi
 done
+
+# the userland kernel and its program (test/userland.test.ts)
+uobjs=()
+for s in "$src"/userland/kernel.c "$src"/userland/uentry.S; do
+  o="$out/obj/userland-$(basename "${s%.*}").o"
+  compile "$s" "$o"
+  uobjs+=("$o")
+done
+elf="$out/userland.elf"
+if stale "$elf" "${uobjs[@]}" "${libobjs[@]}" "$src/lib/kernel.ld"; then
+  "$LD" -m elf_x86_64 -nostdlib -static -z max-page-size=0x1000 -T "$src/lib/kernel.ld" \
+    -o "$out/userland.elf64.$$" "${uobjs[@]}" "${libobjs[@]}"
+  "$OBJCOPY" --strip-debug -O elf32-i386 "$out/userland.elf64.$$" "$elf.$$"
+  mv -f "$out/userland.elf64.$$" "$out/userland.elf64"
+  mv -f "$elf.$$" "$elf"
+fi
+prog="$out/fpprog"
+if stale "$prog" "$src/userland/fpprog.c" "$src/build.sh"; then
+  if "$CC" -print-file-name=libc.a | grep -q /; then
+    "$CC" -O2 -static -Wall -Wextra -Werror -Wno-stringop-overflow -Wno-array-bounds -o "$prog.$$" "$src/userland/fpprog.c" -lm
+    mv -f "$prog.$$" "$prog"
+  else
+    echo "build.sh: no static glibc (libc.a: install libc6-dev); $prog not built" >&2
+  fi
+fi
