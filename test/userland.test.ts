@@ -59,8 +59,8 @@ function transcriptOf(text: string, status: string): Run {
   return { text, status, transcript: text.slice(start, start + Number(end[2])), exitCode: Number(end[1]), report };
 }
 
-function runQemu(): Run {
-  const args = ['-nodefaults', '-nographic', '-no-reboot', '-cpu', 'max,+svm', '-m', '256M', '-serial', 'stdio',
+function runQemu(cpu: string): Run {
+  const args = ['-nodefaults', '-nographic', '-no-reboot', '-cpu', cpu, '-m', '256M', '-serial', 'stdio',
     '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x4', '-kernel', KERNEL, '-initrd', PROG];
   const r = spawnSync(QEMU, args, { encoding: 'latin1', timeout: QEMU_TIMEOUT_MS });
   const text = (r.stdout ?? '') + (r.stderr ? `\n[stderr] ${r.stderr}` : '');
@@ -116,10 +116,12 @@ describe('userland: a static glibc program at CPL 3', () => {
     native = r.stdout;
   });
 
+  // two CPU models: `max` (XSAVE, so the kernel sets CR4.OSXSAVE and XCR0 = x87|SSE; SSSE3 and
+  // SSE4 ifunc variants), and `qemu64,-xsave` (no XSAVE; SSE2/SSE3 only, like worldswitch)
   const qemuWhy = why || (haveQemu ? '' : `${QEMU} not installed`);
-  it.skipIf(!CI && qemuWhy !== '')(qemuWhy ? `on QEMU TCG (skipped: ${qemuWhy})` : 'on QEMU TCG: the same transcript', (ctx) => {
+  for (const cpu of ['max', 'qemu64,-xsave']) it.skipIf(!CI && qemuWhy !== '')(qemuWhy ? `on QEMU TCG -cpu ${cpu} (skipped: ${qemuWhy})` : `on QEMU TCG -cpu ${cpu}: the same transcript`, (ctx) => {
     if (native === null) return ctx.skip();
-    const q = runQemu();
+    const q = runQemu(cpu);
     expect(q.transcript, `QEMU (${q.status}) did not report a finished program:\n${q.report}\n${q.text.slice(-2000)}`).not.toBeNull();
     expect(q.exitCode, q.report).toBe(0);
     if (q.transcript !== native) expect.fail(`QEMU transcript differs at ${firstDifference(native, q.transcript ?? '')}`);
