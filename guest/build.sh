@@ -122,6 +122,14 @@ if stale "$elf" "${uobjs[@]}" "${libobjs[@]}" "$src/lib/kernel.ld"; then
   mv -f "$out/userland.elf64.$$" "$out/userland.elf64"
   mv -f "$elf.$$" "$elf"
 fi
+# abi: a freestanding program (no libc, no x87/SSE) that checks the kernel's ABI from inside
+abi="$out/abi"
+if stale "$abi" "$src/userland/abi.c" "$src/build.sh"; then
+  "$CC" -O2 -static -nostdlib -ffreestanding -fno-pie -no-pie -mgeneral-regs-only -fno-stack-protector \
+    -fcf-protection=none -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -Wall -Wextra -Werror \
+    -Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -o "$abi.$$" "$src/userland/abi.c"
+  mv -f "$abi.$$" "$abi"
+fi
 prog="$out/fpprog"
 if stale "$prog" "$src/userland/fpprog.c" "$src/build.sh"; then
   if "$CC" -print-file-name=libc.a | grep -q /; then

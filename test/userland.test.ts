@@ -53,25 +53,26 @@ interface Run { text: string; status: string; transcript: string | null; exitCod
 function transcriptOf(text: string, status: string): Run {
   const begin = /USER-BEGIN\r?\n/.exec(text);
   const end = /\nUSER-END status=(\d+) bytes=(\d+)\r?\n/.exec(text);
-  const report = text.split('\n').filter((l) => /^(USER-FAULT|USER-END|note:|PASS:|FAIL:|SUMMARY:)/.test(l)).join('\n');
+  const report = text.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => /^(USER-FAULT|USER-END|note:|PASS:|FAIL:|SUMMARY:)/.test(l)).join('\n');
   if (!begin || !end) return { text, status, transcript: null, exitCode: null, report };
   const start = begin.index + begin[0].length;
   return { text, status, transcript: text.slice(start, start + Number(end[2])), exitCode: Number(end[1]), report };
 }
 
-function runQemu(cpu: string): Run {
+function runQemu(cpu: string, module = PROG): Run {
   const args = ['-nodefaults', '-nographic', '-no-reboot', '-cpu', cpu, '-m', '256M', '-serial', 'stdio',
-    '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x4', '-kernel', KERNEL, '-initrd', PROG];
+    '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x4', '-kernel', KERNEL, '-initrd', module];
   const r = spawnSync(QEMU, args, { encoding: 'latin1', timeout: QEMU_TIMEOUT_MS });
   const text = (r.stdout ?? '') + (r.stderr ? `\n[stderr] ${r.stderr}` : '');
   const status = r.error ? `error ${r.error.message}` : r.signal ? `killed by ${r.signal}` : `exit ${r.status}`;
   return transcriptOf(text, status);
 }
 
-function runWorldswitch(): Run & { icount: number } {
+/** `module` is the module's string: the program's path, then its arguments */
+function runWorldswitch(module = PROG): Run & { icount: number } {
   let text = '';
   const m = new Machine({ onUartByte: (b) => { text += String.fromCharCode(b); } });
-  m.boot(readFileSync(KERNEL), { name: KERNEL, modules: [{ name: PROG, data: readFileSync(PROG), cmdline: PROG }] });
+  m.boot(readFileSync(KERNEL), { name: KERNEL, modules: [{ name: module, data: readFileSync(module.split(' ')[0]), cmdline: module }] });
   const r = m.run(WS_BUDGET);
   const sd = m.cpu.shutdown;
   const status = r.reason === Stop.Exit ? `exit ${r.exitStatus}`
@@ -132,7 +133,7 @@ describe('userland: a static glibc program at CPL 3', () => {
 
   const wsTitle = why ? `on worldswitch (skipped: ${why})`
     : WS_FP ? 'on worldswitch: the same transcript'
-      : 'on worldswitch: stops at the first x87/SSE instruction (CPUID 1 EDX lacks FPU/FXSR/SSE/SSE2)';
+      : 'on worldswitch: stops with #UD/#NM at the first x87/SSE instruction (CPUID 1 EDX lacks FPU/FXSR/SSE/SSE2)';
   it.skipIf(!CI && why !== '')(wsTitle, (ctx) => {
     if (native === null) return ctx.skip();
     const w = runWorldswitch();
@@ -140,7 +141,8 @@ describe('userland: a static glibc program at CPL 3', () => {
     if (!WS_FP) {
       // what stopped it, for the log; the kernel must have said so itself
       console.info(`userland.test: ${where}`);
-      expect(w.report, where).toMatch(/^FAIL: static_elf \((FNINIT\/LDMXCSR at CPL 0 raised vector [67] |#(UD|NM) in user mode at rip )/m);
+      expect(w.report, where).toMatch(/^note: CPUID 1 EDX 0x[0-9a-f]+ lacks FPU\/FXSR\/SSE\/SSE2/m);
+      expect(w.report, where).toMatch(/^FAIL: static_elf \(#(UD|NM) in user mode at rip 0x[0-9a-f]+ \[[0-9a-f ]+\]/m);
       expect(w.status, where).toBe('exit 7');
       return;
     }
@@ -151,4 +153,57 @@ describe('userland: a static glibc program at CPL 3', () => {
     expect(w.report).not.toMatch(/^note: system call/m);
     expect(w.status).toBe('exit 3');
   }, 600_000);
+});
+
+// guest/userland/abi.c: the kernel's ABI checked from inside by a freestanding program without
+// x87/SSE, so it runs on worldswitch today; then the kernel's report of a user #PF and #UD
+describe('userland: the system-call ABI (abi.c)', () => {
+  const ABI = join(OUT, 'abi');
+  const qemuWhy = !haveTools ? 'gcc/ld/objcopy not installed' : haveQemu ? '' : `${QEMU} not installed`;
+  const toolsWhy = haveTools ? '' : 'gcc/ld/objcopy not installed';
+  const transcripts: Record<string, string> = {};
+
+  beforeAll(() => {
+    if (haveTools) execFileSync('bash', [join(GUEST, 'build.sh')], { stdio: 'pipe' });
+  }, 180_000);
+
+  const machines: [string, string, () => ((m: string) => Run)][] = [
+    ['QEMU TCG', qemuWhy, () => (m) => runQemu('max', m)],
+    ['worldswitch', toolsWhy, () => (m) => runWorldswitch(m)],
+  ];
+  for (const [name, skipWhy, runner] of machines) {
+    it.skipIf(!CI && skipWhy !== '')(skipWhy ? `on ${name} (skipped: ${skipWhy})` : `on ${name}: every check passes`, () => {
+      const r = runner()(ABI);
+      expect(r.transcript, `${name} (${r.status}):\n${r.report}`).not.toBeNull();
+      const t = r.transcript ?? '';
+      expect(t.split('\n').filter((l) => l.includes(' BAD ')), t).toEqual([]);
+      expect(t.match(/ ok\n/g)?.length, t).toBe(47);
+      expect(t).toMatch(/\nabi: all ok\n$/);
+      expect(r.exitCode).toBe(0);
+      expect(r.report).toMatch(/^note: system call 500 answered -ENOSYS \(1 calls\)$/m);
+      expect(r.report).toMatch(/^PASS: static_elf$/m);
+      expect(r.status).toBe('exit 3');
+      transcripts[name] = t;
+    }, 120_000);
+
+    it.skipIf(!CI && skipWhy !== '')(skipWhy ? `on ${name}: user faults (skipped: ${skipWhy})` : `on ${name}: reports a user #PF (CR2, error P|W|U) and #UD`, () => {
+      const pf = runner()(`${ABI} pf`);
+      const addr = /fault: write to (0x[0-9a-f]+)\n/.exec(pf.text)?.[1];
+      expect(addr, pf.text).toBeDefined();
+      expect(pf.report).toMatch(new RegExp(`^USER-FAULT vector=14 rip=0x[0-9a-f]+ cs=0x2b cr2=${addr} error=0x7 `, 'm'));
+      expect(pf.report).toMatch(new RegExp(`^FAIL: static_elf \\(#PF in user mode at rip 0x[0-9a-f]+ \\[[0-9a-f ]+\\] cr2 ${addr} error 0x7\\)$`, 'm'));
+      expect(pf.text).not.toContain('no fault');
+      expect(pf.status).toBe('exit 7');
+      const ud = runner()(`${ABI} ud`);
+      expect(ud.report).toMatch(/^FAIL: static_elf \(#UD in user mode at rip 0x[0-9a-f]+ \[0f 0b [0-9a-f ]+\] cr2 0x0 error 0x0\)$/m);
+      expect(ud.status).toBe('exit 7');
+    }, 120_000);
+  }
+
+  it('prints the same on both', (ctx) => {
+    const q = transcripts['QEMU TCG'];
+    const w = transcripts.worldswitch;
+    if (q === undefined || w === undefined) return ctx.skip();
+    expect(w).toBe(q);
+  });
 });
