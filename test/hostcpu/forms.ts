@@ -9,6 +9,7 @@ import type { FormDef } from './form.js';
 import { aluForms } from './forms-alu.js';
 import { bitForms } from './forms-bit.js';
 import { condForms } from './forms-cond.js';
+import { fpStateForms } from './forms-fpstate.js';
 import { miscForms } from './forms-misc.js';
 import { moveForms } from './forms-move.js';
 import { mulDivForms } from './forms-muldiv.js';
@@ -50,7 +51,7 @@ function handlersOf(cases: Case[]): string[] {
 export function allFormDefs(): FormDef[] {
   return [
     ...aluForms(), ...moveForms(), ...mulDivForms(), ...shiftForms(), ...bitForms(), ...condForms(),
-    ...stringForms(), ...stackForms(), ...miscForms(),
+    ...stringForms(), ...stackForms(), ...miscForms(), ...fpStateForms(),
   ];
 }
 
