@@ -124,7 +124,16 @@ export interface FxIgnore {
   mxcsr?: number;
   /** XMM bytes not compared: [register, byte mask of 16 bits] */
   xmm?: [number, number][];
+  /**
+   * binary32 lanes compared within a tolerance (RCPPS/RSQRTPS approximations): [register, lane
+   * mask]; equal bit patterns, or two finite values of one sign whose encodings differ by at
+   * most APPROX_ULPS
+   */
+  approx?: [number, number][];
 }
+
+/** 2^12 units in the last place of binary32: relative error about 2^-11 (2 x 1.5 x 2^-12 bound) */
+export const APPROX_ULPS = 0x1000;
 
 const hx = (v: number | bigint, w: number) => `0x${v.toString(16).padStart(w, '0')}`;
 
@@ -185,6 +194,18 @@ export function compareFx(n: Uint8Array, e: Uint8Array, i: Uint8Array, ign: FxIg
     const off = FX.XMM + 16 * r;
     let m = 0xffff;
     for (const [ir, bm] of ign.xmm ?? []) if (ir === r) m &= ~bm;
+    for (const [ir, lanes] of ign.approx ?? []) {
+      if (ir !== r) continue;
+      for (let k = 0; k < 4; k++) {
+        if (((lanes >> k) & 1) === 0) continue;
+        m &= ~(0xf << (4 * k));
+        const a = vn.getUint32(off + 4 * k, true);
+        const b = ve.getUint32(off + 4 * k, true);
+        const fin = (v: number) => (v & 0x7f800000) !== 0x7f800000;
+        const ok = a === b || (fin(a) && fin(b) && (a >>> 31) === (b >>> 31) && Math.abs(a - b) <= APPROX_ULPS);
+        if (!ok) out.push(`XMM${r} lane ${k} (approximation): native ${hx(a, 8)}, emulator ${hx(b, 8)}`);
+      }
+    }
     let d = false;
     for (let k = 0; k < 16; k++) if ((m >> k) & 1 && n[off + k] !== e[off + k]) d = true;
     if (d) out.push(`XMM${r}: native ${bytesHex(n, off, 16)}, emulator ${bytesHex(e, off, 16)} (input ${bytesHex(i, off, 16)})`);

@@ -129,3 +129,79 @@ export function randomX87(cb: CB, b: Uint8Array): void {
   const fsw = (r.u32() & 0x4700 & ~0) | (r.int(8) << 11) | (r.u32() & 0x3f & fcw);
   setX87Env(b, fcw, fsw, r.u32() & 0xff);
 }
+
+/** lanes of XMM and memory values */
+export type Lanes = 'f32' | 'f64' | 'int';
+
+export interface SseSpec {
+  /** mandatory prefix (66, F3, F2) or 0 */
+  pre: number;
+  /** opcode bytes after 0F (e.g. [0x58], [0x38, 0x00]) */
+  op: number[];
+  mem: boolean;
+  /** bytes the memory operand spans */
+  span: number;
+  /** the memory operand must be 16-byte aligned: mostly aligned, sometimes not (#GP) */
+  aligned: boolean;
+  lanes: Lanes;
+  /** ModRM.reg is a group extension instead of an XMM register */
+  ext?: number;
+  /** an immediate byte */
+  imm?: (cb: CB) => number;
+  /** probability of unmasking MXCSR exceptions */
+  unmask?: number;
+  /** REX.W */
+  w?: boolean;
+}
+
+/** fill `n` bytes at window offset `off` with lanes of the kind */
+export function fillMem(cb: CB, off: number, n: number, lanes: Lanes): void {
+  if (lanes === 'f32') {
+    for (let k = 0; k + 4 <= n; k += 4) cb.writeMem(off + k, 4, BigInt(f32Val(cb)));
+  } else if (lanes === 'f64') {
+    for (let k = 0; k + 8 <= n; k += 8) {
+      const [lo, hi] = f64Val(cb);
+      cb.writeMem(off + k, 8, (BigInt(hi) << 32n) | BigInt(lo));
+    }
+  }
+}
+
+/** integer lane contents with structure (edges of every element size) */
+export function intImage(cb: CB, b: Uint8Array): void {
+  const r = cb.rng;
+  for (let x = 0; x < 16; x++) {
+    for (let k = 0; k < 4; k++) {
+      let v: number;
+      switch (r.int(5)) {
+        case 0: v = r.pick([0, 0xffffffff, 0x80000000, 0x7fffffff, 0x80008000, 0x7fff7fff, 0x80808080, 0x7f7f7f7f, 0x00ff00ff, 0x01010101]); break;
+        case 1: v = r.range(-300, 300); break;
+        case 2: v = (r.u32() & 0x0f0f0f0f) | (r.bool() ? 0x80808080 : 0); break;
+        default: v = r.u32();
+      }
+      setXmmLane(b, x, k, v);
+    }
+  }
+}
+
+/**
+ * One case of an SSE instruction with XMM operands: image with lanes of the kind and MXCSR
+ * from mxcsrVal, registers and memory operand allocated, bytes emitted. Returns the ModRM
+ * allocation (G = ModRM.reg, E = ModRM.rm register or memory).
+ */
+export function sseCase(cb: CB, s: SseSpec) {
+  const fx = fpImage(cb, mxcsrVal(cb, s.unmask ?? 0.15), s.lanes === 'f64');
+  if (s.lanes === 'int') intImage(cb, fx);
+  cb.fx = fx;
+  const misalign = s.mem && s.aligned && cb.rng.bool(0.08);
+  const mo = cb.alloc({
+    mem: s.mem, span: s.span, align: s.aligned && !misalign ? 16 : 1, ext: s.ext, w: s.w,
+  });
+  if (mo.mem !== null) fillMem(cb, mo.mem.off, s.span, s.lanes);
+  const op = [0x0f, ...s.op];
+  cb.emit(mo, op, {
+    pre: s.pre !== 0 ? [s.pre] : undefined,
+    opsize: s.w === true ? 8 : undefined,
+    imm: s.imm !== undefined ? [1, BigInt(s.imm(cb))] : undefined,
+  });
+  return mo;
+}
