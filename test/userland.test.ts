@@ -70,17 +70,55 @@ function runQemu(cpu: string, module = PROG): Run {
   return transcriptOf(text, status);
 }
 
-/** `module` is the module's string: the program's path, then its arguments */
-function runWorldswitch(module = PROG): Run & { icount: number } {
+/**
+ * `module` is the module's string: the program's path, then its arguments; `cmdline` the
+ * kernel's (env=NAME=VALUE words reach the program's environment). `watch` maps entry addresses
+ * of functions to names: the run counts how often each is entered (CPU breakpoints that record
+ * and go on).
+ */
+function runWorldswitch(module = PROG, cmdline = '', watch?: Map<number, string>): Run & { icount: number; entered: Map<string, number> } {
   let text = '';
   const m = new Machine({ onUartByte: (b) => { text += String.fromCharCode(b); } });
-  m.boot(readFileSync(KERNEL), { name: KERNEL, modules: [{ name: module, data: readFileSync(module.split(' ')[0]), cmdline: module }] });
+  m.boot(readFileSync(KERNEL), { name: KERNEL, cmdline, modules: [{ name: module, data: readFileSync(module.split(' ')[0]), cmdline: module }] });
+  const entered = new Map<string, number>();
+  if (watch !== undefined) {
+    m.cpu.setBreakpoints(new Set(watch.keys()), (_c, lin) => {
+      const name = watch.get(lin) ?? `0x${lin.toString(16)}`;
+      entered.set(name, (entered.get(name) ?? 0) + 1);
+    });
+  }
   const r = m.run(WS_BUDGET);
   const sd = m.cpu.shutdown;
   const status = r.reason === Stop.Exit ? `exit ${r.exitStatus}`
     : r.reason === Stop.Shutdown ? `shutdown (${sd.reason}, exceptions ${sd.chain.join(' -> ')} at RIP 0x${sd.rip.toString(16)})`
       : `${Stop[r.reason]} at RIP 0x${r.rip.toString(16)} after ${r.icount} instructions`;
-  return { ...transcriptOf(text, status), icount: r.icount };
+  return { ...transcriptOf(text, status), icount: r.icount, entered };
+}
+
+/**
+ * glibc's string-function variants in the program (__memmove_sse2_unaligned_erms, __strlen_avx2,
+ * ...), from its symbol table: entry address -> the names there (aliases joined by '=')
+ */
+function stringVariants(): Map<number, string> {
+  const map = new Map<number, string>();
+  for (const line of execFileSync('nm', [PROG], { encoding: 'utf8' }).split('\n')) {
+    const m = /^([0-9a-f]+) [tT] (__(?:mem|str|stp|rawmem)\w*)$/.exec(line);
+    if (m === null || !/_(sse|ssse|avx|evex|erms|generic)/.test(m[2])) continue;
+    const a = parseInt(m[1], 16);
+    map.set(a, map.has(a) ? `${map.get(a)}=${m[2]}` : m[2]);
+  }
+  return map;
+}
+
+/** the string variants a run entered, checked against the instruction sets allowed */
+function checkVariants(entered: Map<string, number>, allowed: RegExp): string[] {
+  const names = [...entered.keys()].sort();
+  const bad = names.filter((n) => !n.split('=').every((x) => allowed.test(x)));
+  expect(bad, `string variants outside ${allowed}: ${names.join(' ')}`).toEqual([]);
+  for (const fn of ['memmove', 'memset', 'strlen', 'strchr', 'memchr', 'memcmp', 'strcmp']) {
+    expect(names.some((n) => n.includes(`__${fn}_`)), `no __${fn}_* variant ran: ${names.join(' ')}`).toBe(true);
+  }
+  return names;
 }
 
 /** the first line where two transcripts differ, for the failure message */
@@ -139,7 +177,7 @@ describe('userland: a static glibc program at CPL 3', () => {
       : 'on worldswitch: stops with #UD/#NM at the first x87/SSE instruction (CPUID 1 EDX lacks FPU/FXSR/SSE/SSE2)';
   it.skipIf(!CI && why !== '')(wsTitle, (ctx) => {
     if (native === null) return ctx.skip();
-    const w = runWorldswitch();
+    const w = runWorldswitch(PROG, '', stringVariants());
     const where = `worldswitch (${w.status}, ${w.icount} instructions):\n${w.report}`;
     if (!WS_FP) {
       // what stopped it, for the log; the kernel must have said so itself
@@ -155,6 +193,24 @@ describe('userland: a static glibc program at CPL 3', () => {
     expect(w.report).toMatch(/^PASS: static_elf$/m);
     expect(w.report).not.toMatch(/^note: system call/m);
     expect(w.status).toBe('exit 3');
+    // the string functions that ran are glibc's SSE2/SSSE3 variants (no AVX: XCR0 has no YMM)
+    const names = checkVariants(w.entered, /_(sse2|ssse3)/);
+    console.info(`userland.test: worldswitch ran fpprog in ${w.icount} instructions; string variants: ${names.join(' ')}`);
+  }, 600_000);
+
+  // the same string work with SSSE3 masked by glibc's tunable (passed on the kernel command line
+  // into the environment): memmove/memcpy/strcpy/... take their SSE2 forms too
+  const TUNE = 'GLIBC_TUNABLES=glibc.cpu.hwcaps=-SSSE3';
+  it.skipIf(!CI && why !== '')(why ? `on worldswitch, SSE2 only (skipped: ${why})` : WS_FP ? `on worldswitch with ${TUNE}: strings, SSE2 variants only` : `on worldswitch with ${TUNE} (skipped: CPUID 1 EDX lacks FPU/FXSR/SSE/SSE2)`, (ctx) => {
+    if (!WS_FP) return ctx.skip();
+    const host = spawnSync(PROG, ['strings'], { encoding: 'latin1', env: { ...process.env, GLIBC_TUNABLES: TUNE.slice('GLIBC_TUNABLES='.length) } });
+    expect(host.status).toBe(0);
+    const w = runWorldswitch(`${PROG} strings`, `env=${TUNE}`, stringVariants());
+    const where = `worldswitch (${w.status}, ${w.icount} instructions):\n${w.report}`;
+    expect(w.exitCode, where).toBe(0);
+    if (w.transcript !== host.stdout) expect.fail(`worldswitch transcript differs at ${firstDifference(host.stdout, w.transcript ?? '')}\n${where}`);
+    const names = checkVariants(w.entered, /_sse2/);
+    console.info(`userland.test: worldswitch with ${TUNE}: string variants: ${names.join(' ')}`);
   }, 600_000);
 });
 

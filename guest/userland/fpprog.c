@@ -309,17 +309,19 @@ static void sorting(void) {
   free(v);
 }
 
-int main(void) {
+/* with arguments, only the sections they name run (e.g. `fpprog strings`) */
+int main(int argc, char **argv) {
+  static const struct { const char *name; void (*fn)(void); } sections[] = {
+    { "doubles", doubles }, { "floats", floats }, { "long_doubles", long_doubles }, { "printing", printing },
+    { "conversions", conversions }, { "exceptions", exceptions }, { "strings", strings }, { "sorting", sorting },
+  };
   printf("fpprog: gcc %d.%d, glibc %d.%d, FLT_EVAL_METHOD %d, LDBL_MANT_DIG %d\n", __GNUC__, __GNUC_MINOR__,
          __GLIBC__, __GLIBC_MINOR__, FLT_EVAL_METHOD, LDBL_MANT_DIG);
-  doubles();
-  floats();
-  long_doubles();
-  printing();
-  conversions();
-  exceptions();
-  strings();
-  sorting();
+  for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+    int run = argc < 2;
+    for (int k = 1; k < argc; k++) run |= strcmp(argv[k], sections[i].name) == 0;
+    if (run) sections[i].fn();
+  }
   printf("done\n");
   return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * A minimal Linux x86-64 system-call ABI that runs one static ELF64 executable at CPL 3: the
- * program is the first multiboot module (its string is its command line: argv), loaded by its
+ * program is the first multiboot module (its string is its command line: argv; the kernel
+ * command line's env=NAME=VALUE words are added to its environment after LANG=C), loaded by its
  * PT_LOAD segments into page-table mappings of its own, entered with the System V process stack
  * (argc, argv, envp, the auxiliary vector), served through SYSCALL/SYSRET until exit_group.
  *
@@ -501,19 +502,38 @@ static u64 build_stack(void) {
     argv_s[argc++] = c;
     while (*c && *c != ' ') c++;
   }
-  static const char *const envp_s[] = { "LANG=C" };
-  u64 argv_va[16], envp_va[1];
+  /* envp: LANG=C, then every env=NAME=VALUE word of the kernel command line */
+  const char *envp_s[9] = { "LANG=C" };
+  u64 envp_n[9] = { 6 };
+  int envc = 1;
+  for (const char *c = cmdline(); *c && envc < 9;) {
+    while (*c == ' ') c++;
+    u64 n = 0;
+    while (c[n] && c[n] != ' ') n++;
+    if (n > 4 && strncmp(c, "env=", 4) == 0) envp_s[envc] = c + 4, envp_n[envc++] = n - 4;
+    c += n;
+  }
+  /* Linux's layout (fs/exec.c): a zero word at the very top, the file name (AT_EXECFN), the
+   * environment strings, the argument strings; so a string that is read a little beyond its
+   * end (glibc's tunables parser does) never meets the end of the stack */
+  u64 argv_va[16], envp_va[9], execfn;
+  sp -= 8;
+  poke_user(sp, "\0\0\0\0\0\0\0", 8);
+  const char *fname = argc ? argv_s[0] : "program";
+  sp -= strlen(fname) + 1;
+  poke_user(sp, fname, strlen(fname) + 1);
+  execfn = sp;
+  for (int i = envc - 1; i >= 0; i--) {
+    sp -= envp_n[i] + 1;
+    poke_user(sp, envp_s[i], envp_n[i]);
+    poke_user(sp + envp_n[i], "", 1);
+    envp_va[i] = sp;
+  }
   for (int i = argc - 1; i >= 0; i--) {
     u64 n = strlen(argv_s[i]) + 1;
     sp -= n;
     poke_user(sp, argv_s[i], n);
     argv_va[i] = sp;
-  }
-  for (int i = 0; i < 1; i++) {
-    u64 n = strlen(envp_s[i]) + 1;
-    sp -= n;
-    poke_user(sp, envp_s[i], n);
-    envp_va[i] = sp;
   }
   sp -= 7;
   poke_user(sp, "x86_64", 7);
@@ -530,15 +550,15 @@ static u64 build_stack(void) {
     { 3, phdr_va }, { 4, sizeof(struct phdr) }, { 5, eh->phnum }, { 6, PAGE }, { 7, 0 },
     { 8, 0 }, { 9, eh->entry }, { 11, 0 }, { 12, 0 }, { 13, 0 }, { 14, 0 }, { 15, platform },
     { 16, d }, { 17, 100 }, { 23, 0 }, { 25, random }, { 26, 0 },
-    { 31, argc ? argv_va[0] : platform }, { 0, 0 },
+    { 31, execfn }, { 0, 0 },
   };
-  u64 words = 1 + (argc + 1) + (1 + 1) + 2 * ARRAY_SIZE(aux);
+  u64 words = 1 + (argc + 1) + (envc + 1) + 2 * ARRAY_SIZE(aux);
   sp = (sp - words * 8) & ~15ul;
-  u64 v[64], k = 0;
+  u64 v[80], k = 0;
   v[k++] = argc;
   for (int i = 0; i < argc; i++) v[k++] = argv_va[i];
   v[k++] = 0;
-  v[k++] = envp_va[0];
+  for (int i = 0; i < envc; i++) v[k++] = envp_va[i];
   v[k++] = 0;
   for (u64 i = 0; i < ARRAY_SIZE(aux); i++) v[k++] = aux[i][0], v[k++] = aux[i][1];
   poke_user(sp, v, k * 8);
