@@ -4,7 +4,8 @@
  * register preservation, and each system call glibc relies on, with its Linux error returns.
  * It prints one line per check ("name ok" or "name BAD detail") and exits with the number of
  * failures. argv[1] picks a deliberate fault at the end: "pf" writes to a page made read-only by
- * mprotect (the kernel must report #PF with that CR2 and error P|W|U), "ud" executes UD2.
+ * mprotect (the kernel must report #PF with that CR2 and error P|W|U), "ud" executes UD2, "xm"
+ * divides by zero with MXCSR.ZM clear (#XF), "mf" with the x87 FCW.ZM clear (#MF).
  * It runs on worldswitch before x87/SSE exist there, and is written for the userland kernel
  * only (natively, its envp and auxv checks would not hold).
  */
@@ -214,6 +215,20 @@ static void run(void) {
   if (argc > 1 && seq(argv[1], "ud")) {
     out("fault: ud2\n");
     asm volatile("ud2");
+  }
+  if (argc > 1 && seq(argv[1], "xm")) {
+    /* MXCSR.ZM clear, then DIVSD by zero: #XF (vector 19; APM Vol. 2, 8.2.20) */
+    out("fault: divsd by zero, ZM unmasked\n");
+    u32 mx = 0x1f80 & ~0x200u;
+    asm volatile("ldmxcsr %0; pxor %%xmm1, %%xmm1; mov $1, %%eax; cvtsi2sd %%eax, %%xmm0; divsd %%xmm1, %%xmm0"
+                 :: "m"(mx) : "rax");  /* the program keeps nothing in XMM (-mgeneral-regs-only) */
+  }
+  if (argc > 1 && seq(argv[1], "mf")) {
+    /* FCW.ZM clear, FDIV by zero sets ES; the next waiting x87 instruction takes #MF (vector
+     * 16, CR0.NE=1; APM Vol. 2, 8.2.17) */
+    out("fault: fdiv by zero, ZM unmasked\n");
+    unsigned short cw = 0x37f & ~4;
+    asm volatile("fldcw %0; fld1; fldz; fdivrp; fwait" :: "m"(cw));
   }
   out(failures ? "abi: failures\n" : "abi: all ok\n");
   sys(231, failures, 0, 0);
