@@ -17,6 +17,7 @@ import { mulDivForms } from './forms-muldiv.js';
 import { shiftForms } from './forms-shift.js';
 import { stackForms } from './forms-stack.js';
 import { stringForms } from './forms-string.js';
+import { x87Forms } from './forms-x87.js';
 import { CB, Rng } from './gen.js';
 import type { Case } from './layout.js';
 import { undefFor } from './masks.js';
@@ -52,7 +53,7 @@ function handlersOf(cases: Case[]): string[] {
 export function allFormDefs(): FormDef[] {
   return [
     ...aluForms(), ...moveForms(), ...mulDivForms(), ...shiftForms(), ...bitForms(), ...condForms(),
-    ...stringForms(), ...stackForms(), ...miscForms(), ...fpStateForms(), ...sseFpForms(),
+    ...stringForms(), ...stackForms(), ...miscForms(), ...fpStateForms(), ...sseFpForms(), ...x87Forms(),
   ];
 }
 

@@ -184,8 +184,9 @@ function ffree(c: Cpu, i: Insn): void {
   x87Check(c);
   const f = c.fpu;
   notePointers(c, i, i.arg >> 8, 0);
+  setC1(f, 0);
   setTag(f, phys(f, i.modrm & 7), TAG_EMPTY);
-  if ((i.arg & 16) !== 0) setTop(f, top(f) + 1);
+  if ((i.arg & 16) !== 0) pop(f); // FFREEP: then a pop, which empties ST(0) too
 }
 
 // ---- D9 E0-FF (and D9 D0 FNOP) ----
@@ -235,17 +236,22 @@ function x87Un(c: Cpu, i: Insn): void {
   const need2 = op === 0x31 || op === 0x33 || op === 0x35 || op === 0x38 || op === 0x39 || op === 0x3d;
   const pushes = op === 0x32 || op === 0x34 || op === 0x3b || (op >= 0x28 && op <= 0x2e);
   if (op === 0x10 || op === 0x36 || op === 0x37) {
-    // FNOP, FDECSTP, FINCSTP
-    setC1(f, 0);
+    // FNOP (C1 kept), FDECSTP, FINCSTP (C1 = 0)
+    if (op !== 0x10) setC1(f, 0);
     if (op === 0x36) setTop(f, top(f) - 1); else if (op === 0x37) setTop(f, top(f) + 1);
     return;
   }
   if (op === 0x25) { fxam(f, p0); return; }
   if (op >= 0x28 && op <= 0x2e) { loadConst(f, op - 0x28); return; }
   if (isEmpty(f, p0) || (need2 && isEmpty(f, p1))) {
-    if (!stackFault(f, false)) return;
+    const masked = stackFault(f, false);
+    if (op === 0x38 || op === 0x35) f.fsw &= ~Sw.C2;
     if (op === 0x24) { f.fsw = (f.fsw & ~Sw.CC) | Sw.C3 | Sw.C2 | Sw.C0; return; }
-    if (need2) { writePhys(f, p1, IND_LO, IND_HI, IND_SE); if (op !== 0x38 && op !== 0x35 && op !== 0x3d) pop(f); return; }
+    if (!masked) return;
+    if (op === 0x24) { f.fsw = (f.fsw & ~Sw.CC) | Sw.C3 | Sw.C2 | Sw.C0; return; }
+    // FYL2X, FPATAN, FYL2XP1 write ST(1) and pop; FPREM, FPREM1, FSCALE write ST(0)
+    if (need2 && op !== 0x38 && op !== 0x35 && op !== 0x3d) { writePhys(f, p1, IND_LO, IND_HI, IND_SE); pop(f); return; }
+    if (op === 0x38 || op === 0x35) f.fsw &= ~Sw.C2;
     writePhys(f, p0, IND_LO, IND_HI, IND_SE);
     if (pushes) pushValue(f, IND_LO, IND_HI, IND_SE);
     return;
@@ -260,20 +266,24 @@ function x87Un(c: Cpu, i: Insn): void {
     case 0x21: writePhys(f, p0, lo, hi, se & 0x7fff); return; // FABS
     case 0x24: { // FTST: compare with +0.0, IE on any NaN
       const r = f80Cmp(lo, hi, se, 0, 0, 0, true, 0);
-      if (signal(f, sf.flags) !== 0) return;
       f.fsw = (f.fsw & ~Sw.CC) | CC_OF[r];
+      signal(f, sf.flags);
       return;
     }
     case 0x3a: f80Sqrt(lo, hi, se, ctl); result(f, p0); return; // FSQRT
     case 0x3c: f80RoundInt(lo, hi, se, ctl); result(f, p0); return; // FRNDINT
-    case 0x3d: fscale(f, p0, p1, ctl); return;
+    case 0x3d: fscale(f, p0, p1, ctl | 0x30); return; // FSCALE is not rounded to PC
     case 0x34: fxtract(f, p0); return;
     case 0x38: case 0x35: { // FPREM, FPREM1
-      f80Rem(lo, hi, se, f.sigLo[p1], f.sigHi[p1], f.signExp[p1], op === 0x35);
-      if (signal(f, rem.flags) & (Exc.IE | Exc.DE)) return;
+      f80Rem(lo, hi, se, f.sigLo[p1], f.sigHi[p1], f.signExp[p1], op === 0x35, (f.fcw & 0x10) !== 0);
+      if ((rem.flags & ~f.fcw & (Exc.IE | Exc.DE)) !== 0) { signal(f, rem.flags & (Exc.IE | Exc.DE)); f.fsw &= ~(Sw.C1 | Sw.C2); return; }
+      signal(f, rem.flags);
       writePhys(f, p0, rem.lo, rem.hi, rem.se);
       const q = rem.q;
-      f.fsw = (f.fsw & ~Sw.CC) | (rem.partial ? Sw.C2 : ((q & 4 ? Sw.C0 : 0) | (q & 2 ? Sw.C3 : 0) | (q & 1 ? Sw.C1 : 0)));
+      // quotient bits: C0 = Q2, C3 = Q0, C1 = Q1; C2 = 1 for a partial remainder. The special
+      // cases keep C0 and C3 (as the host CPU)
+      if (rem.special) f.fsw &= ~(Sw.C1 | Sw.C2);
+      else f.fsw = (f.fsw & ~Sw.CC) | (rem.partial ? Sw.C2 : ((q & 4 ? Sw.C0 : 0) | (q & 2 ? Sw.C3 : 0) | (q & 1 ? Sw.C1 : 0)));
       return;
     }
     default: transcendental(f, op, p0, p1);
