@@ -268,5 +268,27 @@ export function x87Forms(): FormDef[] {
   out.push(memForm('fldenv m14', 0xd9, 4, 'env16', 3, { o16: true, fix: envFix(false) }));
   out.push(memForm('fnsave m108', 0xdd, 6, 'save', 3));
   out.push(memForm('frstor m108', 0xdd, 4, 'save', 3, { fix: envFix(true) }));
+  // a pending unmasked exception (ES = 1): the next waiting instruction raises #MF, the
+  // non-waiting control instructions run; and an exception raised and then met by FWAIT
+  const pendingForm = (name: string, bytes: number[]): FormDef => ({
+    name, family: 'none', size: 4,
+    gen: (cb) => {
+      const im = image(cb, 3);
+      const r = cb.rng;
+      const um = 1 << r.int(6);
+      im.fcw &= ~um;
+      im.fsw |= um | 0x8080;
+      install(cb, im);
+      cb.raw(bytes);
+    },
+  });
+  out.push(pendingForm('pending #MF: fwait', [0x9b]));
+  out.push(pendingForm('pending #MF: fld1', [0xd9, 0xe8]));
+  out.push(pendingForm('pending #MF: fadd st,st(1)', [0xd8, 0xc1]));
+  out.push(pendingForm('pending, no wait: fnstsw ax', [0xdf, 0xe0]));
+  out.push(pendingForm('pending, no wait: fnclex; fwait', [0xdb, 0xe2, 0x9b]));
+  out.push(pendingForm('pending, no wait: fninit', [0xdb, 0xe3]));
+  out.push(regForm('fdiv st,st(1); fwait (#MF when unmasked)', () => [0xd8, 0xf1, 0x9b], 2));
+  out.push(regForm('fsqrt; fld1 (#MF when unmasked)', () => [0xd9, 0xfa, 0xd9, 0xe8], 1, true));
   return out;
 }
