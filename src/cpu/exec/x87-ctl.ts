@@ -65,46 +65,51 @@ function fnstswAx(c: Cpu, _i: Insn): void { x87CheckNoWait(c); setReg(c, 0, 2, c
  * size, 14 with 16 bits; real and virtual-8086 modes store the linear instruction and data
  * pointers with the opcode instead of selectors. Unused upper words are written as FFFFh.
  */
+/** word k of an environment image; with a 32-bit image, words 4 and 6 of the real-mode layout
+ * use all 32 bits, elsewhere the upper half is reserved and written as FFFFh (as the host) */
+function put(c: Cpu, lin: number, o32: boolean, real: boolean, k: number, v: number): void {
+  if (!o32) writeN(c, lin + 2 * k, 2, v, 0);
+  else writeN(c, lin + 4 * k, 4, real && (k === 4 || k === 6) ? v : (v & 0xffff) | 0xffff0000, 0);
+}
+
+function get(c: Cpu, lin: number, o32: boolean, k: number): number {
+  return o32 ? readN(c, lin + 4 * k, 4) >>> 0 : readN(c, lin + 2 * k, 2);
+}
+
 function storeEnv(c: Cpu, lin: number, o32: boolean): number {
   const f = c.fpu, real = realLayout(c);
-  const n = o32 ? 4 : 2;
-  // with a 32-bit image, words 4 and 6 of the real-mode layout use all 32 bits; elsewhere the
-  // upper half is reserved and written as FFFFh (as the host CPU)
-  const put = (k: number, v: number): void => writeN(c, lin + k * n, n, o32 ? (real && (k === 4 || k === 6) ? v : (v & 0xffff) | 0xffff0000) : v, 0);
-  put(0, f.fcw); put(1, f.fsw); put(2, f.ftw);
+  put(c, lin, o32, real, 0, f.fcw); put(c, lin, o32, real, 1, f.fsw); put(c, lin, o32, real, 2, f.ftw);
   if (real) {
     const ip = (f.fcs * 16 + f.fip) >>> 0, dp = (f.fds * 16 + f.fdp) >>> 0;
-    put(3, ip & 0xffff);
-    put(4, o32 ? (((ip >>> 16) << 12) | (f.fop & 0x7ff)) >>> 0 : (((ip >>> 16) & 0xf) << 12) | (f.fop & 0x7ff));
-    put(5, dp & 0xffff);
-    put(6, o32 ? ((dp >>> 16) << 12) >>> 0 : ((dp >>> 16) & 0xf) << 12);
+    put(c, lin, o32, real, 3, ip & 0xffff);
+    put(c, lin, o32, real, 4, o32 ? (((ip >>> 16) << 12) | (f.fop & 0x7ff)) >>> 0 : (((ip >>> 16) & 0xf) << 12) | (f.fop & 0x7ff));
+    put(c, lin, o32, real, 5, dp & 0xffff);
+    put(c, lin, o32, real, 6, o32 ? ((dp >>> 16) << 12) >>> 0 : ((dp >>> 16) & 0xf) << 12);
   } else if (o32) {
     writeN(c, lin + 12, 4, f.fip, 0);
     writeN(c, lin + 16, 4, (f.fcs & 0xffff) | ((f.fop & 0x7ff) << 16), 0);
     writeN(c, lin + 20, 4, f.fdp, 0);
     writeN(c, lin + 24, 4, (f.fds & 0xffff) | 0xffff0000, 0);
   } else {
-    put(3, f.fip & 0xffff); put(4, f.fcs); put(5, f.fdp & 0xffff); put(6, f.fds);
+    put(c, lin, o32, real, 3, f.fip & 0xffff); put(c, lin, o32, real, 4, f.fcs); put(c, lin, o32, real, 5, f.fdp & 0xffff); put(c, lin, o32, real, 6, f.fds);
   }
   return o32 ? 28 : 14;
 }
 
 function loadEnv(c: Cpu, lin: number, o32: boolean): number {
   const f = c.fpu, real = realLayout(c);
-  const n = o32 ? 4 : 2;
-  const get = (k: number): number => readN(c, lin + k * n, n) >>> 0;
-  const cw = get(0), sw = get(1), tw = get(2);
+  const cw = get(c, lin, o32, 0), sw = get(c, lin, o32, 1), tw = get(c, lin, o32, 2);
   let ip: number, cs: number, op: number, dp: number, ds: number;
   if (real) {
-    const w4 = get(4), w6 = get(6);
-    ip = (get(3) & 0xffff) | ((o32 ? (w4 >>> 12) & 0xffff : (w4 >>> 12) & 0xf) << 16);
+    const w4 = get(c, lin, o32, 4), w6 = get(c, lin, o32, 6);
+    ip = (get(c, lin, o32, 3) & 0xffff) | ((o32 ? (w4 >>> 12) & 0xffff : (w4 >>> 12) & 0xf) << 16);
     op = w4 & 0x7ff; cs = 0;
-    dp = (get(5) & 0xffff) | ((o32 ? (w6 >>> 12) & 0xffff : (w6 >>> 12) & 0xf) << 16);
+    dp = (get(c, lin, o32, 5) & 0xffff) | ((o32 ? (w6 >>> 12) & 0xffff : (w6 >>> 12) & 0xf) << 16);
     ds = 0;
   } else if (o32) {
-    ip = get(3); const w4 = get(4); cs = w4 & 0xffff; op = (w4 >>> 16) & 0x7ff; dp = get(5); ds = get(6) & 0xffff;
+    ip = get(c, lin, o32, 3); const w4 = get(c, lin, o32, 4); cs = w4 & 0xffff; op = (w4 >>> 16) & 0x7ff; dp = get(c, lin, o32, 5); ds = get(c, lin, o32, 6) & 0xffff;
   } else {
-    ip = get(3) & 0xffff; cs = get(4) & 0xffff; op = f.fop; dp = get(5) & 0xffff; ds = get(6) & 0xffff;
+    ip = get(c, lin, o32, 3) & 0xffff; cs = get(c, lin, o32, 4) & 0xffff; op = f.fop; dp = get(c, lin, o32, 5) & 0xffff; ds = get(c, lin, o32, 6) & 0xffff;
   }
   f.fcw = (cw & 0x1f3f) | 0x40; f.fsw = sw & 0xffff; f.ftw = tw & 0xffff;
   f.fip = ip >>> 0; f.fcs = cs; f.fop = op; f.fdp = dp >>> 0; f.fds = ds;

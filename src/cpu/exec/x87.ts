@@ -254,7 +254,8 @@ function loadBcd(c: Cpu, lin: number): void {
   let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
   for (let k = 8; k >= 0; k--) {
     const byte = k >= 4 ? (k === 8 ? m80.se & 0xff : (m80.hi >>> (8 * (k - 4))) & 0xff) : (m80.lo >>> (8 * k)) & 0xff;
-    for (const d of [byte >> 4, byte & 15]) {
+    for (let h = 1; h >= 0; h--) {
+      const d = (byte >> (4 * h)) & 15;
       let t = l0 * 10 + d; l0 = t & 0xffff;
       t = l1 * 10 + (t >>> 16); l1 = t & 0xffff;
       t = l2 * 10 + (t >>> 16); l2 = t & 0xffff;

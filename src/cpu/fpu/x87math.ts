@@ -10,12 +10,13 @@ import { Exc, sf, f80Add, f80Class } from './softfloat.js';
 /** `special`: a NaN, invalid, zero-dividend or infinite-divisor case (C0 and C3 are kept) */
 export const rem = { lo: 0, hi: 0, se: 0, q: 0, partial: 0, flags: 0, special: 0 };
 
-function unp(lo: number, hi: number, se: number): [number, number, number] {
-  // normalized significand and unbiased exponent of a finite non-zero f80 (denormals included)
+// normalized significand and unbiased exponent of a finite non-zero f80 (denormals included)
+let nH = 0, nL = 0, nE = 0;
+function unp(lo: number, hi: number, se: number): void {
   let e = (se & 0x7fff) === 0 ? -16382 : (se & 0x7fff) - 16383;
   let h = hi >>> 0, l = lo >>> 0;
   while ((h & 0x80000000) === 0) { h = ((h << 1) | (l >>> 31)) >>> 0; l = (l << 1) >>> 0; e--; }
-  return [h, l, e];
+  nH = h; nL = l; nE = e;
 }
 
 /**
@@ -44,9 +45,11 @@ export function f80Rem(aLo: number, aHi: number, aSe: number, bLo: number, bHi: 
   rem.special = 0;
   if (ca === 0) return; // 0 rem x = 0 (quotient 0)
   const sign = aSe & 0x8000;
-  const [ah, al, ae] = unp(aLo, aHi, aSe);
+  unp(aLo, aHi, aSe);
+  const ah = nH, al = nL, ae = nE;
   // x rem inf = x (quotient 0), re-encoded like any remainder below
-  const [bh, bl, be] = cb === 2 ? [0x80000000, 0, ae + 100000] : unp(bLo, bHi, bSe);
+  let bh = 0x80000000, bl = 0, be = ae + 100000;
+  if (cb !== 2) { unp(bLo, bHi, bSe); bh = nH; bl = nL; be = nE; }
   const d = ae - be;
   let n = d;
   if (d >= 64) { n = 32 + (d % 32); rem.partial = 1; }
