@@ -27,6 +27,8 @@ const VENDOR_EDX = 0x69746e65;
 const VENDOR_ECX = 0x444d4163;
 
 /** CPUID 1 / 8000_0001 EDX bits shared by both leaves (AMD mirrors them) */
+/** FPU 0: the x87 (src/cpu/exec/x87*.ts); AMD mirrors it in 8000_0001 EDX bit 0 */
+const EDX_FPU = 1 << 0;
 const EDX_PSE = 1 << 3;
 const EDX_TSC = 1 << 4;
 const EDX_MSR = 1 << 5;
@@ -36,7 +38,7 @@ const EDX_APIC = 1 << 9;
 const EDX_CMOV = 1 << 15;
 const EDX_PAT = 1 << 16;
 const EDX_PSE36 = 1 << 17;
-const COMMON_EDX = EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_CMOV | EDX_PAT | EDX_PSE36;
+const COMMON_EDX = EDX_FPU | EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_CMOV | EDX_PAT | EDX_PSE36;
 
 /** FXSR 24 (FXSAVE/FXRSTOR, CR4.OSFXSR): mirrored in 8000_0001 EDX */
 const EDX_FXSR = 1 << 24;
