@@ -137,12 +137,16 @@ if stale "$abi" "$src/userland/abi.c" "$src/build.sh"; then
     -Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -o "$abi.$$" "$src/userland/abi.c"
   mv -f "$abi.$$" "$abi"
 fi
-prog="$out/fpprog"
-if stale "$prog" "$src/userland/fpprog.c" "$src/build.sh"; then
-  if "$CC" -print-file-name=libc.a | grep -q /; then
-    "$CC" -O2 -static -Wall -Wextra -Werror -Wno-stringop-overflow -Wno-array-bounds -o "$prog.$$" "$src/userland/fpprog.c" -lm
-    mv -f "$prog.$$" "$prog"
-  else
-    echo "build.sh: no static glibc (libc.a: install libc6-dev); $prog not built" >&2
+# fpprog and x87math: ordinary programs, gcc -O2 -static against glibc
+for p in fpprog x87math; do
+  prog="$out/$p"
+  if stale "$prog" "$src/userland/$p.c" "$src/build.sh"; then
+    if "$CC" -print-file-name=libc.a | grep -q /; then
+      "$CC" -O2 -static -Wall -Wextra -Werror -Wno-stringop-overflow -Wno-array-bounds -o "$prog.$$" \
+        "$src/userland/$p.c" -lm
+      mv -f "$prog.$$" "$prog"
+    else
+      echo "build.sh: no static glibc (libc.a: install libc6-dev); $prog not built" >&2
+    fi
   fi
-fi
+done
