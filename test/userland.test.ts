@@ -245,7 +245,7 @@ describe('userland: the system-call ABI (abi.c)', () => {
       transcripts[name] = t;
     }, 120_000);
 
-    it.skipIf(!CI && skipWhy !== '')(skipWhy ? `on ${name}: user faults (skipped: ${skipWhy})` : `on ${name}: reports a user #PF (CR2, error P|W|U) and #UD`, () => {
+    it.skipIf(!CI && skipWhy !== '')(skipWhy ? `on ${name}: user faults (skipped: ${skipWhy})` : `on ${name}: reports a user #PF (CR2, error P|W|U), #UD and #GP`, () => {
       const pf = runner()(`${ABI} pf`);
       const addr = /fault: write to (0x[0-9a-f]+)\n/.exec(pf.text)?.[1];
       expect(addr, pf.text).toBeDefined();
@@ -256,6 +256,8 @@ describe('userland: the system-call ABI (abi.c)', () => {
       const ud = runner()(`${ABI} ud`);
       expect(ud.report).toMatch(/^FAIL: static_elf \(#UD in user mode at rip 0x[0-9a-f]+ \[0f 0b [0-9a-f ]+\] cr2 0x0 error 0x0\)$/m);
       expect(ud.status).toBe('exit 7');
+      const gp = runner()(`${ABI} gp`);
+      expect(gp.report).toMatch(/^FAIL: static_elf \(#GP in user mode at rip 0x[0-9a-f]+ \[fa [0-9a-f ]+\] cr2 0x0 error 0x0\)$/m);
     }, 120_000);
   }
 

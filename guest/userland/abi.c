@@ -4,7 +4,8 @@
  * register preservation, and each system call glibc relies on, with its Linux error returns.
  * It prints one line per check ("name ok" or "name BAD detail") and exits with the number of
  * failures. argv[1] picks a deliberate fault at the end: "pf" writes to a page made read-only by
- * mprotect (the kernel must report #PF with that CR2 and error P|W|U), "ud" executes UD2, "xm"
+ * mprotect (the kernel must report #PF with that CR2 and error P|W|U), "ud" executes UD2, "gp"
+ * CLI (#GP(0) at CPL 3 with IOPL 0), "xm"
  * divides by zero with MXCSR.ZM clear (#XF), "mf" with the x87 FCW.ZM clear (#MF).
  * It runs on worldswitch before x87/SSE exist there, and is written for the userland kernel
  * only (natively, its envp and auxv checks would not hold).
@@ -215,6 +216,10 @@ static void run(void) {
   if (argc > 1 && seq(argv[1], "ud")) {
     out("fault: ud2\n");
     asm volatile("ud2");
+  }
+  if (argc > 1 && seq(argv[1], "gp")) {
+    out("fault: cli at CPL 3\n");   /* IOPL 0: #GP(0) (APM Vol. 3, CLI) */
+    asm volatile("cli");
   }
   if (argc > 1 && seq(argv[1], "xm")) {
     /* MXCSR.ZM clear, then DIVSD by zero: #XF (vector 19; APM Vol. 2, 8.2.20) */
