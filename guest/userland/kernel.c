@@ -225,7 +225,10 @@ static long sys_brk(u64 addr) {
   if (new_end > old_end) {
     if (map_range(old_end, new_end - old_end, prot_bits(3)) < 0) return (long)brk_cur;
   } else {
-    for (u64 p = new_end; p < old_end; p += PAGE) *walk(p, 0) = 0;
+    for (u64 p = new_end; p < old_end; p += PAGE) {
+      volatile u64 *pte = walk(p, 0);
+      if (pte) *pte = 0;
+    }
     flush_tlb();
   }
   brk_cur = addr;
@@ -242,6 +245,7 @@ static long sys_mmap(u64 addr, u64 len, u64 prot, u64 flags, u64 fd, u64 off) {
   if (len == 0 || (flags & MAP_TYPE) != MAP_PRIVATE || (off & (PAGE - 1))) return -EINVAL;
   if (!(flags & MAP_ANONYMOUS) || (long)fd != -1) return -EBADF;   /* no files */
   if (flags & MAP_FIXED) return -EINVAL;                          /* not needed by glibc */
+  if (len > USER_TOP) return -ENOMEM;
   len = (len + PAGE - 1) & ~(PAGE - 1);
   if (len > STACK_TOP - STACK_SIZE - mmap_next) return -ENOMEM;
   u64 va = mmap_next;
@@ -253,9 +257,15 @@ static long sys_mmap(u64 addr, u64 len, u64 prot, u64 flags, u64 fd, u64 off) {
 
 static long sys_munmap(u64 addr, u64 len) {
   if ((addr & (PAGE - 1)) || len == 0 || !is_user_range(addr, len)) return -EINVAL;
-  for (u64 p = addr; p < addr + len; p += PAGE) {
+  len = (len + PAGE - 1) & ~(PAGE - 1);
+  for (u64 p = addr; p < addr + len;) {
     volatile u64 *pte = walk(p, 0);
-    if (pte) *pte = 0;   /* the frame is not reused: one short-lived process */
+    if (!pte) {   /* no page table here: skip to the next 2 MiB */
+      p = (p | ((1ul << 21) - 1)) + 1;
+      continue;
+    }
+    *pte = 0;     /* the frame is not reused: one short-lived process */
+    p += PAGE;
   }
   flush_tlb();
   return 0;
