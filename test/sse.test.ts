@@ -102,6 +102,31 @@ describe('SSE checks and exceptions', () => {
   });
 });
 
+describe('MMX', () => {
+  // paddb mm1, mm2 ; emms
+  it('raises #UD with CR0.EM, #NM with CR0.TS, #MF with a pending x87 exception; makes the MMX transition', () => {
+    let c = mk('0f fc ca');
+    c.cr0 |= Cr0.EM;
+    expect(step(c)).toBe(Vec.UD);
+    c = mk('0f fc ca');
+    c.cr0 |= Cr0.TS;
+    expect(step(c)).toBe(Vec.NM);
+    c = mk('0f fc ca');
+    c.fpu.fsw = 0x8081;
+    expect(step(c)).toBe(Vec.MF);
+    c = mk('0f fc ca 0f 77');
+    c.fpu.fsw = 0x3800; c.fpu.ftw = 0xffff;
+    c.fpu.sigLo[1] = 0x01020304; c.fpu.sigLo[2] = 0x10101010;
+    expect(step(c)).toBe(-1);
+    expect(c.fpu.sigLo[1]).toBe(0x11121314);
+    expect(c.fpu.signExp[1]).toBe(0xffff);
+    expect(c.fpu.fsw & 0x3800).toBe(0);
+    expect(c.fpu.ftw).toBe(0);
+    expect(step(c)).toBe(-1); // EMMS
+    expect(c.fpu.ftw).toBe(0xffff);
+  });
+});
+
 describe('FXSAVE/FXRSTOR', () => {
   function prime(c: Cpu): void {
     for (let k = 0; k < 64; k++) c.fpu.xmm[k] = 0x1000 + k;
@@ -227,7 +252,7 @@ describe('XSAVE, XGETBV, XSETBV, CPUID', () => {
     const out = new Int32Array(4);
     cpuidLeaf(c, 1, 0, out);
     expect((out[3] >>> 24) & 7).toBe(7); // FXSR SSE SSE2
-    expect((out[3] >>> 23) & 1).toBe(0); // no MMX
+    expect((out[3] >>> 23) & 1).toBe(1); // MMX
     expect(out[2] & 1).toBe(1);
     expect((out[2] >>> 9) & 1).toBe(1);
     expect((out[2] >>> 26) & 3).toBe(3);
@@ -239,7 +264,7 @@ describe('XSAVE, XGETBV, XSETBV, CPUID', () => {
     cpuidLeaf(c, 0xd, 1, out);
     expect(out[0]).toBe(1);
     cpuidLeaf(c, 0x80000001, 0, out);
-    expect((out[3] >>> 24) & 3).toBe(3);
+    expect((out[3] >>> 22) & 0xf).toBe(0xf); // MmxExt MMX FXSR FFXSR
   });
 
   it('a guest intercepting XSETBV exits with code 8Dh before the CPL and value checks', () => {
