@@ -97,13 +97,11 @@ function loadX87(c: Cpu, lin: number, w64: boolean): void {
   const abr = read8(c, lin + 4);
   f.fop = read16(c, lin + 6) & 0x7ff;
   if (w64) {
+    // 64-bit pointers kept as signed canonical numbers (bits 63:48 taken as copies of bit 47)
     const a = read64(c, lin + 8);
-    f.fip = (c.xh >>> 0) * TWO32 + (a >>> 0);
+    f.fip = ((c.xh << 16) >> 16) * TWO32 + (a >>> 0);
     const b = read64(c, lin + 16);
-    f.fdp = (c.xh >>> 0) * TWO32 + (b >>> 0);
-    // keep the pointers as 48-bit canonical numbers are stored; upper bits above 2^53 are not representable
-    if (f.fip >= 2 ** 53) f.fip = f.fip % 2 ** 48;
-    if (f.fdp >= 2 ** 53) f.fdp = f.fdp % 2 ** 48;
+    f.fdp = ((c.xh << 16) >> 16) * TWO32 + (b >>> 0);
     f.fcs = 0;
     f.fds = 0;
   } else {
