@@ -130,7 +130,8 @@ describe('MMX', () => {
 describe('FXSAVE/FXRSTOR', () => {
   function prime(c: Cpu): void {
     for (let k = 0; k < 64; k++) c.fpu.xmm[k] = 0x1000 + k;
-    c.fpu.fcw = 0x27f; c.fpu.fsw = 0x3800; c.fpu.ftw = 0x3fff; // R7 valid, TOP 7
+    // R7 valid, TOP 7, an unmasked exception pending (ES: the pointers are saved)
+    c.fpu.fcw = 0x27e; c.fpu.fsw = 0xb881; c.fpu.ftw = 0x3fff;
     c.fpu.sigHi[7] = 0x80000000; c.fpu.sigLo[7] = 1; c.fpu.signExp[7] = 0x3fff;
     c.fpu.fop = 0x123; c.fpu.fip = 0x12345678; c.fpu.fcs = 0x33; c.fpu.fdp = 0x9abcdef0; c.fpu.fds = 0x2b;
     c.fpu.mxcsr = 0x1fa0;
@@ -143,8 +144,8 @@ describe('FXSAVE/FXRSTOR', () => {
     c.rl[0] = DATA; c.rl[3] = DATA + 0x400;
     expect(step(c, 2)).toBe(-1);
     const m = c.mem;
-    expect(m.read16(DATA) & 0xffff).toBe(0x27f);
-    expect(m.read16(DATA + 2) & 0xffff).toBe(0x3800);
+    expect(m.read16(DATA) & 0xffff).toBe(0x27e);
+    expect(m.read16(DATA + 2) & 0xffff).toBe(0xb881);
     expect(m.read8(DATA + 4)).toBe(0x80); // abridged: R7 only
     expect(m.read16(DATA + 6) & 0xffff).toBe(0x123);
     expect(m.read32(DATA + 8) >>> 0).toBe(0x12345678);
@@ -158,6 +159,18 @@ describe('FXSAVE/FXRSTOR', () => {
     expect(m.read16(DATA + 0x400 + 12)).toBe(0x33);
     expect(m.read32(DATA + 0x400 + 16) >>> 0).toBe(0x9abcdef0);
     expect(m.read16(DATA + 0x400 + 20)).toBe(0x2b);
+  });
+
+  it('stores zero pointers without a pending exception', () => {
+    const c = mk('48 0f ae 00');
+    prime(c);
+    c.fpu.fsw = 0x3800;
+    c.rl[0] = DATA;
+    c.mem.write32(DATA + 8, -1);
+    expect(step(c)).toBe(-1);
+    expect(c.mem.read16(DATA + 6)).toBe(0);
+    expect(c.mem.read32(DATA + 8)).toBe(0);
+    expect(c.mem.read32(DATA + 16)).toBe(0);
   });
 
   it('round-trips through FXRSTOR and rejects reserved MXCSR bits and misalignment', () => {

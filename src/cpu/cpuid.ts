@@ -26,6 +26,8 @@ const VENDOR_EDX = 0x69746e65;
 const VENDOR_ECX = 0x444d4163;
 
 /** CPUID 1 / 8000_0001 EDX bits shared by both leaves (AMD mirrors them) */
+/** FPU 0: the x87 (src/cpu/exec/x87*.ts); AMD mirrors it in 8000_0001 EDX bit 0 */
+const EDX_FPU = 1 << 0;
 const EDX_PSE = 1 << 3;
 const EDX_TSC = 1 << 4;
 const EDX_MSR = 1 << 5;
@@ -35,7 +37,7 @@ const EDX_APIC = 1 << 9;
 const EDX_CMOV = 1 << 15;
 const EDX_PAT = 1 << 16;
 const EDX_PSE36 = 1 << 17;
-const COMMON_EDX = EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_CMOV | EDX_PAT | EDX_PSE36;
+const COMMON_EDX = EDX_FPU | EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_CMOV | EDX_PAT | EDX_PSE36;
 
 /** MMX 23, FXSR 24 (FXSAVE/FXRSTOR, CR4.OSFXSR): mirrored in 8000_0001 EDX */
 const EDX_FXSR = (1 << 23) | (1 << 24);
@@ -75,8 +77,7 @@ const EXT1_ECX = (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8)
  * RDTSCP 27, LM 29
  */
 const EXT1_EDX = COMMON_EDX | (1 << 11) | (1 << 13) | (1 << 20) | (1 << 22) | EDX_FXSR | (1 << 25) | (1 << 26) | (1 << 27) | (1 << 29);
-/** CPUID 8000_0008 EBX: XSaveErPtr 2 (FXSAVE/XSAVE always save the x87 error pointers) */
-const EXT8_EBX = 1 << 2;
+
 
 /** CPUID 8000_0007 EDX: TscInvariant 8 (the TSC counts model cycles at one constant rate) */
 const EXT7_EDX = 1 << 8;
@@ -143,7 +144,6 @@ export function cpuidLeaf(c: Cpu, eax: number, ecx: number, out: Int32Array): vo
     case 0x80000008:
       // physical and linear address widths; guest-physical 0 means "same as physical"; one core
       a = MAXPHYADDR | (48 << 8);
-      b = EXT8_EBX;
       break;
     case 0x8000000a:
       a = SVM_LEAF[0]; b = SVM_LEAF[1]; cx = SVM_LEAF[2]; d = SVM_LEAF[3];

@@ -20,6 +20,7 @@ import { mulDivForms } from './forms-muldiv.js';
 import { shiftForms } from './forms-shift.js';
 import { stackForms } from './forms-stack.js';
 import { stringForms } from './forms-string.js';
+import { x87Forms } from './forms-x87.js';
 import { CB, Rng } from './gen.js';
 import type { Case } from './layout.js';
 import { undefFor } from './masks.js';
@@ -56,6 +57,7 @@ export function allFormDefs(): FormDef[] {
   return [
     ...aluForms(), ...moveForms(), ...mulDivForms(), ...shiftForms(), ...bitForms(), ...condForms(),
     ...stringForms(), ...stackForms(), ...miscForms(), ...fpStateForms(), ...sseFpForms(), ...sseIntForms(), ...sseMoveForms(), ...mmxForms(),
+    ...x87Forms(),
   ];
 }
 

@@ -793,3 +793,50 @@ export function f80Cmp(aLo: number, aHi: number, aSe: number, bLo: number, bHi: 
   unpack80(aLo, aHi, aSe); saveA(); unpack80(bLo, bHi, bSe); saveB();
   return cmpCore(signalQuiet);
 }
+
+// ---- x87 helpers: FRNDINT and FSCALE on finite values ----
+
+/** FRNDINT (APM Vol. 5): round to an integer by ctl.RC (not PC); PE when inexact, C1 rounded up */
+export function f80RoundInt(lo: number, hi: number, se: number, ctl: number): void {
+  sf.flags = 0; sf.c1 = 0;
+  unpack80(lo, hi, se);
+  if (uC === BAD) { invalid(2); return; }
+  sf.rLo = lo >>> 0; sf.rHi = hi >>> 0; sf.rSe = se & 0xffff;
+  if (uC >= QNAN) { if (uC === SNAN) { sf.flags |= Exc.IE; sf.rHi = (sf.rHi | 0x40000000) >>> 0; } return; }
+  if (uC !== NORM) return;
+  if (uD) sf.flags |= Exc.DE;
+  if (uE >= 63) return;
+  wS = uS; wH = uH; wL = uL; wX = 0; wSt = 0;
+  const sh = 63 - uE;
+  roundShifted(sh > 200 ? 200 : sh, ctl & 3);
+  if (rInexact) sf.flags |= Exc.PE;
+  sf.c1 = rIncr;
+  if ((tH | tL) === 0) { packZero(2, uS); return; }
+  uH = tH; uL = tL; normU();
+  sf.rHi = uH; sf.rLo = uL; sf.rSe = (uS << 15) | (63 - uE + 16383);
+}
+
+/**
+ * FSCALE core: a finite non-zero f80 times 2^n (n an integer the caller clamps to about
+ * +-2^17), rounded by ctl (PC included) with over/underflow as any arithmetic result.
+ * Returns false (and does nothing) when the operand is not a finite non-zero number.
+ */
+export function f80ScaleFinite(lo: number, hi: number, se: number, n: number, ctl: number): boolean {
+  sf.flags = 0; sf.c1 = 0;
+  unpack80(lo, hi, se);
+  if (uC !== NORM) return false;
+  if (uD) sf.flags |= Exc.DE;
+  wS = uS; wE = uE + n; wH = uH; wL = uL; wX = 0; wSt = 0;
+  // beyond what the unmasked bias adjustment can bring back into range: a signed zero with
+  // UE|PE, or an infinity with OE|PE (as the host CPU)
+  if ((ctl & CTL_UM) === 0 && wE + 24576 < -16382) { sf.flags |= Exc.UE | Exc.PE; packZero(2, wS); return true; }
+  if ((ctl & CTL_OM) === 0 && wE - 24576 > 16383) { sf.flags |= Exc.OE | Exc.PE; packInf(2); sf.c1 = 1; return true; }
+  roundPack(2, ctl);
+  return true;
+}
+
+/** class of an f80: 0 zero, 1 finite non-zero, 2 infinity, 3 QNaN, 4 SNaN, 5 unsupported */
+export function f80Class(lo: number, hi: number, se: number): number {
+  unpack80(lo, hi, se);
+  return uC;
+}
