@@ -59,6 +59,13 @@ describe('SSE checks and exceptions', () => {
     expect(step(c)).toBe(Vec.NM);
     c = mk(ADDPS);
     expect(step(c)).toBe(-1);
+    // MOVNTI [rax], ecx works on general registers: no SSE state checks
+    c = mk('0f c3 08');
+    c.cr4 &= ~CR4_OSFXSR;
+    c.cr0 |= Cr0.TS | Cr0.EM;
+    c.rl[0] = DATA; c.rl[1] = 0x1234;
+    expect(step(c)).toBe(-1);
+    expect(c.mem.read32(DATA)).toBe(0x1234);
   });
 
   it('an unmasked exception raises #XM, or #UD with CR4.OSXMMEXCPT = 0; the destination is unchanged and the flag set', () => {
