@@ -59,6 +59,13 @@ describe('SSE checks and exceptions', () => {
     expect(step(c)).toBe(Vec.NM);
     c = mk(ADDPS);
     expect(step(c)).toBe(-1);
+    // MOVNTI [rax], ecx works on general registers: no SSE state checks
+    c = mk('0f c3 08');
+    c.cr4 &= ~CR4_OSFXSR;
+    c.cr0 |= Cr0.TS | Cr0.EM;
+    c.rl[0] = DATA; c.rl[1] = 0x1234;
+    expect(step(c)).toBe(-1);
+    expect(c.mem.read32(DATA)).toBe(0x1234);
   });
 
   it('an unmasked exception raises #XM, or #UD with CR4.OSXMMEXCPT = 0; the destination is unchanged and the flag set', () => {
@@ -102,10 +109,36 @@ describe('SSE checks and exceptions', () => {
   });
 });
 
+describe('MMX', () => {
+  // paddb mm1, mm2 ; emms
+  it('raises #UD with CR0.EM, #NM with CR0.TS, #MF with a pending x87 exception; makes the MMX transition', () => {
+    let c = mk('0f fc ca');
+    c.cr0 |= Cr0.EM;
+    expect(step(c)).toBe(Vec.UD);
+    c = mk('0f fc ca');
+    c.cr0 |= Cr0.TS;
+    expect(step(c)).toBe(Vec.NM);
+    c = mk('0f fc ca');
+    c.fpu.fsw = 0x8081;
+    expect(step(c)).toBe(Vec.MF);
+    c = mk('0f fc ca 0f 77');
+    c.fpu.fsw = 0x3800; c.fpu.ftw = 0xffff;
+    c.fpu.sigLo[1] = 0x01020304; c.fpu.sigLo[2] = 0x10101010;
+    expect(step(c)).toBe(-1);
+    expect(c.fpu.sigLo[1]).toBe(0x11121314);
+    expect(c.fpu.signExp[1]).toBe(0xffff);
+    expect(c.fpu.fsw & 0x3800).toBe(0);
+    expect(c.fpu.ftw).toBe(0);
+    expect(step(c)).toBe(-1); // EMMS
+    expect(c.fpu.ftw).toBe(0xffff);
+  });
+});
+
 describe('FXSAVE/FXRSTOR', () => {
   function prime(c: Cpu): void {
     for (let k = 0; k < 64; k++) c.fpu.xmm[k] = 0x1000 + k;
-    c.fpu.fcw = 0x27f; c.fpu.fsw = 0x3800; c.fpu.ftw = 0x3fff; // R7 valid, TOP 7
+    // R7 valid, TOP 7, an unmasked exception pending (ES: the pointers are saved)
+    c.fpu.fcw = 0x27e; c.fpu.fsw = 0xb881; c.fpu.ftw = 0x3fff;
     c.fpu.sigHi[7] = 0x80000000; c.fpu.sigLo[7] = 1; c.fpu.signExp[7] = 0x3fff;
     c.fpu.fop = 0x123; c.fpu.fip = 0x12345678; c.fpu.fcs = 0x33; c.fpu.fdp = 0x9abcdef0; c.fpu.fds = 0x2b;
     c.fpu.mxcsr = 0x1fa0;
@@ -118,8 +151,8 @@ describe('FXSAVE/FXRSTOR', () => {
     c.rl[0] = DATA; c.rl[3] = DATA + 0x400;
     expect(step(c, 2)).toBe(-1);
     const m = c.mem;
-    expect(m.read16(DATA) & 0xffff).toBe(0x27f);
-    expect(m.read16(DATA + 2) & 0xffff).toBe(0x3800);
+    expect(m.read16(DATA) & 0xffff).toBe(0x27e);
+    expect(m.read16(DATA + 2) & 0xffff).toBe(0xb881);
     expect(m.read8(DATA + 4)).toBe(0x80); // abridged: R7 only
     expect(m.read16(DATA + 6) & 0xffff).toBe(0x123);
     expect(m.read32(DATA + 8) >>> 0).toBe(0x12345678);
@@ -133,6 +166,18 @@ describe('FXSAVE/FXRSTOR', () => {
     expect(m.read16(DATA + 0x400 + 12)).toBe(0x33);
     expect(m.read32(DATA + 0x400 + 16) >>> 0).toBe(0x9abcdef0);
     expect(m.read16(DATA + 0x400 + 20)).toBe(0x2b);
+  });
+
+  it('stores zero pointers without a pending exception', () => {
+    const c = mk('48 0f ae 00');
+    prime(c);
+    c.fpu.fsw = 0x3800;
+    c.rl[0] = DATA;
+    c.mem.write32(DATA + 8, -1);
+    expect(step(c)).toBe(-1);
+    expect(c.mem.read16(DATA + 6)).toBe(0);
+    expect(c.mem.read32(DATA + 8)).toBe(0);
+    expect(c.mem.read32(DATA + 16)).toBe(0);
   });
 
   it('round-trips through FXRSTOR and rejects reserved MXCSR bits and misalignment', () => {
@@ -227,7 +272,7 @@ describe('XSAVE, XGETBV, XSETBV, CPUID', () => {
     const out = new Int32Array(4);
     cpuidLeaf(c, 1, 0, out);
     expect((out[3] >>> 24) & 7).toBe(7); // FXSR SSE SSE2
-    expect((out[3] >>> 23) & 1).toBe(0); // no MMX
+    expect((out[3] >>> 23) & 1).toBe(1); // MMX
     expect(out[2] & 1).toBe(1);
     expect((out[2] >>> 9) & 1).toBe(1);
     expect((out[2] >>> 26) & 3).toBe(3);
@@ -239,7 +284,7 @@ describe('XSAVE, XGETBV, XSETBV, CPUID', () => {
     cpuidLeaf(c, 0xd, 1, out);
     expect(out[0]).toBe(1);
     cpuidLeaf(c, 0x80000001, 0, out);
-    expect((out[3] >>> 24) & 3).toBe(3);
+    expect((out[3] >>> 22) & 0xf).toBe(0xf); // MmxExt MMX FXSR FFXSR
   });
 
   it('a guest intercepting XSETBV exits with code 8Dh before the CPL and value checks', () => {

@@ -13,6 +13,7 @@ import { fpStateForms } from './forms-fpstate.js';
 import { sseFpForms } from './forms-sse-fp.js';
 import { sseIntForms } from './forms-sse-int.js';
 import { sseMoveForms } from './forms-sse-move.js';
+import { mmxForms } from './forms-mmx.js';
 import { miscForms } from './forms-misc.js';
 import { moveForms } from './forms-move.js';
 import { mulDivForms } from './forms-muldiv.js';
@@ -55,7 +56,7 @@ function handlersOf(cases: Case[]): string[] {
 export function allFormDefs(): FormDef[] {
   return [
     ...aluForms(), ...moveForms(), ...mulDivForms(), ...shiftForms(), ...bitForms(), ...condForms(),
-    ...stringForms(), ...stackForms(), ...miscForms(), ...fpStateForms(), ...sseFpForms(), ...sseIntForms(), ...sseMoveForms(),
+    ...stringForms(), ...stackForms(), ...miscForms(), ...fpStateForms(), ...sseFpForms(), ...sseIntForms(), ...sseMoveForms(), ...mmxForms(),
     ...x87Forms(),
   ];
 }

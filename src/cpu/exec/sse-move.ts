@@ -170,9 +170,11 @@ function sseMovq(c: Cpu, i: Insn): void {
   }
 }
 
-/** MOVNTI m32/m64, r32/r64 (an SSE2 instruction: the SSE checks apply) */
+/**
+ * MOVNTI m32/m64, r32/r64: an SSE2 instruction on general registers, so none of the SSE
+ * state checks (CR0.EM/TS, CR4.OSFXSR) apply (APM Vol. 3 MOVNTI)
+ */
 function movnti(c: Cpu, i: Insn): void {
-  sseCheck(c);
   const size = (i.rex & 8) !== 0 ? 8 : 4;
   const lo = getReg(c, i.reg, size);
   writeN(c, ea(c, i), size, lo, c.xh);
