@@ -62,7 +62,7 @@ export function addX87Rows(I: RowFn): void {
     I(`D9 ${m(0xc8)}`, s1('fxch', `st,${st}`), 'fxch', '', 0x100);
     I(`DD ${m(0xc8)}`, s1('fxch', `st,${st}`), 'fxch', '', 0x500);
     I(`DF ${m(0xc8)}`, s1('fxch', `st,${st}`), 'fxch', '', 0x700);
-    I(`D9 ${m(0xd8)}`, `fstpnce ${st},st`, 'x87StR', '', 0x100 | 16);
+    I(`D9 ${m(0xd8)}`, `fstpnce ${st},st`, 'x87StR', '', 0x100 | 64 | 16);
     I(`DD ${m(0xd0)}`, `fst ${st},st`, 'x87StR', '', 0x500);
     I(`DD ${m(0xd8)}`, `fstp ${st},st`, 'x87StR', '', 0x500 | 16);
     I(`DF ${m(0xd0)}`, `fstp ${st},st`, 'x87StR', '', 0x700 | 16);

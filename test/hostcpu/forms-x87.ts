@@ -267,6 +267,16 @@ export function x87Forms(): FormDef[] {
   out.push(memForm('fldenv m28', 0xd9, 4, 'env', 3, { fix: envFix(true) }));
   out.push(memForm('fldenv m14', 0xd9, 4, 'env16', 3, { o16: true, fix: envFix(false) }));
   out.push(memForm('fnsave m108', 0xdd, 6, 'save', 3));
+  out.push(memForm('fnsave m94', 0xdd, 6, 'save16', 3, { o16: true }));
+  out.push(memForm('frstor m94', 0xdd, 4, 'save16', 3, { o16: true, fix: envFix(false) }));
+  // the register aliases and the 8087/287 leftovers
+  out.push(regForm('fcomp st(i) (DC D8 alias)', (cb) => [0xdc, 0xd8 | sti(cb)], 8));
+  out.push(regForm('fxch st(i) (DD C8 alias)', (cb) => [0xdd, 0xc8 | sti(cb)], 8));
+  out.push(regForm('fxch st(i) (DF C8 alias)', (cb) => [0xdf, 0xc8 | sti(cb)], 8));
+  out.push(regForm('fstp st(i) (DF D0 alias)', (cb) => [0xdf, 0xd0 | sti(cb)], 1));
+  out.push(regForm('fstp st(i) (DF D8 alias)', (cb) => [0xdf, 0xd8 | sti(cb)], 1));
+  out.push(regForm('fstpnce st(i)', (cb) => [0xd9, 0xd8 | sti(cb)], 1));
+  out.push(regForm('fneni, fndisi, fnsetpm', (cb) => [0xdb, cb.rng.pick([0xe0, 0xe1, 0xe4])], 3));
   out.push(memForm('frstor m108', 0xdd, 4, 'save', 3, { fix: envFix(true) }));
   // a pending unmasked exception (ES = 1): the next waiting instruction raises #MF, the
   // non-waiting control instructions run; and an exception raised and then met by FWAIT

@@ -171,7 +171,7 @@ function frstor(c: Cpu, i: Insn): void {
 function fxch(c: Cpu, i: Insn): void {
   x87Check(c);
   const f = c.fpu;
-  notePointers(c, i, 1, 0);
+  notePointers(c, i, i.arg >> 8, 0);
   const p0 = phys(f, 0), pi = phys(f, i.modrm & 7);
   setC1(f, 0);
   if (isEmpty(f, p0) || isEmpty(f, pi)) {
