@@ -47,6 +47,10 @@ export class EmuRunner {
       cpu.cr0 = (cpu.cr0 | Cr0.NE | Cr0.MP) & ~(Cr0.EM | Cr0.TS);
       cpu.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
       loadFx(cpu.fpu, cs.fx);
+      // the selectors Linux gives user code (__USER_CS, __USER_DS): FNSTENV/FNSAVE store CS
+      // and the operand's segment selector as FCS/FDS
+      cpu.segSel[1] = 0x33;
+      cpu.segSel[0] = cpu.segSel[2] = cpu.segSel[3] = 0x2b;
     }
     if (this.beforeRun !== null) this.beforeRun(cpu, cs);
     let stop: Stop;
