@@ -318,3 +318,16 @@ export function x87Forms(): FormDef[] {
   out.push(regForm('fsqrt; fld1 (#MF when unmasked)', () => [0xd9, 0xfa, 0xd9, 0xe8], 1, true));
   return out;
 }
+
+/**
+ * The transcendental instructions on the same random states (special values, empty registers,
+ * every RC/PC, unmasked exceptions): not part of the bit-exact forms; test/x87.test.ts compares
+ * their outcome (fault, TOP, tags, exception flags) but not their values.
+ */
+export function x87TranscendentalForms(): FormDef[] {
+  const t: [number, string, number, boolean][] = [
+    [0xf0, 'f2xm1', 1, false], [0xf1, 'fyl2x', 2, false], [0xf2, 'fptan', 1, true], [0xf3, 'fpatan', 2, false],
+    [0xf9, 'fyl2xp1', 2, false], [0xfb, 'fsincos', 1, true], [0xfe, 'fsin', 1, false], [0xff, 'fcos', 1, false],
+  ];
+  return t.map(([b, n, need, push]) => regForm(n, () => [0xd9, b], need, push));
+}

@@ -252,7 +252,7 @@ function x87Un(c: Cpu, i: Insn): void {
   if (op >= 0x28 && op <= 0x2e) { loadConst(f, op - 0x28); return; }
   if (isEmpty(f, p0) || (need2 && isEmpty(f, p1))) {
     const masked = stackFault(f, false);
-    if (op === 0x38 || op === 0x35) f.fsw &= ~Sw.C2;
+    if (op === 0x38 || op === 0x35 || op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f) f.fsw &= ~Sw.C2;
     if (op === 0x24) { f.fsw = (f.fsw & ~Sw.CC) | Sw.C3 | Sw.C2 | Sw.C0; return; }
     if (!masked) return;
     if (op === 0x24) { f.fsw = (f.fsw & ~Sw.CC) | Sw.C3 | Sw.C2 | Sw.C0; return; }
@@ -389,9 +389,15 @@ function fxtract(f: FpuState, p0: number): void {
   pushValue(f, l, h, (se & 0x8000) | 0x3fff);
 }
 
+function isDenormal(f: FpuState, p: number): boolean {
+  return (f.signExp[p] & 0x7fff) === 0 && (f.sigHi[p] | f.sigLo[p]) !== 0;
+}
+
 /** F2XM1, FYL2X, FPTAN, FPATAN, FYL2XP1, FSINCOS, FSIN, FCOS in double precision (not bit-exact) */
 function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
   const two = op === 0x31 || op === 0x33 || op === 0x39;
+  // C2 (argument out of range) is 0 unless set below
+  if (op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f) f.fsw &= ~Sw.C2;
   if (two ? nanOf2(f, p0, p1) : nanOf2(f, p0, p0)) {
     const fl = sf.flags;
     if (signal(f, fl) !== 0) return;
@@ -400,6 +406,8 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
     if (op === 0x32 || op === 0x3b) pushValue(f, sf.rLo, sf.rHi, sf.rSe);
     return;
   }
+  // a denormal operand: DE; unmasked, nothing else happens
+  if ((isDenormal(f, p0) || (two && isDenormal(f, p1))) && signal(f, Exc.DE) !== 0) return;
   const x = toDouble(f, p0);
   if (op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f) {
     // |x| >= 2^63: C2 = 1 and the operand is left unchanged
