@@ -116,13 +116,15 @@ function loadEnv(c: Cpu, lin: number, o32: boolean): number {
   return o32 ? 28 : 14;
 }
 
-/** D9 /6: FNSTENV; afterwards all exceptions are masked */
+/** D9 /6: FNSTENV; afterwards all exceptions are masked (and ES/B clear) */
 function fnstenv(c: Cpu, i: Insn): void {
   x87CheckNoWait(c);
   const lin = ea(c, i), o32 = i.opsize !== 2;
   probeWrite(c, lin, o32 ? 28 : 14);
   storeEnv(c, lin, o32);
+  // all exceptions masked afterwards, so no exception is pending any more (ES, B clear: as the host)
   c.fpu.fcw |= 0x3f;
+  updateEs(c.fpu);
 }
 
 /** D9 /4: FLDENV; tags other than empty are recomputed from the registers */
@@ -171,7 +173,7 @@ function frstor(c: Cpu, i: Insn): void {
 function fxch(c: Cpu, i: Insn): void {
   x87Check(c);
   const f = c.fpu;
-  notePointers(c, i, 1, 0);
+  notePointers(c, i, i.arg >> 8, 0);
   const p0 = phys(f, 0), pi = phys(f, i.modrm & 7);
   setC1(f, 0);
   if (isEmpty(f, p0) || isEmpty(f, pi)) {
@@ -250,7 +252,7 @@ function x87Un(c: Cpu, i: Insn): void {
   if (op >= 0x28 && op <= 0x2e) { loadConst(f, op - 0x28); return; }
   if (isEmpty(f, p0) || (need2 && isEmpty(f, p1))) {
     const masked = stackFault(f, false);
-    if (op === 0x38 || op === 0x35) f.fsw &= ~Sw.C2;
+    if (op === 0x38 || op === 0x35 || op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f) f.fsw &= ~Sw.C2;
     if (op === 0x24) { f.fsw = (f.fsw & ~Sw.CC) | Sw.C3 | Sw.C2 | Sw.C0; return; }
     if (!masked) return;
     if (op === 0x24) { f.fsw = (f.fsw & ~Sw.CC) | Sw.C3 | Sw.C2 | Sw.C0; return; }
@@ -387,9 +389,15 @@ function fxtract(f: FpuState, p0: number): void {
   pushValue(f, l, h, (se & 0x8000) | 0x3fff);
 }
 
+function isDenormal(f: FpuState, p: number): boolean {
+  return (f.signExp[p] & 0x7fff) === 0 && (f.sigHi[p] | f.sigLo[p]) !== 0;
+}
+
 /** F2XM1, FYL2X, FPTAN, FPATAN, FYL2XP1, FSINCOS, FSIN, FCOS in double precision (not bit-exact) */
 function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
   const two = op === 0x31 || op === 0x33 || op === 0x39;
+  // C2 (argument out of range) is 0 unless set below
+  if (op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f) f.fsw &= ~Sw.C2;
   if (two ? nanOf2(f, p0, p1) : nanOf2(f, p0, p0)) {
     const fl = sf.flags;
     if (signal(f, fl) !== 0) return;
@@ -398,6 +406,8 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
     if (op === 0x32 || op === 0x3b) pushValue(f, sf.rLo, sf.rHi, sf.rSe);
     return;
   }
+  // a denormal operand: DE; unmasked, nothing else happens
+  if ((isDenormal(f, p0) || (two && isDenormal(f, p1))) && signal(f, Exc.DE) !== 0) return;
   const x = toDouble(f, p0);
   if (op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f) {
     // |x| >= 2^63: C2 = 1 and the operand is left unchanged
