@@ -367,3 +367,38 @@ describe('userland: x87 transcendentals (x87math.c)', () => {
     expect(Math.min(...bits.map(({ b }) => b)), 'the x87 transcendentals agree to 62 bits now: remove WS_X87_TRANSCENDENTAL_BITS').toBeLessThan(62);
   }, 600_000);
 });
+
+// an unmodified distribution binary: Debian's /sbin/ldconfig is a static PIE (ET_DYN without
+// PT_INTERP; the kernel loads it at ELF_ET_DYN_BASE and glibc relocates it itself)
+describe('userland: Debian\'s static-PIE /sbin/ldconfig', () => {
+  const LDCONFIG = '/sbin/ldconfig';
+  const isStaticPie = (() => {
+    if (!existsSync(LDCONFIG)) return false;
+    const f = readFileSync(LDCONFIG);
+    if (f.readUInt32BE(0) !== 0x7f454c46 || f[4] !== 2 || f.readUInt16LE(16) !== 3) return false;
+    const phoff = Number(f.readBigUInt64LE(32));
+    for (let i = 0; i < f.readUInt16LE(56); i++) if (f.readUInt32LE(phoff + 56 * i) === 3) return false;   // PT_INTERP
+    return true;
+  })();
+  const why = !haveTools ? 'gcc/ld/objcopy not installed' : isStaticPie ? '' : `${LDCONFIG} is not a static PIE here`;
+  let native: string | null = null;
+
+  beforeAll(() => {
+    if (haveTools) execFileSync('bash', [join(GUEST, 'build.sh')], { stdio: 'pipe' });
+    if (why === '') native = spawnSync(LDCONFIG, ['--version'], { encoding: 'latin1' }).stdout;
+  }, 180_000);
+
+  const machines: [string, string, () => Run][] = [
+    ['QEMU TCG', why || (haveQemu ? '' : `${QEMU} not installed`), () => runQemu('max', `${LDCONFIG} --version`)],
+    ['worldswitch', why, () => runWorldswitch(`${LDCONFIG} --version`)],
+  ];
+  for (const [name, skipWhy, run] of machines) {
+    it.skipIf(skipWhy !== '')(skipWhy ? `on ${name} (skipped: ${skipWhy})` : `on ${name}: ldconfig --version prints what it prints natively`, () => {
+      expect(native).toMatch(/^ldconfig /);
+      const r = run();
+      expect(r.exitCode, `${name} (${r.status}):\n${r.report}`).toBe(0);
+      expect(r.transcript).toBe(native);
+      expect(r.report).toMatch(/^PASS: static_elf$/m);
+    }, 120_000);
+  }
+});

@@ -13,7 +13,8 @@
  *   PASS: static_elf / FAIL: static_elf (detail), SUMMARY as for every test kernel
  *
  * Address space (rt.h's identity map is the kernel's; this kernel changes it as follows):
- *   [4 MiB, 64 MiB)       user: the ELF image and the brk heap; the identity 2 MiB pages here
+ *   [4 MiB, 64 MiB)       user: the ELF image and the brk heap (a static PIE and its heap go
+ *                         to ET_DYN_BASE instead); the identity 2 MiB pages here
  *                         are removed, the range is mapped with 4 KiB pages from the pool
  *   [64 MiB, end of RAM)  the frame pool (page tables and user frames), reached identity-mapped
  *   [4 GiB, 128 TiB)      user: anonymous mmap (from MMAP_BASE up) and the stack (below
@@ -38,6 +39,8 @@ const char kernel_name[] = "userland";
 #define MMAP_BASE 0x7f0000000000ul
 #define STACK_TOP 0x7ffffffff000ul
 #define STACK_SIZE (1ul << 20)
+#define ET_DYN_BASE 0x555555554000ul
+#define BRK_MAX (64ul << 20)
 #define PTE_SW_MAPPED (UL(1) << 9)
 #define PAGE 4096ul
 
@@ -176,7 +179,7 @@ static int poke_user(u64 va, const void *src, u64 n) {
 }
 
 /* ---- the process ---- */
-static u64 brk_start, brk_cur, mmap_next;
+static u64 brk_start, brk_cur, brk_limit, mmap_next, entry;
 static u64 out_bytes, rng_state, fake_ns;
 static struct { u64 nr, count; } enosys[16];
 static int n_enosys;
@@ -220,7 +223,7 @@ static long sys_writev(u64 fd, u64 iov, u64 cnt) {
 
 /* brk(addr): Linux returns the new break, or the old one when the request is refused */
 static long sys_brk(u64 addr) {
-  if (addr < brk_start || addr > USER_LO_END) return (long)brk_cur;
+  if (addr < brk_start || addr > brk_limit) return (long)brk_cur;
   u64 old_end = (brk_cur + PAGE - 1) & ~(PAGE - 1), new_end = (addr + PAGE - 1) & ~(PAGE - 1);
   if (new_end > old_end) {
     if (map_range(old_end, new_end - old_end, prot_bits(3)) < 0) return (long)brk_cur;
@@ -457,10 +460,14 @@ static int load_elf(void) {
     t_fail("the module is not a little-endian ELF64 file");
     return -1;
   }
-  if (eh->type != 2 || eh->machine != 62) {
-    t_fail("ELF type %u machine %u: want ET_EXEC (a static non-PIE program) for x86-64", eh->type, eh->machine);
+  if ((eh->type != 2 && eh->type != 3) || eh->machine != 62) {
+    t_fail("ELF type %u machine %u: want an x86-64 executable (ET_EXEC, or ET_DYN for static PIE)", eh->type,
+           eh->machine);
     return -1;
   }
+  /* a static PIE (ET_DYN without PT_INTERP) goes where Linux puts it without randomization,
+   * ELF_ET_DYN_BASE = 2/3 of the user space, page-aligned; it relocates itself */
+  u64 bias = eh->type == 3 ? ET_DYN_BASE : 0;
   if (eh->phentsize != sizeof(struct phdr) || eh->phoff + (u64)eh->phnum * sizeof(struct phdr) > img_size) {
     t_fail("bad program headers");
     return -1;
@@ -474,20 +481,19 @@ static int load_elf(void) {
       return -1;
     }
     if (p->type != PT_LOAD || p->memsz == 0) continue;
-    if (p->filesz > p->memsz || p->offset + p->filesz > img_size || !is_user_range(p->vaddr, p->memsz) ||
-        p->vaddr >= USER_HI_START) {
-      t_fail("PT_LOAD %d (vaddr %#lx memsz %#lx) outside [%#lx, %#lx) or the file", i, p->vaddr, p->memsz,
-             USER_LO_START, USER_LO_END);
+    u64 va = p->vaddr + bias;
+    if (p->filesz > p->memsz || p->offset + p->filesz > img_size || !is_user_range(va, p->memsz)) {
+      t_fail("PT_LOAD %d (vaddr %#lx memsz %#lx) outside the user ranges or the file", i, va, p->memsz);
       return -1;
     }
-    u64 start = p->vaddr & ~(PAGE - 1), end = (p->vaddr + p->memsz + PAGE - 1) & ~(PAGE - 1);
+    u64 start = va & ~(PAGE - 1), end = (va + p->memsz + PAGE - 1) & ~(PAGE - 1);
     u64 prot = 1 | (p->flags & PHF_W ? 2 : 0) | (p->flags & PHF_X ? 4 : 0);
     if (map_range(start, end - start, prot_bits(prot)) < 0) {
       t_fail("out of memory loading PT_LOAD %d", i);
       return -1;
     }
-    if (poke_user(p->vaddr, img + p->offset, p->filesz) < 0) return t_fail("copy failed"), -1;
-    if (eh->phoff >= p->offset && eh->phoff < p->offset + p->filesz) phdr_va = p->vaddr + (eh->phoff - p->offset);
+    if (poke_user(va, img + p->offset, p->filesz) < 0) return t_fail("copy failed"), -1;
+    if (eh->phoff >= p->offset && eh->phoff < p->offset + p->filesz) phdr_va = va + (eh->phoff - p->offset);
     if (end > top) top = end;
   }
   if (!phdr_va) {
@@ -495,6 +501,8 @@ static int load_elf(void) {
     return -1;
   }
   brk_start = brk_cur = top;
+  brk_limit = top < USER_LO_END ? USER_LO_END : top + BRK_MAX;
+  entry = eh->entry + bias;
   return 0;
 }
 
@@ -558,7 +566,7 @@ static u64 build_stack(void) {
   cpuid(1, 0, &a, &b, &c, &d);
   u64 aux[][2] = {
     { 3, phdr_va }, { 4, sizeof(struct phdr) }, { 5, eh->phnum }, { 6, PAGE }, { 7, 0 },
-    { 8, 0 }, { 9, eh->entry }, { 11, 0 }, { 12, 0 }, { 13, 0 }, { 14, 0 }, { 15, platform },
+    { 8, 0 }, { 9, entry }, { 11, 0 }, { 12, 0 }, { 13, 0 }, { 14, 0 }, { 15, platform },
     { 16, d }, { 17, 100 }, { 23, 0 }, { 25, random }, { 26, 0 },
     { 31, execfn }, { 0, 0 },
   };
@@ -688,7 +696,7 @@ static void static_elf(void) {
     t_fail("out of memory for the stack");
     return;
   }
-  user_rip = eh->entry;
+  user_rip = entry;
   flush_tlb();
   wrmsr(MSR_LSTAR, (u64)uland_syscall_entry);
   wrmsr(MSR_FS_BASE, 0);
