@@ -3,15 +3,19 @@
 // on the x87, printf/strtod, rounding modes and fenv flags, glibc's SSE2 string functions chosen
 // by IRELATIVE ifuncs, malloc through brk and mmap, qsort), runs
 //   1. natively on the host,
-//   2. at CPL 3 under guest/userland/kernel.c (a minimal Linux system-call ABI) on QEMU TCG,
-//   3. the same on worldswitch,
-// and the three transcripts (everything it writes to stdout) must be byte-for-byte the same.
+//   2. at CPL 3 under guest/userland/kernel.c (a minimal Linux system-call ABI) on QEMU TCG (two
+//      CPU models),
+//   3. the same on worldswitch, which also records which glibc string variants ran,
+// and the transcripts (everything it writes to stdout) must be byte-for-byte the same.
+// Also here: abi.c (the kernel's ABI checked from inside, and its reports of user #PF, #UD,
+// #GP, #XF, #MF), x87math.c (x87 transcendentals, compared bit by bit with a known allowance
+// for worldswitch) and Debian's own static-PIE /sbin/ldconfig.
 //
 // The worldswitch half depends on x87 and SSE/SSE2 in the emulator. Its condition is what the
 // emulator itself claims: CPUID 1 EDX with FPU (bit 0), FXSR (24), SSE (25) and SSE2 (26), which
-// src/cpu/cpuid.ts sets only for what is implemented. Without them the run must stop where the
-// kernel first needs x87/SSE (FNINIT at CPL 0, or an x87/SSE instruction of the program) with
-// the kernel's report of what stopped it; with them the transcript must match.
+// src/cpu/cpuid.ts sets only for what is implemented. Without them the kernel runs the program
+// with CR0.EM=1 and CR4.OSFXSR=0 and the run must stop at the program's first x87/SSE
+// instruction (#NM/#UD) with the kernel's report of where; with them the transcript must match.
 //
 // gcc, binutils, QEMU and glibc's static libraries (Debian's libc6-dev) are optional locally
 // (their parts are skipped with the reason in the title) and required in CI (CI=true).
