@@ -6,6 +6,10 @@
 # and converted to ELF32 (multiboot loaders, QEMU's -kernel among them, take ELF32 only).
 # guest/tests/legacy*.c are 32-bit kernels instead: built -m32 on the runtime in guest/legacy/
 # and linked as ELF32 directly (<name>.elf, and <name>.dbg with debug info).
+# guest/userland/ is the kernel that runs a static Linux program at CPL 3 (userland.elf, with
+# kernel.c and uentry.S) and that program, built by the host's gcc -O2 -static against glibc
+# (fpprog, an ordinary Linux executable; skipped with a note when libc.a is missing: Debian's
+# libc6-dev).
 # Objects are rebuilt only when a source, a header or this script is newer, so a second run
 # with no changes does nothing.
 set -euo pipefail
@@ -44,7 +48,14 @@ stale() {
 # outputs are written under a temporary name and renamed, so a reader never sees half a file
 compile() {
   if stale "$2" "$1" "${deps[@]}"; then
-    "$CC" "${CFLAGS[@]}" -c "$1" -o "$2.$$"
+    local flags=() f
+    # tests/sse*.c are compiled as gcc compiles ordinary code, with SSE/SSE2 (the runtime stays
+    # general-registers-only, so exception handlers never touch the XMM state)
+    for f in "${CFLAGS[@]}"; do
+      if [[ "$f" == -mgeneral-regs-only && "$(basename "$1")" == sse* ]]; then continue; fi
+      flags+=("$f")
+    done
+    "$CC" "${flags[@]}" -c "$1" -o "$2.$$"
     mv -f "$2.$$" "$2"
   fi
 }
@@ -100,5 +111,42 @@ for s in "$src"/tests/*.c; do
     "$OBJCOPY" --strip-debug -O elf32-i386 "$out/$name.elf64.$$" "$elf.$$"
     mv -f "$out/$name.elf64.$$" "$out/$name.elf64"
     mv -f "$elf.$$" "$elf"
+  fi
+done
+
+# the userland kernel and its program (test/userland.test.ts)
+uobjs=()
+for s in "$src"/userland/kernel.c "$src"/userland/uentry.S; do
+  o="$out/obj/userland-$(basename "${s%.*}").o"
+  compile "$s" "$o"
+  uobjs+=("$o")
+done
+elf="$out/userland.elf"
+if stale "$elf" "${uobjs[@]}" "${libobjs[@]}" "$src/lib/kernel.ld"; then
+  "$LD" -m elf_x86_64 -nostdlib -static -z max-page-size=0x1000 -T "$src/lib/kernel.ld" \
+    -o "$out/userland.elf64.$$" "${uobjs[@]}" "${libobjs[@]}"
+  "$OBJCOPY" --strip-debug -O elf32-i386 "$out/userland.elf64.$$" "$elf.$$"
+  mv -f "$out/userland.elf64.$$" "$out/userland.elf64"
+  mv -f "$elf.$$" "$elf"
+fi
+# abi: a freestanding program (no libc, no x87/SSE) that checks the kernel's ABI from inside
+abi="$out/abi"
+if stale "$abi" "$src/userland/abi.c" "$src/build.sh"; then
+  "$CC" -O2 -static -nostdlib -ffreestanding -fno-pie -no-pie -mgeneral-regs-only -fno-stack-protector \
+    -fcf-protection=none -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -Wall -Wextra -Werror \
+    -Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -o "$abi.$$" "$src/userland/abi.c"
+  mv -f "$abi.$$" "$abi"
+fi
+# fpprog and x87math: ordinary programs, gcc -O2 -static against glibc
+for p in fpprog x87math; do
+  prog="$out/$p"
+  if stale "$prog" "$src/userland/$p.c" "$src/build.sh"; then
+    if "$CC" -print-file-name=libc.a | grep -q /; then
+      "$CC" -O2 -static -Wall -Wextra -Werror -Wno-stringop-overflow -Wno-array-bounds -o "$prog.$$" \
+        "$src/userland/$p.c" -lm
+      mv -f "$prog.$$" "$prog"
+    else
+      echo "build.sh: no static glibc (libc.a: install libc6-dev); $prog not built" >&2
+    fi
   fi
 done
