@@ -45,13 +45,6 @@ long do_syscall(struct pt_regs *r) {
     ret = kvm_create_vcpu(t, (const struct kvm_vcpu_config *)a0);
     break;
   case SYS_KVM_RUN:
-    /* with FSGSBASE the VMM may have moved its FS/GS bases at ring 3 (WRFSBASE/WRGSBASE):
-     * the thread's values are what the MSRs hold now (Linux reads them back the same way
-     * when it switches away from a task); the checks after KVM_RUN compare with these */
-    if (opt_fsgsbase) {
-      t->fsbase = rdmsr(MSR_FS_BASE);
-      t->gsbase = rdmsr(MSR_KERNEL_GS_BASE);
-    }
     ret = kvm_run_ioctl(t);
     break;
   case SYS_HOST_CHECK: {

@@ -217,6 +217,12 @@ __attribute__((no_stack_protector)) static u64 run_loop(u64 iterations) {
       if (info.fsgsbase) {
         wrfsbase((u64)cur_tls);
         wrgsbase((u64)cur_ugs);
+        /* the kernel's own check after KVM_RUN compares with the bases it last set for us
+         * (arch_prctl); tell it, unless those checks are off (the verifier makes its own) */
+        if (!nochecks) {
+          syscall2(SYS_ARCH_PRCTL, ARCH_SET_FS, (long)cur_tls);
+          syscall2(SYS_ARCH_PRCTL, ARCH_SET_GS, (long)cur_ugs);
+        }
       } else {
         syscall2(SYS_ARCH_PRCTL, ARCH_SET_FS, (long)cur_tls);
         syscall2(SYS_ARCH_PRCTL, ARCH_SET_GS, (long)cur_ugs);
