@@ -17,7 +17,7 @@ import { Acc, read32, read64, translate, write64 } from '../mmu.js';
 import { ea } from '../operands.js';
 import { Vec } from '../state.js';
 import { CR4_OSXMMEXCPT } from '../fpu/checks.js';
-import { CTL_DAZ, CTL_OM, CTL_UM, f32ToF80, f64ToF80, f80Add, f80Div, f80Mul, f80Round, f80Sqrt, f80Sub, sf } from '../fpu/softfloat.js';
+import { CTL_DAZ, CTL_OM, CTL_UM, f32ToF80, f64ToF80, f80Add, f80Div, f80Mul, f80Sqrt, f80Sub, sf } from '../fpu/softfloat.js';
 
 export const MXCSR_MM = 1 << 17;
 export const MXCSR_DAZ = 1 << 6;
@@ -141,8 +141,9 @@ export function unboundedPE(op: number, dbl: boolean, aLo: number, aHi: number, 
   const c80 = (ctl & 3) | pc | CTL_UM | CTL_OM;
   if (op === 8) {
     if (daz && (aHi & 0x7ff00000) === 0) return 0;
+    // times 1.0 at 24-bit precision: the rounding to binary32's significand, unbounded
     f64ToF80(aLo, aHi);
-    f80Round(sf.rLo, sf.rHi, sf.rSe, (ctl & 3) | CTL_UM | CTL_OM);
+    f80Mul(sf.rLo, sf.rHi, sf.rSe, 0, 0x80000000 | 0, 0x3fff, (ctl & 3) | CTL_UM | CTL_OM);
     return sf.flags & 0x20;
   }
   if (dbl) {
