@@ -16,7 +16,7 @@ import type { Insn } from '../../x86/insn.js';
 import type { FpuState } from '../fpu/state.js';
 import { x87Check, x87CheckNoWait } from '../fpu/checks.js';
 import {
-  sf, f80Sqrt, f80RoundInt, f80ScaleFinite, f80Class, f80Add, f80Cmp, f80ToF64, f64ToF80, i64ToF80, Exc,
+  sf, f80Sqrt, f80RoundInt, f80ScaleFinite, f80Class, f80Add, f80Mul, f80Cmp, f80ToF64, f64ToF80, i64ToF80, Exc,
 } from '../fpu/softfloat.js';
 import { rem, f80Rem } from '../fpu/x87math.js';
 import {
@@ -389,6 +389,15 @@ function fxtract(f: FpuState, p0: number): void {
   pushValue(f, l, h, (se & 0x8000) | 0x3fff);
 }
 
+// the intermediate t of FYL2X/FYL2XP1 as an f80 (and as a double)
+let tLo = 0, tHi = 0, tSe = 0, tD = 0.5;
+function setT(v: number): void {
+  tD = v;
+  dv[0] = v;
+  f64ToF80(du[0], du[1]);
+  tLo = sf.rLo; tHi = sf.rHi; tSe = sf.rSe;
+}
+
 function isDenormal(f: FpuState, p: number): boolean {
   return (f.signExp[p] & 0x7fff) === 0 && (f.sigHi[p] | f.sigLo[p]) !== 0;
 }
@@ -426,15 +435,44 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
       if (fromDouble(f, p0, s, exact)) { const t = (top(f) - 1) & 7; setTop(f, t); fromDouble(f, t, co, false); }
       return;
     }
-    default: {
+    case 0x33: {
       const y = toDouble(f, p1);
-      let r: number;
-      if (op === 0x33) r = Math.atan2(y, x);
-      else if (op === 0x31) {
-        if (x < 0 || (x === 0 && y === 0) || (x === 1 && !Number.isFinite(y))) r = NaN;
-        else { if (x === 0 && signal(f, Exc.ZE) !== 0) return; r = y * Math.log2(x); }
-      } else r = y * (Math.log1p(x) / Math.LN2);
-      if (fromDouble(f, p1, r, r === 0 && (y === 0 || x === 0))) pop(f);
+      const r = Math.atan2(y, x);
+      if (fromDouble(f, p1, r, r === 0 && y === 0)) pop(f);
+      return;
+    }
+    default: {
+      // FYL2X, FYL2XP1: t = log2(x) or log2(1 + x) in double precision (log2(x) from the f80
+      // exponent and significand, so any f80 x is in range; log2(1 + x) of a tiny x as
+      // x * log2(e) in f80), then ST(1) * t in f80 with the rounding and flags of FMUL
+      const se = f.signExp[p0], y = toDouble(f, p1);
+      const e = (se & 0x7fff) === 0 ? -16382 : (se & 0x7fff) - 16383;
+      if (op === 0x31) {
+        if (x < 0 || (x === 0 && y === 0) || (x === 1 && !Number.isFinite(y)) || (!Number.isFinite(x) && y === 0)) {
+          if (signal(f, Exc.IE) === 0) { writePhys(f, p1, IND_LO, IND_HI, IND_SE); pop(f); }
+          return;
+        }
+        if (x === 0 && (f.sigHi[p0] | f.sigLo[p0]) === 0) {
+          if (signal(f, Exc.ZE) !== 0) return;
+          writePhys(f, p1, 0, 0x80000000, ((f.signExp[p1] & 0x8000) ^ 0x8000) | 0x7fff);
+          pop(f);
+          return;
+        }
+        // x = m * 2^e with m in [1, 2): the significand as a double (top 53 bits)
+        let hi = f.sigHi[p0], lo = f.sigLo[p0], ee = e;
+        while ((hi & 0x80000000) === 0) { hi = ((hi << 1) | (lo >>> 31)) >>> 0; lo = (lo << 1) >>> 0; ee--; }
+        const m = (hi * 4294967296 + lo) / 9223372036854775808;
+        setT(Number.isFinite(x) ? ee + Math.log2(m) : Infinity);
+      } else if (e < -60) {
+        f80Mul(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], 0x5c17f0bc, 0xb8aa3b29, 0x3fff, 0x30);
+        tLo = sf.rLo; tHi = sf.rHi; tSe = sf.rSe;
+      } else setT(Math.log1p(x) / Math.LN2);
+      f80Mul(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], tLo, tHi, tSe, ctlOf(f));
+      if (!(tSe === 0 && tHi === 0 && tLo === 0) && (tSe & 0x7fff) !== 0x7fff && !Number.isInteger(tD)) sf.flags |= Exc.PE;
+      if ((sf.flags & ~f.fcw & (Exc.IE | Exc.ZE)) !== 0) { signal(f, sf.flags & (Exc.IE | Exc.ZE)); return; }
+      signal(f, sf.flags);
+      writePhys(f, p1, sf.rLo, sf.rHi, sf.rSe);
+      pop(f);
     }
   }
 }
