@@ -264,6 +264,7 @@ function x87Un(c: Cpu, i: Insn): void {
     return;
   }
   if (pushes && !isEmpty(f, (top(f) - 1) & 7)) {
+    if (op === 0x32 || op === 0x3b) f.fsw &= ~Sw.C2;
     if (stackFault(f, true)) { writePhys(f, p0, IND_LO, IND_HI, IND_SE); pushValue(f, IND_LO, IND_HI, IND_SE); }
     return;
   }
@@ -389,6 +390,41 @@ function fxtract(f: FpuState, p0: number): void {
   pushValue(f, l, h, (se & 0x8000) | 0x3fff);
 }
 
+/**
+ * ST(p) = its value moved by less than half an ulp, up in magnitude (`up`: tan) or down (sin),
+ * then rounded by RC: PE, C1 when rounded up in magnitude, UE for a denormal result
+ */
+function nearX(f: FpuState, p: number, up: boolean): void {
+  let se = f.signExp[p], hi = f.sigHi[p], lo = f.sigLo[p];
+  if ((se & 0x7fff) === 0 && (hi & 0x80000000) !== 0) se |= 1; // pseudo-denormal re-encoded
+  const neg = (se & 0x8000) !== 0, rc = (f.fcw >> 10) & 3;
+  const inc = up && ((rc === 2 && !neg) || (rc === 1 && neg));
+  const dec = !up && (rc === 3 || (rc === 1 && !neg) || (rc === 2 && neg));
+  if (inc) {
+    lo = (lo + 1) >>> 0;
+    if (lo === 0) hi = (hi + 1) >>> 0;
+    if ((hi | lo) === 0) { hi = 0x80000000; se++; } else if ((se & 0x7fff) === 0 && (hi & 0x80000000) !== 0) se |= 1;
+  } else if (dec) {
+    if (lo === 0) hi = (hi - 1) >>> 0;
+    lo = (lo - 1) >>> 0;
+    if ((hi & 0x80000000) === 0 && (se & 0x7fff) > 1) { hi = (hi << 1 | lo >>> 31) >>> 0; lo = (lo << 1 | 1) >>> 0; se--; }
+    else if ((hi & 0x80000000) === 0 && (se & 0x7fff) === 1) se &= 0x8000;
+  }
+  const fl = Exc.PE | ((se & 0x7fff) === 0 ? Exc.UE : 0);
+  signal(f, fl);
+  setC1(f, inc ? 1 : 0);
+  writePhys(f, p, lo, hi, se);
+}
+
+/** ST(p) = 1 just below (cos of a tiny argument), rounded by RC: 1 - 2^-64 toward zero or down */
+function nearOne(f: FpuState, p: number): void {
+  const rc = (f.fcw >> 10) & 3;
+  signal(f, Exc.PE);
+  setC1(f, 0);
+  if (rc === 1 || rc === 3) writePhys(f, p, 0xffffffff, 0xffffffff, 0x3ffe);
+  else writePhys(f, p, 0, 0x80000000, 0x3fff);
+}
+
 // the intermediate t of FYL2X/FYL2XP1 as an f80 (and as a double)
 let tLo = 0, tHi = 0, tSe = 0, tD = 0.5;
 function setT(v: number): void {
@@ -424,7 +460,24 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
     f.fsw &= ~Sw.C2;
     if (!Number.isFinite(x)) { if (signal(f, Exc.IE) === 0) { writePhys(f, p0, IND_LO, IND_HI, IND_SE); if (op === 0x32 || op === 0x3b) pushValue(f, IND_LO, IND_HI, IND_SE); } return; }
   }
-  const exact = x === 0;
+  const exact = x === 0 || !Number.isFinite(x);
+  const ex = (f.signExp[p0] & 0x7fff) - 16383;
+  if (x !== 0 || (f.sigHi[p0] | f.sigLo[p0]) !== 0) {
+    // tiny arguments, beyond the double range too: sin x and tan x are x just below or above
+    // in magnitude, cos x is 1 just below, 2^x - 1 is x ln 2 (f80 multiply)
+    if (op === 0x30 && ex < -66) {
+      f80Mul(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], 0xd1cf79ac, 0xb17217f7, 0x3ffe, ctlOf(f));
+      result(f, p0);
+      return;
+    }
+    if (ex < -34 && (op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f)) {
+      if (op === 0x3f) { nearOne(f, p0); return; }
+      nearX(f, p0, op === 0x32);
+      if (op === 0x32) pushValue(f, 0, 0x80000000, 0x3fff);
+      else if (op === 0x3b) { const t = (top(f) - 1) & 7; setTop(f, t); nearOne(f, t); }
+      return;
+    }
+  }
   switch (op) {
     case 0x30: fromDouble(f, p0, Math.expm1(x * Math.LN2), exact); return;
     case 0x3e: fromDouble(f, p0, Math.sin(x), exact); return;
