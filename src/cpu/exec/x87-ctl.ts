@@ -461,6 +461,8 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
     if (!Number.isFinite(x)) { if (signal(f, Exc.IE) === 0) { writePhys(f, p0, IND_LO, IND_HI, IND_SE); if (op === 0x32 || op === 0x3b) pushValue(f, IND_LO, IND_HI, IND_SE); } return; }
   }
   const exact = x === 0 || !Number.isFinite(x);
+  // F2XM1 outside its domain (|x| >= 2 here): the operand is left as it was, with PE (as the host)
+  if (op === 0x30 && (f.signExp[p0] & 0x7fff) !== 0x7fff && ((f.signExp[p0] & 0x7fff) - 16383) >= 1) { signal(f, Exc.PE); setC1(f, 0); return; }
   const ex = (f.signExp[p0] & 0x7fff) - 16383;
   if (x !== 0 || (f.sigHi[p0] | f.sigLo[p0]) !== 0) {
     // tiny arguments, beyond the double range too: sin x and tan x are x just below or above
@@ -481,11 +483,11 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
   switch (op) {
     case 0x30: fromDouble(f, p0, Math.expm1(x * Math.LN2), exact); return;
     case 0x3e: fromDouble(f, p0, Math.sin(x), exact); return;
-    case 0x3f: fromDouble(f, p0, Math.cos(x), false); return;
+    case 0x3f: fromDouble(f, p0, Math.cos(x), exact); return;
     case 0x32: if (fromDouble(f, p0, Math.tan(x), exact)) pushValue(f, 0, 0x80000000, 0x3fff); return;
     case 0x3b: {
       const s = Math.sin(x), co = Math.cos(x);
-      if (fromDouble(f, p0, s, exact)) { const t = (top(f) - 1) & 7; setTop(f, t); fromDouble(f, t, co, false); }
+      if (fromDouble(f, p0, s, exact)) { const t = (top(f) - 1) & 7; setTop(f, t); fromDouble(f, t, co, exact); }
       return;
     }
     case 0x33: {
