@@ -16,7 +16,7 @@ import type { Insn } from '../../x86/insn.js';
 import type { FpuState } from '../fpu/state.js';
 import { x87Check, x87CheckNoWait } from '../fpu/checks.js';
 import {
-  sf, f80Sqrt, f80RoundInt, f80ScaleFinite, f80Class, f80Add, f80Mul, f80Cmp, f80ToF64, f64ToF80, i64ToF80, Exc,
+  sf, f80Sqrt, f80RoundInt, f80ScaleFinite, f80Class, f80Add, f80Mul, f80Div, f80Cmp, f80ToF64, f64ToF80, i64ToF80, Exc,
 } from '../fpu/softfloat.js';
 import { rem, f80Rem } from '../fpu/x87math.js';
 import {
@@ -452,7 +452,9 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
     return;
   }
   // a denormal operand: DE; unmasked, nothing else happens
-  if ((isDenormal(f, p0) || (two && isDenormal(f, p1))) && signal(f, Exc.DE) !== 0) return;
+  // (FYL2X of a negative x: IE alone, below)
+  const negX = op === 0x31 && (f.signExp[p0] & 0x8000) !== 0 && (f.sigHi[p0] | f.sigLo[p0]) !== 0;
+  if (!negX && (isDenormal(f, p0) || (two && isDenormal(f, p1))) && signal(f, Exc.DE) !== 0) return;
   const x = toDouble(f, p0);
   if (op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f) {
     // |x| >= 2^63: C2 = 1 and the operand is left unchanged
@@ -492,8 +494,20 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
     }
     case 0x33: {
       const y = toDouble(f, p1);
+      const ey = (f.signExp[p1] & 0x7fff) - 16383;
+      // a tiny ratio with x > 0: atan(y/x) is y/x (f80 division: range, rounding and flags)
+      if ((f.signExp[p0] & 0x8000) === 0 && (f.signExp[p0] & 0x7fff) !== 0x7fff && (f.signExp[p1] & 0x7fff) !== 0x7fff &&
+        (f.sigHi[p0] | f.sigLo[p0]) !== 0 && (f.sigHi[p1] | f.sigLo[p1]) !== 0 && ey - ex < -34) {
+        f80Div(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], f.sigLo[p0], f.sigHi[p0], f.signExp[p0], ctlOf(f));
+        sf.flags |= Exc.PE;
+        if ((sf.flags & ~f.fcw & (Exc.IE | Exc.ZE)) !== 0) { signal(f, sf.flags & (Exc.IE | Exc.ZE)); return; }
+        signal(f, sf.flags);
+        writePhys(f, p1, sf.rLo, sf.rHi, sf.rSe);
+        pop(f);
+        return;
+      }
       const r = Math.atan2(y, x);
-      if (fromDouble(f, p1, r, r === 0 && y === 0)) pop(f);
+      if (fromDouble(f, p1, r, r === 0)) pop(f);
       return;
     }
     default: {
@@ -503,13 +517,21 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
       const se = f.signExp[p0], y = toDouble(f, p1);
       const e = (se & 0x7fff) === 0 ? -16382 : (se & 0x7fff) - 16383;
       if (op === 0x31) {
-        if (x < 0 || (x === 0 && y === 0) || (x === 1 && !Number.isFinite(y)) || (!Number.isFinite(x) && y === 0)) {
+        // the special cases from the f80 classes (0 zero, 1 finite, 2 infinity)
+        const cx = f80Class(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]), cy = f80Class(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]);
+        const one = f.signExp[p0] === 0x3fff && f.sigHi[p0] === 0x80000000 && f.sigLo[p0] === 0;
+        const sy = f.signExp[p1] & 0x8000;
+        if (negX || (cx === 0 && cy === 0) || (cx === 2 && cy === 0) || (one && cy === 2)) {
           if (signal(f, Exc.IE) === 0) { writePhys(f, p1, IND_LO, IND_HI, IND_SE); pop(f); }
           return;
         }
-        if (x === 0 && (f.sigHi[p0] | f.sigLo[p0]) === 0) {
-          if (signal(f, Exc.ZE) !== 0) return;
-          writePhys(f, p1, 0, 0x80000000, ((f.signExp[p1] & 0x8000) ^ 0x8000) | 0x7fff);
+        if (cx === 0 && cy === 1 && signal(f, Exc.ZE) !== 0) return;
+        // log2(x) < 0 for x < 1: the result's sign flips
+        const below1 = cx === 0 || (cx === 1 && e < 0);
+        if (cx === 0 || cx === 2 || cy === 2 || cy === 0 || one) {
+          const sg = one ? sy : sy ^ (below1 ? 0x8000 : 0);
+          if (cx === 0 || cx === 2 || cy === 2) writePhys(f, p1, 0, 0x80000000, sg | 0x7fff);
+          else writePhys(f, p1, 0, 0, sg);
           pop(f);
           return;
         }
@@ -517,7 +539,7 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
         let hi = f.sigHi[p0], lo = f.sigLo[p0], ee = e;
         while ((hi & 0x80000000) === 0) { hi = ((hi << 1) | (lo >>> 31)) >>> 0; lo = (lo << 1) >>> 0; ee--; }
         const m = (hi * 4294967296 + lo) / 9223372036854775808;
-        setT(Number.isFinite(x) ? ee + Math.log2(m) : Infinity);
+        setT(ee + Math.log2(m));
       } else if (e < -60) {
         f80Mul(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], 0x5c17f0bc, 0xb8aa3b29, 0x3fff, 0x30);
         tLo = sf.rLo; tHi = sf.rHi; tSe = sf.rSe;
