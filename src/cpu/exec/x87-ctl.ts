@@ -469,8 +469,17 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
   if (x !== 0 || (f.sigHi[p0] | f.sigLo[p0]) !== 0) {
     // tiny arguments, beyond the double range too: sin x and tan x are x just below or above
     // in magnitude, cos x is 1 just below, 2^x - 1 is x ln 2 (f80 multiply)
+    if (op === 0x30 && ex < -66 && f.sigHi[p0] === 0x80000000 && f.sigLo[p0] === 0 && ex - 1 > -16382) {
+      // x a power of two: x ln 2 is ln 2 rounded by RC (as FLDLN2), scaled
+      const neg = (f.signExp[p0] & 0x8000) !== 0, rc = (f.fcw >> 10) & 3;
+      const up = rc === 0 || (rc === 2 && !neg) || (rc === 1 && neg);
+      signal(f, Exc.PE);
+      setC1(f, up ? 1 : 0);
+      writePhys(f, p0, up ? 0xd1cf79ac : 0xd1cf79ab, 0xb17217f7, (f.signExp[p0] & 0x8000) | (ex - 1 + 16383));
+      return;
+    }
     if (op === 0x30 && ex < -66) {
-      f80Mul(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], 0xd1cf79ac, 0xb17217f7, 0x3ffe, ctlOf(f));
+      f80Mul(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], 0xd1cf79ac, 0xb17217f7, 0x3ffe, ctlOf(f) | 0x30);
       result(f, p0);
       return;
     }
@@ -498,7 +507,7 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
       // a tiny ratio with x > 0: atan(y/x) is y/x (f80 division: range, rounding and flags)
       if ((f.signExp[p0] & 0x8000) === 0 && (f.signExp[p0] & 0x7fff) !== 0x7fff && (f.signExp[p1] & 0x7fff) !== 0x7fff &&
         (f.sigHi[p0] | f.sigLo[p0]) !== 0 && (f.sigHi[p1] | f.sigLo[p1]) !== 0 && ey - ex < -34) {
-        f80Div(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], f.sigLo[p0], f.sigHi[p0], f.signExp[p0], ctlOf(f));
+        f80Div(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], f.sigLo[p0], f.sigHi[p0], f.signExp[p0], ctlOf(f) | 0x30);
         sf.flags |= Exc.PE;
         if ((sf.flags & ~f.fcw & (Exc.IE | Exc.ZE)) !== 0) { signal(f, sf.flags & (Exc.IE | Exc.ZE)); return; }
         signal(f, sf.flags);
@@ -540,11 +549,35 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
         while ((hi & 0x80000000) === 0) { hi = ((hi << 1) | (lo >>> 31)) >>> 0; lo = (lo << 1) >>> 0; ee--; }
         const m = (hi * 4294967296 + lo) / 9223372036854775808;
         setT(ee + Math.log2(m));
-      } else if (e < -60) {
-        f80Mul(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], 0x5c17f0bc, 0xb8aa3b29, 0x3fff, 0x30);
-        tLo = sf.rLo; tHi = sf.rHi; tSe = sf.rSe;
-      } else setT(Math.log1p(x) / Math.LN2);
-      f80Mul(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], tLo, tHi, tSe, ctlOf(f));
+      } else {
+        const cx = f80Class(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]), cy = f80Class(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]);
+        const sx = f.signExp[p0] & 0x8000, sy = f.signExp[p1] & 0x8000;
+        if ((cx === 2 && (sx !== 0 || cy === 0)) || (cx === 0 && cy === 2)) {
+          if (signal(f, Exc.IE) === 0) { writePhys(f, p1, IND_LO, IND_HI, IND_SE); pop(f); }
+          return;
+        }
+        if (sx !== 0 && cx === 1 && e >= 0) {
+          // x <= -1, outside the domain: the host returns x itself, with PE
+          signal(f, Exc.PE);
+          writePhys(f, p1, f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
+          pop(f);
+          return;
+        }
+        if (cx === 0 || cx === 2 || cy === 0 || cy === 2) {
+          // exact: a zero or an infinity
+          const sg = sy ^ sx;
+          if (cx === 2 || cy === 2) writePhys(f, p1, 0, 0x80000000, sg | 0x7fff);
+          else writePhys(f, p1, 0, 0, sg);
+          pop(f);
+          return;
+        }
+        if (e < -60) {
+          f80Mul(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], 0x5c17f0bc, 0xb8aa3b29, 0x3fff, ctlOf(f) | 0x30);
+          tLo = sf.rLo; tHi = sf.rHi; tSe = sf.rSe; tD = 0.5;
+        } else setT(Math.log1p(x) / Math.LN2);
+      }
+      // precision control does not apply to the transcendental instructions
+      f80Mul(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], tLo, tHi, tSe, ctlOf(f) | 0x30);
       if (!(tSe === 0 && tHi === 0 && tLo === 0) && (tSe & 0x7fff) !== 0x7fff && !Number.isInteger(tD)) sf.flags |= Exc.PE;
       if ((sf.flags & ~f.fcw & (Exc.IE | Exc.ZE)) !== 0) { signal(f, sf.flags & (Exc.IE | Exc.ZE)); return; }
       signal(f, sf.flags);
