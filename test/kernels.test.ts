@@ -52,6 +52,9 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
     pae_rsvd_phys: ['QEMU reports RSV without P (APM Vol. 2, 8.4.2)', /^#PF error code 0x8, want 0x9$/],
     pae_nx_reserved_without_nxe: ['QEMU reports RSV without P (APM Vol. 2, 8.4.2)', /^#PF error code 0x8, want 0x9$/],
   },
+  sse: {
+    unmasked_xm: ['QEMU TCG does not raise #XM (or #UD) for unmasked SIMD floating-point exceptions; the manual does (APM Vol. 1 4.10.4, Vol. 2 8.2.20)', /^no exception, want #XF$/],
+  },
   fsgs: {
     msr_noncanonical_gp: ['QEMU TCG accepts a non-canonical FS/GS/KernelGS base in WRMSR; the manual requires #GP(0) (APM Vol. 2, 4.5.3)', /^WRMSR 0xc0000100 non-canonical: vector -1$/],
     fsgsbase_noncanonical_gp: ['QEMU TCG accepts a non-canonical address in WRFSBASE/WRGSBASE; the manual requires #GP(0) (APM Vol. 3, WRFSBASE)', /^no exception, want #GP$/],

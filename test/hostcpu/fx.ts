@@ -84,9 +84,9 @@ export function loadFx(f: FpuState, b: Uint8Array): void {
   }
   f.ftw = ftw;
   f.fop = v.getUint16(FX.FOP, true) & 0x7ff;
-  f.fip = Number(v.getBigUint64(FX.FIP, true) & 0xffffffffffffn);
+  f.fip = Number(BigInt.asIntN(48, v.getBigUint64(FX.FIP, true)));
   f.fcs = 0;
-  f.fdp = Number(v.getBigUint64(FX.FDP, true) & 0xffffffffffffn);
+  f.fdp = Number(BigInt.asIntN(48, v.getBigUint64(FX.FDP, true)));
   f.fds = 0;
   f.mxcsr = v.getUint32(FX.MXCSR, true);
   for (let k = 0; k < 64; k++) f.xmm[k] = v.getInt32(FX.XMM + 4 * k, true);
