@@ -87,6 +87,24 @@ describe('SSE checks and exceptions', () => {
     }
   });
 
+  it('an unmasked overflow reports PE only when the unbounded result is inexact', () => {
+    // mulss xmm1, xmm2: 2^100 * 2^100 (exact significand), then (1 + 2^-23) * (1 + 2^-23) * 2^200
+    for (const [a, b, want] of [[0x71800000, 0x71800000, 0x8], [0x71800001, 0x71800001, 0x28]]) {
+      const c = mk('f3 0f 59 ca');
+      c.fpu.mxcsr = 0x1f80 & ~0x400; // OM clear
+      c.fpu.xmm[4] = a; c.fpu.xmm[8] = b;
+      expect(step(c)).toBe(Vec.XM);
+      expect(c.fpu.mxcsr & 0x3f, `${a.toString(16)}`).toBe(want);
+      expect(c.fpu.xmm[4]).toBe(a);
+      // masked: +inf with OE and PE
+      const m = mk('f3 0f 59 ca');
+      m.fpu.xmm[4] = a; m.fpu.xmm[8] = b;
+      expect(step(m)).toBe(-1);
+      expect(m.fpu.mxcsr & 0x3f).toBe(0x28);
+      expect(m.fpu.xmm[4]).toBe(0x7f800000);
+    }
+  });
+
   it('MXCSR.MM lets legacy SSE operands be misaligned, but not MOVAPS', () => {
     // ldmxcsr [rax] ; addps xmm1, [rbx] ; movaps xmm1, [rbx]
     const c = mk('0f ae 10 0f 58 0b 0f 28 0b');

@@ -158,8 +158,10 @@ describe.skipIf(process.arch !== 'x64')('x87 transcendentals vs the host CPU (do
   }
 });
 
+const EXACT_OUTCOME = new Set(['f2xm1', 'fptan', 'fsincos', 'fsin', 'fcos']);
+
 describe.skipIf(process.arch !== 'x64')('x87 transcendentals on special values and random states', () => {
-  it('never throw, fault as the host does; outcome (TOP, tags, flags, C0-C3) agreement is printed', () => {
+  it('never throw and fault as the host does; F2XM1, FPTAN, FSINCOS, FSIN, FCOS leave FSW (but C1) and the tags as the host does', () => {
     const forms = buildForms(x87TranscendentalForms(), 300);
     const all: Case[] = [];
     for (const f of forms) all.push(...f.cases);
@@ -178,6 +180,9 @@ describe.skipIf(process.arch !== 'x64')('x87 transcendentals on special values a
         const sw = (x: Uint8Array) => new DataView(x.buffer, x.byteOffset).getUint16(FX.FSW, true);
         // C1 (rounded up) is left out: the values are not bit-exact
         if (((sw(n.fx) ^ sw(e.fx)) & ~0x200) === 0 && n.fx[FX.FTW] === e.fx[FX.FTW]) same++;
+        // for these the outcome is held to the host's (FYL2X, FYL2XP1 and FPATAN differ on
+        // operands outside their domain, where the hardware returns its own values)
+        else if (EXACT_OUTCOME.has(f.name)) bad.push(`${f.name}: FSW host ${sw(n.fx).toString(16)}, emulator ${sw(e.fx).toString(16)}; tags host ${n.fx[FX.FTW].toString(16)}, emulator ${e.fx[FX.FTW].toString(16)}`);
       }
       lines.push(`${f.name} ${same}/${f.cases.length}`);
     }

@@ -19,13 +19,26 @@ import { read64, readN } from '../mmu.js';
 import { ea } from '../operands.js';
 import { getReg, setReg } from '../regs.js';
 import { sseCtl } from './sse-fp.js';
-import { ALIGN_LEGACY, commitExc, loadW, loadWs, RES, storeRes } from './sse-util.js';
+import { ALIGN_LEGACY, commitExc, loadW, loadWs, RES, storeRes, unboundedPE, unmaskedOU } from './sse-util.js';
 
 let pre = 0;
 let post = 0;
+/** MXCSR of the instruction being executed (for postFlags) */
+let mxNow = 0;
 function gather(): void {
   pre |= sf.flags & 7;
   post |= sf.flags & 0x38;
+}
+
+/** gather() for an f64 -> f32 rounding: with OE/UE unmasked, PE of the unbounded rounding */
+function gatherRound(lo: number, hi: number, ctl: number): void {
+  const f = sf.flags;
+  if (!unmaskedOU(f, mxNow)) { gather(); return; }
+  const r = sf.rLo;
+  const pe = unboundedPE(8, true, lo, hi, 0, 0, ctl);
+  pre |= f & 7;
+  post |= (f & 0x18) | pe;
+  sf.rLo = r;
 }
 
 /** CVTSI2SS (arg 0) / CVTSI2SD (arg 1) xmm, r/m32 or r/m64 */
@@ -74,7 +87,7 @@ function sseCvt(c: Cpu, i: Insn): void {
   const x = c.fpu.xmm;
   const d = i.reg << 2;
   const ctl = sseCtl(c.fpu.mxcsr);
-  pre = 0; post = 0;
+  pre = 0; post = 0; mxNow = c.fpu.mxcsr;
   RES[0] = x[d]; RES[1] = x[d + 1]; RES[2] = x[d + 2]; RES[3] = x[d + 3];
   switch (a) {
     case 0: {
@@ -84,12 +97,12 @@ function sseCvt(c: Cpu, i: Insn): void {
       break;
     }
     case 1:
-      f64ToF32(w[0], w[1], ctl); gather(); RES[0] = sf.rLo;
-      f64ToF32(w[2], w[3], ctl); gather(); RES[1] = sf.rLo;
+      f64ToF32(w[0], w[1], ctl); gatherRound(w[0], w[1], ctl); RES[0] = sf.rLo;
+      f64ToF32(w[2], w[3], ctl); gatherRound(w[2], w[3], ctl); RES[1] = sf.rLo;
       RES[2] = 0; RES[3] = 0;
       break;
     case 2: f32ToF64(w[0], ctl); gather(); RES[0] = sf.rLo; RES[1] = sf.rHi; break;
-    case 3: f64ToF32(w[0], w[1], ctl); gather(); RES[0] = sf.rLo; break;
+    case 3: f64ToF32(w[0], w[1], ctl); gatherRound(w[0], w[1], ctl); RES[0] = sf.rLo; break;
     case 4: for (let k = 0; k < 4; k++) { i32ToF32(w[k], ctl); gather(); RES[k] = sf.rLo; } break;
     case 5: case 6: for (let k = 0; k < 4; k++) { f32ToI32(w[k], ctl, a === 6); gather(); RES[k] = sf.rLo; } break;
     case 7: {

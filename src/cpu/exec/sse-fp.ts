@@ -28,7 +28,7 @@ import {
   f64Sqrt, f64Sub, sf,
 } from '../fpu/softfloat.js';
 import { setArith } from '../flags.js';
-import { ALIGN_LEGACY, commitExc, loadW, loadWs, RES, storeRes } from './sse-util.js';
+import { ALIGN_LEGACY, commitExc, loadW, loadWs, RES, storeRes, unboundedPE, unmaskedOU } from './sse-util.js';
 
 /** softfloat ctl from MXCSR: RC, DAZ, FTZ, UM */
 export function sseCtl(mxcsr: number): number {
@@ -39,9 +39,27 @@ export function sseCtl(mxcsr: number): number {
 /** flags of all lanes, pre-computation (IE DE ZE) and post-computation (OE UE PE) */
 let pre = 0;
 let post = 0;
+/** MXCSR of the instruction being executed (for postFlags) */
+let mxNow = 0;
 function gather(): void {
   pre |= sf.flags & 7;
   post |= sf.flags & 0x38;
+}
+
+/**
+ * gather() for an arithmetic result: with OE/UE unmasked the lane's PE is that of the
+ * unbounded rounding (sse-util.ts unboundedPE)
+ */
+function gatherOp(op: number, dbl: boolean, al: number, ah: number, bl: number, bh: number, ctl: number): void {
+  const f = sf.flags;
+  if (!unmaskedOU(f, mxNow)) { gather(); return; }
+  const rLo = sf.rLo;
+  const rHi = sf.rHi;
+  const pe = unboundedPE(op, dbl, al, ah, bl, bh, ctl);
+  pre |= f & 7;
+  post |= (f & 0x18) | pe;
+  sf.rLo = rLo;
+  sf.rHi = rHi;
 }
 
 const OP_ADD = 0, OP_MUL = 1, OP_SUB = 2, OP_MIN = 3, OP_DIV = 4, OP_MAX = 5, OP_SQRT = 6;
@@ -65,7 +83,7 @@ function op32(op: number, a: number, b: number, ctl: number): number {
       return daz32((op === OP_MIN ? r === 0 : r === 2) ? a : b, daz);
     }
   }
-  gather();
+  gatherOp(op, false, a, 0, b, 0, ctl);
   return sf.rLo;
 }
 
@@ -89,7 +107,7 @@ function op64(op: number, al: number, ah: number, bl: number, bh: number, ctl: n
       return lo;
     }
   }
-  gather();
+  gatherOp(op, true, al, ah, bl, bh, ctl);
   hi64 = sf.rHi;
   return sf.rLo;
 }
@@ -103,7 +121,7 @@ function sseFp(c: Cpu, i: Insn): void {
   const x = c.fpu.xmm;
   const d = i.reg << 2;
   const ctl = sseCtl(c.fpu.mxcsr);
-  pre = 0; post = 0;
+  pre = 0; post = 0; mxNow = c.fpu.mxcsr;
   RES[0] = x[d]; RES[1] = x[d + 1]; RES[2] = x[d + 2]; RES[3] = x[d + 3];
   switch (type) {
     case 0: for (let k = 0; k < 4; k++) RES[k] = op32(op, x[d + k], w[k], ctl); break;
@@ -142,7 +160,7 @@ function sseCmp(c: Cpu, i: Insn): void {
   const ctl = sseCtl(c.fpu.mxcsr);
   const p = i.imm & 7;
   const sig = ((SIGNALLING >> p) & 1) !== 0;
-  pre = 0; post = 0;
+  pre = 0; post = 0; mxNow = c.fpu.mxcsr;
   RES[0] = x[d]; RES[1] = x[d + 1]; RES[2] = x[d + 2]; RES[3] = x[d + 3];
   if (type <= 1) {
     const n = type === 0 ? 4 : 1;
@@ -231,7 +249,7 @@ function sseHorz(c: Cpu, i: Insn): void {
   const ctl = sseCtl(c.fpu.mxcsr);
   const pd = (i.arg & 2) !== 0;
   const kind = i.arg & 12;
-  pre = 0; post = 0;
+  pre = 0; post = 0; mxNow = c.fpu.mxcsr;
   if (!pd) {
     const d0 = x[d], d1 = x[d + 1], d2 = x[d + 2], d3 = x[d + 3];
     if (kind === 0) {

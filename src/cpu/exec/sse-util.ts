@@ -17,6 +17,7 @@ import { Acc, read32, read64, translate, write64 } from '../mmu.js';
 import { ea } from '../operands.js';
 import { Vec } from '../state.js';
 import { CR4_OSXMMEXCPT } from '../fpu/checks.js';
+import { CTL_DAZ, CTL_OM, CTL_UM, f32ToF80, f64ToF80, f80Add, f80Div, f80Mul, f80Sqrt, f80Sub, sf } from '../fpu/softfloat.js';
 
 export const MXCSR_MM = 1 << 17;
 export const MXCSR_DAZ = 1 << 6;
@@ -99,6 +100,11 @@ export function storeRes(c: Cpu, r: number): void {
   x[b] = RES[0]; x[b + 1] = RES[1]; x[b + 2] = RES[2]; x[b + 3] = RES[3];
 }
 
+/** true when the lane's flags hold an overflow or underflow that MXCSR leaves unmasked */
+export function unmaskedOU(flags: number, mxcsr: number): boolean {
+  return (flags & ~(mxcsr >> 7) & 0x18) !== 0;
+}
+
 /**
  * Commit SIMD floating-point exceptions (APM Vol. 1 4.10.4, Vol. 4 "SIMD Floating-Point
  * Exceptions"): `pre` are the flags of the pre-computation checks (IE, DE, ZE) and `post` of the
@@ -117,4 +123,47 @@ export function commitExc(c: Cpu, pre: number, post: number): void {
   const all = pre | post;
   f.mxcsr |= all;
   if ((post & ~masks) !== 0) raise((c.cr4 & CR4_OSXMMEXCPT) !== 0 ? Vec.XM : Vec.UD, 0);
+}
+
+// ---- the precision flag of a lane whose overflow or underflow is unmasked ----
+
+/**
+ * With OE or UE unmasked and raised, the host CPU reports PE only when the result's
+ * significand, rounded at its own exponent (no overflow or denormalisation), is inexact: the
+ * exception handler sees the bias-adjusted result (APM Vol. 1 4.10.4.4/5, Intel SDM 11.5.2.4).
+ * That rounding is redone here in the x87 format with precision control (24 or 53 bits), whose
+ * exponent range holds any f32/f64 result. `op`: 0 add, 1 mul, 2 sub, 4 div, 6 sqrt, 8 round
+ * (a conversion: `a` is the f64 value to round to f32).
+ */
+export function unboundedPE(op: number, dbl: boolean, aLo: number, aHi: number, bLo: number, bHi: number, ctl: number): number {
+  const daz = (ctl & CTL_DAZ) !== 0;
+  const pc = (dbl ? 2 : 0) << 4;
+  const c80 = (ctl & 3) | pc | CTL_UM | CTL_OM;
+  if (op === 8) {
+    if (daz && (aHi & 0x7ff00000) === 0) return 0;
+    // times 1.0 at 24-bit precision: the rounding to binary32's significand, unbounded
+    f64ToF80(aLo, aHi);
+    f80Mul(sf.rLo, sf.rHi, sf.rSe, 0, 0x80000000 | 0, 0x3fff, (ctl & 3) | CTL_UM | CTL_OM);
+    return sf.flags & 0x20;
+  }
+  if (dbl) {
+    if (daz && (aHi & 0x7ff00000) === 0) { aLo = 0; aHi &= 0x80000000; }
+    if (daz && (bHi & 0x7ff00000) === 0) { bLo = 0; bHi &= 0x80000000; }
+    f64ToF80(aLo, aHi);
+  } else {
+    if (daz && (aLo & 0x7f800000) === 0) aLo &= 0x80000000;
+    if (daz && (bLo & 0x7f800000) === 0) bLo &= 0x80000000;
+    f32ToF80(aLo);
+  }
+  const xl = sf.rLo, xh = sf.rHi, xs = sf.rSe;
+  if (dbl) f64ToF80(bLo, bHi); else f32ToF80(bLo);
+  const yl = sf.rLo, yh = sf.rHi, ys = sf.rSe;
+  switch (op) {
+    case 0: f80Add(xl, xh, xs, yl, yh, ys, c80); break;
+    case 1: f80Mul(xl, xh, xs, yl, yh, ys, c80); break;
+    case 2: f80Sub(xl, xh, xs, yl, yh, ys, c80); break;
+    case 4: f80Div(xl, xh, xs, yl, yh, ys, c80); break;
+    default: f80Sqrt(yl, yh, ys, c80);
+  }
+  return sf.flags & 0x20;
 }

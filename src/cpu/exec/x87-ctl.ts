@@ -16,7 +16,7 @@ import type { Insn } from '../../x86/insn.js';
 import type { FpuState } from '../fpu/state.js';
 import { x87Check, x87CheckNoWait } from '../fpu/checks.js';
 import {
-  sf, f80Sqrt, f80RoundInt, f80ScaleFinite, f80Class, f80Add, f80Cmp, f80ToF64, f64ToF80, i64ToF80, Exc,
+  sf, f80Sqrt, f80RoundInt, f80ScaleFinite, f80Class, f80Add, f80Mul, f80Div, f80Cmp, f80ToF64, f64ToF80, i64ToF80, Exc,
 } from '../fpu/softfloat.js';
 import { rem, f80Rem } from '../fpu/x87math.js';
 import {
@@ -264,6 +264,7 @@ function x87Un(c: Cpu, i: Insn): void {
     return;
   }
   if (pushes && !isEmpty(f, (top(f) - 1) & 7)) {
+    if (op === 0x32 || op === 0x3b) f.fsw &= ~Sw.C2;
     if (stackFault(f, true)) { writePhys(f, p0, IND_LO, IND_HI, IND_SE); pushValue(f, IND_LO, IND_HI, IND_SE); }
     return;
   }
@@ -389,6 +390,50 @@ function fxtract(f: FpuState, p0: number): void {
   pushValue(f, l, h, (se & 0x8000) | 0x3fff);
 }
 
+/**
+ * ST(p) = its value moved by less than half an ulp, up in magnitude (`up`: tan) or down (sin),
+ * then rounded by RC: PE, C1 when rounded up in magnitude, UE for a denormal result
+ */
+function nearX(f: FpuState, p: number, up: boolean): void {
+  let se = f.signExp[p], hi = f.sigHi[p], lo = f.sigLo[p];
+  if ((se & 0x7fff) === 0 && (hi & 0x80000000) !== 0) se |= 1; // pseudo-denormal re-encoded
+  const neg = (se & 0x8000) !== 0, rc = (f.fcw >> 10) & 3;
+  const inc = up && ((rc === 2 && !neg) || (rc === 1 && neg));
+  const dec = !up && (rc === 3 || (rc === 1 && !neg) || (rc === 2 && neg));
+  if (inc) {
+    lo = (lo + 1) >>> 0;
+    if (lo === 0) hi = (hi + 1) >>> 0;
+    if ((hi | lo) === 0) { hi = 0x80000000; se++; } else if ((se & 0x7fff) === 0 && (hi & 0x80000000) !== 0) se |= 1;
+  } else if (dec) {
+    if (lo === 0) hi = (hi - 1) >>> 0;
+    lo = (lo - 1) >>> 0;
+    if ((hi & 0x80000000) === 0 && (se & 0x7fff) > 1) { hi = (hi << 1 | lo >>> 31) >>> 0; lo = (lo << 1 | 1) >>> 0; se--; }
+    else if ((hi & 0x80000000) === 0 && (se & 0x7fff) === 1) se &= 0x8000;
+  }
+  const fl = Exc.PE | ((se & 0x7fff) === 0 ? Exc.UE : 0);
+  signal(f, fl);
+  setC1(f, inc ? 1 : 0);
+  writePhys(f, p, lo, hi, se);
+}
+
+/** ST(p) = 1 just below (cos of a tiny argument), rounded by RC: 1 - 2^-64 toward zero or down */
+function nearOne(f: FpuState, p: number): void {
+  const rc = (f.fcw >> 10) & 3;
+  signal(f, Exc.PE);
+  setC1(f, 0);
+  if (rc === 1 || rc === 3) writePhys(f, p, 0xffffffff, 0xffffffff, 0x3ffe);
+  else writePhys(f, p, 0, 0x80000000, 0x3fff);
+}
+
+// the intermediate t of FYL2X/FYL2XP1 as an f80 (and as a double)
+let tLo = 0, tHi = 0, tSe = 0, tD = 0.5;
+function setT(v: number): void {
+  tD = v;
+  dv[0] = v;
+  f64ToF80(du[0], du[1]);
+  tLo = sf.rLo; tHi = sf.rHi; tSe = sf.rSe;
+}
+
 function isDenormal(f: FpuState, p: number): boolean {
   return (f.signExp[p] & 0x7fff) === 0 && (f.sigHi[p] | f.sigLo[p]) !== 0;
 }
@@ -407,7 +452,9 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
     return;
   }
   // a denormal operand: DE; unmasked, nothing else happens
-  if ((isDenormal(f, p0) || (two && isDenormal(f, p1))) && signal(f, Exc.DE) !== 0) return;
+  // (FYL2X of a negative x: IE alone, below)
+  const negX = op === 0x31 && (f.signExp[p0] & 0x8000) !== 0 && (f.sigHi[p0] | f.sigLo[p0]) !== 0;
+  if (!negX && (isDenormal(f, p0) || (two && isDenormal(f, p1))) && signal(f, Exc.DE) !== 0) return;
   const x = toDouble(f, p0);
   if (op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f) {
     // |x| >= 2^63: C2 = 1 and the operand is left unchanged
@@ -415,26 +462,127 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
     f.fsw &= ~Sw.C2;
     if (!Number.isFinite(x)) { if (signal(f, Exc.IE) === 0) { writePhys(f, p0, IND_LO, IND_HI, IND_SE); if (op === 0x32 || op === 0x3b) pushValue(f, IND_LO, IND_HI, IND_SE); } return; }
   }
-  const exact = x === 0;
+  const exact = x === 0 || !Number.isFinite(x);
+  // F2XM1 outside its domain (|x| >= 2 here): the operand is left as it was, with PE (as the host)
+  if (op === 0x30 && (f.signExp[p0] & 0x7fff) !== 0x7fff && ((f.signExp[p0] & 0x7fff) - 16383) >= 1) { signal(f, Exc.PE); setC1(f, 0); return; }
+  const ex = (f.signExp[p0] & 0x7fff) - 16383;
+  if (x !== 0 || (f.sigHi[p0] | f.sigLo[p0]) !== 0) {
+    // tiny arguments, beyond the double range too: sin x and tan x are x just below or above
+    // in magnitude, cos x is 1 just below, 2^x - 1 is x ln 2 (f80 multiply)
+    if (op === 0x30 && ex < -66 && f.sigHi[p0] === 0x80000000 && f.sigLo[p0] === 0 && ex - 1 > -16382) {
+      // x a power of two: x ln 2 is ln 2 rounded by RC (as FLDLN2), scaled
+      const neg = (f.signExp[p0] & 0x8000) !== 0, rc = (f.fcw >> 10) & 3;
+      const up = rc === 0 || (rc === 2 && !neg) || (rc === 1 && neg);
+      signal(f, Exc.PE);
+      setC1(f, up ? 1 : 0);
+      writePhys(f, p0, up ? 0xd1cf79ac : 0xd1cf79ab, 0xb17217f7, (f.signExp[p0] & 0x8000) | (ex - 1 + 16383));
+      return;
+    }
+    if (op === 0x30 && ex < -66) {
+      f80Mul(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], 0xd1cf79ac, 0xb17217f7, 0x3ffe, ctlOf(f) | 0x30);
+      result(f, p0);
+      return;
+    }
+    if (ex < -34 && (op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f)) {
+      if (op === 0x3f) { nearOne(f, p0); return; }
+      nearX(f, p0, op === 0x32);
+      if (op === 0x32) pushValue(f, 0, 0x80000000, 0x3fff);
+      else if (op === 0x3b) { const t = (top(f) - 1) & 7; setTop(f, t); nearOne(f, t); }
+      return;
+    }
+  }
   switch (op) {
     case 0x30: fromDouble(f, p0, Math.expm1(x * Math.LN2), exact); return;
     case 0x3e: fromDouble(f, p0, Math.sin(x), exact); return;
-    case 0x3f: fromDouble(f, p0, Math.cos(x), false); return;
+    case 0x3f: fromDouble(f, p0, Math.cos(x), exact); return;
     case 0x32: if (fromDouble(f, p0, Math.tan(x), exact)) pushValue(f, 0, 0x80000000, 0x3fff); return;
     case 0x3b: {
       const s = Math.sin(x), co = Math.cos(x);
-      if (fromDouble(f, p0, s, exact)) { const t = (top(f) - 1) & 7; setTop(f, t); fromDouble(f, t, co, false); }
+      if (fromDouble(f, p0, s, exact)) { const t = (top(f) - 1) & 7; setTop(f, t); fromDouble(f, t, co, exact); }
+      return;
+    }
+    case 0x33: {
+      const y = toDouble(f, p1);
+      const ey = (f.signExp[p1] & 0x7fff) - 16383;
+      // a tiny ratio with x > 0: atan(y/x) is y/x (f80 division: range, rounding and flags)
+      if ((f.signExp[p0] & 0x8000) === 0 && (f.signExp[p0] & 0x7fff) !== 0x7fff && (f.signExp[p1] & 0x7fff) !== 0x7fff &&
+        (f.sigHi[p0] | f.sigLo[p0]) !== 0 && (f.sigHi[p1] | f.sigLo[p1]) !== 0 && ey - ex < -34) {
+        f80Div(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], f.sigLo[p0], f.sigHi[p0], f.signExp[p0], ctlOf(f) | 0x30);
+        sf.flags |= Exc.PE;
+        if ((sf.flags & ~f.fcw & (Exc.IE | Exc.ZE)) !== 0) { signal(f, sf.flags & (Exc.IE | Exc.ZE)); return; }
+        signal(f, sf.flags);
+        writePhys(f, p1, sf.rLo, sf.rHi, sf.rSe);
+        pop(f);
+        return;
+      }
+      const r = Math.atan2(y, x);
+      if (fromDouble(f, p1, r, r === 0)) pop(f);
       return;
     }
     default: {
-      const y = toDouble(f, p1);
-      let r: number;
-      if (op === 0x33) r = Math.atan2(y, x);
-      else if (op === 0x31) {
-        if (x < 0 || (x === 0 && y === 0) || (x === 1 && !Number.isFinite(y))) r = NaN;
-        else { if (x === 0 && signal(f, Exc.ZE) !== 0) return; r = y * Math.log2(x); }
-      } else r = y * (Math.log1p(x) / Math.LN2);
-      if (fromDouble(f, p1, r, r === 0 && (y === 0 || x === 0))) pop(f);
+      // FYL2X, FYL2XP1: t = log2(x) or log2(1 + x) in double precision (log2(x) from the f80
+      // exponent and significand, so any f80 x is in range; log2(1 + x) of a tiny x as
+      // x * log2(e) in f80), then ST(1) * t in f80 with the rounding and flags of FMUL
+      const se = f.signExp[p0], y = toDouble(f, p1);
+      const e = (se & 0x7fff) === 0 ? -16382 : (se & 0x7fff) - 16383;
+      if (op === 0x31) {
+        // the special cases from the f80 classes (0 zero, 1 finite, 2 infinity)
+        const cx = f80Class(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]), cy = f80Class(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]);
+        const one = f.signExp[p0] === 0x3fff && f.sigHi[p0] === 0x80000000 && f.sigLo[p0] === 0;
+        const sy = f.signExp[p1] & 0x8000;
+        if (negX || (cx === 0 && cy === 0) || (cx === 2 && cy === 0) || (one && cy === 2)) {
+          if (signal(f, Exc.IE) === 0) { writePhys(f, p1, IND_LO, IND_HI, IND_SE); pop(f); }
+          return;
+        }
+        if (cx === 0 && cy === 1 && signal(f, Exc.ZE) !== 0) return;
+        // log2(x) < 0 for x < 1: the result's sign flips
+        const below1 = cx === 0 || (cx === 1 && e < 0);
+        if (cx === 0 || cx === 2 || cy === 2 || cy === 0 || one) {
+          const sg = one ? sy : sy ^ (below1 ? 0x8000 : 0);
+          if (cx === 0 || cx === 2 || cy === 2) writePhys(f, p1, 0, 0x80000000, sg | 0x7fff);
+          else writePhys(f, p1, 0, 0, sg);
+          pop(f);
+          return;
+        }
+        // x = m * 2^e with m in [1, 2): the significand as a double (top 53 bits)
+        let hi = f.sigHi[p0], lo = f.sigLo[p0], ee = e;
+        while ((hi & 0x80000000) === 0) { hi = ((hi << 1) | (lo >>> 31)) >>> 0; lo = (lo << 1) >>> 0; ee--; }
+        const m = (hi * 4294967296 + lo) / 9223372036854775808;
+        setT(ee + Math.log2(m));
+      } else {
+        const cx = f80Class(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]), cy = f80Class(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]);
+        const sx = f.signExp[p0] & 0x8000, sy = f.signExp[p1] & 0x8000;
+        if ((cx === 2 && (sx !== 0 || cy === 0)) || (cx === 0 && cy === 2)) {
+          if (signal(f, Exc.IE) === 0) { writePhys(f, p1, IND_LO, IND_HI, IND_SE); pop(f); }
+          return;
+        }
+        if (sx !== 0 && cx === 1 && e >= 0) {
+          // x <= -1, outside the domain: the host returns x itself, with PE
+          signal(f, Exc.PE);
+          writePhys(f, p1, f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
+          pop(f);
+          return;
+        }
+        if (cx === 0 || cx === 2 || cy === 0 || cy === 2) {
+          // exact: a zero or an infinity
+          const sg = sy ^ sx;
+          if (cx === 2 || cy === 2) writePhys(f, p1, 0, 0x80000000, sg | 0x7fff);
+          else writePhys(f, p1, 0, 0, sg);
+          pop(f);
+          return;
+        }
+        if (e < -60) {
+          f80Mul(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], 0x5c17f0bc, 0xb8aa3b29, 0x3fff, ctlOf(f) | 0x30);
+          tLo = sf.rLo; tHi = sf.rHi; tSe = sf.rSe; tD = 0.5;
+        } else setT(Math.log1p(x) / Math.LN2);
+      }
+      // precision control does not apply to the transcendental instructions
+      f80Mul(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], tLo, tHi, tSe, ctlOf(f) | 0x30);
+      if (!(tSe === 0 && tHi === 0 && tLo === 0) && (tSe & 0x7fff) !== 0x7fff && !Number.isInteger(tD)) sf.flags |= Exc.PE;
+      if ((sf.flags & ~f.fcw & (Exc.IE | Exc.ZE)) !== 0) { signal(f, sf.flags & (Exc.IE | Exc.ZE)); return; }
+      signal(f, sf.flags);
+      writePhys(f, p1, sf.rLo, sf.rHi, sf.rSe);
+      pop(f);
     }
   }
 }
