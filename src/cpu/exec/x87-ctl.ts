@@ -19,7 +19,7 @@ import {
   sf, f80Sqrt, f80RoundInt, f80ScaleFinite, f80Class, f80Add, f80Mul, f80Div, f80Cmp, i64ToF80, Exc,
 } from '../fpu/softfloat.js';
 import { rem, f80Rem } from '../fpu/x87math.js';
-import { un, tr, pow2, unpackF80, roundDD, exp2m1, log2F80, log2p1, sinCosF80, atan2DD, mulDD } from '../fpu/x87trans.js';
+import { un, tr, pow2, LOG2E_H, LOG2E_L, unpackF80, roundDD, exp2m1, log2F80, log2p1, sinCosF80, atan2DD, mulDD } from '../fpu/x87trans.js';
 import {
   Sw, ctlOf, phys, top, setTop, isEmpty, writePhys, signal, setC1, stackFault, pushValue, pop,
   notePointers, setTag, TAG_EMPTY, updateEs, retag, realLayout, IND_LO, IND_HI, IND_SE,
@@ -499,11 +499,13 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
     else if (op === 0x32) roundDD(tr.th, tr.tl, 0, ctlT);
     else {
       roundDD(tr.sh, tr.sl, 0, ctlT);
+      const c1 = sf.c1;
       result(f, p0);
       roundDD(tr.ch, tr.cl, 0, ctlT);
       const t = (top(f) - 1) & 7;
       setTop(f, t);
       result(f, t);
+      setC1(f, c1); // C1 from the sine's rounding (as the host, in the cases that tell)
       return;
     }
     result(f, p0);
@@ -547,7 +549,7 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
       // double range as x * log2(e) in f80), then ST(1) * t rounded once to f80
       const se = f.signExp[p0];
       const e = (se & 0x7fff) === 0 ? -16382 : (se & 0x7fff) - 16383;
-      let tinyT = false;
+      let tScale = 0; // t is tr.h + tr.l times 2^tScale
       if (op === 0x31) {
         // the special cases from the f80 classes (0 zero, 1 finite, 2 infinity)
         const cx = f80Class(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]), cy = f80Class(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]);
@@ -576,41 +578,40 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
           if (signal(f, Exc.IE) === 0) { writePhys(f, p1, IND_LO, IND_HI, IND_SE); pop(f); }
           return;
         }
-        if (sx !== 0 && cx === 1 && e >= 0) {
-          // x <= -1, outside the domain: the host returns x itself, with PE
-          signal(f, Exc.PE);
-          writePhys(f, p1, f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
-          pop(f);
-          return;
-        }
         if (cx === 0 || cx === 2 || cy === 0 || cy === 2) {
-          // exact: a zero or an infinity
+          // exact: a zero or an infinity (also for x <= -1, as the host)
           const sg = sy ^ sx;
           if (cx === 2 || cy === 2) writePhys(f, p1, 0, 0x80000000, sg | 0x7fff);
           else writePhys(f, p1, 0, 0, sg);
           pop(f);
           return;
         }
+        if (sx !== 0 && e >= 0) {
+          // x <= -1, outside the domain: the host returns x itself, with PE
+          signal(f, Exc.PE);
+          writePhys(f, p1, f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
+          pop(f);
+          return;
+        }
         if (e < -1000) {
-          // log2(1 + x) = x log2(e) (1 - x/2 ...): the correction is far below the last bit
-          f80Mul(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], 0x5c17f0bc, 0xb8aa3b29, 0x3fff, ctlT);
-          tinyT = true;
+          // log2(1 + x) = x log2(e) (1 - x/2 ...): the correction is far below the last bit;
+          // the significand's product here, x's exponent in the final scaling (x may be denormal)
+          unpackF80(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
+          const sg = un.s ? -1 : 1;
+          mulDD(un.h * sg, un.l * sg, LOG2E_H, LOG2E_L);
+          tScale = un.e;
         } else {
           unpackF80(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
-          const sc = pow2(un.e) * (un.s ? -1 : 1);
-          log2p1(un.h * sc, un.l * sc);
+          // x >= 2^64 (outside the domain): log2(1 + x) is log2(x) + less than 2^-63
+          if (un.e >= 64) log2F80();
+          else { const sc = pow2(un.e) * (un.s ? -1 : 1); log2p1(un.h * sc, un.l * sc); }
         }
       }
-      if (tinyT) f80Mul(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], sf.rLo, sf.rHi, sf.rSe, ctlT);
-      else {
-        const th = tr.h, tl = tr.l;
-        unpackF80(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]);
-        const sg = un.s ? -1 : 1;
-        mulDD(un.h * sg, un.l * sg, th, tl);
-        roundDD(tr.h, tr.l, un.e, ctlT);
-        if (tr.h === 0) sf.rSe = ((f.signExp[p1] ^ (th < 0 ? 0x8000 : 0)) & 0x8000); // y * log2(1) = +-0
-      }
-      if (tinyT) sf.flags |= Exc.PE;
+      const th = tr.h, tl = tr.l;
+      unpackF80(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]);
+      const sgy = un.s ? -1 : 1;
+      mulDD(un.h * sgy, un.l * sgy, th, tl);
+      roundDD(tr.h, tr.l, un.e + tScale, ctlT);
       if ((sf.flags & ~f.fcw & (Exc.IE | Exc.ZE)) !== 0) { signal(f, sf.flags & (Exc.IE | Exc.ZE)); return; }
       signal(f, sf.flags);
       setC1(f, sf.c1);

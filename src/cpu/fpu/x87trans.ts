@@ -83,7 +83,7 @@ function ddSqrt(ah: number, al: number): void {
 const PI_H = 3.141592653589793, PI_L = 1.2246467991473532e-16;
 const PIO2_H = PI_H / 2, PIO2_L = PI_L / 2;
 const LN2_H = 0.6931471805599453, LN2_L = 2.3190468138462996e-17;
-const LOG2E_H = 1.4426950408889634, LOG2E_L = 2.0355273740931033e-17;
+export const LOG2E_H = 1.4426950408889634, LOG2E_L = 2.0355273740931033e-17;
 
 // 1/n! (n = 0..40) and 1/(2k+1) (k = 0..47) as double-doubles, computed once
 const NF = 41, NA = 48;
