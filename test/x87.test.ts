@@ -83,6 +83,37 @@ describe('x87 #NM and #MF', () => {
   });
 });
 
+/** ST(0) after `op` on x (and y below it), both f80 [lo, hi, se], as [se, hi, lo] */
+function runTrans(op: string, x: [number, number, number], y: [number, number, number] | null): [number, number, number] {
+  // fninit; (fld tword [2100h]); fld tword [2110h]; op; fstp tword [2200h]; ud2
+  const c = mk(32, `db e3 ${y === null ? '' : 'db 2d 00 21 00 00'} db 2d 10 21 00 00 ${op} db 3d 00 22 00 00 0f 0b`);
+  const put = (a: number, v: [number, number, number]): void => {
+    const d = new DataView(c.mem.u8.buffer, c.mem.u8.byteOffset);
+    d.setUint32(a, v[0], true); d.setUint32(a + 4, v[1], true); d.setUint16(a + 8, v[2], true);
+  };
+  if (y !== null) put(0x2100, y);
+  put(0x2110, x);
+  runToUd(c);
+  return [rd16(c, 0x2208), rd32(c, 0x2204), rd32(c, 0x2200)];
+}
+
+describe('x87 transcendentals: known values (no host needed)', () => {
+  const ONE: [number, number, number] = [0, 0x80000000, 0x3fff];
+  it('FYL2X 1 * log2(10) is FLDL2T; FYL2XP1 3 * log2(1.5); F2XM1 0.5 is sqrt(2) - 1 (nearest, from a 300-bit evaluation)', () => {
+    expect(runTrans('d9 f1', [0, 0xa0000000, 0x4002], ONE)).toEqual([0x4000, 0xd49a784b, 0xcd1b8afe]);
+    expect(runTrans('d9 f9', [0, 0x80000000, 0x3ffe], [0, 0xc0000000, 0x4000])).toEqual([0x3fff, 0xe0a02756, 0xf9c1cb6f]);
+    expect(runTrans('d9 f0', [0, 0x80000000, 0x3ffe], null)).toEqual([0x3ffd, 0xd413cccf, 0xe7799211]);
+  });
+  it('FPATAN: atan2(1, 1) = pi/4, atan2(1, -1) = 3 pi/4 (FLDPI\'s significand)', () => {
+    expect(runTrans('d9 f3', ONE, ONE)).toEqual([0x3ffe, 0xc90fdaa2, 0x2168c235]);
+    expect(runTrans('d9 f3', [0, 0x80000000, 0xbfff], ONE)).toEqual([0x4000, 0x96cbe3f9, 0x990e91a8]);
+  });
+  it('FSIN of the double nearest pi is 1.2246063538223773e-16 (the x87 reduces by a 66-bit pi; the true sine is 1.2246467991473532e-16)', () => {
+    // the double 0x400921FB54442D18 widened: significand C90FDAA22168C000
+    expect(runTrans('d9 fe', [0x2168c000, 0xc90fdaa2, 0x4000], null)).toEqual([0x3fca, 0x8d300000, 0]);
+  });
+});
+
 /** f80 bytes: sign, biased exponent, 64-bit significand */
 function f80Parts(b: Uint8Array, off: number): [number, number, bigint] {
   const v = new DataView(b.buffer, b.byteOffset + off, 10);
