@@ -158,7 +158,7 @@ const TRANS: [string, number, number, (r: Rng) => [number, number]][] = [
   // name, D9 second byte, registers written (1: ST0, 2: ST0 and ST1 after a push/pop), inputs
   ['f2xm1', 0xf0, 1, (r) => [r.bool(0.7) ? U(r, -1, 1) : LU(r, -60, 0), 0]],
   ['fyl2x', 0xf1, 1, (r) => [r.bool(0.7) ? U(r, 2 ** -20, 1e6) : r.bool(0.5) ? U(r, 0.9, 1.1) : 2 ** U(r, -300, 300), r.bool(0.8) ? U(r, -150, 150) : LU(r, -100, 100)]],
-  ['fptan', 0xf2, 2, (r) => [r.bool(0.7) ? U(r, -1.5, 1.5) : U(r, -100, 100), 0]],
+  ['fptan', 0xf2, 2, (r) => [r.bool(0.6) ? U(r, -1.5, 1.5) : r.bool(0.7) ? U(r, -100, 100) : LU(r, 6, 62), 0]],
   ['fpatan', 0xf3, 1, (r) => [r.bool(0.6) ? U(r, -3300, 3300) : LU(r, -30, 30), r.bool(0.6) ? U(r, -2700, 2700) : LU(r, -30, 30)]],
   ['fyl2xp1', 0xf9, 1, (r) => [r.bool(0.7) ? U(r, -0.29, 0.29) : LU(r, -60, -2), r.bool(0.8) ? U(r, -150, 150) : LU(r, -100, 100)]],
   ['fsincos', 0xfb, 2, (r) => [r.bool(0.6) ? U(r, -100, 100) : r.bool(0.7) ? LU(r, -30, 6) : LU(r, 6, 62), 0]],
