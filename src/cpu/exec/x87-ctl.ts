@@ -4,11 +4,11 @@
  * FNOP, FCHS, FABS, FTST, FXAM, the constants, FSQRT, FRNDINT, FSCALE, FXTRACT, FPREM, FPREM1
  * and the transcendental instructions.
  *
- * Transcendentals (F2XM1, FYL2X, FYL2XP1, FPTAN, FPATAN, FSIN, FCOS, FSINCOS) are NOT bit-exact
- * with hardware: they are computed in JS double precision (53-bit significand, the double
- * exponent range) and widened, with PE always set for a non-trivial result; the hardware's
- * 64-bit-accurate microcode results, its C1 (round-up) reporting and its handling of operands
- * outside the double range differ.
+ * Transcendentals (F2XM1, FYL2X, FYL2XP1, FPTAN, FPATAN, FSIN, FCOS, FSINCOS) are computed in
+ * double-double precision (~106 bits, src/cpu/fpu/x87trans.ts; the trigonometric ones reduced
+ * with the x87's 66-bit pi) and rounded once to f80 by RC, with PE, C1 (rounded up), UE and OE
+ * from that rounding. They are within about an ulp of the host CPU's results, not bit-exact:
+ * the hardware is not correctly rounded either (test/x87.test.ts measures the difference).
  */
 
 import type { Cpu } from '../cpu.js';
@@ -16,9 +16,10 @@ import type { Insn } from '../../x86/insn.js';
 import type { FpuState } from '../fpu/state.js';
 import { x87Check, x87CheckNoWait } from '../fpu/checks.js';
 import {
-  sf, f80Sqrt, f80RoundInt, f80ScaleFinite, f80Class, f80Add, f80Mul, f80Div, f80Cmp, f80ToF64, f64ToF80, i64ToF80, Exc,
+  sf, f80Sqrt, f80RoundInt, f80ScaleFinite, f80Class, f80Add, f80Mul, f80Div, f80Cmp, i64ToF80, Exc,
 } from '../fpu/softfloat.js';
 import { rem, f80Rem } from '../fpu/x87math.js';
+import { un, tr, pow2, LOG2E_H, LOG2E_L, unpackF80, roundDD, exp2m1, log2F80, log2p1, sinCosF80, atan2DD, mulDD } from '../fpu/x87trans.js';
 import {
   Sw, ctlOf, phys, top, setTop, isEmpty, writePhys, signal, setC1, stackFault, pushValue, pop,
   notePointers, setTag, TAG_EMPTY, updateEs, retag, realLayout, IND_LO, IND_HI, IND_SE,
@@ -206,25 +207,6 @@ const K_SE = [0x4000, 0x3fff, 0x4000, 0x3ffd, 0x3ffe];
 const K_NEAR_UP = [0, 1, 1, 1, 1];
 
 const CC_OF = [Sw.C0, Sw.C3, 0, Sw.C3 | Sw.C2 | Sw.C0];
-const dv = new Float64Array(1);
-const du = new Uint32Array(dv.buffer);
-
-function toDouble(f: FpuState, p: number): number {
-  f80ToF64(f.sigLo[p], f.sigHi[p], f.signExp[p], 0);
-  du[0] = sf.rLo; du[1] = sf.rHi;
-  return dv[0];
-}
-
-/** widen a JS double result into ST(p), with PE (not bit-exact: see the file header) */
-function fromDouble(f: FpuState, p: number, x: number, exact: boolean): boolean {
-  if (Number.isNaN(x)) { if (signal(f, Exc.IE) !== 0) return false; writePhys(f, p, IND_LO, IND_HI, IND_SE); return true; }
-  dv[0] = x;
-  f64ToF80(du[0], du[1]);
-  if (!exact && signal(f, Exc.PE) !== 0) { /* PE unmasked: the result is still delivered */ }
-  writePhys(f, p, sf.rLo, sf.rHi, sf.rSe);
-  return true;
-}
-
 function nanOf2(f: FpuState, pa: number, pb: number): boolean {
   const ca = f80Class(f.sigLo[pa], f.sigHi[pa], f.signExp[pa]);
   const cb = f80Class(f.sigLo[pb], f.sigHi[pb], f.signExp[pb]);
@@ -425,20 +407,11 @@ function nearOne(f: FpuState, p: number): void {
   else writePhys(f, p, 0, 0x80000000, 0x3fff);
 }
 
-// the intermediate t of FYL2X/FYL2XP1 as an f80 (and as a double)
-let tLo = 0, tHi = 0, tSe = 0, tD = 0.5;
-function setT(v: number): void {
-  tD = v;
-  dv[0] = v;
-  f64ToF80(du[0], du[1]);
-  tLo = sf.rLo; tHi = sf.rHi; tSe = sf.rSe;
-}
-
 function isDenormal(f: FpuState, p: number): boolean {
   return (f.signExp[p] & 0x7fff) === 0 && (f.sigHi[p] | f.sigLo[p]) !== 0;
 }
 
-/** F2XM1, FYL2X, FPTAN, FPATAN, FYL2XP1, FSINCOS, FSIN, FCOS in double precision (not bit-exact) */
+/** F2XM1, FYL2X, FPTAN, FPATAN, FYL2XP1, FSINCOS, FSIN, FCOS (about 1 ulp; see the file header) */
 function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
   const two = op === 0x31 || op === 0x33 || op === 0x39;
   // C2 (argument out of range) is 0 unless set below
@@ -455,18 +428,17 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
   // (FYL2X of a negative x: IE alone, below)
   const negX = op === 0x31 && (f.signExp[p0] & 0x8000) !== 0 && (f.sigHi[p0] | f.sigLo[p0]) !== 0;
   if (!negX && (isDenormal(f, p0) || (two && isDenormal(f, p1))) && signal(f, Exc.DE) !== 0) return;
-  const x = toDouble(f, p0);
+  const zero0 = (f.sigHi[p0] | f.sigLo[p0]) === 0;
   if (op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f) {
     // |x| >= 2^63: C2 = 1 and the operand is left unchanged
     if (((f.signExp[p0] & 0x7fff) - 16383) >= 63 && (f.signExp[p0] & 0x7fff) !== 0x7fff) { f.fsw |= Sw.C2; return; }
     f.fsw &= ~Sw.C2;
-    if (!Number.isFinite(x)) { if (signal(f, Exc.IE) === 0) { writePhys(f, p0, IND_LO, IND_HI, IND_SE); if (op === 0x32 || op === 0x3b) pushValue(f, IND_LO, IND_HI, IND_SE); } return; }
+    if ((f.signExp[p0] & 0x7fff) === 0x7fff) { if (signal(f, Exc.IE) === 0) { writePhys(f, p0, IND_LO, IND_HI, IND_SE); if (op === 0x32 || op === 0x3b) pushValue(f, IND_LO, IND_HI, IND_SE); } return; }
   }
-  const exact = x === 0 || !Number.isFinite(x);
   // F2XM1 outside its domain (|x| >= 2 here): the operand is left as it was, with PE (as the host)
   if (op === 0x30 && (f.signExp[p0] & 0x7fff) !== 0x7fff && ((f.signExp[p0] & 0x7fff) - 16383) >= 1) { signal(f, Exc.PE); setC1(f, 0); return; }
   const ex = (f.signExp[p0] & 0x7fff) - 16383;
-  if (x !== 0 || (f.sigHi[p0] | f.sigLo[p0]) !== 0) {
+  if (!zero0) {
     // tiny arguments, beyond the double range too: sin x and tan x are x just below or above
     // in magnitude, cos x is 1 just below, 2^x - 1 is x ln 2 (f80 multiply)
     if (op === 0x30 && ex < -66 && f.sigHi[p0] === 0x80000000 && f.sigLo[p0] === 0 && ex - 1 > -16382) {
@@ -491,23 +463,62 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
       return;
     }
   }
-  switch (op) {
-    case 0x30: fromDouble(f, p0, Math.expm1(x * Math.LN2), exact); return;
-    case 0x3e: fromDouble(f, p0, Math.sin(x), exact); return;
-    case 0x3f: fromDouble(f, p0, Math.cos(x), exact); return;
-    case 0x32: if (fromDouble(f, p0, Math.tan(x), exact)) pushValue(f, 0, 0x80000000, 0x3fff); return;
-    case 0x3b: {
-      const s = Math.sin(x), co = Math.cos(x);
-      if (fromDouble(f, p0, s, exact)) { const t = (top(f) - 1) & 7; setTop(f, t); fromDouble(f, t, co, exact); }
+  const ctlT = ctlOf(f) | 0x30; // precision control does not apply to the transcendentals
+  if (op === 0x30 || op === 0x32 || op === 0x3b || op === 0x3e || op === 0x3f) {
+    if (zero0) {
+      // exact: 2^0 - 1, sin 0 and tan 0 are the zero itself, cos 0 is 1
+      setC1(f, 0);
+      if (op === 0x3f) writePhys(f, p0, 0, 0x80000000, 0x3fff);
+      else if (op === 0x32) pushValue(f, 0, 0x80000000, 0x3fff);
+      else if (op === 0x3b) { const t = (top(f) - 1) & 7; setTop(f, t); writePhys(f, t, 0, 0x80000000, 0x3fff); }
       return;
     }
+    if (op === 0x30 && (f.signExp[p0] & 0x7fff) === 0x7fff) {
+      // 2^+inf - 1 = +inf, 2^-inf - 1 = -1, exactly
+      setC1(f, 0);
+      if ((f.signExp[p0] & 0x8000) !== 0) writePhys(f, p0, 0, 0x80000000, 0xbfff);
+      return;
+    }
+    if (op === 0x30 && (f.signExp[p0] & 0x7fff) === 0x3fff && f.sigHi[p0] === 0x80000000 && f.sigLo[p0] === 0) {
+      // 2^1 - 1 = 1 and 2^-1 - 1 = -1/2, exactly
+      setC1(f, 0);
+      writePhys(f, p0, 0, 0x80000000, (f.signExp[p0] & 0x8000) !== 0 ? 0xbffe : 0x3fff);
+      return;
+    }
+    unpackF80(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
+    if (op === 0x30) {
+      const sc = pow2(un.e) * (un.s ? -1 : 1);
+      exp2m1(un.h * sc, un.l * sc);
+      roundDD(tr.h, tr.l, 0, ctlT);
+      result(f, p0);
+      return;
+    }
+    sinCosF80(op === 0x32);
+    if (op === 0x3e) roundDD(tr.sh, tr.sl, 0, ctlT);
+    else if (op === 0x3f) roundDD(tr.ch, tr.cl, 0, ctlT);
+    else if (op === 0x32) roundDD(tr.th, tr.tl, 0, ctlT);
+    else {
+      roundDD(tr.sh, tr.sl, 0, ctlT);
+      const c1 = sf.c1;
+      result(f, p0);
+      roundDD(tr.ch, tr.cl, 0, ctlT);
+      const t = (top(f) - 1) & 7;
+      setTop(f, t);
+      result(f, t);
+      setC1(f, c1); // C1 from the sine's rounding (as the host, in the cases that tell)
+      return;
+    }
+    result(f, p0);
+    if (op === 0x32) pushValue(f, 0, 0x80000000, 0x3fff);
+    return;
+  }
+  switch (op) {
     case 0x33: {
-      const y = toDouble(f, p1);
       const ey = (f.signExp[p1] & 0x7fff) - 16383;
       // a tiny ratio with x > 0: atan(y/x) is y/x (f80 division: range, rounding and flags)
       if ((f.signExp[p0] & 0x8000) === 0 && (f.signExp[p0] & 0x7fff) !== 0x7fff && (f.signExp[p1] & 0x7fff) !== 0x7fff &&
         (f.sigHi[p0] | f.sigLo[p0]) !== 0 && (f.sigHi[p1] | f.sigLo[p1]) !== 0 && ey - ex < -34) {
-        f80Div(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], f.sigLo[p0], f.sigHi[p0], f.signExp[p0], ctlOf(f) | 0x30);
+        f80Div(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], f.sigLo[p0], f.sigHi[p0], f.signExp[p0], ctlT);
         sf.flags |= Exc.PE;
         if ((sf.flags & ~f.fcw & (Exc.IE | Exc.ZE)) !== 0) { signal(f, sf.flags & (Exc.IE | Exc.ZE)); return; }
         signal(f, sf.flags);
@@ -515,16 +526,30 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
         pop(f);
         return;
       }
-      const r = Math.atan2(y, x);
-      if (fromDouble(f, p1, r, r === 0)) pop(f);
+      // atan2(y, x) in double-double: an infinity is a significand 1 against a zero, or
+      // against another infinity
+      const cx = f80Class(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]), cy = f80Class(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]);
+      const xs = (f.signExp[p0] >>> 15) & 1, ys = (f.signExp[p1] >>> 15) & 1;
+      let yh = 0, yl = 0, ye = 0, xh = 0, xl = 0, xe = 0;
+      if (cx === 2 || cy === 2) { yh = cy === 2 ? 1 : 0; xh = cx === 2 ? 1 : 0; }
+      else {
+        if (cy === 1) { unpackF80(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]); yh = un.h; yl = un.l; ye = un.e; }
+        if (cx === 1) { unpackF80(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]); xh = un.h; xl = un.l; xe = un.e; }
+      }
+      atan2DD(yh, yl, ye, ys, xh, xl, xe, xs);
+      if (tr.h === 0) { setC1(f, 0); writePhys(f, p1, 0, 0, ys << 15); pop(f); return; } // +-0: exact
+      roundDD(tr.h, tr.l, 0, ctlT);
+      result(f, p1);
+      pop(f);
       return;
     }
     default: {
-      // FYL2X, FYL2XP1: t = log2(x) or log2(1 + x) in double precision (log2(x) from the f80
-      // exponent and significand, so any f80 x is in range; log2(1 + x) of a tiny x as
-      // x * log2(e) in f80), then ST(1) * t in f80 with the rounding and flags of FMUL
-      const se = f.signExp[p0], y = toDouble(f, p1);
+      // FYL2X, FYL2XP1: t = log2(x) or log2(1 + x) in double-double (log2(x) from the f80
+      // exponent and significand, so any f80 x is in range; log2(1 + x) of an x below the
+      // double range as x * log2(e) in f80), then ST(1) * t rounded once to f80
+      const se = f.signExp[p0];
       const e = (se & 0x7fff) === 0 ? -16382 : (se & 0x7fff) - 16383;
+      let tScale = 0; // t is tr.h + tr.l times 2^tScale
       if (op === 0x31) {
         // the special cases from the f80 classes (0 zero, 1 finite, 2 infinity)
         const cx = f80Class(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]), cy = f80Class(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]);
@@ -544,11 +569,8 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
           pop(f);
           return;
         }
-        // x = m * 2^e with m in [1, 2): the significand as a double (top 53 bits)
-        let hi = f.sigHi[p0], lo = f.sigLo[p0], ee = e;
-        while ((hi & 0x80000000) === 0) { hi = ((hi << 1) | (lo >>> 31)) >>> 0; lo = (lo << 1) >>> 0; ee--; }
-        const m = (hi * 4294967296 + lo) / 9223372036854775808;
-        setT(ee + Math.log2(m));
+        unpackF80(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
+        log2F80();
       } else {
         const cx = f80Class(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]), cy = f80Class(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]);
         const sx = f.signExp[p0] & 0x8000, sy = f.signExp[p1] & 0x8000;
@@ -556,31 +578,43 @@ function transcendental(f: FpuState, op: number, p0: number, p1: number): void {
           if (signal(f, Exc.IE) === 0) { writePhys(f, p1, IND_LO, IND_HI, IND_SE); pop(f); }
           return;
         }
-        if (sx !== 0 && cx === 1 && e >= 0) {
-          // x <= -1, outside the domain: the host returns x itself, with PE
-          signal(f, Exc.PE);
-          writePhys(f, p1, f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
-          pop(f);
-          return;
-        }
         if (cx === 0 || cx === 2 || cy === 0 || cy === 2) {
-          // exact: a zero or an infinity
+          // exact: a zero or an infinity (also for x <= -1, as the host)
           const sg = sy ^ sx;
           if (cx === 2 || cy === 2) writePhys(f, p1, 0, 0x80000000, sg | 0x7fff);
           else writePhys(f, p1, 0, 0, sg);
           pop(f);
           return;
         }
-        if (e < -60) {
-          f80Mul(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], 0x5c17f0bc, 0xb8aa3b29, 0x3fff, ctlOf(f) | 0x30);
-          tLo = sf.rLo; tHi = sf.rHi; tSe = sf.rSe; tD = 0.5;
-        } else setT(Math.log1p(x) / Math.LN2);
+        if (sx !== 0 && e >= 0) {
+          // x <= -1, outside the domain: the host returns x itself, with PE
+          signal(f, Exc.PE);
+          writePhys(f, p1, f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
+          pop(f);
+          return;
+        }
+        if (e < -1000) {
+          // log2(1 + x) = x log2(e) (1 - x/2 ...): the correction is far below the last bit;
+          // the significand's product here, x's exponent in the final scaling (x may be denormal)
+          unpackF80(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
+          const sg = un.s ? -1 : 1;
+          mulDD(un.h * sg, un.l * sg, LOG2E_H, LOG2E_L);
+          tScale = un.e;
+        } else {
+          unpackF80(f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);
+          // x >= 2^64 (outside the domain): log2(1 + x) is log2(x) + less than 2^-63
+          if (un.e >= 64) log2F80();
+          else { const sc = pow2(un.e) * (un.s ? -1 : 1); log2p1(un.h * sc, un.l * sc); }
+        }
       }
-      // precision control does not apply to the transcendental instructions
-      f80Mul(f.sigLo[p1], f.sigHi[p1], f.signExp[p1], tLo, tHi, tSe, ctlOf(f) | 0x30);
-      if (!(tSe === 0 && tHi === 0 && tLo === 0) && (tSe & 0x7fff) !== 0x7fff && !Number.isInteger(tD)) sf.flags |= Exc.PE;
+      const th = tr.h, tl = tr.l;
+      unpackF80(f.sigLo[p1], f.sigHi[p1], f.signExp[p1]);
+      const sgy = un.s ? -1 : 1;
+      mulDD(un.h * sgy, un.l * sgy, th, tl);
+      roundDD(tr.h, tr.l, un.e + tScale, ctlT);
       if ((sf.flags & ~f.fcw & (Exc.IE | Exc.ZE)) !== 0) { signal(f, sf.flags & (Exc.IE | Exc.ZE)); return; }
       signal(f, sf.flags);
+      setC1(f, sf.c1);
       writePhys(f, p1, sf.rLo, sf.rHi, sf.rSe);
       pop(f);
     }

@@ -835,3 +835,17 @@ export function f80Class(lo: number, hi: number, se: number): number {
   unpack80(lo, hi, se);
   return uC;
 }
+
+/**
+ * Round a wide value to f80 by `ctl` (rounding mode, precision control, UM/OM): the value is
+ * (-1)^s * N * 2^(e - 95) with N = h:l:x a non-zero 96-bit integer (any leading zeros are
+ * normalized away) plus `sticky` (non-zero: something positive below the last bit of x). For
+ * results computed in higher precision elsewhere (the x87 transcendentals); flags, c1 and the
+ * over/underflow behaviour are those of every other f80 result.
+ */
+export function f80RoundWide(s: number, e: number, h: number, l: number, x: number, sticky: number, ctl: number): void {
+  sf.flags = 0;
+  wS = s & 1; wE = e; wH = h >>> 0; wL = l >>> 0; wX = x >>> 0; wSt = sticky !== 0 ? 1 : 0;
+  normW();
+  roundPack(2, ctl);
+}
