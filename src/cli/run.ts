@@ -26,13 +26,58 @@ function parseCount(s: string, name: string): number {
   return v;
 }
 
-function readImage(path: string): Uint8Array {
+function readImage(path: string, what = 'image'): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
     const code = (e as { code?: string }).code;
-    throw new UserError(code === 'ENOENT' ? `image ${path} not found` : `cannot read image ${path}: ${(e as Error).message.split('\n')[0]}`);
+    throw new UserError(code === 'ENOENT' ? `${what} ${path} not found` : `cannot read ${what} ${path}: ${(e as Error).message.split('\n')[0]}`);
   }
+}
+
+/** instructions per slice of the interactive run loop (stdin and progress between slices) */
+const SLICE = 2_000_000;
+const PROGRESS_MS = 2000;
+
+/**
+ * Host input for the UART: bytes from stdin go to the guest's receiver. On a terminal, stdin is
+ * put in raw mode (keys reach the guest as typed, ^C included) and Ctrl-A x ends the run, as in
+ * QEMU's -nographic. Returns a function that detaches it, and a flag set by Ctrl-A x.
+ */
+function attachStdin(queue: (b: Uint8Array) => void): { detach: () => void; quit: { v: boolean }; ended: { v: boolean } } {
+  const stdin = process.stdin;
+  const quit = { v: false };
+  const ended = { v: false };
+  const tty = stdin.isTTY === true;
+  let ctrlA = false;
+  const onData = (d: Buffer) => {
+    if (tty) {
+      const out: number[] = [];
+      for (const b of d) {
+        if (ctrlA) { ctrlA = false; if (b === 0x78) { quit.v = true; return; } if (b !== 0x01) out.push(0x01); out.push(b); continue; }
+        if (b === 0x01) { ctrlA = true; continue; }
+        out.push(b);
+      }
+      queue(Uint8Array.from(out));
+    } else {
+      queue(new Uint8Array(d));
+    }
+  };
+  if (tty) stdin.setRawMode(true);
+  stdin.on('data', onData);
+  stdin.on('error', () => { ended.v = true; });
+  stdin.on('end', () => { ended.v = true; });
+  stdin.resume();
+  return {
+    quit,
+    ended,
+    detach: () => {
+      stdin.off('data', onData);
+      if (tty) stdin.setRawMode(false);
+      stdin.pause();
+      (stdin as { unref?: () => void }).unref?.();
+    },
+  };
 }
 
 function hex(n: number): string {
@@ -44,6 +89,7 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
   const maxInsns = parseCount(opts.maxInsns, '--max-insns');
   const file = readImage(image);
   const modules = readModules(opts.module, (p) => readFileSync(p));
+  const initrd = opts.initrd !== undefined ? readImage(opts.initrd, 'initrd') : undefined;
   const out = process.stdout;
   const buf: number[] = [];
   const machine = new Machine({
@@ -51,7 +97,7 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
     onUartByte: (b) => { buf.push(b); if (b === 10 || buf.length >= 4096) flush(); },
   });
   const flush = () => { if (buf.length) { out.write(Buffer.from(buf)); buf.length = 0; } };
-  machine.boot(file, { name: image, cmdline: opts.append, modules });
+  machine.boot(file, { name: image, cmdline: opts.append, modules, initrd, initrdName: opts.initrd });
   const cpu = machine.cpu;
   let r;
   if (opts.trace) {
@@ -65,7 +111,36 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
       if (r.reason !== Stop.Budget || cpu.icount >= end) break;
     }
   } else {
-    r = machine.run(maxInsns);
+    // in slices, so that stdin reaches the UART and a progress line can be printed
+    const input = attachStdin((b) => machine.uart.queueInput(b));
+    const t0 = Date.now();
+    let lastProgress = t0;
+    const showProgress = !opts.quiet && !opts.trace;
+    const end = cpu.icount + maxInsns;
+    try {
+      for (;;) {
+        r = machine.run(Math.min(SLICE, end - cpu.icount));
+        // halted with interrupts on and nothing scheduled: only host input can wake it
+        const waiting = r.reason === Stop.Halt && (cpu.flags & 0x200) !== 0 && !input.ended.v;
+        if (waiting) {
+          const pending = machine.uart.inputPending;
+          while (!input.ended.v && !input.quit.v && machine.uart.inputPending === pending) await new Promise((res) => setTimeout(res, 10));
+          cpu.halted = true;
+        } else if (r.reason !== Stop.Budget || cpu.icount >= end) break;
+        // a guest waiting for input halts with nothing to wake it: wait for the host
+        await new Promise((res) => setImmediate(res));
+        if (input.quit.v) { flush(); process.stderr.write('worldswitch: ended by Ctrl-A x\n'); return 130; }
+        const now = Date.now();
+        if (showProgress && now - lastProgress >= PROGRESS_MS) {
+          lastProgress = now;
+          flush();
+          const mips = cpu.icount / 1e3 / Math.max(1, now - t0);
+          process.stderr.write(`worldswitch: ${(cpu.icount / 1e6).toFixed(0)}M instructions, ${(cpu.cycles / 1e6).toFixed(0)}M cycles, ${((now - t0) / 1000).toFixed(0)} s, ${mips.toFixed(1)} MIPS, RIP ${hex(cpu.rip)}\n`);
+        }
+      }
+    } finally {
+      input.detach();
+    }
   }
   flush();
   if (opts.stats) process.stderr.write(`instructions ${r.icount}, cycles ${r.cycles}\n`);
