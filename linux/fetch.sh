@@ -58,17 +58,20 @@ Z=$CACHE/vmlinuz
 SETUP=$(u8 "$Z" $((0x1f1))); [ "$SETUP" = 0 ] && SETUP=4
 POFF=$(( (SETUP + 1) * 512 + $(u32 "$Z" $((0x248))) ))
 PLEN=$(u32 "$Z" $((0x24c)))
-payload() { tail -c +$((POFF + 1)) "$Z" | head -c "$PLEN"; }
-MAGIC=$(payload | head -c 6 | od -An -t x1 | tr -d ' \n')
+# the kernel appends the uncompressed size to the payload; decompressors may complain about it
+# after writing everything, so their status is not trusted: the output must be an ELF file
+tail -c +$((POFF + 1)) "$Z" | head -c "$PLEN" > "$CACHE/payload" || true
+MAGIC=$(head -c 6 "$CACHE/payload" | od -An -t x1 | tr -d ' \n')
 rm -f "$CACHE/vmlinux"
 case "$MAGIC" in
-  fd377a585a00*) payload | xz -dc > "$CACHE/vmlinux" 2>/dev/null || true; TOOL=xz ;;
-  28b52ffd*)     payload | zstd -dcq > "$CACHE/vmlinux" 2>/dev/null || true; TOOL=zstd ;;
-  1f8b*)         payload | gzip -dc > "$CACHE/vmlinux" 2>/dev/null || true; TOOL=gzip ;;
-  5d0000*)       payload | xz -F lzma -dc > "$CACHE/vmlinux" 2>/dev/null || true; TOOL=lzma ;;
-  02214c18*)     payload | lz4 -dc > "$CACHE/vmlinux" 2>/dev/null || true; TOOL=lz4 ;;
+  fd377a585a00*) TOOL=xz; xz -dc < "$CACHE/payload" > "$CACHE/vmlinux" 2>/dev/null || true ;;
+  28b52ffd*)     TOOL=zstd; zstd -dcq < "$CACHE/payload" > "$CACHE/vmlinux" 2>/dev/null || true ;;
+  1f8b*)         TOOL=gzip; gzip -dc < "$CACHE/payload" > "$CACHE/vmlinux" 2>/dev/null || true ;;
+  5d0000*)       TOOL=lzma; xz -F lzma -dc < "$CACHE/payload" > "$CACHE/vmlinux" 2>/dev/null || true ;;
+  02214c18*)     TOOL=lz4; lz4 -dc < "$CACHE/payload" > "$CACHE/vmlinux" 2>/dev/null || true ;;
   *) TOOL="unknown payload magic $MAGIC" ;;
 esac
+rm -f "$CACHE/payload"
 if [ -s "$CACHE/vmlinux" ] && [ "$(head -c 4 "$CACHE/vmlinux" | od -An -t x1 | tr -d ' \n')" = 7f454c46 ]; then
   echo "linux: vmlinux decompressed with $TOOL" >&2
 else
