@@ -32,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--max-insns <n>', 'stop after this many instructions', '2000000000')
     .option('--trace', 'print every instruction (disassembled) on stderr')
     .option('--stats', 'print instructions and cycles on stderr at the end')
+    .option('--symbols <System.map>', 'name the code at RIP in stop and progress lines (a Linux System.map)')
     .option('--quiet', 'no progress line on stderr during long runs')
     .action(async (image: string, opts: RunOpts) => { code = await runCommand(image, opts); });
   addHostCommand(program, (c) => { code = c; });
@@ -60,6 +61,7 @@ export interface RunOpts {
   trace?: boolean;
   stats?: boolean;
   quiet?: boolean;
+  symbols?: string;
 }
 
 function collect(v: string, prev: string[]): string[] {

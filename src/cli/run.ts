@@ -6,6 +6,8 @@ import { readModules } from '../machine/loaders.js';
 import { Stop } from '../cpu/state.js';
 import { disasm } from '../x86/disasm.js';
 import { UserError, type RunOpts } from './main.js';
+import { parseSystemMap } from '../lab/sysmap.js';
+import type { SymbolTable } from '../lab/symbols.js';
 
 /** "256M", "4G", "65536", "0x100000" -> bytes */
 export function parseSize(s: string): number {
@@ -84,12 +86,21 @@ function hex(n: number): string {
   return n < 0 ? '-0x' + (-n).toString(16) : '0x' + n.toString(16);
 }
 
+let symbols: SymbolTable | null = null;
+
+/** a RIP as a 64-bit hex number, with the System.map symbol when --symbols was given */
+function where(rip: number): string {
+  const h = rip < 0 ? '0x' + BigInt.asUintN(64, BigInt(rip)).toString(16) : hex(rip);
+  return symbols !== null ? `${h} (${symbols.describe(rip)})` : h;
+}
+
 export async function runCommand(image: string, opts: RunOpts): Promise<number> {
   const memSize = parseSize(opts.mem);
   const maxInsns = parseCount(opts.maxInsns, '--max-insns');
   const file = readImage(image);
   const modules = readModules(opts.module, (p) => readFileSync(p));
   const initrd = opts.initrd !== undefined ? readImage(opts.initrd, 'initrd') : undefined;
+  symbols = opts.symbols !== undefined ? parseSystemMap(new TextDecoder().decode(readImage(opts.symbols, 'symbol map'))) : null;
   const out = process.stdout;
   const buf: number[] = [];
   const machine = new Machine({
@@ -135,7 +146,7 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
           lastProgress = now;
           flush();
           const mips = cpu.icount / 1e3 / Math.max(1, now - t0);
-          process.stderr.write(`worldswitch: ${(cpu.icount / 1e6).toFixed(0)}M instructions, ${(cpu.cycles / 1e6).toFixed(0)}M cycles, ${((now - t0) / 1000).toFixed(0)} s, ${mips.toFixed(1)} MIPS, RIP ${hex(cpu.rip)}\n`);
+          process.stderr.write(`worldswitch: ${(cpu.icount / 1e6).toFixed(0)}M instructions, ${(cpu.cycles / 1e6).toFixed(0)}M cycles, ${((now - t0) / 1000).toFixed(0)} s, ${mips.toFixed(1)} MIPS, RIP ${where(cpu.rip)}\n`);
         }
       }
     } finally {
@@ -148,18 +159,18 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
     case Stop.Exit:
       return r.exitStatus ?? 0;
     case Stop.Budget:
-      process.stderr.write(`worldswitch: stopped after ${maxInsns} instructions (--max-insns) at RIP ${hex(cpu.rip)}\n`);
+      process.stderr.write(`worldswitch: stopped after ${maxInsns} instructions (--max-insns) at RIP ${where(cpu.rip)}\n`);
       return 124;
     case Stop.Shutdown: {
       const chain = cpu.shutdown.chain.map((v) => `#${v}`).join(' -> ');
-      process.stderr.write(`worldswitch: shutdown (${cpu.shutdown.reason}) at RIP ${hex(cpu.shutdown.rip)}, exceptions ${chain}\n`);
+      process.stderr.write(`worldswitch: shutdown (${cpu.shutdown.reason}) at RIP ${where(cpu.shutdown.rip)}, exceptions ${chain}\n`);
       return 3;
     }
     case Stop.Halt:
-      process.stderr.write(`worldswitch: halted with no interrupt that can wake it at RIP ${hex(cpu.rip)}\n`);
+      process.stderr.write(`worldswitch: halted with no interrupt that can wake it at RIP ${where(cpu.rip)}\n`);
       return 4;
     default:
-      process.stderr.write(`worldswitch: stopped (${Stop[r.reason]}) at RIP ${hex(cpu.rip)}\n`);
+      process.stderr.write(`worldswitch: stopped (${Stop[r.reason]}) at RIP ${where(cpu.rip)}\n`);
       return 5;
   }
 }
