@@ -58,6 +58,8 @@ export enum Stop {
   Exit = 4,
   /** an exception was raised and the core has no delivery mechanism installed */
   Exception = 5,
+  /** the guest reset the machine (port 92h, CF9h, the 8042): the run ends (machine.stopCause) */
+  Reset = 6,
 }
 
 /** 2^32, for building numbers from 32-bit halves */

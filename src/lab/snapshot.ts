@@ -21,6 +21,8 @@ const SKIP = new Set([
   'mem', 'io', 'intc', 'paging', 'decoder', 'codeCache', 'fetchArr', 'fetchBase', 'fetchBuf',
   'scratchInsn', 'costs', 'sched', 'cpu', 'lapic', 'uart', 'pic', 'debugExit', 'handlers',
   'msrReadCost', 'msrWriteCost', 'breakpoints', 'onDeliver',
+  // the PC devices, captured on their own below; `irq` (the router) and `clock` hold no state
+  'pit', 'ioapic', 'irq', 'clock', 'rtc', 'acpi', 'sysctl', 'kbc',
 ]);
 
 function capture(v: unknown, depth: number): Plain {
@@ -115,6 +117,12 @@ export function takeSnapshot(m: Machine): Snapshot {
     lapic: capture(m.lapic, 0),
     uart: capture(m.uart, 0),
     pic: capture(m.pic, 0),
+    pit: capture(m.pit, 0),
+    ioapic: capture(m.ioapic, 0),
+    rtc: capture(m.rtc, 0),
+    acpi: capture(m.acpi, 0),
+    sysctl: capture(m.sysctl, 0),
+    kbc: capture(m.kbc, 0),
     debugExit: capture(m.debugExit, 0),
     sched: capture(m.sched, 0),
     io: capture(m.io, 0),
@@ -144,6 +152,12 @@ export function restoreSnapshot(m: Machine, s: Snapshot): void {
   restoreInto(m.lapic as unknown as Record<string, unknown>, st.lapic);
   restoreInto(m.uart as unknown as Record<string, unknown>, st.uart);
   restoreInto(m.pic as unknown as Record<string, unknown>, st.pic);
+  restoreInto(m.pit as unknown as Record<string, unknown>, st.pit);
+  restoreInto(m.ioapic as unknown as Record<string, unknown>, st.ioapic);
+  restoreInto(m.rtc as unknown as Record<string, unknown>, st.rtc);
+  restoreInto(m.acpi as unknown as Record<string, unknown>, st.acpi);
+  restoreInto(m.sysctl as unknown as Record<string, unknown>, st.sysctl);
+  restoreInto(m.kbc as unknown as Record<string, unknown>, st.kbc);
   restoreInto(m.debugExit as unknown as Record<string, unknown>, st.debugExit);
   restoreInto(m.sched as unknown as Record<string, unknown>, st.sched);
   restoreInto(m.io as unknown as Record<string, unknown>, st.io);

@@ -112,6 +112,8 @@ export class LocalApic implements MmioDevice, InterruptController {
   ignoredMessages = 0;
   /** interrupts accepted into an IRR bit that was clear (a coalesced request does not count) */
   acceptCount = 0;
+  /** EOI of a level-triggered vector (TMR set): broadcast to the I/O APIC */
+  onLevelEoi: (vector: number) => void = () => {};
 
   private pendingCache = DIRTY;
   /** asserted LINT0/LINT1 inputs (bit n = LINTn) */
@@ -228,6 +230,7 @@ export class LocalApic implements MmioDevice, InterruptController {
       // a level-triggered LINT interrupt: clear remote IRR and take the line again if still up
       this.lintEoi(0, v);
       this.lintEoi(1, v);
+      this.onLevelEoi(v);
     }
     if (this.hasPendingInterrupt()) this.onSignal();
   }
@@ -272,11 +275,18 @@ export class LocalApic implements MmioDevice, InterruptController {
     switch ((lvt >>> 8) & 7) {
       case 0: this.accept(lvt & 0xff, level); return;
       case 4: this.nmi(); return;
+      // ExtINT: the CPU takes the vector from the 8259 at INTA (extIntAccepted, intr.ts)
+      case 7: return;
       default: this.ignoredMessages++;
     }
   }
 
   // ---- LINT0 / LINT1 ----
+
+  /** LINT0 is unmasked in ExtINT mode: the 8259's INTR reaches the CPU (virtual-wire mode) */
+  extIntAccepted(): boolean {
+    return (this.lvtLint0 & (LVT_MASK | 0x700)) === 0x700;
+  }
 
   /** drive LINT0 (n = 0) or LINT1 (n = 1); `asserted` is the active level after polarity */
   setLint(n: number, asserted: boolean): void {
@@ -312,7 +322,7 @@ export class LocalApic implements MmioDevice, InterruptController {
 
   // ---- ICR ----
 
-  private destinationIsSelf(dest: number, logical: boolean): boolean {
+  destinationIsSelf(dest: number, logical: boolean): boolean {
     if (dest === 0xff) return true;
     if (!logical) return dest === this.id;
     const ldr = this.ldr >>> 24;
@@ -457,7 +467,10 @@ export class LocalApic implements MmioDevice, InterruptController {
       case ApicReg.LvtTimer: this.lvtTimer = (v & LVT_TIMER_BITS) | force; return;
       case ApicReg.LvtThermal: this.lvtThermal = (v & LVT_MT_BITS) | force; return;
       case ApicReg.LvtPerf: this.lvtPerf = (v & LVT_MT_BITS) | force; return;
-      case ApicReg.LvtLint0: this.lvtLint0 = (v & LVT_LINT_BITS) | (this.lvtLint0 & REMOTE_IRR) | force; return;
+      case ApicReg.LvtLint0:
+        this.lvtLint0 = (v & LVT_LINT_BITS) | (this.lvtLint0 & REMOTE_IRR) | force;
+        if (this.extIntAccepted()) this.onSignal();
+        return;
       case ApicReg.LvtLint1: this.lvtLint1 = (v & LVT_LINT_BITS) | (this.lvtLint1 & REMOTE_IRR) | force; return;
       case ApicReg.LvtError: this.lvtError = (v & LVT_ERROR_BITS) | force; return;
       case ApicReg.TimerInitial:

@@ -22,8 +22,16 @@ import { IoBus, Width } from './iobus.js';
 import { LocalApic, LAPIC_BASE, LAPIC_SIZE } from './lapic.js';
 import { loadKernel, type LoadOptions, type LoadResult } from './loaders.js';
 import { PhysMem } from './memory.js';
-import { LegacyPic } from './pic.js';
+import { ELCR_PORT, LegacyPic, PIC_MASTER_PORT, PIC_SLAVE_PORT } from './pic.js';
 import { Scheduler } from './scheduler.js';
+import { DEFAULT_TSC_HZ } from './clock.js';
+import { PIT_IRQ, PIT_PORT, Pit, PORT_B } from './pit.js';
+import { IOAPIC_BASE, IOAPIC_SIZE, IoApic } from './ioapic.js';
+import { InterruptRouter } from './intr.js';
+import { Rtc, RTC_IRQ, RTC_PORT } from './rtc.js';
+import { AcpiPm, ACPI_PM_BASE, ACPI_PM_SIZE, ACPI_SCI_IRQ } from './acpipm.js';
+import { PCI_CONFIG_PORT, PORT_A, SystemControl } from './sysctl.js';
+import { I8042, I8042_CMD_PORT, I8042_DATA_PORT } from './i8042.js';
 import { COM1_IRQ, COM1_PORT, Uart16550 } from './uart16550.js';
 
 export const DEFAULT_MEM_SIZE = 256 * 1024 * 1024;
@@ -43,6 +51,11 @@ export interface MachineOptions {
   apicCyclesPerTick?: number;
   /** deliver exceptions through the IDT (default true); false keeps the bare core's stop */
   architecturalDelivery?: boolean;
+  /** TSC frequency in Hz: the device clocks (PIT, RTC, ACPI PM timer) derive from it
+   * (default DEFAULT_TSC_HZ, clock.ts) */
+  tscHz?: number;
+  /** what the RTC shows at cycle 0, in Unix seconds (default 2026-01-01 00:00:00 UTC) */
+  rtcEpoch?: number;
 }
 
 export interface RunResult {
@@ -64,7 +77,20 @@ export class Machine {
   readonly pic = new LegacyPic();
   readonly debugExit: DebugExit;
   readonly lapic: LocalApic;
+  readonly ioapic: IoApic;
+  readonly pit: Pit;
+  /** ISA IRQ lines to the PICs and the I/O APIC; the CPU's INTR input */
+  readonly irq: InterruptRouter;
+  readonly rtc: Rtc;
+  readonly acpi: AcpiPm;
+  readonly sysctl: SystemControl;
+  readonly kbc: I8042;
+  readonly tscHz: number;
   exitStatus: number | null = null;
+  /** why the guest ended the run when it was not the debug-exit port: a reset or power-off */
+  stopCause = '';
+  /** a reset was requested (the run ends with Stop.Reset) */
+  resetRequested = false;
   /** average cycles per instruction of the last slice, for sizing the next */
   private cpi = 1;
 
@@ -85,21 +111,53 @@ export class Machine {
     this.sched.onArm = (at) => { if (at < cpu.cycleDeadline) cpu.cycleDeadline = at; };
 
     cpu.io = this.io;
-    this.uart = new Uart16550({ onTx: opts.onUartByte, onIrq: (level) => this.pic.setLine(COM1_IRQ, level) });
+    this.tscHz = opts.tscHz ?? DEFAULT_TSC_HZ;
+    this.uart = new Uart16550({ onTx: opts.onUartByte, onIrq: (level) => this.irq.setIrq(COM1_IRQ, level) });
     this.io.register(COM1_PORT, 8, this.uart, Width.B);
-    this.io.register(0x20, 2, this.pic, Width.B);
-    this.io.register(0xa0, 2, this.pic, Width.B);
+    this.io.register(PIC_MASTER_PORT, 2, this.pic, Width.B);
+    this.io.register(PIC_SLAVE_PORT, 2, this.pic, Width.B);
+    this.io.register(ELCR_PORT, 2, this.pic, Width.B);
+    this.pit = new Pit(this.sched, this.tscHz);
+    this.io.register(PIT_PORT, 4, this.pit, Width.B);
+    this.io.register(PORT_B, 1, this.pit, Width.B);
+    this.rtc = new Rtc(this.sched, this.tscHz, { epoch: opts.rtcEpoch, memSize: this.mem.size });
+    this.io.register(RTC_PORT, 2, this.rtc, Width.B);
+    this.acpi = new AcpiPm(this.sched, this.tscHz);
+    this.io.register(ACPI_PM_BASE, ACPI_PM_SIZE, this.acpi, Width.All);
+    this.sysctl = new SystemControl();
+    this.io.register(PORT_A, 1, this.sysctl, Width.B);
+    this.io.register(PCI_CONFIG_PORT, 8, this.sysctl, Width.All);
+    this.kbc = new I8042();
+    this.io.register(I8042_DATA_PORT, 1, this.kbc, Width.B);
+    this.io.register(I8042_CMD_PORT, 1, this.kbc, Width.B);
     this.debugExit = new DebugExit((status) => this.exit(status));
     this.io.register(DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, this.debugExit, Width.All);
 
     this.lapic = new LocalApic(this.sched, { cyclesPerTick: opts.apicCyclesPerTick });
     this.mem.addMmio(LAPIC_BASE, LAPIC_SIZE, this.lapic);
     const lapic = this.lapic;
-    cpu.intc = lapic;
+    this.ioapic = new IoApic(lapic);
+    this.mem.addMmio(IOAPIC_BASE, IOAPIC_SIZE, this.ioapic);
+    const irq = new InterruptRouter(lapic, this.pic, this.ioapic);
+    this.irq = irq;
+    cpu.intc = irq;
     lapic.onSignal = () => {
       if (lapic.takeNmi()) cpu.raiseNmi();
       cpu.attention = true;
     };
+    lapic.onLevelEoi = (v) => this.ioapic.eoi(v);
+    this.pic.onIntr = (level) => {
+      this.ioapic.setPin(0, level);
+      if (level) cpu.attention = true;
+    };
+    this.ioapic.onExtInt = () => { cpu.attention = true; };
+    this.pit.onIrq = (level) => irq.setIrq(PIT_IRQ, level);
+    this.rtc.onIrq = (level) => irq.setIrq(RTC_IRQ, level);
+    this.acpi.onSci = (level) => irq.setIrq(ACPI_SCI_IRQ, level);
+    this.kbc.onIrq = (n, level) => irq.setIrq(n, level);
+    this.acpi.onPowerOff = () => { this.stopCause = 'power-off (ACPI S5)'; this.exit(0); };
+    this.sysctl.onReset = (source) => this.reset(source);
+    this.kbc.onReset = (source) => this.reset(source);
     cpu.tprWrite = (v) => lapic.setCr8(v);
     cpu.tprRead = () => lapic.cr8();
     if (opts.architecturalDelivery ?? true) cpu.useArchitecturalDelivery();
@@ -109,6 +167,13 @@ export class Machine {
   private exit(status: number): void {
     this.exitStatus = status;
     this.cpu.stopReason = Stop.Exit;
+  }
+
+  /** the guest reset the machine: stop the CPU after this instruction; the run ends */
+  private reset(source: string): void {
+    this.stopCause = `reset (${source})`;
+    this.resetRequested = true;
+    this.cpu.stopReason = Stop.Reset;
   }
 
   /** Load a kernel (multiboot or ELF64) and put the CPU in its initial state. */
@@ -129,6 +194,7 @@ export class Machine {
     while (reason === Stop.None) {
       sched.runDue(cpu.cycles);
       if (this.exitStatus !== null) { reason = Stop.Exit; break; }
+      if (this.resetRequested) { reason = Stop.Reset; break; }
       const left = end - cpu.icount;
       if (left <= 0) { reason = Stop.Budget; break; }
       const next = sched.next();
@@ -151,8 +217,8 @@ export class Machine {
           // waiting for an interrupt: jump to the next event, unless nothing new can come of it
           // (no event, or the last jump only repeated a request the CPU cannot take)
           const wake = sched.next();
-          if (wake === Infinity || this.lapic.acceptCount === idleAccepts) { reason = Stop.Halt; break; }
-          idleAccepts = this.lapic.acceptCount;
+          if (wake === Infinity || this.irq.requests() === idleAccepts) { reason = Stop.Halt; break; }
+          idleAccepts = this.irq.requests();
           if (wake > cpu.cycles) cpu.cycles = wake;
           break;
         }
