@@ -4,7 +4,7 @@
  *   RSDP (5.2.5, revision 2, 36 bytes) at RSDP_ADDR (0xF0000), 16-byte aligned inside
  *        0xE0000..0xFFFFF where an OS scans for it; boot protocols also pass its address
  *   RSDT (5.2.7) and XSDT (5.2.8): FADT and MADT
- *   FADT (5.2.9, revision 6): PM1a event/control blocks, PM timer, GPE0, SCI_INT, the reset
+ *   FADT (5.2.9, revision 6): PM1a event/control blocks, PM timer, GPE0 (if any), SCI_INT, the reset
  *        register (0xCF9 <- 6), the RTC century index, IAPC_BOOT_ARCH (legacy devices, i8042,
  *        no VGA), FACS and DSDT by 32- and 64-bit pointers; HW_REDUCED_ACPI clear, SMI_CMD 0
  *        (the machine is always in ACPI mode)
@@ -131,7 +131,7 @@ export function buildFadt(facs: number, dsdt: number): Uint8Array {
   t.gasIo(148, PM1A_EVT_BLK, PM1_EVT_LEN * 8, 2);
   t.gasIo(172, PM1A_CNT_BLK, PM1_CNT_LEN * 8, 2);
   t.gasIo(208, PM_TMR_BLK, PM_TMR_LEN * 8, 3);
-  t.gasIo(220, GPE0_BLK, GPE0_BLK_LEN * 8, 1);
+  if (GPE0_BLK !== 0) t.gasIo(220, GPE0_BLK, GPE0_BLK_LEN * 8, 1);
   return header(t, 'FACP', 6);
 }
 
