@@ -153,7 +153,8 @@ const tailArb = fc.uint8Array({ minLength: 16, maxLength: 16 });
 function rowBody(idx: number, rnd: number, bits: number): number[] {
   const s = INSNS[idx];
   const out: number[] = [];
-  if (s.map === 1) out.push(0x0f);
+  if (s.map >= 1) out.push(0x0f);
+  if (s.map >= 2) out.push(s.map === 2 ? 0x38 : 0x3a);
   out.push(s.opcode);
   if (s.modrm >= 0) out.push(s.modrm);
   else if (s.ext >= 0) out.push((rnd & 0xc7) | (s.ext << 3));

@@ -87,6 +87,7 @@ describe('disassembler vs iced-x86 Intel formatter', () => {
       if (s.prefix) b.push(s.prefix);
       if (c.bits === 64 && c.rex >= 0x40) b.push(c.rex);
       if (s.map) b.push(0x0f);
+      if (s.map >= 2) b.push(s.map === 2 ? 0x38 : 0x3a);
       b.push(s.opcode);
       b.push(s.modrm >= 0 ? s.modrm : s.ext >= 0 ? (c.modrm & 0xc7) | (s.ext << 3) : c.modrm);
       const buf = new Uint8Array(b.length + c.tail.length);

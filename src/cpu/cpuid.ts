@@ -1,8 +1,10 @@
 /**
  * CPUID for an AMD profile (AMD64 APM Vol. 3 Appendix E, "Obtaining Processor Information Via
- * the CPUID Instruction"). Feature bits report exactly what worldswitch implements: no x87,
- * MMX, SSE or XSAVE, no MONITOR/MWAIT, no x2APIC, no BMI1 (TZCNT decodes on every CPU, but
- * BMI1 would also promise ANDN, BEXTR, BLSI, ...), and the hypervisor bit clear.
+ * the CPUID Instruction"). Feature bits report exactly what worldswitch implements: FXSR,
+ * SSE, SSE2, SSE3, SSSE3, XSAVE (x87 and SSE components, XSAVEOPT) and OSXSAVE as CR4 has it;
+ * no MMX instructions (so no MMX bit; x86-64 Linux does not require it), no SSE4, AVX,
+ * XSAVEC/XSAVES, no x2APIC, no BMI1 (TZCNT decodes on every CPU, but BMI1 would also promise
+ * ANDN, BEXTR, BLSI, ...), and the hypervisor bit clear. The x87 FPU bit is the x87 family's.
  *
  * `cpuidLeaf` is a pure function of the CPU state and the leaf so that the SVM layer's CPUID
  * intercept and tools can ask without executing anything. Leaves the profile does not have
@@ -13,7 +15,7 @@ import type { Cpu } from './cpu.js';
 import { MAXPHYADDR } from './paging.js';
 
 /** highest standard and extended leaves */
-export const MAX_STD_LEAF = 7;
+export const MAX_STD_LEAF = 0xd;
 export const MAX_EXT_LEAF = 0x8000000a;
 
 /** family 17h model 31h stepping 0 (a Zen 2 EPYC, like the CPU the KVM thread measured on) */
@@ -36,10 +38,26 @@ const EDX_PAT = 1 << 16;
 const EDX_PSE36 = 1 << 17;
 const COMMON_EDX = EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_CMOV | EDX_PAT | EDX_PSE36;
 
-/** CPUID 1 EDX: SEP 11, PGE 13, CLFSH 19 (CLFLUSH executes, as a no-op) */
-const STD1_EDX = COMMON_EDX | (1 << 11) | (1 << 13) | (1 << 19);
-/** CPUID 1 ECX: MONITOR 3, CX16 13, POPCNT 23; hypervisor (31) clear */
-const STD1_ECX = (1 << 3) | (1 << 13) | (1 << 23);
+/** FXSR 24 (FXSAVE/FXRSTOR, CR4.OSFXSR): mirrored in 8000_0001 EDX */
+const EDX_FXSR = 1 << 24;
+/** CPUID 1 EDX: SEP 11, PGE 13, CLFSH 19 (CLFLUSH executes, as a no-op), SSE 25, SSE2 26 */
+const STD1_EDX = COMMON_EDX | EDX_FXSR | (1 << 11) | (1 << 13) | (1 << 19) | (1 << 25) | (1 << 26);
+/**
+ * CPUID 1 ECX: SSE3 0, MONITOR 3, SSSE3 9, CX16 13, POPCNT 23, XSAVE 26 (OSXSAVE 27 follows
+ * CR4.OSXSAVE); hypervisor (31) clear
+ */
+const STD1_ECX = (1 << 0) | (1 << 3) | (1 << 9) | (1 << 13) | (1 << 23) | (1 << 26);
+const ECX_OSXSAVE = 1 << 27;
+/** CR4.OSXSAVE */
+const CR4_OSXSAVE = 1 << 18;
+
+/**
+ * CPUID 0Dh (APM Vol. 3 E.3.8): sub-leaf 0 EAX = XCR0 bits supported (x87, SSE), EBX = size of
+ * the area for the XCR0 enabled now, ECX = size for all supported (both 576: the 512-byte
+ * legacy region and the 64-byte header), sub-leaf 1 EAX = XSAVEOPT (0); components 0 and 1 live
+ * in the legacy region, so no other sub-leaf has content.
+ */
+const XSAVE_AREA = 576;
 /** CPUID 1 EBX: CLFLUSH line size 8 x 8 = 64 bytes; initial APIC ID 0 */
 const STD1_EBX = 8 << 8;
 
@@ -49,11 +67,16 @@ const STD7_ECX = 1 << 22;
 
 /**
  * CPUID 8000_0001 ECX: LahfSahf 0, SVM 2, AltMovCr8 4 (LOCK MOV CR0 is CR8), ABM 5 (LZCNT and
- * POPCNT), 3DNowPrefetch 8 (PREFETCH/PREFETCHW execute, as no-ops)
+ * POPCNT), MisAlignSse 7 (MXCSR.MM), 3DNowPrefetch 8 (PREFETCH/PREFETCHW execute, as no-ops)
  */
-const EXT1_ECX = (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 8);
-/** CPUID 8000_0001 EDX: SysCallSysRet 11, PGE 13, NX 20, Page1GB 26, RDTSCP 27, LM 29 */
-const EXT1_EDX = COMMON_EDX | (1 << 11) | (1 << 13) | (1 << 20) | (1 << 26) | (1 << 27) | (1 << 29);
+const EXT1_ECX = (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8);
+/**
+ * CPUID 8000_0001 EDX: SysCallSysRet 11, PGE 13, NX 20, FXSR 24, FFXSR 25 (EFER.FFXSR fast
+ * FXSAVE/FXRSTOR), Page1GB 26, RDTSCP 27, LM 29
+ */
+const EXT1_EDX = COMMON_EDX | (1 << 11) | (1 << 13) | (1 << 20) | EDX_FXSR | (1 << 25) | (1 << 26) | (1 << 27) | (1 << 29);
+/** CPUID 8000_0008 EBX: XSaveErPtr 2 (FXSAVE/XSAVE always save the x87 error pointers) */
+const EXT8_EBX = 1 << 2;
 
 /** CPUID 8000_0007 EDX: TscInvariant 8 (the TSC counts model cycles at one constant rate) */
 const EXT7_EDX = 1 << 8;
@@ -95,7 +118,10 @@ export function cpuidLeaf(c: Cpu, eax: number, ecx: number, out: Int32Array): vo
       a = MAX_STD_LEAF; b = VENDOR_EBX; cx = VENDOR_ECX; d = VENDOR_EDX;
       break;
     case 1:
-      a = SIGNATURE; b = STD1_EBX; cx = STD1_ECX; d = STD1_EDX | apic;
+      a = SIGNATURE; b = STD1_EBX; cx = STD1_ECX | ((c.cr4 & CR4_OSXSAVE) !== 0 ? ECX_OSXSAVE : 0); d = STD1_EDX | apic;
+      break;
+    case 0xd:
+      if ((ecx | 0) === 0) { a = 3; b = XSAVE_AREA; cx = XSAVE_AREA; } else if ((ecx | 0) === 1) a = 1;
       break;
     case 7:
       if ((ecx | 0) === 0) { b = STD7_EBX; cx = STD7_ECX; }
@@ -117,6 +143,7 @@ export function cpuidLeaf(c: Cpu, eax: number, ecx: number, out: Int32Array): vo
     case 0x80000008:
       // physical and linear address widths; guest-physical 0 means "same as physical"; one core
       a = MAXPHYADDR | (48 << 8);
+      b = EXT8_EBX;
       break;
     case 0x8000000a:
       a = SVM_LEAF[0]; b = SVM_LEAF[1]; cx = SVM_LEAF[2]; d = SVM_LEAF[3];

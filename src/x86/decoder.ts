@@ -45,7 +45,7 @@ function analyse(s: InsnSpec): OpInfo {
     }
     const k = o[0];
     if ('IJAO'.includes(k)) imms.push(o);
-    if ('EGMRSCD'.includes(k)) modrm = true;
+    if ('EGMRSCDVWU'.includes(k)) modrm = true;
     if (k === 'C') ctl = 1;
     if (k === 'D') ctl = 2;
     if (k === 'S') sreg = n === 0 ? 2 : 1;
@@ -59,8 +59,8 @@ const INFO: OpInfo[] = INSNS.map(analyse);
 
 /** Rows per (map, opcode), most specific first. */
 const SLOTS: number[][] = [];
-const SLOT_MODRM = new Uint8Array(512);
-for (let k = 0; k < 512; k++) SLOTS.push([]);
+const SLOT_MODRM = new Uint8Array(1024);
+for (let k = 0; k < 1024; k++) SLOTS.push([]);
 INSNS.forEach((s, idx) => {
   const k = s.map * 256 + s.opcode;
   SLOTS[k].push(idx);
@@ -157,7 +157,14 @@ export class Decoder {
       if (p >= avail) return NEED_MORE;
       if (p >= 15) return this.fail(i, 15, 13);
       b = buf[off + p];
-      if (b === 0x38 || b === 0x3a || b === 0x0f) return this.unclaimed(i, p + 1);
+      if (b === 0x38 || b === 0x3a) {
+        // the three-byte maps 0F 38 and 0F 3A (SSSE3 and later)
+        map = b === 0x38 ? 2 : 3;
+        p++;
+        if (p >= avail) return NEED_MORE;
+        if (p >= 15) return this.fail(i, 15, 13);
+        b = buf[off + p];
+      } else if (b === 0x0f) return this.unclaimed(i, p + 1);
     } else if (b === 0xc4 || b === 0xc5 || b === 0x62 || b === 0x8f) {
       // VEX (C4/C5), EVEX (62) and XOP (8F) escapes take these opcodes in 64-bit mode, and
       // outside it when the next byte has mod = 3 (XOP: when its map field is 8 or more).

@@ -24,6 +24,9 @@ const SIZE_NAME: Record<number, string> = {
 
 const TWO32 = 4294967296;
 
+/** SSE compare predicates 0-7 (APM Vol. 4 CMPPS) */
+const CMP_PRED = ['eq', 'lt', 'le', 'unord', 'neq', 'nlt', 'nle', 'ord'];
+
 /** A register by number (0..15; for bytes 16..19 are AH..BH) and size in bytes. */
 export function regName(n: number, size: number): string {
   if (size === 1) return n >= 16 ? R8H[n - 16] : n < 8 ? R8[n] : `r${n}b`;
@@ -70,6 +73,7 @@ function sizeOf(c: string, i: Insn): number {
     case 'p': return o + 2;
     case 'a': return o * 2;
     case 's': return 6;
+    case 'x': return 16;
     default: return 0;
   }
 }
@@ -114,6 +118,9 @@ export function disasm(i: Insn, addr = 0): string {
   if (i.row < 0 || i.fault !== 0) return '(bad)';
   const s = INSNS[i.row];
   let mn = mnemonicOf(i);
+  // CMPPS/CMPSS/CMPPD/CMPSD with predicates 0-7: the pseudo-op names (cmpltps, ...)
+  const cmpPseudo = s.exec === 'sseCmp' && (i.imm & 0xff) < 8;
+  if (cmpPseudo) mn = `cmp${CMP_PRED[i.imm & 7]}${mn.slice(3)}`;
   const isString = (s.flags & F.Rep) !== 0;
   if (i.pfx & Pfx.Lock && !(s.flags & F.LockCr8)) mn = `lock ${mn}`;
   if (isString && i.pfx & (Pfx.Rep | Pfx.Repne)) {
@@ -151,6 +158,12 @@ export function disasm(i: Insn, addr = 0): string {
         break;
       }
       case 'R': out.push(regName(i.rm, sz)); break;
+      case 'V': out.push(`xmm${i.reg}`); break;
+      case 'U': out.push(`xmm${i.rm}`); break;
+      case 'W':
+        if (i.rm >= 0) out.push(`xmm${i.rm}`);
+        else out.push(memory(i, sz, addr, modrmSeg));
+        break;
       case 'G': case 'Z': out.push(sz === 1 ? regName(i.reg8, 1) : regName(i.reg, sz)); break;
       case 'S': out.push(SEG[i.reg & 7]); break;
       case 'C': out.push(`cr${i.reg}`); break;
@@ -166,6 +179,7 @@ export function disasm(i: Insn, addr = 0): string {
         break;
       }
       case 'I': {
+        if (cmpPseudo) break;
         const v = firstImm ? i.imm : i.imm2;
         const vh = firstImm ? i.immHi : i.imm2 >> 31;
         firstImm = false;

@@ -41,7 +41,7 @@ import { addX87Rows } from './table-x87.js';
 import { addSseRows } from './table-sse.js';
 
 export interface InsnSpec {
-  /** 0: one-byte map, 1: 0F map */
+  /** 0: one-byte map, 1: 0F map, 2: 0F 38 map, 3: 0F 3A map */
   map: number;
   opcode: number;
   /** ModRM.reg for group rows, else -1 */
@@ -102,6 +102,7 @@ function I(enc: string, text: string, exec: string, flags = '', arg = 0): void {
   }
   let map = 0;
   if (toks[0] === '0F') { map = 1; toks.shift(); }
+  if (map === 1 && toks.length > 1 && (toks[0] === '38' || toks[0] === '3A')) { map = toks[0] === '38' ? 2 : 3; toks.shift(); }
   let opTok = toks[0];
   let ext = -1;
   let plusR = false;

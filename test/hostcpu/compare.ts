@@ -4,6 +4,7 @@
  */
 
 import iced from 'iced-x86';
+import { compareFx } from './fx.js';
 import { COMPARED_FLAGS, CODE_RIP, FLAG_NAMES, MEMSZ, REG_NAMES, VECTOR_NAMES, type Case, type Outcome } from './layout.js';
 
 const { Decoder: IcedDecoder, DecoderOptions, Formatter, FormatterSyntax } = iced;
@@ -49,6 +50,11 @@ export function compare(cs: Case, n: Outcome, e: Outcome, intelHost = false): st
     out.push(`mem[+0x${i.toString(16)}..+0x${(j - 1).toString(16)}]: native ${hexb(n.mem.subarray(i, j))}, emulator ${hexb(e.mem.subarray(i, j))} (input ${hexb(cs.mem.subarray(i, j))})`);
     i = j;
   }
+  if (cs.fx !== null) {
+    if (n.fx === null || e.fx === null) out.push('FP state missing from an outcome');
+    // an Intel host keeps its own FOP/FIP/FDP rules (masks.ts, HOST_QUIRKS)
+    else out.push(...compareFx(n.fx, e.fx, cs.fx, intelHost ? { ...cs.fxIgnore, pointers: true } : cs.fxIgnore));
+  }
   if (n.outside !== e.outside) out.push(`bytes written beyond the compared window: native ${n.outside}, emulator ${e.outside}`);
   return out;
 }
@@ -77,6 +83,10 @@ export function describe(cs: Case, mism: string[]): string {
     `  ${hexb(cs.code)}  ${disasm(cs.code)}`,
     `    in: ${regs.join(' ')} flags=${cs.flags.toString(16)}${cs.note ? ` (${cs.note})` : ''}`,
   ];
+  if (cs.fx !== null) {
+    const v = new DataView(cs.fx.buffer, cs.fx.byteOffset, cs.fx.byteLength);
+    lines.push(`    FP in: MXCSR=${v.getUint32(24, true).toString(16)} FCW=${v.getUint16(0, true).toString(16)} FSW=${v.getUint16(2, true).toString(16)} FTW=${v.getUint8(4).toString(16)}`);
+  }
   for (const m of mism) lines.push(`    ${m}`);
   return lines.join('\n');
 }

@@ -9,6 +9,9 @@ import { getFlags, setFlags } from '../../src/cpu/flags.js';
 import { setFlatMode } from '../../src/cpu/setup.js';
 import { Stop } from '../../src/cpu/state.js';
 import { PhysMem } from '../../src/machine/memory.js';
+import { Cr0 } from '../../src/cpu/state.js';
+import { CR4_OSFXSR, CR4_OSXMMEXCPT } from '../../src/cpu/fpu/checks.js';
+import { loadFx, saveFx } from './fx.js';
 import { BUF_ADDR, BUF_PAGE, BUF_PAGES, CODE_ADDR, CODE_OFF, CODE_RIP, GS_BASE, MEMSZ, PAGE, type Case, type Outcome } from './layout.js';
 
 const RAM = 0x60000;
@@ -39,6 +42,12 @@ export class EmuRunner {
     // user mode runs with IF set; the emulator gets the same RFLAGS image
     setFlags(cpu, cs.flags | 0x202);
     cpu.rip = CODE_RIP;
+    if (cs.fx !== null) {
+      // as Linux runs user code: CR0.NE and MP set, EM and TS clear; CR4.OSFXSR and OSXMMEXCPT
+      cpu.cr0 = (cpu.cr0 | Cr0.NE | Cr0.MP) & ~(Cr0.EM | Cr0.TS);
+      cpu.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
+      loadFx(cpu.fpu, cs.fx);
+    }
     if (this.beforeRun !== null) this.beforeRun(cpu, cs);
     let stop: Stop;
     let other = '';
@@ -74,6 +83,7 @@ export class EmuRunner {
         other = `run stopped with ${Stop[stop]} at RIP 0x${cpu.rip.toString(16)}`;
       }
     }
-    return { vector, rip, regs, flags: getFlags(cpu), mem: outMem, outside, other };
+    const fx = cs.fx !== null ? saveFx(cpu.fpu) : null;
+    return { vector, rip, regs, flags: getFlags(cpu), mem: outMem, outside, other, fx };
   }
 }

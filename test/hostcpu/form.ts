@@ -6,7 +6,7 @@
 import type { CB } from './gen.js';
 import type { Family } from './masks.js';
 
-export type Feature = 'popcnt' | 'lzcnt' | 'bmi1' | 'cx16' | 'lahf';
+export type Feature = 'popcnt' | 'lzcnt' | 'bmi1' | 'cx16' | 'lahf' | 'sse3' | 'ssse3' | 'sse41';
 
 export interface FormDef {
   name: string;

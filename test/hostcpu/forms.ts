@@ -9,6 +9,8 @@ import type { FormDef } from './form.js';
 import { aluForms } from './forms-alu.js';
 import { bitForms } from './forms-bit.js';
 import { condForms } from './forms-cond.js';
+import { fpStateForms } from './forms-fpstate.js';
+import { sseFpForms } from './forms-sse-fp.js';
 import { miscForms } from './forms-misc.js';
 import { moveForms } from './forms-move.js';
 import { mulDivForms } from './forms-muldiv.js';
@@ -50,7 +52,7 @@ function handlersOf(cases: Case[]): string[] {
 export function allFormDefs(): FormDef[] {
   return [
     ...aluForms(), ...moveForms(), ...mulDivForms(), ...shiftForms(), ...bitForms(), ...condForms(),
-    ...stringForms(), ...stackForms(), ...miscForms(),
+    ...stringForms(), ...stackForms(), ...miscForms(), ...fpStateForms(), ...sseFpForms(),
   ];
 }
 

@@ -4,6 +4,7 @@
  * assembles the instruction bytes.
  */
 
+import type { FxIgnore } from './fx.js';
 import { BUF_ADDR, CODE_RIP, DF, GS_BASE, MEMSZ, STACK_OFF, STATUS, type Case } from './layout.js';
 
 export const M64 = (1n << 64n) - 1n;
@@ -169,6 +170,9 @@ export class CB {
   quirkRegs: [number, bigint][] = [];
   quirkMem: [number, number] | null = null;
   note = '';
+  /** FP state image (fx.ts) for FP forms; null otherwise */
+  fx: Uint8Array | null = null;
+  fxIgnore: FxIgnore = {};
   /** physical registers holding operands or addresses */
   readonly used = new Set<number>();
 
@@ -451,6 +455,8 @@ export class CB {
       quirkRegs: this.quirkRegs,
       quirkMem: this.quirkMem,
       note: this.note,
+      fx: this.fx === null ? null : this.fx.slice(),
+      fxIgnore: this.fxIgnore,
     };
   }
 }

@@ -5,7 +5,9 @@
  * random and edge-value inputs, run natively (tools/hostcpu/harness.c, built with gcc at test
  * time) and in the emulator (flat 64-bit mode, same addresses), and the outcomes compared:
  * fault or completion (and the vector), RIP, all sixteen registers, the status flags and DF
- * (minus the flags the manuals leave undefined: masks.ts), and the scratch memory.
+ * (minus the flags the manuals leave undefined: masks.ts), and the scratch memory. Forms with
+ * FP state (x87, SSE) also carry a 512-byte FXSAVE image in and compare x87 FCW/FSW/FTW/FOP/
+ * FIP/FDP/ST0-7, MXCSR and XMM0-15 after the instruction (fx.ts).
  *
  * Each form is one test. A form whose table handler is not implemented yet is skipped (it
  * would only raise #UD); a form whose handler exists always runs.
@@ -164,5 +166,15 @@ describe('host CPU: the comparator catches a broken emulator', () => {
     const flipAf = (c: Cpu) => setFlags(c, getFlags(c) ^ AF);
     for (const mism of sabotaged(and!, flipAf)) expect(mism).toEqual([]);
     for (const mism of sabotaged(add!, flipAf)) expect(mism.some((m) => m.startsWith('AF:'))).toBe(true);
+  });
+
+  const fpNop = byName('nop (FP state unchanged)');
+  it.skipIf(!usable(fpNop))('reports MXCSR, XMM and x87 fields when the emulator corrupts the FP state', () => {
+    const f = fpNop!;
+    expect(check(f, new EmuRunner()).bad).toBe(0);
+    for (const mism of sabotaged(f, (c) => { c.fpu.mxcsr ^= 0x20; })) expect(mism.some((m) => m.startsWith('MXCSR:') && m.includes('PE'))).toBe(true);
+    for (const mism of sabotaged(f, (c) => { c.fpu.xmm[4 * 9 + 3] ^= 1 << 30; })) expect(mism.some((m) => m.startsWith('XMM9:'))).toBe(true);
+    for (const mism of sabotaged(f, (c) => { c.fpu.fsw ^= 0x4000; })) expect(mism.some((m) => m.startsWith('FSW:'))).toBe(true);
+    for (const mism of sabotaged(f, (c) => { c.fpu.signExp[(c.fpu.fsw >> 11) & 7] ^= 1; })) expect(mism.some((m) => m.startsWith('ST0:'))).toBe(true);
   });
 });

@@ -5,6 +5,8 @@
  * runner exchange.
  */
 
+import type { FxIgnore } from './fx.js';
+
 /** page holding the instruction; filled with INT3 so every exit path stops at an INT3 */
 export const CODE_ADDR = 0x40000;
 /** the instruction's offset in the code page (mid-page: short branches both ways stay inside) */
@@ -65,6 +67,13 @@ export interface Case {
   quirkMem: [number, number] | null;
   /** why something is masked, for messages */
   note: string;
+  /**
+   * FP state (fx.ts): a 512-byte FXSAVE image loaded before the instruction and compared after
+   * it, or null for forms without FP state (those run in the harness's plain mode)
+   */
+  fx: Uint8Array | null;
+  /** image fields not compared for this case (masks.ts says why) */
+  fxIgnore: FxIgnore;
 }
 
 /** What happened: the instruction completed (and RIP says where it went) or it faulted. */
@@ -80,6 +89,8 @@ export interface Outcome {
   outside: number;
   /** a description when the run ended some other way (emulator budget, harness trouble) */
   other: string;
+  /** FP state after the instruction or at the fault (FXSAVE image), for cases with `fx` */
+  fx: Uint8Array | null;
 }
 
 export const VECTOR_NAMES: Record<number, string> = {

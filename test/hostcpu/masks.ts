@@ -143,6 +143,11 @@ export const HOST_QUIRKS: HostQuirk[] = [
   },
   {
     vendor: 'GenuineIntel',
+    what: 'x87 FOP/FIP/FDP: Intel parts deprecate FCS/FDS, may update FDP only on unmasked exceptions (CPUID 7.0 EBX[6] FDP_EXCPTN_ONLY) and keep FOP only with an exception pending, where AMD parts with XSaveErPtr always save them',
+    handling: 'FOP, FIP and FDP are not compared on an Intel host (compare.ts); on an AMD host they are',
+  },
+  {
+    vendor: 'GenuineIntel',
     what: 'near branches ignore a 66 prefix in 64-bit mode, where AMD uses a 16-bit operand size (APM Vol. 3 1.2.7)',
     handling: 'not generated',
   },

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FX_SIZE } from './fx.js';
 import { BUF_ADDR, CODE_ADDR, GS_BASE, MEMSZ, type Case, type Outcome } from './layout.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -53,8 +54,9 @@ export function hostInfo(bin: string): HostInfo {
   return { vendor, features };
 }
 
-function encode(cases: Case[]): Buffer {
-  const buf = Buffer.alloc(4 + cases.length * IN_SIZE);
+function encode(cases: Case[], fp: boolean): Buffer {
+  const inSize = IN_SIZE + (fp ? FX_SIZE : 0);
+  const buf = Buffer.alloc(4 + cases.length * inSize);
   buf.writeUInt32LE(cases.length, 0);
   let p = 4;
   for (const c of cases) {
@@ -63,29 +65,49 @@ function encode(cases: Case[]): Buffer {
     for (let r = 0; r < 16; r++) buf.writeBigUInt64LE(c.regs[r], p + 24 + 8 * r);
     buf.writeBigUInt64LE(BigInt(c.flags), p + 152);
     buf.set(c.mem, p + 160);
-    p += IN_SIZE;
+    if (fp) buf.set(c.fx!, p + IN_SIZE);
+    p += inSize;
   }
   return buf;
 }
 
-/** Run all cases natively in one process; outcomes in the same order. */
+/**
+ * Run all cases natively; outcomes in the same order. Cases with FP state (`fx`) go through
+ * the harness's FP mode in a second process; the others keep the plain, smaller records.
+ */
 export function runNative(bin: string, cases: Case[]): Outcome[] {
+  const plain: number[] = [];
+  const fp: number[] = [];
+  cases.forEach((c, k) => (c.fx === null ? plain : fp).push(k));
+  const res: Outcome[] = new Array<Outcome>(cases.length);
+  for (const [idx, isFp] of [[plain, false], [fp, true]] as const) {
+    if (idx.length === 0) continue;
+    const out = runBatch(bin, idx.map((k) => cases[k]), isFp);
+    idx.forEach((k, j) => { res[k] = out[j]; });
+  }
+  return res;
+}
+
+function runBatch(bin: string, cases: Case[], fp: boolean): Outcome[] {
   const hex = (v: number) => `0x${v.toString(16)}`;
-  const r = spawnSync(bin, ['run', hex(CODE_ADDR), hex(BUF_ADDR), hex(GS_BASE)], {
-    input: encode(cases),
-    maxBuffer: 64 + cases.length * OUT_SIZE * 2,
+  const outSize = OUT_SIZE + (fp ? FX_SIZE : 0);
+  const args = ['run', hex(CODE_ADDR), hex(BUF_ADDR), hex(GS_BASE)];
+  if (fp) args.push('fp');
+  const r = spawnSync(bin, args, {
+    input: encode(cases, fp),
+    maxBuffer: 64 + cases.length * outSize * 2,
   });
   if (r.error !== undefined) throw r.error;
   if (r.status !== 0) {
     throw new Error(`native harness exited with ${r.status ?? r.signal}: ${r.stderr.toString()}`);
   }
   const out = r.stdout;
-  if (out.length !== cases.length * OUT_SIZE) {
+  if (out.length !== cases.length * outSize) {
     throw new Error(`native harness returned ${out.length} bytes for ${cases.length} cases`);
   }
   const res: Outcome[] = [];
   for (let n = 0; n < cases.length; n++) {
-    const p = n * OUT_SIZE;
+    const p = n * outSize;
     const sig = out.readUInt32LE(p);
     const trapno = out.readUInt32LE(p + 4);
     const rip = Number(out.readBigUInt64LE(p + 8));
@@ -101,6 +123,7 @@ export function runNative(bin: string, cases: Case[]): Outcome[] {
       vector: done ? -1 : trapno,
       rip: done ? rip - 1 : rip,
       regs, flags, mem, outside,
+      fx: fp ? Uint8Array.from(out.subarray(p + OUT_SIZE, p + outSize)) : null,
       other: done || sig !== SIGTRAP ? '' : `SIGTRAP trap ${trapno}`,
     });
   }

@@ -19,9 +19,16 @@
  * registers, RFLAGS, RIP and the trap number from the signal context and returns to the driver
  * with siglongjmp, which also restores the driver's own callee-saved registers and stack.
  *
+ * FP mode (`run ... fp`): every record also carries a 512-byte FXSAVE image (x87 FCW/FSW/FTW/
+ * FOP/FIP/FDP/ST0-7, MXCSR, XMM0-15). The entry stub loads it with FXRSTOR64 just before the
+ * instruction; the handler copies the first 512 bytes of the signal context's fpstate (the
+ * kernel saves the interrupted FPU state there in FXSAVE layout, the legacy area of its XSAVE
+ * frame) into the result. A case ending in #XM arrives as SIGFPE with trapno 19 and the MXCSR
+ * flags the instruction set. Forms without FP state use the plain mode and records.
+ *
  * Usage:
  *   harness info                      prints "vendor <id>" and "features <list>"
- *   harness run <codeAddr> <bufAddr> <gsBase>
+ *   harness run <codeAddr> <bufAddr> <gsBase> [fp]
  *                                     binary cases on stdin, binary results on stdout
  * Record layouts: see struct in_case / struct out_case (little-endian, packed by hand).
  */
@@ -65,6 +72,8 @@ struct out_case {
   uint8_t mem[MEMSZ];
 };
 
+#define FXSZ 512        /* the FXSAVE image that follows each record in FP mode */
+
 _Static_assert(sizeof(struct in_case) == 16 + 8 + 128 + 8 + MEMSZ, "in_case layout");
 _Static_assert(sizeof(struct out_case) == 24 + 128 + 8 + 8 + MEMSZ, "out_case layout");
 
@@ -80,6 +89,11 @@ static struct out_case *cur;
 static sigjmp_buf jb;
 uint64_t hc_rax_slot;
 uint64_t hc_target_slot;
+/* FP mode: the FXSAVE image FXRSTOR64 loads before the instruction (0: none) */
+uint64_t hc_fx_slot;
+static int fpMode;
+static uint8_t fxOut[FXSZ];
+static uint8_t fxIn[FXSZ] __attribute__((aligned(16)));
 
 void hc_enter(struct guest_state *s);
 __asm__(
@@ -87,6 +101,11 @@ __asm__(
   ".globl hc_enter\n"
   "hc_enter:\n"
   "  mov %rdi, %rax\n"
+  "  mov hc_fx_slot(%rip), %rcx\n"
+  "  test %rcx, %rcx\n"
+  "  jz 1f\n"
+  "  fxrstor64 (%rcx)\n"
+  "1:\n"
   "  pushq 128(%rax)\n"
   "  popfq\n"
   "  mov 8(%rax), %rcx\n"
@@ -121,6 +140,10 @@ static void on_signal(int sig, siginfo_t *si, void *ucv) {
   cur->trapno = (uint32_t)g[REG_TRAPNO];
   cur->err = (uint64_t)g[REG_ERR];
   cur->sig = (uint32_t)sig;
+  if (fpMode) {
+    if (uc->uc_mcontext.fpregs != NULL) memcpy(fxOut, uc->uc_mcontext.fpregs, FXSZ);
+    else memset(fxOut, 0xee, FXSZ);
+  }
   siglongjmp(jb, 1);
 }
 
@@ -138,6 +161,9 @@ static void features(void) {
   __cpuid(1, a, b, c, d);
   if (c & (1u << 23)) printf(" popcnt");
   if (c & (1u << 13)) printf(" cx16");
+  if (c & 1u) printf(" sse3");
+  if (c & (1u << 9)) printf(" ssse3");
+  if (c & (1u << 19)) printf(" sse41");
   if (maxLeaf >= 7) {
     __cpuid_count(7, 0, a, b, c, d);
     if (b & (1u << 3)) printf(" bmi1");
@@ -189,12 +215,13 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc < 5 || strcmp(argv[1], "run") != 0) {
-    fprintf(stderr, "usage: harness info | harness run <codeAddr> <bufAddr> <gsBase>\n");
+    fprintf(stderr, "usage: harness info | harness run <codeAddr> <bufAddr> <gsBase> [fp]\n");
     return 2;
   }
   uint64_t codeAddr = strtoull(argv[2], NULL, 0);
   uint64_t bufAddr = strtoull(argv[3], NULL, 0);
   uint64_t gsBase = strtoull(argv[4], NULL, 0);
+  fpMode = argc >= 6 && strcmp(argv[5], "fp") == 0;
   uint8_t *code = map_fixed(codeAddr, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC);
   uint8_t *region = map_fixed(bufAddr & ~(uint64_t)(PAGE - 1), BUFPAGES * PAGE, PROT_READ | PROT_WRITE);
   uint8_t *buf = (uint8_t *)(uintptr_t)bufAddr;
@@ -226,6 +253,7 @@ int main(int argc, char **argv) {
   for (uint32_t n = 0; n < count; n++) {
     if (read_all(&in, sizeof in) != 0) die("read case");
     if (in.len > 16) { fprintf(stderr, "case %u: bad length\n", n); return 2; }
+    if (fpMode && read_all(fxIn, FXSZ) != 0) die("read FXSAVE image");
     memcpy(code + CODE_OFF, in.code, in.len);
     memcpy(buf, in.mem, MEMSZ);
     memset(&out, 0, sizeof out);
@@ -235,7 +263,15 @@ int main(int argc, char **argv) {
     gs.rflags = (in.rflags & 0xcd5) | 0x202;
     hc_rax_slot = in.regs[0];
     hc_target_slot = codeAddr + CODE_OFF;
+    hc_fx_slot = fpMode ? (uint64_t)(uintptr_t)fxIn : 0;
+    if (fpMode) memset(fxOut, 0, FXSZ);
     if (sigsetjmp(jb, 0) == 0) hc_enter(&gs);
+    if (fpMode) {
+      /* the driver's own FP environment back to the defaults (the handler ran with the
+       * kernel's initial FPU state; be explicit anyway) */
+      __asm__ volatile("fninit");
+      __builtin_ia32_ldmxcsr(0x1f80);
+    }
     memcpy(out.mem, buf, MEMSZ);
     uint32_t outside = 0;
     for (size_t k = 0; k < BUFPAGES * PAGE; k++) {
@@ -245,6 +281,7 @@ int main(int argc, char **argv) {
     out.outside = outside;
     memset(code + CODE_OFF, 0xcc, 16);
     write_all(&out, sizeof out);
+    if (fpMode) write_all(fxOut, FXSZ);
   }
   return 0;
 }

@@ -15,8 +15,8 @@ import { Attr } from '../mode.js';
 import { Cr0, Efer, S, TWO32, Vec } from '../state.js';
 import { MAXPHYADDR } from '../paging.js';
 
-/** CR4 bits worldswitch implements: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT FSGSBASE SMEP SMAP */
-export const CR4_VALID = 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x100000 | 0x200000;
+/** CR4 bits worldswitch implements: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT FSGSBASE OSXSAVE SMEP SMAP */
+export const CR4_VALID = 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x40000 | 0x100000 | 0x200000;
 
 /**
  * The CR0 selective-write intercept: a write that changes any CR0 bit other than TS and MP

@@ -7,6 +7,7 @@ import { Exit } from '../../svm/vmcb.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../../x86/insn.js';
 import { raise } from '../fault.js';
+import { waitCheck } from '../fpu/checks.js';
 import { readN, writeN } from '../mmu.js';
 import { ea } from '../operands.js';
 import { getReg, setReg } from '../regs.js';
@@ -20,9 +21,10 @@ function pause(c: Cpu, _i: Insn): void {
   c.icpt(Exit.PAUSE);
 }
 
-/** 9B: WAIT / FWAIT: #NM when CR0.MP and CR0.TS are both set (APM Vol. 3 WAIT) */
+/** 9B: WAIT / FWAIT: #NM when CR0.MP and CR0.TS are both set, then #MF for a pending
+ * unmasked x87 exception (APM Vol. 3 WAIT; fpu/checks.ts) */
 function wait(c: Cpu, _i: Insn): void {
-  if ((c.cr0 & (Cr0.MP | Cr0.TS)) === (Cr0.MP | Cr0.TS)) raise(Vec.NM, 0);
+  waitCheck(c);
 }
 
 /** UD0 / UD1 / UD2: always #UD */

@@ -24,10 +24,17 @@ import * as exchange from './exchange.js';
 import * as sysmsr from './sysmsr.js';
 import * as io from './io.js';
 import * as svm from '../../svm/svm.js';
+import * as sseMove from './sse-move.js';
+import * as sseInt from './sse-int.js';
+import * as sseState from './sse-state.js';
+import * as sseFp from './sse-fp.js';
+import * as sseCvt from './sse-cvt.js';
+import * as x87 from './x87.js';
+import * as x87ctl from './x87-ctl.js';
 
 export const HANDLERS: Record<string, Exec> = {};
 
-for (const fam of [alu.handlers, branch.handlers, move.handlers, ctrl.handlers, far.handlers, desc.handlers, stack.handlers, control.handlers, string.handlers, miscSys.handlers, shift.handlers, muldiv.handlers, bits.handlers, bcd.handlers, misc.handlers, exchange.handlers, sysmsr.handlers, io.handlers, svm.handlers] as Record<string, Exec>[]) {
+for (const fam of [alu.handlers, branch.handlers, move.handlers, ctrl.handlers, far.handlers, desc.handlers, stack.handlers, control.handlers, string.handlers, miscSys.handlers, shift.handlers, muldiv.handlers, bits.handlers, bcd.handlers, misc.handlers, exchange.handlers, sysmsr.handlers, io.handlers, svm.handlers, sseMove.handlers, sseInt.handlers, sseState.handlers, sseFp.handlers, sseCvt.handlers, x87.handlers, x87ctl.handlers] as Record<string, Exec>[]) {
   for (const [name, fn] of Object.entries(fam)) {
     if (HANDLERS[name] !== undefined) throw new Error(`handler ${name} is defined twice`);
     HANDLERS[name] = fn;

@@ -244,13 +244,6 @@ function rdpmc(c: Cpu, _i: Insn): void {
   setRegPair(c, R.RDX, 0, 0);
 }
 
-// ---- not implemented: #UD as on a CPU without the feature ----
-
-/** XGETBV/XSETBV: no XSAVE, so CR4.OSXSAVE cannot be set and both raise #UD */
-function xgetbv(_c: Cpu, _i: Insn): void {
-  raise(Vec.UD, 0);
-}
-
 /**
  * MONITOR: arms address monitoring at DS:rAX (APM Vol. 3 MONITOR). CPL 0 only (MONITOR/MWAIT
  * at CPL > 0 needs an enable bit worldswitch does not implement: #UD). The address is checked
@@ -282,5 +275,5 @@ function mwait(c: Cpu, _i: Insn): void {
 export const handlers = {
   rdmsr, wrmsr, cpuid, syscall, sysret, sysenter, sysexit, swapgs, fsgsbase,
   rdtsc, rdtscp, rdpid, rdpmc,
-  xgetbv, xsetbv: xgetbv, monitor, mwait,
+  monitor, mwait,
 };
