@@ -105,7 +105,7 @@ describe('RDMSR / WRMSR', () => {
     const c = msrCpu();
     expect(rdmsr(c, Msr.PAT)).toEqual([0x00070406, 0x00070406]);
     expect(rdmsr(c, Msr.APIC_BASE)).toEqual([0xfee00900, 0]);
-    expect(rdmsr(c, Msr.MTRR_CAP)).toEqual([0x400, 0]);
+    expect(rdmsr(c, Msr.MTRR_CAP)).toEqual([0x508, 0]);
     expect(rdmsr(c, Msr.EFER)).toEqual([Efer.LME | Efer.LMA, 0]);
     c.segBase[S.GS] = 0x12345;
     expect(rdmsr(c, Msr.GS_BASE)).toEqual([0x12345, 0]);
@@ -118,7 +118,7 @@ describe('RDMSR / WRMSR', () => {
       [Msr.GS_BASE, 0, 0x8000], [Msr.KERNEL_GS_BASE, 0, 0x7fff0000],
       [Msr.TSC_AUX, 0, 1],
       [Msr.PAT, 0x02, 0], [Msr.PAT, 0, 0x03000000], [Msr.PAT, 0x0800, 0],
-      [Msr.MTRR_CAP, 0x400, 0],
+      [Msr.MTRR_CAP, 0x508, 0],
       [Msr.MTRR_DEF_TYPE, 0x2, 0], [Msr.MTRR_DEF_TYPE, 0x7, 0], [Msr.MTRR_DEF_TYPE, 0x200, 0],
       [Msr.MTRR_DEF_TYPE, 0, 1],
       [Msr.APIC_BASE, 0xfee00d00, 0], [Msr.APIC_BASE, 0xfee00901, 0], [Msr.APIC_BASE, 0xfee00900, 0x10000],
@@ -271,7 +271,7 @@ describe('time stamp counter', () => {
     expect([d.rl[0] >>> 0, d.rh[0]]).toEqual([0x89abcdef, 0]);
   });
 
-  it('RDPMC: #GP at CPL 3 without CR4.PCE and for counters beyond 3; counters read 0', () => {
+  it('RDPMC: #GP at CPL 3 without CR4.PCE and for counters beyond 5; idle counters read 0', () => {
     const c = mk(64, '0f 33');
     set64(c, 1, 3, 0);
     set64(c, 0, 5, 5);
@@ -281,7 +281,10 @@ describe('time stamp counter', () => {
     c.rip = CODE;
     expect(step(c)).toBe(-1);
     expect([c.rl[0], c.rh[0], c.rl[2]]).toEqual([0, 0, 0]);
-    set64(c, 1, 4, 0);
+    set64(c, 1, 5, 0);
+    c.rip = CODE;
+    expect(step(c)).toBe(-1);
+    set64(c, 1, 6, 0);
     c.rip = CODE;
     expect(step(c)).toBe(Vec.GP);
   });
@@ -318,8 +321,8 @@ describe('CPUID', () => {
     const model = ((a >>> 4) & 0xf) | (((a >>> 16) & 0xf) << 4);
     expect([family, model]).toEqual([0x17, 0x31]);
     expect((b >>> 8) & 0xff).toBe(8);
-    // PSE TSC MSR PAE CX8 APIC SEP PGE CMOV PAT PSE36 CLFSH
-    const want = [3, 4, 5, 6, 8, 9, 11, 13, 15, 16, 17, 19].reduce((m, k) => m + 2 ** k, 0);
+    // PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT PSE36 CLFSH
+    const want = [3, 4, 5, 6, 8, 9, 11, 12, 13, 15, 16, 17, 19].reduce((m, k) => m + 2 ** k, 0);
     expect(d).toBe(want);
     expect(cx).toBe(2 ** 3 + 2 ** 13 + 2 ** 23); // MONITOR, CX16, POPCNT; no hypervisor, x2APIC, XSAVE
   });
@@ -334,7 +337,7 @@ describe('CPUID', () => {
   it('extended leaves: SVM, LM, NX, 1 GiB pages, RDTSCP, brand string, address sizes', () => {
     const [a, , cx, d] = leaf(c, 0x80000001);
     expect(a).toBe(leaf(c, 1)[0]);
-    expect(cx).toBe(1 + 4 + 16 + 32 + 256);
+    expect(cx).toBe(1 + 4 + 16 + 32 + 256 + 512 + 2 ** 23); // ... OSVW, PerfCtrExtCore
     for (const k of [11, 20, 26, 27, 29]) expect((d >>> k) & 1, `edx bit ${k}`).toBe(1);
     for (const k of [0, 23, 24, 25]) expect((d >>> k) & 1, `edx bit ${k}`).toBe(0);
     const brand = ascii([...leaf(c, 0x80000002), ...leaf(c, 0x80000003), ...leaf(c, 0x80000004)]);

@@ -22,6 +22,8 @@ import { SvmState } from '../svm/state.js';
 import { CostTable, serializing, type CostProfile } from '../cost/profile.js';
 import { installSvm } from '../svm/svm.js';
 import { FpuState } from './fpu/state.js';
+import { branchExec, DbgCtl, isBranchRow, Perf } from './pmu.js';
+import { AmdMsrState } from './msr-amd.js';
 
 /** The interrupt controller as the CPU sees it (the LAPIC). */
 export interface InterruptSource {
@@ -50,7 +52,8 @@ function breakpointExec(c: Cpu, i: Insn): void {
     c.cycles -= i.cost;
     return;
   }
-  i.orig(c, i);
+  if (c.perf.watchBranches && isBranchRow(i.row)) branchExec(c, i);
+  else i.orig(c, i);
 }
 
 function countSerializingExec(c: Cpu, i: Insn): void {
@@ -141,6 +144,12 @@ export class Cpu {
   tscAux = 0;
   /** APIC_BASE: base 0xFEE00000, BSP (bit 8) and enable (bit 11) set */
   apicBase = 0xfee00900;
+  /** the machine's reaction to an APIC_BASE write (move or remove the APIC), given the old value */
+  onApicBase: ((old: number) => void) | null = null;
+  /** performance counters, DebugCtl and the last-branch records (pmu.ts) */
+  readonly perf = new Perf();
+  /** AMD configuration MSRs and MTRRs (msr-amd.ts) */
+  readonly amd = new AmdMsrState();
   /** PAT, reset value 0007_0406_0007_0406 */
   patLo = 0x00070406;
   patHi = 0x00070406;
@@ -476,6 +485,7 @@ export class Cpu {
     insn.cost = this.costs === null ? 1 : this.costs.costOf(insn);
     insn.orig = insn.exec;
     if (this.breakpoints !== null && this.breakpoints.has(lin)) insn.exec = breakpointExec;
+    else if (this.perf.watchBranches && isBranchRow(insn.row)) insn.exec = branchExec;
     else if (this.countSerializing && serializing(insn)) insn.exec = countSerializingExec;
   }
 
@@ -542,7 +552,8 @@ export class Cpu {
       // an instruction retires (and is counted) only if it did not fault
       this.icount++;
       this.cycles += insn.cost;
-      if (tf !== 0) this.singleStep();
+      // with DebugCtl.BTF, only after a control transfer (APM Vol. 2 13.1.6.2; pmu.ts)
+      if (tf !== 0 && ((this.perf.debugCtl & DbgCtl.BTF) === 0 || this.perf.takenAt === this.icount)) this.singleStep();
     }
   }
 

@@ -36,7 +36,9 @@ const EDX_APIC = 1 << 9;
 const EDX_CMOV = 1 << 15;
 const EDX_PAT = 1 << 16;
 const EDX_PSE36 = 1 << 17;
-const COMMON_EDX = EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_CMOV | EDX_PAT | EDX_PSE36;
+/** MTRR (12): the MTRRs exist as registers (msr-amd.ts); no caches, so no effect */
+const EDX_MTRR = 1 << 12;
+const COMMON_EDX = EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_MTRR | EDX_CMOV | EDX_PAT | EDX_PSE36;
 
 /** FXSR 24 (FXSAVE/FXRSTOR, CR4.OSFXSR): mirrored in 8000_0001 EDX */
 const EDX_FXSR = 1 << 24;
@@ -65,11 +67,16 @@ const STD1_EBX = 8 << 8;
 const STD7_EBX = (1 << 0) | (1 << 7) | (1 << 20);
 const STD7_ECX = 1 << 22;
 
+/** CPUID 8000_0001 ECX[9] OSVW: OSVW_ID_LENGTH / OSVW_STATUS (msr-amd.ts) */
+const EXT1_OSVW = 1 << 9;
+/** CPUID 8000_0001 ECX[23] PerfCtrExtCore: six core counters at C001_0200 (pmu.ts) */
+const EXT1_PERFCTR_CORE = 1 << 23;
+
 /**
  * CPUID 8000_0001 ECX: LahfSahf 0, SVM 2, AltMovCr8 4 (LOCK MOV CR0 is CR8), ABM 5 (LZCNT and
  * POPCNT), MisAlignSse 7 (MXCSR.MM), 3DNowPrefetch 8 (PREFETCH/PREFETCHW execute, as no-ops)
  */
-const EXT1_ECX = (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8);
+const EXT1_ECX = (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8) | EXT1_OSVW | EXT1_PERFCTR_CORE;
 /**
  * CPUID 8000_0001 EDX: SysCallSysRet 11, PGE 13, NX 20, FXSR 24, FFXSR 25 (EFER.FFXSR fast
  * FXSAVE/FXRSTOR), Page1GB 26, RDTSCP 27, LM 29

@@ -11,6 +11,7 @@ import { read16, read32, write16, write32 } from './mmu.js';
 import { Attr, updateMode } from './mode.js';
 import { attrOf, baseOf, limitOf, loadInnerSs, readDescriptor, setDescAccessed } from './segments.js';
 import { Cr0, Efer, Fl, S, Stop, TWO32, Vec } from './state.js';
+import { perfDelivered } from './pmu.js';
 
 /** Event types as in EVENTINJ / EXITINTINFO (APM Vol. 2 15.20). */
 export const enum Ev {
@@ -34,9 +35,11 @@ export class ShutdownInfo {
 export function deliverEvent(c: Cpu, vector: number, kind: number, errorCode: number, hasErr: boolean): void {
   c.halted = false;
   if (c.onDeliver !== null) c.onDeliver(c, vector, kind);
-  if ((c.cr0 & Cr0.PE) === 0) { deliverReal(c, vector); return; }
-  if ((c.efer & Efer.LMA) !== 0) deliverLong(c, vector, kind, errorCode, hasErr);
+  if ((c.cr0 & Cr0.PE) === 0) deliverReal(c, vector);
+  else if ((c.efer & Efer.LMA) !== 0) deliverLong(c, vector, kind, errorCode, hasErr);
   else deliverProt(c, vector, kind, errorCode, hasErr);
+  // last-branch recording, DebugCtl on #DB, branch events (pmu.ts)
+  if (c.perf.watchEvents) perfDelivered(c, vector, kind);
 }
 
 /** external events (INTR, NMI) set EXT in error codes raised during their delivery */

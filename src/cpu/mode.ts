@@ -7,6 +7,7 @@
 
 import type { Cpu } from './cpu.js';
 import { Cr0, Efer, Fl, S } from './state.js';
+import { perfSync } from './pmu.js';
 
 /** descriptor attribute bits in the VMCB-style 12-bit form (bits 11:8 = descriptor 55:52) */
 export const enum Attr {
@@ -24,6 +25,9 @@ export function updateMode(c: Cpu): void {
   c.bits = bits;
   c.stackSize = bits === 64 ? 8 : pe && (c.segAttr[S.SS] & Attr.DB) !== 0 ? 4 : 2;
   c.flushFetch();
+  // counting performance counters attribute the events so far to the mode they ran in (CPL,
+  // guest, EFER.SVME may have changed)
+  if (c.perf.on) perfSync(c);
 }
 
 /** true in 64-bit mode or compatibility mode */

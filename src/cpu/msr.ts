@@ -6,6 +6,10 @@
  * A read returns bits 31:0 and leaves bits 63:32 in c.xh; a write gets both halves. A write
  * checks everything before it changes anything and raises #GP(0) for a bad value; an MSR that
  * is not in the table raises #GP(0) on both (AMD64 APM Vol. 3 RDMSR/WRMSR).
+ *
+ * The documented list of every MSR the machine implements, with references and reset values,
+ * is in msr-amd.ts; the performance counters and debug-extension MSRs are defined in pmu.ts,
+ * the AMD configuration MSRs and MTRRs in msr-amd.ts, the rest here.
  */
 
 import type { Cpu } from './cpu.js';
@@ -39,6 +43,9 @@ export const enum Msr {
 /** What kind of state an MSR holds, for per-class costs. */
 export const enum MsrClass {
   Efer = 0, SegBase = 1, Syscall = 2, Sysenter = 3, Tsc = 4, TscAux = 5, Apic = 6, Cache = 7, Svm = 8,
+  /** performance counters, debug extensions and AMD configuration MSRs (pmu.ts, msr-amd.ts):
+   * no cost-profile entry, so no extra cycles */
+  Perf = 9, Debug = 10, Config = 11,
 }
 
 /** VM_CR bits (APM Vol. 2 15.30.1) */
@@ -49,8 +56,8 @@ const EFER_WRITABLE = Efer.SCE | Efer.LME | Efer.NXE | Efer.SVME | Efer.FFXSR;
 /** EFER bits 7:1 are RAZ: writes to them are ignored (APM Vol. 2 3.1.7, Figure 3-8) */
 const EFER_RAZ = 0xfe;
 
-/** MTRRcap: no variable or fixed-range MTRRs (CPUID does not report MTRR), WC supported */
-const MTRR_CAP_VALUE = 0x400;
+/** MTRRcap (APM 7.7.1): eight variable-range MTRRs, the fixed ranges, WC (msr-amd.ts has them) */
+const MTRR_CAP_VALUE = 0x508;
 
 export class MsrDef {
   constructor(
@@ -190,9 +197,12 @@ def(Msr.TSC, 'TSC', MsrClass.Tsc, readTsc, writeTsc);
 
 // APIC_BASE: BSP (bit 8) is read-only; bits 7:0, 9 (reserved), 10 (x2APIC: not supported) and
 // 63:MAXPHYADDR are reserved.
+// The machine moves or removes the APIC's MMIO window after a write (c.onApicBase).
 def(Msr.APIC_BASE, 'APIC_BASE', MsrClass.Apic, (c) => split(c, c.apicBase), (c, lo, hi) => {
   if ((lo & 0x6ff) !== 0 || (hi >>> (MAXPHYADDR - 32)) !== 0) gp();
+  const old = c.apicBase;
   c.apicBase = (hi >>> 0) * TWO32 + (((lo & ~0x100) | (c.apicBase & 0x100)) >>> 0);
+  if (c.onApicBase !== null) c.onApicBase(old);
 });
 
 def(Msr.MTRR_CAP, 'MTRRcap', MsrClass.Cache, (c) => lo32(c, MTRR_CAP_VALUE), () => gp());

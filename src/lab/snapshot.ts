@@ -147,6 +147,8 @@ export function restoreSnapshot(m: Machine, s: Snapshot): void {
     if (mem.codePage[p]) mem.onCodeWrite(p);
   }
   const st = s.state as Record<string, { [k: string]: Plain }>;
+  const watchBranches = m.cpu.perf.watchBranches;
+  const apicBase = m.cpu.apicBase;
   restoreInto(m.cpu as unknown as Record<string, unknown>, st.cpu);
   restoreInto(m as unknown as Record<string, unknown>, st.machine);
   restoreInto(m.lapic as unknown as Record<string, unknown>, st.lapic);
@@ -165,4 +167,8 @@ export function restoreSnapshot(m: Machine, s: Snapshot): void {
   c.paging.flushAll();
   c.paging.asid = c.guestMode ? c.svm.asid : 0;
   c.flushFetch();
+  // decoded branches carry the performance-counter wrappers or not (pmu.ts); the APIC window
+  // follows APIC_BASE
+  if (c.perf.watchBranches !== watchBranches) c.flushCodeCache();
+  if (c.apicBase !== apicBase) m.placeApic();
 }

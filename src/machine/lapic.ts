@@ -23,6 +23,13 @@
  * `ignoredWrites`). A read or write of an offset with no register sets ESR.IRA (illegal
  * register address); reads of it return 0.
  *
+ * Software disable (SVR bit 8 clear, the reset state): as the xAPIC definition has it (Intel SDM
+ * Vol. 3 10.4.7.2, which the APM's APIC chapter follows), the registers stay readable and
+ * writable, every LVT entry is masked and its mask bit cannot be cleared, fixed interrupts are
+ * not accepted while NMI, SMI, INIT and startup messages are, and interrupts already in IRR or
+ * ISR stay there. Global disable (APIC_BASE.AE clear, see machine.ts) removes the register
+ * window altogether; setting AE again gives the power-up state (reset()).
+ *
  * The Version register reports 0x80050010: version 10h (integrated APIC), six LVT entries
  * (MaxLvtEntry = 5: timer, thermal, performance counter, LINT0, LINT1, error) and EAS, the
  * extended register space, whose feature register (0x400) reports no optional features (no
@@ -145,6 +152,66 @@ export class LocalApic implements MmioDevice, InterruptController {
     return (this.svr & 0x100) !== 0;
   }
 
+  /** APIC_BASE.AE: false while the APIC is globally disabled (the machine keeps it in step) */
+  get hardwareEnabled(): boolean {
+    return this.hwEnabled;
+  }
+
+  private hwEnabled = true;
+
+  /**
+   * APIC_BASE.AE changed (APM Vol. 2 16.3.1). Globally disabled, the processor behaves as one
+   * without a local APIC: the machine unmaps the registers, nothing is accepted or delivered
+   * (the timer stops). The xAPIC definition lets the APIC lose its state; worldswitch resets it
+   * when AE is set again (the machine calls reset()).
+   */
+  setHardwareEnabled(on: boolean): void {
+    if (on === this.hwEnabled) return;
+    this.hwEnabled = on;
+    if (!on) {
+      this.running = false;
+      this.sched.disarm(this.timerEvent);
+      this.nmiPending = false;
+    }
+    this.pendingCache = DIRTY;
+  }
+
+  /** The power-up state (APM Vol. 2 16.3): every LVT masked, SVR FFh (disabled), all else 0. */
+  reset(): void {
+    this.tprValue = 0;
+    this.ldr = 0;
+    this.dfr = 0xffffffff;
+    this.svr = 0xff;
+    this.irr.fill(0);
+    this.isr.fill(0);
+    this.tmr.fill(0);
+    this.esr = 0;
+    this.esrPending = 0;
+    this.icrLo = 0;
+    this.icrHi = 0;
+    this.lvtTimer = LVT_MASK;
+    this.lvtThermal = LVT_MASK;
+    this.lvtPerf = LVT_MASK;
+    this.lvtLint0 = LVT_MASK;
+    this.lvtLint1 = LVT_MASK;
+    this.lvtError = LVT_MASK;
+    this.timerInitial = 0;
+    this.timerDivide = 0;
+    this.nmiPending = false;
+    this.running = false;
+    this.sched.disarm(this.timerEvent);
+    this.pendingCache = DIRTY;
+  }
+
+  /**
+   * A performance counter with PerfEvtSel.INT overflowed: the interrupt of the performance-
+   * counter LVT entry (340h), fixed or NMI. AMD leaves the entry's mask bit alone (Intel sets
+   * it; see pmu.ts).
+   */
+  perfCounterOverflow(): void {
+    if (this.hwEnabled) this.deliverLvt(this.lvtPerf, false);
+  }
+
   // ---- priority (APM Vol. 2 ch. 16: TPR, PPR and APR; a class is vector bits 7:4) ----
 
   /** processor priority: TPR, or the class of the highest in-service vector if that is higher */
@@ -180,12 +247,12 @@ export class LocalApic implements MmioDevice, InterruptController {
   }
 
   hasPendingInterrupt(): boolean {
-    return this.highestPendingVector() >= 0;
+    return this.hwEnabled && this.highestPendingVector() >= 0;
   }
 
   /** the CPU's name for hasPendingInterrupt (its InterruptSource interface) */
   hasInterrupt(): boolean {
-    return this.highestPendingVector() >= 0;
+    return this.hwEnabled && this.highestPendingVector() >= 0;
   }
 
   /** CR8 is an alias of TPR[7:4]; writing it clears TPR[3:0] (APM Vol. 2, CR8 and the TPR) */
@@ -242,7 +309,7 @@ export class LocalApic implements MmioDevice, InterruptController {
     if (vector < 16) { this.error(Esr.ReceiveIllegalVector); return; }
     // a software-disabled APIC accepts only NMI, SMI, INIT and startup messages (APM Vol. 2
     // ch. 16, local APIC enable)
-    if (!this.softwareEnabled) return;
+    if (!this.softwareEnabled || !this.hwEnabled) return;
     const w = vector >>> 5;
     const bit = 1 << (vector & 31);
     if ((this.irr[w] & bit) === 0) this.acceptCount++;
@@ -255,6 +322,7 @@ export class LocalApic implements MmioDevice, InterruptController {
 
   /** raise an NMI (ICR NMI message, LINT in NMI mode) */
   nmi(): void {
+    if (!this.hwEnabled) return;
     this.nmiPending = true;
     this.onSignal();
   }
@@ -378,6 +446,7 @@ export class LocalApic implements MmioDevice, InterruptController {
   }
 
   private startCount(now: number, count: number): void {
+    if (!this.hwEnabled) return;
     this.running = true;
     this.countBase = now;
     this.countStart = count;

@@ -20,6 +20,7 @@ import { applyInitialState } from './boot.js';
 import { DebugExit, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE } from './debugexit.js';
 import { IoBus, Width } from './iobus.js';
 import { LocalApic, LAPIC_BASE, LAPIC_SIZE } from './lapic.js';
+import { perfSync } from '../cpu/pmu.js';
 import { loadKernel, type LoadOptions, type LoadResult } from './loaders.js';
 import { PhysMem } from './memory.js';
 import { ELCR_PORT, LegacyPic, PIC_MASTER_PORT, PIC_SLAVE_PORT } from './pic.js';
@@ -158,9 +159,29 @@ export class Machine {
     this.acpi.onPowerOff = () => { this.stopCause = 'power-off (ACPI S5)'; this.exit(0); };
     this.sysctl.onReset = (source) => this.reset(source);
     this.kbc.onReset = (source) => this.reset(source);
+    // APIC_BASE (APM Vol. 2 16.3.1): the MMIO window follows the base; with AE clear the APIC
+    // is globally disabled: no window, no interrupts; setting AE again brings it back reset
+    cpu.onApicBase = (old) => {
+      if ((cpu.apicBase & 0x800) !== 0 && (old & 0x800) === 0) lapic.reset();
+      this.placeApic();
+    };
+    // performance counters: an event at the earliest cycle a counter with INT can overflow
+    // (pmu.ts), and the overflow interrupt through the LAPIC's LVTPC
+    const pmuEvent = this.sched.register(() => perfSync(cpu));
+    cpu.perf.arm = (at) => { if (at === Infinity) this.sched.disarm(pmuEvent); else this.sched.arm(pmuEvent, at); };
+    cpu.perf.overflow = () => lapic.perfCounterOverflow();
     cpu.tprWrite = (v) => lapic.setCr8(v);
     cpu.tprRead = () => lapic.cr8();
     if (opts.architecturalDelivery ?? true) cpu.useArchitecturalDelivery();
+  }
+
+  /** Map the APIC's registers where APIC_BASE says, or nowhere while APIC_BASE.AE is clear. */
+  placeApic(): void {
+    const v = this.cpu.apicBase;
+    const on = (v & 0x800) !== 0;
+    this.lapic.setHardwareEnabled(on);
+    this.mem.moveMmio(this.lapic, on ? v - (v % 4096) : null, LAPIC_SIZE);
+    this.cpu.flushCodeCache();
   }
 
   /** the debug-exit port was written: stop the CPU after this instruction */
@@ -219,7 +240,11 @@ export class Machine {
           const wake = sched.next();
           if (wake === Infinity || this.irq.requests() === idleAccepts) { reason = Stop.Halt; break; }
           idleAccepts = this.irq.requests();
-          if (wake > cpu.cycles) cpu.cycles = wake;
+          if (wake > cpu.cycles) {
+            // core cycles not halted (PMC event 76h) leave this jump out
+            cpu.perf.haltCycles += wake - cpu.cycles;
+            cpu.cycles = wake;
+          }
           break;
         }
         default:

@@ -67,6 +67,18 @@ export class PhysMem {
     this.mmioLow = Math.min(this.mmioLow, base);
   }
 
+  /**
+   * Move the MMIO window of `dev` (`size` bytes) to `base`, or remove it (null): the addresses
+   * it covered become RAM or unmapped again.
+   */
+  moveMmio(dev: MmioDevice, base: number | null, size: number): void {
+    const k = this.regions.findIndex((r) => r.dev === dev);
+    if (k >= 0) this.regions.splice(k, 1);
+    if (base !== null) this.regions.push({ base, size, dev });
+    this.mmioLow = Infinity;
+    for (const r of this.regions) this.mmioLow = Math.min(this.mmioLow, r.base);
+  }
+
   private region(addr: number): Region | undefined {
     for (let k = 0; k < this.regions.length; k++) {
       const r = this.regions[k];

@@ -16,6 +16,7 @@ import { raise } from '../fault.js';
 import { getFlags, setFlags } from '../flags.js';
 import { updateMode } from '../mode.js';
 import { isCanonicalHi, msrRead, msrWrite, readTsc } from '../msr.js';
+import { PMC_COUNT, readPmc } from '../pmu.js';
 import { Cr0, Efer, Fl, R, S, TWO32, Vec } from '../state.js';
 
 /** hidden attributes (VMCB form) of the flat segments these instructions load */
@@ -36,8 +37,6 @@ const CR4_TSD = 0x4;
 const CR4_PCE = 0x100;
 const CR4_FSGSBASE = 0x10000;
 
-/** performance counters RDPMC accepts (the four legacy PerfCtr; none are modelled) */
-const PMC_COUNT = 4;
 
 const CPUID_OUT = new Int32Array(4);
 
@@ -233,15 +232,18 @@ function rdpid(c: Cpu, i: Insn): void {
 }
 
 /**
- * RDPMC: #GP(0) at CPL > 0 unless CR4.PCE, and for a counter number beyond the four
- * implemented. No performance events are modelled: every counter reads 0.
+ * RDPMC (APM Vol. 3 RDPMC, Vol. 2 13.2.1): #GP(0) at CPL > 0 unless CR4.PCE, and for a counter
+ * number other than the six core counters (ECX 0-5; with no NB or L2I counters advertised,
+ * ECX 6-15 and the rest are #GP). EDX:EAX = the 48-bit counter (pmu.ts).
  */
 function rdpmc(c: Cpu, _i: Insn): void {
   if ((c.cr4 & CR4_PCE) === 0 && c.cpl !== 0) raise(Vec.GP, 0);
   c.icpt(Exit.RDPMC);
-  if ((c.rl[R.RCX] >>> 0) >= PMC_COUNT) raise(Vec.GP, 0);
-  setRegPair(c, R.RAX, 0, 0);
-  setRegPair(c, R.RDX, 0, 0);
+  const n = c.rl[R.RCX] >>> 0;
+  if (n >= PMC_COUNT) raise(Vec.GP, 0);
+  const lo = readPmc(c, n);
+  setRegPair(c, R.RAX, lo, 0);
+  setRegPair(c, R.RDX, c.xh, 0);
 }
 
 /**
