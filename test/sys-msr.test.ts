@@ -321,8 +321,8 @@ describe('CPUID', () => {
     const model = ((a >>> 4) & 0xf) | (((a >>> 16) & 0xf) << 4);
     expect([family, model]).toEqual([0x17, 0x31]);
     expect((b >>> 8) & 0xff).toBe(8);
-    // PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT PSE36 CLFSH
-    const want = [3, 4, 5, 6, 8, 9, 11, 12, 13, 15, 16, 17, 19].reduce((m, k) => m + 2 ** k, 0);
+    // DE PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT PSE36 CLFSH
+    const want = [2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 15, 16, 17, 19].reduce((m, k) => m + 2 ** k, 0);
     expect(d).toBe(want);
     expect(cx).toBe(2 ** 3 + 2 ** 13 + 2 ** 23); // MONITOR, CX16, POPCNT; no hypervisor, x2APIC, XSAVE
   });
@@ -338,7 +338,7 @@ describe('CPUID', () => {
     const [a, , cx, d] = leaf(c, 0x80000001);
     expect(a).toBe(leaf(c, 1)[0]);
     expect(cx).toBe(1 + 4 + 16 + 32 + 256 + 512 + 2 ** 23); // ... OSVW, PerfCtrExtCore
-    for (const k of [11, 20, 26, 27, 29]) expect((d >>> k) & 1, `edx bit ${k}`).toBe(1);
+    for (const k of [2, 11, 20, 26, 27, 29]) expect((d >>> k) & 1, `edx bit ${k}`).toBe(1);
     for (const k of [0, 23, 24, 25]) expect((d >>> k) & 1, `edx bit ${k}`).toBe(0);
     const brand = ascii([...leaf(c, 0x80000002), ...leaf(c, 0x80000003), ...leaf(c, 0x80000004)]);
     expect(brand.replace(/\0+$/, '')).toBe('worldswitch AMD-V virtual CPU');

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Machine, MAX_MEM_SIZE } from '../machine/machine.js';
 import { readModules } from '../machine/loaders.js';
+import { isBzImage, pvhEntry } from '../machine/linux.js';
 import { Stop } from '../cpu/state.js';
 import { disasm } from '../x86/disasm.js';
 import { UserError, type RunOpts } from './main.js';
@@ -108,7 +109,11 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
     onUartByte: (b) => { buf.push(b); if (b === 10 || buf.length >= 4096) flush(); },
   });
   const flush = () => { if (buf.length) { out.write(Buffer.from(buf)); buf.length = 0; } };
-  machine.boot(file, { name: image, cmdline: opts.append, modules, initrd, initrdName: opts.initrd });
+  // a multiboot kernel's command line starts with the image name as given, as GRUB's `multiboot`
+  // line and QEMU's -kernel do (QEMU hw/i386/multiboot.c: "%s %s" of the file name and -append);
+  // Linux kernels get the command line alone, as QEMU's -append gives it
+  const linux = isBzImage(file) || pvhEntry(file) !== null;
+  machine.boot(file, { name: image, cmdline: linux ? opts.append : `${image} ${opts.append}`, modules, initrd, initrdName: opts.initrd });
   const cpu = machine.cpu;
   let r;
   if (opts.trace) {

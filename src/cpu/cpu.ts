@@ -24,6 +24,7 @@ import { installSvm } from '../svm/svm.js';
 import { FpuState } from './fpu/state.js';
 import { branchExec, DbgCtl, isBranchRow, Perf } from './pmu.js';
 import { AmdMsrState } from './msr-amd.js';
+import { deliverDb, Dr6, insnMatch } from './debug.js';
 
 /** The interrupt controller as the CPU sees it (the LAPIC). */
 export interface InterruptSource {
@@ -113,8 +114,18 @@ export class Cpu {
   cr4 = 0;
   cr8 = 0;
   efer = 0;
-  /** DR0-DR7 (DR4/DR5 unused: they alias DR6/DR7) */
+  /** DR0-DR7 (DR4/DR5 unused: they alias DR6/DR7); DR7 is written through debug.ts setDr7 */
   readonly dr = Float64Array.of(0, 0, 0, 0, 0, 0, 0xffff0ff0, 0x400);
+  /** enabled instruction, data and I/O breakpoints (bit k: DRk), from DR7 (debug.ts) */
+  dbgInsn = 0;
+  dbgData = 0;
+  dbgIo = 0;
+  /** DR6 bits of #DB traps waiting for the next instruction boundary (single-step, data, I/O) */
+  dbgPending = 0;
+  /** icount of an instruction that decides its own single-step trap (SYSCALL, SYSRET, INT n) */
+  stepAt = -1;
+  /** the interrupt shadow comes from MOV SS / POP SS: it holds #DB traps too */
+  movSsShadow = false;
   /** x87, SSE and XSAVE state (fpu/state.ts) */
   readonly fpu = new FpuState();
   /** CR8 <-> LAPIC TPR, connected by the machine */
@@ -329,11 +340,30 @@ export class Cpu {
     this.flushCodeCache();
   }
 
-  /** Hold off interrupts and NMIs for the next instruction (after STI, MOV SS, POP SS). */
-  startShadow(): void {
+  /**
+   * Hold off interrupts and NMIs for the next instruction (after STI, MOV SS, POP SS). After
+   * MOV SS and POP SS (`movSs`) #DB traps are held too, until after the next instruction
+   * (APM Vol. 2 13.1.3 and 8.x "MOV SS"/"POP SS" interrupt and trap inhibition).
+   */
+  startShadow(movSs = false): void {
     this.intShadow = true;
     this.shadowArmed = false;
+    this.movSsShadow = movSs;
     this.attention = true;
+  }
+
+  /**
+   * The instruction executing now set RFLAGS.RF (IRET, VMRUN, an unfinished REP string): the
+   * next boundary's event check must run, to skip that instruction breakpoint check and clear RF.
+   */
+  keepRf(): void {
+    this.attention = true;
+  }
+
+  /** The instruction executing now decides its own single-step trap (SYSCALL, SYSRET, INT n). */
+  ownStep(trap: boolean): void {
+    this.stepAt = this.icount;
+    if (trap) { this.dbgPending |= Dr6.BS; this.attention = true; }
   }
 
   /** Raise an NMI (from the LAPIC, a verifier, ...). */
@@ -348,16 +378,29 @@ export class Cpu {
    * Returns false when the CPU is halted with nothing to wake it.
    */
   private events(): boolean {
+    // #DB traps of the previous instruction come before NMI and INTR (APM Vol. 2 8.5); MOV SS
+    // and POP SS hold them for one more instruction
+    if (this.dbgPending !== 0 && !(this.intShadow && this.movSsShadow && !this.shadowArmed)) {
+      const bits = this.dbgPending;
+      this.dbgPending = 0;
+      this.intShadow = false;
+      this.shadowArmed = false;
+      deliverDb(this, bits);
+    }
+    let held = false;
     if (this.intShadow) {
       if (!this.shadowArmed) {
         this.shadowArmed = true;
-        return true;
+        held = true;
+      } else {
+        this.intShadow = false;
+        this.shadowArmed = false;
       }
-      this.intShadow = false;
-      this.shadowArmed = false;
     }
     let took = false;
-    if (this.guestMode) {
+    if (held) {
+      // the shadow holds NMI and INTR at this boundary (and keeps the event check on)
+    } else if (this.guestMode) {
       this.guestEvents(this);
     } else if (!this.svm.gif) {
       // GIF = 0 holds NMI and INTR pending (APM Vol. 2 15.17)
@@ -372,7 +415,19 @@ export class Cpu {
       took = true;
     }
     if (took) this.halted = false;
-    this.attention = this.halted || this.nmiPending || (this.intc !== null && this.intc.hasInterrupt()) || this.extraAttention();
+    // instruction breakpoints: a fault before the instruction executes, unless RF = 1 (APM
+    // Vol. 2 13.1.3.1)
+    if (this.dbgInsn !== 0 && (this.flags & Fl.RF) === 0 && !this.halted) {
+      const hit = insnMatch(this);
+      if (hit !== 0) deliverDb(this, hit);
+    }
+    // RF is cleared as the next instruction starts, after its instruction-breakpoint check
+    // (APM Vol. 2 3.1.6: cleared after each instruction completes, except by an instruction
+    // that sets it; Intel SDM Vol. 3 17.3.1.1 gives this timing): an event taken here, before
+    // the clear, pushes RF = 1 so that returning to the instruction skips its breakpoint again
+    this.flags &= ~Fl.RF;
+    this.attention = held || this.halted || this.nmiPending || (this.intc !== null && this.intc.hasInterrupt()) || this.extraAttention() ||
+      this.dbgInsn !== 0 || this.dbgPending !== 0;
     return !this.halted;
   }
 
@@ -529,6 +584,8 @@ export class Cpu {
         if (e === VMEXIT_ABORT) continue; // a #VMEXIT ended the instruction; the host runs on
         if (e !== FAULT) throw e;
         this.rip = this.ripStart;
+        // an instruction that faults does not complete: its #DB traps are not taken
+        this.dbgPending = 0;
         this.deliverException(this, FAULT);
       }
     }
@@ -545,7 +602,10 @@ export class Cpu {
       this.ripStart = rip;
       const insn = this.fetch();
       let next = rip + insn.len;
-      if (this.bits !== 64) next = this.bits === 32 ? next % TWO32 : next & 0xffff;
+      // outside 64-bit mode EIP is a 32-bit register and sequential execution does not wrap it
+      // at 64 KiB in 16-bit code (only branches truncate to the operand size): 16-bit code
+      // entered above 64 KiB, in a segment whose limit allows it, runs on (as in Bochs and QEMU)
+      if (this.bits !== 64) next = next % TWO32;
       this.rip = next;
       const tf = this.flags & Fl.TF;
       insn.exec(this, insn);
@@ -559,16 +619,13 @@ export class Cpu {
 
   /**
    * RFLAGS.TF was set when the instruction began: a single-step #DB trap after it, with
-   * DR6.BS set (APM Vol. 2 13.1.3.3). RIP already points at the next instruction.
+   * DR6.BS set (APM Vol. 2 13.1.3.3), taken at the next boundary (where MOV SS may hold it).
+   * Instructions that decide for themselves (ownStep) are skipped.
    */
   private singleStep(): void {
-    this.dr[6] = (this.dr[6] | 0x4000) >>> 0;
-    FAULT.vector = Vec.DB;
-    FAULT.errorCode = 0;
-    FAULT.hasErrorCode = false;
-    FAULT.address = 0;
-    this.ripStart = this.rip;
-    this.deliverException(this, FAULT);
+    if (this.stepAt === this.icount - 1) return;
+    this.dbgPending |= Dr6.BS;
+    this.attention = true;
   }
 
   /** Decode the instruction at the current RIP without executing it (tools, traces). */

@@ -27,6 +27,8 @@ const VENDOR_EDX = 0x69746e65;
 const VENDOR_ECX = 0x444d4163;
 
 /** CPUID 1 / 8000_0001 EDX bits shared by both leaves (AMD mirrors them) */
+/** DE: debugging extensions (CR4.DE: I/O breakpoints, DR4/DR5 #UD; APM Vol. 2 13.1.1) */
+const EDX_DE = 1 << 2;
 const EDX_PSE = 1 << 3;
 const EDX_TSC = 1 << 4;
 const EDX_MSR = 1 << 5;
@@ -38,7 +40,7 @@ const EDX_PAT = 1 << 16;
 const EDX_PSE36 = 1 << 17;
 /** MTRR (12): the MTRRs exist as registers (msr-amd.ts); no caches, so no effect */
 const EDX_MTRR = 1 << 12;
-const COMMON_EDX = EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_MTRR | EDX_CMOV | EDX_PAT | EDX_PSE36;
+const COMMON_EDX = EDX_DE | EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_MTRR | EDX_CMOV | EDX_PAT | EDX_PSE36;
 
 /** FXSR 24 (FXSAVE/FXRSTOR, CR4.OSFXSR): mirrored in 8000_0001 EDX */
 const EDX_FXSR = 1 << 24;

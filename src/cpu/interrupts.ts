@@ -268,6 +268,14 @@ export function deliverException(c: Cpu, f: CpuFault): void {
       // an intercepted exception leaves the guest before delivery and before CR2 changes
       if (c.exceptionHook !== null && c.exceptionHook(c, vector, err, hasErr)) return;
       if (vector === Vec.PF) c.cr2 = address;
+      // the RFLAGS image of a fault has RF = 1, so that the faulting instruction restarts
+      // without hitting its instruction breakpoint again; #DB (whose faults are instruction
+      // breakpoints and general detect, and whose traps follow completed instructions) and the
+      // aborts #DF and #MC push RF as it is (APM Vol. 2 3.1.6; Intel SDM Vol. 3 17.3.1.1 lists
+      // the cases). Delivery clears RF in the handler's RFLAGS. An intercepted fault leaves the
+      // guest before this, with RF as it was; so do injected events (world.ts), as KVM expects
+      // when it sets RF itself before injecting a fault.
+      if (vector !== Vec.DB && vector !== Vec.DF && vector !== Vec.MC) c.flags |= Fl.RF;
       if (c.guestMode && sv.delivering === 0) {
         sv.delivering = 0x80000000 | (Ev.Exception << 8) | (hasErr ? 0x800 : 0) | vector;
         sv.deliveringErr = err;
@@ -316,6 +324,9 @@ export function shutdown(c: Cpu, reason: string): void {
 
 /** INT n, INT3, INTO, INT1: RIP already points past the instruction. */
 export function deliverSoftware(c: Cpu, vector: number, kind: number): void {
+  // delivery clears TF: no single-step trap after INT n, INT3, INTO or INT1 (the trap comes
+  // after the handler's IRET restores TF and one more instruction completes)
+  c.ownStep(false);
   if (c.guestMode) {
     // INT3, INTO and ICEBP raise #BP, #OF and #DB, which the exception intercepts see. INT3
     // and INTO exit at the instruction with NRIP after it (APM Vol. 2 15.12, 15.7.1); ICEBP's

@@ -9,6 +9,7 @@
 
 import type { Cpu } from './cpu.js';
 import { TWO32 } from './state.js';
+import { dataAccess } from './debug.js';
 
 export const enum Acc {
   Read = 0,
@@ -16,9 +17,14 @@ export const enum Acc {
   Exec = 2,
 }
 
-/** Translate a linear address to a physical one, raising #PF when paging says no. */
-export function translate(c: Cpu, lin: number, acc: number): number {
-  if (c.pagingOn || c.npActive) return c.paging.translate(lin, acc, c.cpl === 3 && !c.implicitSupervisor);
+/**
+ * Translate a linear address to a physical one, raising #PF when paging says no. `n` is the
+ * size of the access in bytes, for data breakpoints (debug.ts), which are checked on the slow
+ * path only: with paging, pages holding a breakpoint never enter the TLB.
+ */
+export function translate(c: Cpu, lin: number, acc: number, n = 1): number {
+  if (c.pagingOn || c.npActive) return c.paging.translate(lin, acc, c.cpl === 3 && !c.implicitSupervisor, n);
+  if (c.dbgData !== 0) dataAccess(c, lin, n, acc);
   // unpaged: negative (upper-half) addresses are far beyond RAM and read as unmapped
   return lin >= 0 ? lin : lin + TWO32 * TWO32;
 }
@@ -28,20 +34,20 @@ export function read8(c: Cpu, lin: number): number {
 }
 
 export function read16(c: Cpu, lin: number): number {
-  if ((lin & 0xfff) <= 0xffe) return c.mem.read16(translate(c, lin, Acc.Read));
+  if ((lin & 0xfff) <= 0xffe) return c.mem.read16(translate(c, lin, Acc.Read, 2));
   return read8(c, lin) | (read8(c, lin + 1) << 8);
 }
 
 /** returns a signed int32 */
 export function read32(c: Cpu, lin: number): number {
-  if ((lin & 0xfff) <= 0xffc) return c.mem.read32(translate(c, lin, Acc.Read));
+  if ((lin & 0xfff) <= 0xffc) return c.mem.read32(translate(c, lin, Acc.Read, 4));
   return read16(c, lin) | (read16(c, lin + 2) << 16);
 }
 
 /** returns the low half; the high half is left in c.xh */
 export function read64(c: Cpu, lin: number): number {
   if ((lin & 0xfff) <= 0xff8) {
-    const p = translate(c, lin, Acc.Read);
+    const p = translate(c, lin, Acc.Read, 8);
     const lo = c.mem.read32(p);
     c.xh = c.mem.read32(p + 4);
     return lo;
@@ -56,7 +62,7 @@ export function write8(c: Cpu, lin: number, v: number): void {
 }
 
 export function write16(c: Cpu, lin: number, v: number): void {
-  if ((lin & 0xfff) <= 0xffe) { c.mem.write16(translate(c, lin, Acc.Write), v & 0xffff); return; }
+  if ((lin & 0xfff) <= 0xffe) { c.mem.write16(translate(c, lin, Acc.Write, 2), v & 0xffff); return; }
   // translate both pages before writing either, so a fault leaves memory unchanged
   const p0 = translate(c, lin, Acc.Write);
   const p1 = translate(c, lin + 1, Acc.Write);
@@ -65,23 +71,23 @@ export function write16(c: Cpu, lin: number, v: number): void {
 }
 
 export function write32(c: Cpu, lin: number, v: number): void {
-  if ((lin & 0xfff) <= 0xffc) { c.mem.write32(translate(c, lin, Acc.Write), v); return; }
+  if ((lin & 0xfff) <= 0xffc) { c.mem.write32(translate(c, lin, Acc.Write, 4), v); return; }
   const n0 = 0x1000 - (lin & 0xfff);
-  const p0 = translate(c, lin, Acc.Write);
-  const p1 = translate(c, lin + n0, Acc.Write);
+  const p0 = translate(c, lin, Acc.Write, n0);
+  const p1 = translate(c, lin + n0, Acc.Write, 4 - n0);
   for (let k = 0; k < 4; k++) c.mem.write8(k < n0 ? p0 + k : p1 + k - n0, (v >>> (8 * k)) & 0xff);
 }
 
 export function write64(c: Cpu, lin: number, lo: number, hi: number): void {
   if ((lin & 0xfff) <= 0xff8) {
-    const p = translate(c, lin, Acc.Write);
+    const p = translate(c, lin, Acc.Write, 8);
     c.mem.write32(p, lo);
     c.mem.write32(p + 4, hi);
     return;
   }
   const n0 = 0x1000 - (lin & 0xfff);
-  const p0 = translate(c, lin, Acc.Write);
-  const p1 = translate(c, lin + n0, Acc.Write);
+  const p0 = translate(c, lin, Acc.Write, n0);
+  const p1 = translate(c, lin + n0, Acc.Write, 8 - n0);
   for (let k = 0; k < 8; k++) {
     const b = k < 4 ? (lo >>> (8 * k)) & 0xff : (hi >>> (8 * (k - 4))) & 0xff;
     c.mem.write8(k < n0 ? p0 + k : p1 + k - n0, b);
@@ -110,6 +116,6 @@ export function writeN(c: Cpu, lin: number, size: number, lo: number, hi: number
 /** Check that a write of `size` bytes at `lin` would not fault (for instructions that must
  * not change anything before a later fault). */
 export function probeWrite(c: Cpu, lin: number, size: number): void {
-  translate(c, lin, Acc.Write);
-  if (((lin & 0xfff) + size) > 0x1000) translate(c, lin + size - 1, Acc.Write);
+  translate(c, lin, Acc.Write, 0);
+  if (((lin & 0xfff) + size) > 0x1000) translate(c, lin + size - 1, Acc.Write, 0);
 }

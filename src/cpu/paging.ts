@@ -11,6 +11,7 @@
 import type { Cpu } from './cpu.js';
 import { raisePf } from './fault.js';
 import { Acc } from './mmu.js';
+import { dataAccess, dataBpOnPage } from './debug.js';
 import { Cr0, Efer, Fl, TWO32 } from './state.js';
 
 const TLB_BITS = 11;
@@ -83,7 +84,11 @@ export class Paging {
     if (this.tag[k] === page && this.tasid[k] === asid) this.tag[k] = NaN;
   }
 
-  translate(lin: number, acc: number, user: boolean): number {
+  /**
+   * `n`: bytes accessed, for data breakpoints (debug.ts). While one is enabled the pages of
+   * breakpoint ranges are never cached, so a TLB hit needs no check.
+   */
+  translate(lin: number, acc: number, user: boolean, n = 1): number {
     const page = Math.floor(lin / 4096);
     const k = page & TLB_MASK;
     if (this.tag[k] === page && this.tasid[k] === this.asid) {
@@ -92,6 +97,7 @@ export class Paging {
         return this.frame[k] * 4096 + (lin & 0xfff);
       }
     }
+    if (this.c.dbgData !== 0) dataAccess(this.c, lin, n, acc);
     return this.walk(lin, acc, user);
   }
 
@@ -241,6 +247,7 @@ export class Paging {
       if (acc !== Acc.Exec) p |= P.NX;
     }
     const page = Math.floor(lin / 4096);
+    if (c.dbgData !== 0 && dataBpOnPage(c, page)) return frame * 4096 + (lin & 0xfff);
     const k = page & TLB_MASK;
     this.tag[k] = page;
     this.tasid[k] = this.asid;

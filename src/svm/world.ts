@@ -16,6 +16,7 @@ import { Cr0, Efer, Fl, S, Stop, TWO32 } from '../cpu/state.js';
 import { CR4_VALID } from '../cpu/exec/ctrl.js';
 import { deliverEvent } from '../cpu/interrupts.js';
 import { FAULT } from '../cpu/fault.js';
+import { setDr7 } from '../cpu/debug.js';
 import { Exit, V } from './vmcb.js';
 import { loadSegsAndTables, rd32, rd64canon, rd64u, saveRunState, wr32, wr64, wr64n } from './vmcbio.js';
 
@@ -132,8 +133,10 @@ export function vmrun(c: Cpu, vmcb: number): void {
   // LMA follows LME and CR0.PG
   c.efer = (efer & ~Efer.LMA) | (lme && pg ? Efer.LMA : 0);
   c.dr[6] = rd32(c, vmcb + V.DR6) >>> 0;
-  c.dr[7] = rd32(c, vmcb + V.DR7) >>> 0;
+  setDr7(c, rd32(c, vmcb + V.DR7));
   setFlags(c, rd32(c, vmcb + V.RFLAGS));
+  // a guest RFLAGS.RF = 1 suppresses instruction breakpoints on the first guest instruction
+  if ((c.flags & Fl.RF) !== 0) c.keepRf();
   c.rip = rd64canon(c, vmcb + V.RIP);
   c.rl[4] = rd32(c, vmcb + V.RSP);
   c.rh[4] = rd32(c, vmcb + V.RSP + 4);
@@ -143,6 +146,7 @@ export function vmrun(c: Cpu, vmcb: number): void {
   c.cpl = (cr0 & Cr0.PE) === 0 ? 0 : (c.flags & Fl.VM) !== 0 ? 3 : c.mem.read8(vmcb + V.CPL) & 3;
   c.intShadow = (rd32(c, vmcb + V.INT_STATE) & 1) !== 0;
   c.shadowArmed = false;
+  c.movSsShadow = false;
   sv.guest = true;
   c.guestMode = true;
   c.npActive = np;
@@ -258,7 +262,7 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   c.rl[0] = rd32(c, hs + V.RAX);
   c.rh[0] = rd32(c, hs + V.RAX + 4);
   c.cpl = 0;
-  c.dr[7] = (c.dr[7] & ~0xff) >>> 0;
+  setDr7(c, c.dr[7] & ~0xff);
   c.intShadow = false;
   c.shadowArmed = false;
   updateMode(c);

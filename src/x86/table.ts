@@ -312,6 +312,8 @@ I('0F 01/6', 'lmsw Ew', 'lmsw');
 I('0F 01/7', 'invlpg M', 'invlpg', 'mem xmod');
 I('0F 01 C8', 'monitor', 'monitor', 'np');
 I('0F 01 C9', 'mwait', 'mwait', 'np');
+I('0F 01 CA', 'clac', 'clac', 'np');
+I('0F 01 CB', 'stac', 'stac', 'np');
 I('0F 01 D0', 'xgetbv', 'xgetbv', 'np');
 I('0F 01 D1', 'xsetbv', 'xsetbv', 'np');
 // SVM (AMD64 APM Vol. 3, 0F 01 D8-DF)

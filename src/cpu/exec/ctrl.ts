@@ -12,8 +12,9 @@ import { updateMode } from '../mode.js';
 import { ea, readE, writeE } from '../operands.js';
 import { getReg, setReg } from '../regs.js';
 import { Attr } from '../mode.js';
-import { Cr0, Efer, S, TWO32, Vec } from '../state.js';
+import { Cr0, Efer, Fl, S, TWO32, Vec } from '../state.js';
 import { MAXPHYADDR } from '../paging.js';
+import { debugUpdate, Dr6, dr6Value, Dr7, dr7Value, setDr7 } from '../debug.js';
 
 /** CR4 bits worldswitch implements: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT FSGSBASE OSXSAVE SMEP SMAP */
 export const CR4_VALID = 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000 | 0x40000 | 0x100000 | 0x200000;
@@ -64,6 +65,8 @@ export function writeCr4(c: Cpu, lo: number, hi: number): void {
   const old = c.cr4;
   c.cr4 = lo >>> 0;
   if (((old ^ c.cr4) & (0x10 | 0x20 | 0x80 | 0x100000 | 0x200000)) !== 0) c.paging.flushAll();
+  // CR4.DE turns R/W = 10b breakpoints into I/O breakpoints
+  if (((old ^ c.cr4) & 0x8) !== 0) debugUpdate(c);
 }
 
 export function writeCr3(c: Cpu, lo: number, hi: number): void {
@@ -115,7 +118,7 @@ function movRC(c: Cpu, i: Insn): void {
   setReg(c, i.rm, i.opsize, v | 0, Math.floor(v / TWO32) | 0);
 }
 
-/** DR4/DR5 alias DR6/DR7 unless CR4.DE (APM Vol. 2 13.1.1) */
+/** DR4/DR5 alias DR6/DR7 unless CR4.DE, which makes them #UD (APM Vol. 2 13.1.1.2) */
 function drIndex(c: Cpu, r: number): number {
   if (r === 4 || r === 5) {
     if ((c.cr4 & 0x8) !== 0) raise(Vec.UD, 0);
@@ -125,21 +128,46 @@ function drIndex(c: Cpu, r: number): number {
   return r;
 }
 
+/**
+ * General detect (APM Vol. 2 13.1.1.4): with DR7.GD = 1 any MOV to or from a debug register
+ * is a #DB fault with DR6.BD set, and GD is cleared so that the handler can use them. Checked
+ * after the CPL check and the SVM DR intercepts, before the DR4/DR5 #UD (as Bochs orders it).
+ */
+function generalDetect(c: Cpu): void {
+  if ((c.dr[7] & Dr7.GD) === 0) return;
+  c.dr[6] = (c.dr[6] | Dr6.BD) >>> 0;
+  c.dr[7] = (c.dr[7] & ~Dr7.GD) >>> 0;
+  // a fault that is not an instruction breakpoint: its RFLAGS image has RF = 1
+  c.flags |= Fl.RF;
+  raise(Vec.DB, 0);
+}
+
+/**
+ * MOV DRn, reg. 64-bit operands in 64-bit mode (f64), else 32 bits zero-extended (APM Vol. 2
+ * 13.1.1.5). In 64-bit mode bits 63:32 of DR6 and DR7 are reserved: writing a 1 there is
+ * #GP(0). Reserved bits in the low halves keep their fixed values.
+ */
 function movDR(c: Cpu, i: Insn): void {
   requireCpl0(c);
   c.icpt(Exit.WRITE_DR0 + i.reg);
+  generalDetect(c);
   const r = drIndex(c, i.reg);
   const lo = getReg(c, i.rm, i.opsize);
-  const hi = c.xh;
-  if ((r === 6 || r === 7) && hi !== 0) raise(Vec.GP, 0);
-  c.dr[r] = r >= 6 ? lo >>> 0 : hi * TWO32 + (lo >>> 0);
-  if (r === 6) c.dr[6] = ((lo | 0xffff0ff0) >>> 0);
-  if (r === 7) c.dr[7] = ((lo | 0x400) & ~0xd000) >>> 0;
+  const hi = i.opsize === 8 ? c.xh : 0;
+  if (r >= 6) {
+    if (hi !== 0) raise(Vec.GP, 0);
+    if (r === 6) c.dr[6] = dr6Value(lo);
+    else setDr7(c, dr7Value(lo));
+    return;
+  }
+  c.dr[r] = hi * TWO32 + (lo >>> 0);
+  debugUpdate(c);
 }
 
 function movRD(c: Cpu, i: Insn): void {
   requireCpl0(c);
   c.icpt(Exit.READ_DR0 + i.reg);
+  generalDetect(c);
   const r = drIndex(c, i.reg);
   const v = c.dr[r];
   setReg(c, i.rm, i.opsize, v | 0, Math.floor(v / TWO32) | 0);

@@ -198,6 +198,7 @@ function iret(c: Cpu, i: Insn): void {
     const old = getFlags(c);
     const mask = size === 2 ? 0xffff : 0x257fd5;
     setFlags(c, (old & ~mask) | (fl & mask));
+    if ((c.flags & Fl.RF) !== 0) c.keepRf();
     farJumpReal(c, cs, size === 2 ? ip & 0xffff : ip >>> 0);
     c.nmiBlocked = false;
     return;
@@ -225,6 +226,7 @@ function iret(c: Cpu, i: Insn): void {
     loadReturnCs(c, sel, addr, rpl, target, -1);
     adjustRsp(c, 3 * size);
     setFlags(c, nf);
+    if ((nf & Fl.RF) !== 0) c.keepRf();
     c.rip = target;
     c.nmiBlocked = false;
     return;
@@ -251,6 +253,7 @@ function iret(c: Cpu, i: Insn): void {
   if (size === 4 && c.bits === 64) c.rh[4] = 0;
   if (rpl > oldCpl) invalidateDataSegs(c);
   setFlags(c, nf);
+  if ((nf & Fl.RF) !== 0) c.keepRf();
   c.rip = target;
   c.nmiBlocked = false;
 }
@@ -261,7 +264,7 @@ function movSE(c: Cpu, i: Insn): void {
   if (seg === S.CS || seg > S.GS) raise(Vec.UD, 0);
   const sel = readE(c, i, 2);
   loadSeg(c, seg, sel);
-  if (seg === S.SS) c.startShadow();
+  if (seg === S.SS) c.startShadow(true);
 }
 
 function popSeg(c: Cpu, i: Insn): void {
@@ -270,7 +273,7 @@ function popSeg(c: Cpu, i: Insn): void {
   const sel = peekStack(c, 0, size) & 0xffff;
   loadSeg(c, seg, sel);
   adjustRsp(c, size);
-  if (seg === S.SS) c.startShadow();
+  if (seg === S.SS) c.startShadow(true);
 }
 
 /** LDS/LES/LSS/LFS/LGS: offset then selector (arg = segment) */

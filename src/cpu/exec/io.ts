@@ -20,7 +20,8 @@ import { raise } from '../fault.js';
 import { probeWrite, read16, read8, readN, writeN } from '../mmu.js';
 import { Attr } from '../mode.js';
 import { Cr0, Fl, R, S, Vec } from '../state.js';
-import { MAX_ITER, addRegAd, countAd, segLinear } from './string.js';
+import { addRegAd, countAd, repAgain, repBudget, segLinear } from './string.js';
+import { ioAccess } from '../debug.js';
 
 /** EXITINFO1 bits for IOIO intercepts (APM Vol. 2 15.10.2) */
 export const enum IoInfo {
@@ -79,7 +80,10 @@ function exitInfo(i: Insn, port: number, size: number, isIn: boolean, str: boole
 /** permission check, then the SVM intercept: true if the access may go ahead */
 function ioAllowed(c: Cpu, i: Insn, port: number, size: number, isIn: boolean, str: boolean, seg: number): boolean {
   checkIoPermission(c, port, size);
-  return c.ioHook === null || !c.ioHook(c, exitInfo(i, port, size, isIn, str, seg));
+  if (c.ioHook !== null && c.ioHook(c, exitInfo(i, port, size, isIn, str, seg))) return false;
+  // I/O breakpoints (APM Vol. 2 13.1.3.5): a #DB trap after the instruction
+  if (c.dbgIo !== 0) ioAccess(c, port, size);
+  return true;
 }
 
 function portIn(c: Cpu, port: number, size: number): number {
@@ -133,15 +137,16 @@ function ins(c: Cpu, i: Insn): void {
   const port = c.rl[R.RDX] & 0xffff;
   if (!ioAllowed(c, i, port, size, true, true, S.ES)) return;
   const step = (c.flags & Fl.DF) !== 0 ? -size : size;
-  if (n > MAX_ITER) n = MAX_ITER;
+  n = repBudget(c, n);
   for (let k = 0; k < n; k++) {
     const lin = segLinear(c, S.ES, c.rl[R.RDI], c.rh[R.RDI], ad);
     probeWrite(c, lin, size);
     writeN(c, lin, size, portIn(c, port, size), 0);
     addRegAd(c, R.RDI, ad, step);
     if (rep) addRegAd(c, R.RCX, ad, -1);
+    if (c.dbgPending !== 0) break;
   }
-  if (rep && countAd(c, ad) !== 0) c.rip = c.ripStart;
+  if (rep && countAd(c, ad) !== 0) repAgain(c);
 }
 
 /** OUTS: seg:rSI (DS unless overridden) to port DX */
@@ -155,14 +160,15 @@ function outs(c: Cpu, i: Insn): void {
   const seg = i.seg;
   if (!ioAllowed(c, i, port, size, false, true, seg)) return;
   const step = (c.flags & Fl.DF) !== 0 ? -size : size;
-  if (n > MAX_ITER) n = MAX_ITER;
+  n = repBudget(c, n);
   for (let k = 0; k < n; k++) {
     const v = readN(c, segLinear(c, seg, c.rl[R.RSI], c.rh[R.RSI], ad), size);
     c.io.portOut(port, size, size === 4 ? v >>> 0 : v);
     addRegAd(c, R.RSI, ad, step);
     if (rep) addRegAd(c, R.RCX, ad, -1);
+    if (c.dbgPending !== 0) break;
   }
-  if (rep && countAd(c, ad) !== 0) c.rip = c.ripStart;
+  if (rep && countAd(c, ad) !== 0) repAgain(c);
 }
 
 export const handlers = { inI, inDX, outI, outDX, ins, outs };

@@ -1,6 +1,6 @@
 /**
  * Small instructions: PAUSE, WAIT, UD0/UD1/UD2, HLT, INT3, INT n, INTO, INT1, BOUND, MOV r/m
- * from a segment register, CLI, STI (AMD64 APM Vol. 3, chapters 3 and 4).
+ * from a segment register, CLI, STI, CLAC, STAC (AMD64 APM Vol. 3, chapters 3 and 4).
  */
 
 import { Exit } from '../../svm/vmcb.js';
@@ -143,6 +143,21 @@ function sti(c: Cpu, _i: Insn): void {
   c.flags |= bit;
 }
 
+/**
+ * 0F 01 CA / 0F 01 CB: CLAC / STAC clear / set RFLAGS.AC (APM Vol. 3 CLAC, STAC). #UD at
+ * CPL > 0 (so always in virtual-8086 mode); CR4.SMAP does not matter. CPUID 7.0 EBX[20]
+ * (SMAP) advertises them.
+ */
+function clac(c: Cpu, _i: Insn): void {
+  if (c.cpl !== 0) raise(Vec.UD, 0);
+  c.flags &= ~Fl.AC;
+}
+
+function stac(c: Cpu, _i: Insn): void {
+  if (c.cpl !== 0) raise(Vec.UD, 0);
+  c.flags |= Fl.AC;
+}
+
 export const handlers = {
-  pause, wait, ud, hlt, int3, intN, into, int1, bound, movES, cli, sti,
+  pause, wait, ud, hlt, int3, intN, into, int1, bound, movES, cli, sti, clac, stac,
 };

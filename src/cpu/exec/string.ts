@@ -102,6 +102,27 @@ function isRep(i: Insn): boolean {
   return (i.pfx & (Pfx.Rep | Pfx.Repne)) !== 0;
 }
 
+/**
+ * Iterations one execution of a repeated instruction may do (of `count` left): MAX_ITER, or
+ * one with RFLAGS.TF set, since single-step traps after each iteration (APM Vol. 2 13.1.3.3).
+ */
+export function repBudget(c: Cpu, count: number): number {
+  const max = (c.flags & Fl.TF) !== 0 ? 1 : MAX_ITER;
+  return count > max ? max : count;
+}
+
+/**
+ * A repeated instruction stops with iterations left: it executes again. An iteration that hit
+ * a data breakpoint ends the execution, so that the #DB trap comes after it (APM Vol. 2
+ * 13.1.3.2); RF = 1 keeps the instruction's own instruction breakpoint from firing again when
+ * it resumes, after that trap or an interrupt (APM Vol. 2 3.1.6).
+ */
+export function repAgain(c: Cpu): void {
+  c.rip = c.ripStart;
+  c.flags |= Fl.RF;
+  c.keepRf();
+}
+
 // ---- MOVS ---------------------------------------------------------------------------------
 
 function movsOne(c: Cpu, seg: number, size: number, ad: number, step: number): void {
@@ -152,15 +173,19 @@ function movs(c: Cpu, i: Insn): void {
   if (!isRep(i)) { movsOne(c, seg, size, ad, step); return; }
   const count = countAd(c, ad);
   if (count === 0) return;
-  let left = count > MAX_ITER ? MAX_ITER : count;
+  const budget = repBudget(c, count);
+  // data breakpoints see every iteration: no block copies while one is enabled
+  const block = !back && c.dbgData === 0;
+  let left = budget;
   while (left > 0) {
-    const n = back ? 0 : movsFast(c, seg, size, ad, left);
+    const n = block ? movsFast(c, seg, size, ad, left) : 0;
     if (n > 0) { left -= n; continue; }
     movsOne(c, seg, size, ad, step);
     addRegAd(c, R.RCX, ad, -1);
     left--;
+    if (c.dbgPending !== 0) break;
   }
-  if (count > MAX_ITER) c.rip = c.ripStart;
+  if (count > budget - left) repAgain(c);
 }
 
 // ---- STOS ---------------------------------------------------------------------------------
@@ -211,16 +236,19 @@ function stos(c: Cpu, i: Insn): void {
   }
   const count = countAd(c, ad);
   if (count === 0) return;
-  let left = count > MAX_ITER ? MAX_ITER : count;
+  const budget = repBudget(c, count);
+  const block = !back && c.dbgData === 0;
+  let left = budget;
   while (left > 0) {
-    const n = back ? 0 : stosFast(c, size, ad, left, v, vh);
+    const n = block ? stosFast(c, size, ad, left, v, vh) : 0;
     if (n > 0) { left -= n; continue; }
     writeN(c, regLinear(c, S.ES, R.RDI, ad), size, v, vh);
     addRegAd(c, R.RDI, ad, step);
     addRegAd(c, R.RCX, ad, -1);
     left--;
+    if (c.dbgPending !== 0) break;
   }
-  if (count > MAX_ITER) c.rip = c.ripStart;
+  if (count > budget - left) repAgain(c);
 }
 
 // ---- LODS ---------------------------------------------------------------------------------
@@ -231,15 +259,17 @@ function lods(c: Cpu, i: Insn): void {
   const step = (c.flags & Fl.DF) !== 0 ? -size : size;
   const rep = isRep(i);
   const count = rep ? countAd(c, ad) : 1;
-  let left = count > MAX_ITER ? MAX_ITER : count;
+  const budget = repBudget(c, count);
+  let left = budget;
   while (left > 0) {
     const v = readN(c, regLinear(c, i.seg, R.RSI, ad), size);
     setReg(c, R.RAX, size, v, c.xh);
     addRegAd(c, R.RSI, ad, step);
     if (rep) addRegAd(c, R.RCX, ad, -1);
     left--;
+    if (c.dbgPending !== 0) break;
   }
-  if (count > MAX_ITER) c.rip = c.ripStart;
+  if (count > budget - left) repAgain(c);
 }
 
 // ---- CMPS / SCAS --------------------------------------------------------------------------
@@ -296,9 +326,11 @@ function cmps(c: Cpu, i: Insn): void {
   const repne = (i.pfx & Pfx.Repne) !== 0;
   const count = countAd(c, ad);
   if (count === 0) return;
-  let left = count > MAX_ITER ? MAX_ITER : count;
+  const budget = repBudget(c, count);
+  const block = size === 1 && !back && c.dbgData === 0;
+  let left = budget;
   while (left > 0) {
-    let n = size === 1 && !back ? cmpsbFast(c, i.seg, ad, left, repne) : 0;
+    let n = block ? cmpsbFast(c, i.seg, ad, left, repne) : 0;
     if (n === 0) {
       cmpsOne(c, i.seg, size, ad, step);
       addRegAd(c, R.RCX, ad, -1);
@@ -306,8 +338,9 @@ function cmps(c: Cpu, i: Insn): void {
     }
     left -= n;
     if (repDone(c, repne)) return;
+    if (c.dbgPending !== 0) break;
   }
-  if (count > MAX_ITER) c.rip = c.ripStart;
+  if (count > budget - left) repAgain(c);
 }
 
 function scasOne(c: Cpu, size: number, ad: number, step: number): void {
@@ -350,9 +383,11 @@ function scas(c: Cpu, i: Insn): void {
   const repne = (i.pfx & Pfx.Repne) !== 0;
   const count = countAd(c, ad);
   if (count === 0) return;
-  let left = count > MAX_ITER ? MAX_ITER : count;
+  const budget = repBudget(c, count);
+  const block = size === 1 && !back && c.dbgData === 0;
+  let left = budget;
   while (left > 0) {
-    let n = size === 1 && !back ? scasbFast(c, ad, left, repne) : 0;
+    let n = block ? scasbFast(c, ad, left, repne) : 0;
     if (n === 0) {
       scasOne(c, size, ad, step);
       addRegAd(c, R.RCX, ad, -1);
@@ -360,8 +395,9 @@ function scas(c: Cpu, i: Insn): void {
     }
     left -= n;
     if (repDone(c, repne)) return;
+    if (c.dbgPending !== 0) break;
   }
-  if (count > MAX_ITER) c.rip = c.ripStart;
+  if (count > budget - left) repAgain(c);
 }
 
 // ---- XLAT ---------------------------------------------------------------------------------

@@ -108,6 +108,11 @@ function syscall(c: Cpu, _i: Insn): void {
     c.cpl = 0;
     c.rip = c.starLo >>> 0;
   }
+  // SYSCALL and SYSRET check TF after they complete: a TF that SFMASK clears gives no trap
+  // in the kernel, and one they set traps at once (QEMU does the same; Linux relies on it:
+  // its opportunistic SYSRET comment, "restoring TF results in a trap from userspace
+  // immediately after SYSRET", and tools/testing/selftests/x86/single_step_syscall.c)
+  c.ownStep((c.flags & Fl.TF) !== 0);
   updateMode(c);
 }
 
@@ -141,6 +146,7 @@ function sysret(c: Cpu, i: Insn): void {
   c.segSel[S.SS] = ((base + 8) | 3) & 0xffff;
   c.cpl = 3;
   c.rip = target;
+  c.ownStep((c.flags & Fl.TF) !== 0);
   updateMode(c);
 }
 
