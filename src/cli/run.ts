@@ -151,7 +151,8 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
           lastProgress = now;
           flush();
           const mips = cpu.icount / 1e3 / Math.max(1, now - t0);
-          process.stderr.write(`worldswitch: ${(cpu.icount / 1e6).toFixed(0)}M instructions, ${(cpu.cycles / 1e6).toFixed(0)}M cycles, ${((now - t0) / 1000).toFixed(0)} s, ${mips.toFixed(1)} MIPS, RIP ${where(cpu.rip)}\n`);
+          const sim = cpu.cycles / machine.tscHz;
+          process.stderr.write(`worldswitch: ${(cpu.icount / 1e6).toFixed(0)}M instructions, simulated ${sim.toFixed(3)} s, wall ${((now - t0) / 1000).toFixed(0)} s, ${mips.toFixed(1)} MIPS, RIP ${where(cpu.rip)}\n`);
         }
       }
     } finally {
