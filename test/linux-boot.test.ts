@@ -82,13 +82,14 @@ describe.skipIf(!cached || !haveQemu)('Linux on QEMU TCG (reference)', () => {
 });
 
 describe.skipIf(!cached || !haveQemu || !cpuHasLinuxBaseline())('Linux on worldswitch against QEMU', () => {
-  it('finds the same devices, warns no more than QEMU, and shows its CPUID flags', () => {
+  it('runs /init, finds the same devices, warns no more than QEMU, and shows its CPUID flags', () => {
     const ref = lines(qemuBoot());
-    const r = bootLinux({ kernel: readFileSync(KERNEL), initrd: readFileSync(INITRD), cmdline: CMDLINE, maxInsns: 3_000_000_000 });
+    // up to /init's last line: the power-off itself is measured by bench/linux-boot.mjs
+    const r = bootLinux({ kernel: readFileSync(KERNEL), initrd: readFileSync(INITRD), cmdline: CMDLINE, maxInsns: 2_000_000_000, stopAt: 'init: powering off' });
     const got = lines(r.log);
-    if (r.powerOffInsns < 0) {
+    if (!r.log.includes('init: powering off')) {
       const map = existsSync(join(CACHE, 'System.map')) ? parseSystemMap(readFileSync(join(CACHE, 'System.map'), 'utf8')) : null;
-      throw new Error(`worldswitch did not power off: stop ${r.stop.reason} at RIP ${map?.describe(r.machine.cpu.rip) ?? r.machine.cpu.rip}\n${got.slice(-15).join('\n')}`);
+      throw new Error(`worldswitch did not reach /init's end: stop ${r.stop.reason} at RIP ${map?.describe(r.machine.cpu.rip) ?? r.machine.cpu.rip}\n${got.slice(-15).join('\n')}`);
     }
     for (const [name, re] of DEVICES) {
       if (ref.some((l) => re.test(l))) expect(got.some((l) => re.test(l)), name).toBe(true);

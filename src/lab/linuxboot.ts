@@ -24,6 +24,8 @@ export interface LinuxBootOptions {
   maxInsns: number;
   /** take a snapshot when /init prints its first line */
   snapshotAtInit?: boolean;
+  /** end the run when the console has printed this (after INIT_MARK's bookkeeping) */
+  stopAt?: string;
   /** called between slices with the instruction count (progress) */
   onSlice?: (icount: number) => void;
 }
@@ -67,6 +69,7 @@ export function bootLinux(o: LinuxBootOptions): LinuxBootResult {
         initMs = performance.now() - t0;
         if (o.snapshotAtInit) snapshot = takeSnapshot(m);
       }
+      if (o.stopAt !== undefined && text.includes(o.stopAt)) break;
       if (powerOffInsns < 0 && text.includes(POWER_OFF_MARK)) {
         powerOffInsns = m.cpu.icount;
         powerOffMs = performance.now() - t0;
