@@ -42,7 +42,9 @@ for (let k = 0; k < runs; k++) {
 const out = {
   kernel: image, cmdline, runs: rows.length,
   initInsns: median(rows.map((r) => r.initInsns)), initSeconds: median(rows.map((r) => r.initMs)) / 1000,
+  initSimulatedSeconds: median(rows.map((r) => r.initSimSeconds)),
   powerOffInsns: median(rows.map((r) => r.powerOffInsns)), powerOffSeconds: median(rows.map((r) => r.powerOffMs)) / 1000,
+  powerOffSimulatedSeconds: median(rows.map((r) => r.powerOffSimSeconds)),
 };
 if (last.snapshot) {
   const snap = last.snapshot;

@@ -37,6 +37,9 @@ export interface LinuxBootResult {
   powerOffInsns: number;
   initMs: number;
   powerOffMs: number;
+  /** simulated seconds (cycles / TSC frequency) at the same points; -1 if never */
+  initSimSeconds: number;
+  powerOffSimSeconds: number;
   stop: RunResult;
   machine: Machine;
   snapshot: Snapshot | null;
@@ -55,6 +58,8 @@ export function bootLinux(o: LinuxBootOptions): LinuxBootResult {
   let powerOffInsns = -1;
   let initMs = -1;
   let powerOffMs = -1;
+  let initSim = -1;
+  let powerOffSim = -1;
   let snapshot: Snapshot | null = null;
   const t0 = performance.now();
   const end = m.cpu.icount + o.maxInsns;
@@ -67,17 +72,19 @@ export function bootLinux(o: LinuxBootOptions): LinuxBootResult {
       if (initInsns < 0 && text.includes(INIT_MARK)) {
         initInsns = m.cpu.icount;
         initMs = performance.now() - t0;
+        initSim = m.cpu.cycles / m.tscHz;
         if (o.snapshotAtInit) snapshot = takeSnapshot(m);
       }
       if (o.stopAt !== undefined && text.includes(o.stopAt)) break;
       if (powerOffInsns < 0 && text.includes(POWER_OFF_MARK)) {
         powerOffInsns = m.cpu.icount;
         powerOffMs = performance.now() - t0;
+        powerOffSim = m.cpu.cycles / m.tscHz;
         break;
       }
     }
     o.onSlice?.(m.cpu.icount);
     if (r.reason !== Stop.Budget || m.cpu.icount >= end) break;
   }
-  return { log: text, initInsns, powerOffInsns, initMs, powerOffMs, stop: r, machine: m, snapshot };
+  return { log: text, initInsns, powerOffInsns, initMs, powerOffMs, initSimSeconds: initSim, powerOffSimSeconds: powerOffSim, stop: r, machine: m, snapshot };
 }
