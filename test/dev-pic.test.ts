@@ -172,4 +172,15 @@ describe('8259A PIC pair', () => {
     expect(m.irq.hasInterrupt()).toBe(false);
     expect(m.lapic.isr.every((w) => w === 0)).toBe(true);
   });
+
+  it('goes straight to the CPU when the local APIC is globally disabled', () => {
+    const m = new Machine({ memSize: 1 << 20 });
+    linuxInit((p, v) => m.io.portOut(p, 1, v), 0xfe, 0xff);
+    m.irq.setIrq(0, true);
+    expect(m.irq.hasInterrupt()).toBe(false); // LINT0 masked
+    // APIC_BASE.AE clear, as the local APIC reports it
+    Object.defineProperty(m.lapic, 'hardwareEnabled', { value: false, configurable: true });
+    expect(m.irq.hasInterrupt()).toBe(true);
+    expect(m.irq.acknowledge()).toBe(0x30);
+  });
 });

@@ -140,6 +140,61 @@ describe('8254 PIT', () => {
     inb(0x42); expect(inb(0x42)).toBe(0xfe);
   });
 
+  it('modes 1 and 5 start on a gate rising edge; mode 4 strobes once', () => {
+    const { out, inb, at, pit } = pitRig();
+    out(0x43, 0xb2); // channel 2, lo/hi, mode 1
+    out(0x42, 10); out(0x42, 0);
+    at(5);
+    expect(pit.out(2)).toBe(true); // waits for the trigger
+    out(0x61, 0x01); // gate rises at 5
+    expect(pit.out(2)).toBe(false);
+    at(14);
+    expect(pit.out(2)).toBe(false);
+    at(15);
+    expect(pit.out(2)).toBe(true);
+    out(0x61, 0x00); out(0x61, 0x01); // retrigger at 15
+    expect(pit.out(2)).toBe(false);
+    at(25);
+    expect(inb(0x61) & 0x20).toBe(0x20);
+    out(0x43, 0xba); // mode 5
+    out(0x42, 4); out(0x42, 0);
+    out(0x61, 0x00); at(30); out(0x61, 0x01);
+    at(33);
+    expect(pit.out(2)).toBe(true);
+    at(34);
+    expect(pit.out(2)).toBe(false);
+    at(35);
+    expect(pit.out(2)).toBe(true);
+    out(0x43, 0xb8); // mode 4, software triggered
+    out(0x42, 3); out(0x42, 0);
+    at(37);
+    expect(pit.out(2)).toBe(true);
+    at(38);
+    expect(pit.out(2)).toBe(false);
+    at(39);
+    expect(pit.out(2)).toBe(true);
+    at(100);
+    expect(pit.out(2)).toBe(true);
+  });
+
+  it('mode 2 and 3 stop with the gate low (OUT high) and reload on its rising edge', () => {
+    const { out, inb, at, pit } = pitRig();
+    out(0x61, 0x01);
+    out(0x43, 0xb4); // channel 2, mode 2
+    out(0x42, 100); out(0x42, 0);
+    at(40);
+    out(0x61, 0x00);
+    at(99);
+    expect(pit.out(2)).toBe(true);
+    out(0x43, 0x80);
+    expect(inb(0x42) | (inb(0x42) << 8)).toBe(60); // held
+    out(0x61, 0x01); // reload at 99
+    at(198);
+    expect(pit.out(2)).toBe(false);
+    at(199);
+    expect(pit.out(2)).toBe(true);
+  });
+
   it('toggles the refresh bit every 18 clocks and keeps port 0x61 bits', () => {
     const { out, inb, at } = pitRig();
     out(0x61, 0x0f);

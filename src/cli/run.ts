@@ -172,6 +172,10 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
       process.stderr.write(`worldswitch: shutdown (${cpu.shutdown.reason}) at RIP ${where(cpu.shutdown.rip)}, exceptions ${chain}\n`);
       return 3;
     }
+    case Stop.Reset:
+      // QEMU's -no-reboot ends there too; this machine has no firmware to boot again
+      process.stderr.write(`worldswitch: the guest reset the machine: ${machine.stopCause} at RIP ${hex(cpu.rip)}\n`);
+      return 6;
     case Stop.Halt:
       process.stderr.write(`worldswitch: halted with no interrupt that can wake it at RIP ${where(cpu.rip)}\n`);
       return 4;

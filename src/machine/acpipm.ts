@@ -35,6 +35,10 @@ export const ACPI_PM_SIZE = 12;
 export const ACPI_SCI_IRQ = 9;
 /** SLP_TYP of S5 (soft off): the DSDT's _S5 package must give this value */
 export const ACPI_SLP_TYP_S5 = 0;
+/** FADT.IAPC_BOOT_ARCH: LEGACY_DEVICES (bit 0: the RTC, PIT, PICs) and 8042 (bit 1) */
+export const ACPI_IAPC_BOOT_ARCH = 0x0003;
+/** FADT.SMI_CMD = 0: no SMI command port; the machine is always in ACPI mode (SCI_EN reads 1) */
+export const ACPI_SMI_CMD = 0;
 
 const TMR_STS = 0x0001;
 const TMR_BIT = 1 << 23;

@@ -13,8 +13,9 @@
  * when the 8259's INT is up and the local APIC passes it on (LINT0 unmasked in ExtINT mode, or
  * an unmasked I/O APIC pin in ExtINT mode is asserted), the CPU takes it and the INTA cycle goes
  * to the 8259, which supplies the vector. ExtINT interrupts bypass the local APIC's IRR, ISR and
- * TPR. (With the APIC globally disabled through APIC_BASE, INTR would go to the CPU directly:
- * the local APIC's extIntAccepted() is where that belongs.)
+ * TPR. With the local APIC globally disabled (APIC_BASE.AE clear: its `hardwareEnabled` is
+ * false) the processor has no local APIC and the 8259's INT is its INTR pin directly (QEMU's
+ * apic_accept_pic_intr does the same).
  */
 
 import type { InterruptSource } from '../cpu/cpu.js';
@@ -39,7 +40,10 @@ export class InterruptRouter implements InterruptSource {
 
   /** the 8259's INT reaches the CPU */
   extIntReady(): boolean {
-    return this.pic.intr && (this.lapic.extIntAccepted() || this.ioapic.extIntAsserted());
+    if (!this.pic.intr) return false;
+    // (read by name: the global enable is the APIC_BASE work's, merged separately)
+    if ((this.lapic as { hardwareEnabled?: boolean }).hardwareEnabled === false) return true;
+    return this.lapic.extIntAccepted() || this.ioapic.extIntAsserted();
   }
 
   hasInterrupt(): boolean {
@@ -56,3 +60,14 @@ export class InterruptRouter implements InterruptSource {
     return this.lapic.acceptCount + this.pic.raises;
   }
 }
+
+/**
+ * What the ACPI tables must say about this wiring (MADT interrupt source overrides; MPS INTI
+ * flags: polarity bits 1:0, trigger mode bits 3:2, 01 = active high / edge, 11 = level): ISA
+ * IRQ 0 arrives on GSI 2 (edge, active high, as on every PC and QEMU's pc machine), and the ACPI
+ * SCI on IRQ 9 is level-triggered, active high. Every other ISA IRQ n is GSI n, edge, active high.
+ */
+export const ISA_OVERRIDES: readonly { irq: number; gsi: number; flags: number }[] = [
+  { irq: 0, gsi: 2, flags: 0x0005 },
+  { irq: 9, gsi: 9, flags: 0x000d },
+];

@@ -1,6 +1,9 @@
 /**
- * The machine: RAM, the port bus with the UART (COM1), the debug-exit port and the legacy PIC
- * registers, the local APIC in MMIO, the device scheduler, and the CPU that runs on them.
+ * The machine: RAM, the port bus with the UART (COM1), the debug-exit port and the legacy PC
+ * devices (8259 pair, 8254 PIT and port 61h, RTC/CMOS, ACPI PM registers, port 92h, CF9h reset
+ * control and the empty PCI configuration ports, a minimal 8042), the local APIC and the I/O
+ * APIC in MMIO, the device scheduler, and the CPU that runs on them. The device clocks derive
+ * from the cycle counter at `tscHz` (clock.ts).
  *
  * Time is the CPU's cycle counter. `run` executes the CPU in slices that end at the next device
  * event (the APIC timer), then lets the scheduler fire what is due. The CPU is not told the
@@ -9,9 +12,15 @@
  * vary; with a uniform cost it ends exactly at the event. While the CPU waits in HLT, time
  * jumps to the next event (the TSC keeps counting while halted).
  *
- * Interrupt delivery belongs to the CPU: the APIC is its `intc` (hasInterrupt / acknowledge),
- * CR8 reads and writes go to the APIC's TPR, and a new request sets `cpu.attention` so the run
- * loop looks at events before the next instruction; APIC NMIs are handed to `cpu.raiseNmi()`.
+ * Interrupt delivery belongs to the CPU: its `intc` is the interrupt router (intr.ts), which
+ * answers from the local APIC or, through LINT0 in ExtINT mode, from the 8259; ISA IRQ lines go
+ * to both the PICs and the I/O APIC. CR8 reads and writes go to the APIC's TPR, and a new request
+ * sets `cpu.attention` so the run loop looks at events before the next instruction; APIC NMIs
+ * are handed to `cpu.raiseNmi()`.
+ *
+ * A guest reset (port 92h, CF9h, the 8042) ends the run with Stop.Reset; an ACPI S5 power-off
+ * ends it as a debug exit with status 0 (which the debug-exit port itself cannot produce);
+ * `stopCause` says which.
  */
 
 import { Cpu } from '../cpu/cpu.js';
@@ -256,8 +265,10 @@ export class Machine {
   }
 
   /** ports the guest used that have no device, and other things worth a line in a report */
-  report(): { unknownPorts: { port: number; reads: number; writes: number }[]; picMasks: [number, number]; unmappedReads: number; apicIgnoredWrites: number; apicIgnoredMessages: number } {
+  report(): { unknownPorts: { port: number; reads: number; writes: number }[]; picMasks: [number, number]; unmappedReads: number; apicIgnoredWrites: number; apicIgnoredMessages: number; pciConfigAccesses: number; stopCause: string } {
     return {
+      pciConfigAccesses: this.sysctl.pciReads + this.sysctl.pciWrites,
+      stopCause: this.stopCause,
       unknownPorts: this.io.unknownPorts(),
       picMasks: [this.pic.master.mask, this.pic.slave.mask],
       unmappedReads: this.mem.unmappedReads,

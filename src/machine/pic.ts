@@ -21,9 +21,9 @@
  *     rotate on specific EOI (111), set priority (110);
  *   command port, bits 4:3 = 01: OCW3: ESMM/SMM (bits 6:5) special mask mode, P (bit 2) poll,
  *     RR/RIS (bits 1:0) read IRR or ISR at the command port.
- *   Reads: command port gives IRR or ISR per OCW3 (or the poll byte once after a poll command:
- *     bit 7 = an interrupt was pending, bits 2:0 its level, which is then acknowledged); data port
- *     gives IMR.
+ *   Reads: command port gives IRR or ISR per OCW3, data port gives IMR; after a poll command the
+ *     next read at either port is the poll byte instead (bit 7 = an interrupt was pending, bits
+ *     2:0 its level, which is then acknowledged).
  *
  * Priority: IR levels rank from `priorityAdd` (0 after ICW1: IR0 highest) upwards, rotated by the
  * rotate commands. A request is passed on when it outranks every in-service level (in special
@@ -213,7 +213,8 @@ export class LegacyPic implements PortDevice {
   ioRead(port: number, _size: number): number {
     if (port >= ELCR_PORT) return port === ELCR_PORT ? this.master.elcr : this.slave.elcr;
     const pic = port >= PIC_SLAVE_PORT ? this.slave : this.master;
-    if ((port & 1) === 1) return pic.mask;
+    // after a poll command the next read at either port is the poll (an INTA)
+    if ((port & 1) === 1 && !pic.poll) return pic.mask;
     const v = pic.readCommand();
     if ((v & 0x80) !== 0) this.update();
     return v;

@@ -206,10 +206,9 @@ class PitChannel {
         else { this.running = false; this.frozen = d; }
         return;
       case 2: case 3:
-        // gate low stops the count (OUT high); a rising edge reloads it
-        this.running = level;
-        this.frozen = 0;
-        this.start = t;
+        // gate low holds the count and forces OUT high; a rising edge reloads it
+        if (level) { this.running = true; this.frozen = 0; this.start = t; }
+        else { this.running = false; this.frozen = d; }
         return;
       default:
         // 1 and 5: a rising edge (re)triggers; gate level does not stop the count
