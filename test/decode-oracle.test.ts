@@ -211,7 +211,7 @@ const SWEEP_PREFIXES: number[][] = [
 // ---- the test ---------------------------------------------------------------------------------
 
 describe('decoder vs iced-x86 (AMD)', () => {
-  it('agrees on every opcode x ModRM in the one-byte and 0F maps', () => {
+  it('agrees on every opcode x ModRM in the one-byte and 0F maps', { timeout: 60_000 }, () => {
     const rnd = xorshift(SEED);
     const buf = new Uint8Array(24);
     for (const bits of [16, 32, 64]) {
@@ -223,6 +223,29 @@ describe('decoder vs iced-x86 (AMD)', () => {
             let p = 0;
             for (const x of pf) buf[p++] = x;
             if (map) buf[p++] = 0x0f;
+            buf[p++] = op;
+            buf[p++] = modrm;
+            while (p < buf.length) buf[p++] = rnd() & 0xff;
+            check(bits, buf);
+          }
+        }
+      }
+    }
+  });
+
+  it('agrees on every opcode x ModRM in the 0F 38 and 0F 3A maps', { timeout: 60_000 }, () => {
+    const rnd = xorshift(SEED ^ 0x383a);
+    const buf = new Uint8Array(24);
+    for (const bits of [16, 32, 64]) {
+      for (const esc of [0x38, 0x3a]) {
+        for (let op = 0; op < 256; op++) {
+          for (let modrm = 0; modrm < 256; modrm++) {
+            let pf = SWEEP_PREFIXES[rnd() % SWEEP_PREFIXES.length];
+            if (bits !== 64) pf = pf.filter((x) => (x & 0xf0) !== 0x40);
+            let p = 0;
+            for (const x of pf) buf[p++] = x;
+            buf[p++] = 0x0f;
+            buf[p++] = esc;
             buf[p++] = op;
             buf[p++] = modrm;
             while (p < buf.length) buf[p++] = rnd() & 0xff;

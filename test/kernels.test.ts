@@ -78,6 +78,9 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
     dr6_accumulates: ['QEMU takes a data breakpoint and the single-step trap of one instruction as two #DBs; the processor reports both in one, with DR6.B1 and BS set (APM Vol. 2, 13.1.1.3)', /^db_n = 0x2, want 0x1$/],
     icebp: ['QEMU 7.2 TCG raises #UD for INT1 (ICEBP, F1); it is a #DB trap (APM Vol. 3, INT1)', /^got #UD \(error 0x0, rip 0x[0-9a-f]+\), want #DB$/],
   },
+  sse: {
+    unmasked_xm: ['QEMU TCG does not raise #XM (or #UD) for unmasked SIMD floating-point exceptions; the manual does (APM Vol. 1 4.10.4, Vol. 2 8.2.20)', /^no exception, want #XF$/],
+  },
   fsgs: {
     msr_noncanonical_gp: ['QEMU TCG accepts a non-canonical FS/GS/KernelGS base in WRMSR; the manual requires #GP(0) (APM Vol. 2, 4.5.3)', /^WRMSR 0xc0000100 non-canonical: vector -1$/],
     fsgsbase_noncanonical_gp: ['QEMU TCG accepts a non-canonical address in WRFSBASE/WRGSBASE; the manual requires #GP(0) (APM Vol. 3, WRFSBASE)', /^no exception, want #GP$/],

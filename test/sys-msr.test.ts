@@ -308,7 +308,7 @@ describe('CPUID', () => {
   const c = mk(64);
   it('reports AuthenticAMD and the leaf ranges', () => {
     const l0 = leaf(c, 0);
-    expect(l0[0]).toBe(7);
+    expect(l0[0]).toBe(0xd);
     expect(ascii([l0[1], l0[3], l0[2]])).toBe('AuthenticAMD');
     const e0 = leaf(c, 0x80000000);
     expect(e0[0]).toBe(MAX_EXT_LEAF);
@@ -321,10 +321,11 @@ describe('CPUID', () => {
     const model = ((a >>> 4) & 0xf) | (((a >>> 16) & 0xf) << 4);
     expect([family, model]).toEqual([0x17, 0x31]);
     expect((b >>> 8) & 0xff).toBe(8);
-    // DE PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT PSE36 CLFSH
-    const want = [2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 15, 16, 17, 19].reduce((m, k) => m + 2 ** k, 0);
+    // FPU DE PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2
+    const want = [0, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 15, 16, 17, 19, 23, 24, 25, 26].reduce((m, k) => m + 2 ** k, 0);
     expect(d).toBe(want);
-    expect(cx).toBe(2 ** 3 + 2 ** 13 + 2 ** 23); // MONITOR, CX16, POPCNT; no hypervisor, x2APIC, XSAVE
+    // SSE3, MONITOR, SSSE3, CX16, POPCNT, XSAVE; OSXSAVE (CR4) clear; no hypervisor, x2APIC
+    expect(cx).toBe(1 + 2 ** 3 + 2 ** 9 + 2 ** 13 + 2 ** 23 + 2 ** 26);
   });
 
   it('leaf 7: FSGSBASE, SMEP, SMAP, RDPID; no BMI1; sub-leaf 1 is empty', () => {
@@ -337,9 +338,9 @@ describe('CPUID', () => {
   it('extended leaves: SVM, LM, NX, 1 GiB pages, RDTSCP, brand string, address sizes', () => {
     const [a, , cx, d] = leaf(c, 0x80000001);
     expect(a).toBe(leaf(c, 1)[0]);
-    expect(cx).toBe(1 + 4 + 16 + 32 + 256 + 512 + 2 ** 23); // ... OSVW, PerfCtrExtCore
-    for (const k of [2, 11, 20, 26, 27, 29]) expect((d >>> k) & 1, `edx bit ${k}`).toBe(1);
-    for (const k of [0, 23, 24, 25]) expect((d >>> k) & 1, `edx bit ${k}`).toBe(0);
+    expect(cx).toBe(1 + 4 + 16 + 32 + 128 + 256 + 512 + 2 ** 23); // ... OSVW, PerfCtrExtCore
+    for (const k of [0, 2, 11, 20, 22, 23, 24, 25, 26, 27, 29]) expect((d >>> k) & 1, `edx bit ${k}`).toBe(1);
+    for (const k of [30, 31]) expect((d >>> k) & 1, `edx bit ${k}`).toBe(0);
     const brand = ascii([...leaf(c, 0x80000002), ...leaf(c, 0x80000003), ...leaf(c, 0x80000004)]);
     expect(brand.replace(/\0+$/, '')).toBe('worldswitch AMD-V virtual CPU');
     expect(brand.length).toBe(48);
@@ -354,7 +355,7 @@ describe('CPUID', () => {
     SVM_LEAF[3] = 0x8;
     expect(leaf(c, 0x8000000a)).toEqual([1, 64, 0, 8]);
     SVM_LEAF.set(saved);
-    for (const l of [2, 4, 5, 6, 8, 0xd, 0x40000000, 0x80000009, 0x8000000b, 0x8000001f, 0xffffffff]) {
+    for (const l of [2, 4, 5, 6, 8, 0xe, 0x40000000, 0x80000009, 0x8000000b, 0x8000001f, 0xffffffff]) {
       expect(leaf(c, l), l.toString(16)).toEqual([0, 0, 0, 0]);
     }
   });
@@ -364,11 +365,11 @@ describe('CPUID', () => {
     set64(d, 0, 0, 0x11); set64(d, 1, 0, 0x22); set64(d, 2, 0, 0x33); set64(d, 3, 0, 0x44);
     d.cpl = 3;
     expect(step(d)).toBe(-1);
-    expect([d.rl[0], d.rh[0], d.rh[1], d.rh[2], d.rh[3]]).toEqual([7, 0, 0, 0, 0]);
+    expect([d.rl[0], d.rh[0], d.rh[1], d.rh[2], d.rh[3]]).toEqual([0xd, 0, 0, 0, 0]);
     expect(ascii([d.rl[3], d.rl[2], d.rl[1]])).toBe('AuthenticAMD');
   });
 
-  it('XGETBV and XSETBV raise #UD (no XSAVE); MONITOR and MWAIT run at CPL 0 and raise #UD at CPL 3', () => {
+  it('XGETBV and XSETBV raise #UD without CR4.OSXSAVE (test/sse.test.ts has the rest); MONITOR and MWAIT run at CPL 0 and raise #UD at CPL 3', () => {
     for (const code of ['0f 01 d0', '0f 01 d1']) expect(step(mk(64, code)), code).toBe(Vec.UD);
     for (const code of ['0f 01 c8', '0f 01 c9']) {
       expect(step(mk(64, code)), code).toBe(-1);

@@ -1,9 +1,8 @@
 /**
  * CPUID for an AMD profile (AMD64 APM Vol. 3 Appendix E, "Obtaining Processor Information Via
  * the CPUID Instruction"). Feature bits report exactly what worldswitch implements: FXSR,
- * SSE, SSE2, SSE3, SSSE3, XSAVE (x87 and SSE components, XSAVEOPT) and OSXSAVE as CR4 has it;
- * no MMX instructions (so no MMX bit; x86-64 Linux does not require it), no SSE4, AVX,
- * XSAVEC/XSAVES, no x2APIC, no BMI1 (TZCNT decodes on every CPU, but BMI1 would also promise
+ * MMX (with AMD's MMX extensions), SSE, SSE2, SSE3, SSSE3, XSAVE (x87 and SSE components,
+ * XSAVEOPT) and OSXSAVE as CR4 has it; no 3DNow!, SSE4, AVX, XSAVEC/XSAVES, no x2APIC, no BMI1 (TZCNT decodes on every CPU, but BMI1 would also promise
  * ANDN, BEXTR, BLSI, ...), and the hypervisor bit clear. The x87 FPU bit is the x87 family's.
  *
  * `cpuidLeaf` is a pure function of the CPU state and the leaf so that the SVM layer's CPUID
@@ -29,6 +28,8 @@ const VENDOR_ECX = 0x444d4163;
 /** CPUID 1 / 8000_0001 EDX bits shared by both leaves (AMD mirrors them) */
 /** DE: debugging extensions (CR4.DE: I/O breakpoints, DR4/DR5 #UD; APM Vol. 2 13.1.1) */
 const EDX_DE = 1 << 2;
+/** FPU 0: the x87 (src/cpu/exec/x87*.ts); AMD mirrors it in 8000_0001 EDX bit 0 */
+const EDX_FPU = 1 << 0;
 const EDX_PSE = 1 << 3;
 const EDX_TSC = 1 << 4;
 const EDX_MSR = 1 << 5;
@@ -40,11 +41,11 @@ const EDX_PAT = 1 << 16;
 const EDX_PSE36 = 1 << 17;
 /** MTRR (12): the MTRRs exist as registers (msr-amd.ts); no caches, so no effect */
 const EDX_MTRR = 1 << 12;
-const COMMON_EDX = EDX_DE | EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_MTRR | EDX_CMOV | EDX_PAT | EDX_PSE36;
+const COMMON_EDX = EDX_FPU | EDX_DE | EDX_PSE | EDX_TSC | EDX_MSR | EDX_PAE | EDX_CX8 | EDX_MTRR | EDX_CMOV | EDX_PAT | EDX_PSE36;
 
-/** FXSR 24 (FXSAVE/FXRSTOR, CR4.OSFXSR): mirrored in 8000_0001 EDX */
-const EDX_FXSR = 1 << 24;
-/** CPUID 1 EDX: SEP 11, PGE 13, CLFSH 19 (CLFLUSH executes, as a no-op), SSE 25, SSE2 26 */
+/** MMX 23, FXSR 24 (FXSAVE/FXRSTOR, CR4.OSFXSR): mirrored in 8000_0001 EDX */
+const EDX_FXSR = (1 << 23) | (1 << 24);
+/** CPUID 1 EDX: SEP 11, PGE 13, CLFSH 19 (CLFLUSH executes, as a no-op), MMX 23, FXSR 24, SSE 25, SSE2 26 */
 const STD1_EDX = COMMON_EDX | EDX_FXSR | (1 << 11) | (1 << 13) | (1 << 19) | (1 << 25) | (1 << 26);
 /**
  * CPUID 1 ECX: SSE3 0, MONITOR 3, SSSE3 9, CX16 13, POPCNT 23, XSAVE 26 (OSXSAVE 27 follows
@@ -80,12 +81,12 @@ const EXT1_PERFCTR_CORE = 1 << 23;
  */
 const EXT1_ECX = (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8) | EXT1_OSVW | EXT1_PERFCTR_CORE;
 /**
- * CPUID 8000_0001 EDX: SysCallSysRet 11, PGE 13, NX 20, FXSR 24, FFXSR 25 (EFER.FFXSR fast
- * FXSAVE/FXRSTOR), Page1GB 26, RDTSCP 27, LM 29
+ * CPUID 8000_0001 EDX: SysCallSysRet 11, PGE 13, NX 20, MmxExt 22 (PSHUFW, PAVGB, PMINUB, ...
+ * on MMX registers), MMX 23, FXSR 24, FFXSR 25 (EFER.FFXSR fast FXSAVE/FXRSTOR), Page1GB 26,
+ * RDTSCP 27, LM 29
  */
-const EXT1_EDX = COMMON_EDX | (1 << 11) | (1 << 13) | (1 << 20) | EDX_FXSR | (1 << 25) | (1 << 26) | (1 << 27) | (1 << 29);
-/** CPUID 8000_0008 EBX: XSaveErPtr 2 (FXSAVE/XSAVE always save the x87 error pointers) */
-const EXT8_EBX = 1 << 2;
+const EXT1_EDX = COMMON_EDX | (1 << 11) | (1 << 13) | (1 << 20) | (1 << 22) | EDX_FXSR | (1 << 25) | (1 << 26) | (1 << 27) | (1 << 29);
+
 
 /** CPUID 8000_0007 EDX: TscInvariant 8 (the TSC counts model cycles at one constant rate) */
 const EXT7_EDX = 1 << 8;
@@ -152,7 +153,6 @@ export function cpuidLeaf(c: Cpu, eax: number, ecx: number, out: Int32Array): vo
     case 0x80000008:
       // physical and linear address widths; guest-physical 0 means "same as physical"; one core
       a = MAXPHYADDR | (48 << 8);
-      b = EXT8_EBX;
       break;
     case 0x8000000a:
       a = SVM_LEAF[0]; b = SVM_LEAF[1]; cx = SVM_LEAF[2]; d = SVM_LEAF[3];

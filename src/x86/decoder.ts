@@ -45,7 +45,7 @@ function analyse(s: InsnSpec): OpInfo {
     }
     const k = o[0];
     if ('IJAO'.includes(k)) imms.push(o);
-    if ('EGMRSCDVWU'.includes(k)) modrm = true;
+    if ('EGMRSCDVWUPQN'.includes(k)) modrm = true;
     if (k === 'C') ctl = 1;
     if (k === 'D') ctl = 2;
     if (k === 'S') sreg = n === 0 ? 2 : 1;

@@ -160,6 +160,12 @@ export function disasm(i: Insn, addr = 0): string {
       case 'R': out.push(regName(i.rm, sz)); break;
       case 'V': out.push(`xmm${i.reg}`); break;
       case 'U': out.push(`xmm${i.rm}`); break;
+      case 'P': out.push(`mm${i.reg & 7}`); break;
+      case 'N': out.push(`mm${i.rm & 7}`); break;
+      case 'Q':
+        if (i.rm >= 0) out.push(`mm${i.rm & 7}`);
+        else out.push(memory(i, sz, addr, modrmSeg));
+        break;
       case 'W':
         if (i.rm >= 0) out.push(`xmm${i.rm}`);
         else out.push(memory(i, sz, addr, modrmSeg));
@@ -191,5 +197,7 @@ export function disasm(i: Insn, addr = 0): string {
         out.push(o);
     }
   }
+  // MASKMOVDQU/MASKMOVQ store to seg:rDI: a segment other than DS is shown as an operand
+  if ((s.exec === 'maskmovdqu' || s.exec === 'mMaskmovq') && stringSeg) out.push(SEG[i.seg]);
   return out.length ? `${mn} ${out.join(', ')}` : mn;
 }

@@ -200,4 +200,46 @@ export function addSseRows(I: RowFn): void {
   I('0F AE/5', 'xrstor/xrstor/xrstor64 M', 'xrstor', 'mem np xmod');
   I('0F AE/6', 'xsaveopt/xsaveopt/xsaveopt64 M', 'xsave', 'mem np xmod', 1);
   I('0F 77', 'emms', 'emms', 'np');
+  addMmxRows(I, P, S3);
+}
+
+/**
+ * MMX-register forms (APM Vol. 5; operands P an MMX register in ModRM.reg, N one in ModRM.r/m,
+ * Q an MMX register or memory; REX.R/REX.B do not extend MMX register numbers)
+ */
+function addMmxRows(I: RowFn, P: [number, string, number][], S3: [number, string, number][]): void {
+  for (const [opc, mn, arg] of P) {
+    if (opc === 0x6c || opc === 0x6d) continue; // PUNPCKLQDQ/PUNPCKHQDQ have no MMX form
+    // PUNPCKL* read 32 bits of memory
+    const q = opc >= 0x60 && opc <= 0x62 ? 'Qd' : 'Qq';
+    I(`0F ${opc.toString(16).toUpperCase()}`, `${mn} Pq,${q}`, 'mInt', 'np', arg);
+  }
+  for (const [opc, mn, arg] of S3) I(`0F 38 ${opc.toString(16).toUpperCase().padStart(2, '0')}`, `${mn} Pq,Qq`, 'mInt', 'np', arg);
+  I('0F 3A 0F', 'palignr Pq,Qq,Ib', 'mPalignr', 'np');
+  I('0F 71/2', 'psrlw Nq,Ib', 'mShiftI', 'reg np', 0 | (2 << 4));
+  I('0F 71/4', 'psraw Nq,Ib', 'mShiftI', 'reg np', 1 | (2 << 4));
+  I('0F 71/6', 'psllw Nq,Ib', 'mShiftI', 'reg np', 2 | (2 << 4));
+  I('0F 72/2', 'psrld Nq,Ib', 'mShiftI', 'reg np', 0 | (4 << 4));
+  I('0F 72/4', 'psrad Nq,Ib', 'mShiftI', 'reg np', 1 | (4 << 4));
+  I('0F 72/6', 'pslld Nq,Ib', 'mShiftI', 'reg np', 2 | (4 << 4));
+  I('0F 73/2', 'psrlq Nq,Ib', 'mShiftI', 'reg np', 0 | (8 << 4));
+  I('0F 73/6', 'psllq Nq,Ib', 'mShiftI', 'reg np', 2 | (8 << 4));
+  I('0F 6E', 'movd/movd/movq Pq,Ey', 'mMovdLoad', 'np');
+  I('0F 7E', 'movd/movd/movq Ey,Pq', 'mMovdStore', 'np');
+  I('0F 6F', 'movq Pq,Qq', 'mMovq', 'np', 0);
+  I('0F 7F', 'movq Qq,Pq', 'mMovq', 'np', 1);
+  I('0F E7', 'movntq Mq,Pq', 'mMovq', 'mem np', 1);
+  I('0F 70', 'pshufw Pq,Qq,Ib', 'mPshufw', 'np');
+  I('0F C4', 'pinsrw Pq,Edw,Ib', 'mPinsrw', 'np');
+  I('0F C5', 'pextrw Gd,Nq,Ib', 'mPextrw', 'reg np');
+  I('0F D7', 'pmovmskb Gd,Nq', 'mPmovmskb', 'reg np');
+  I('0F F7', 'maskmovq Pq,Nq', 'mMaskmovq', 'reg np');
+  I('F3 0F D6', 'movq2dq Vx,Nq', 'movq2dq', 'reg');
+  I('F2 0F D6', 'movdq2q Pq,Ux', 'movdq2q', 'reg');
+  I('0F 2A', 'cvtpi2ps Vx,Qq', 'mCvt', 'np', 0);
+  I('66 0F 2A', 'cvtpi2pd Vx,Qq', 'mCvt', '', 1);
+  I('0F 2D', 'cvtps2pi Pq,Wq', 'mCvt', 'np', 2);
+  I('0F 2C', 'cvttps2pi Pq,Wq', 'mCvt', 'np', 3);
+  I('66 0F 2D', 'cvtpd2pi Pq,Wx', 'mCvt', '', 4);
+  I('66 0F 2C', 'cvttpd2pi Pq,Wx', 'mCvt', '', 5);
 }

@@ -10,7 +10,7 @@ import { setFlatMode } from '../../src/cpu/setup.js';
 import { Stop } from '../../src/cpu/state.js';
 import { PhysMem } from '../../src/machine/memory.js';
 import { Cr0 } from '../../src/cpu/state.js';
-import { CR4_OSFXSR, CR4_OSXMMEXCPT } from '../../src/cpu/fpu/checks.js';
+import { CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_OSXSAVE } from '../../src/cpu/fpu/checks.js';
 import { loadFx, saveFx } from './fx.js';
 import { BUF_ADDR, BUF_PAGE, BUF_PAGES, CODE_ADDR, CODE_OFF, CODE_RIP, GS_BASE, MEMSZ, PAGE, type Case, type Outcome } from './layout.js';
 
@@ -43,9 +43,11 @@ export class EmuRunner {
     setFlags(cpu, cs.flags | 0x202);
     cpu.rip = CODE_RIP;
     if (cs.fx !== null) {
-      // as Linux runs user code: CR0.NE and MP set, EM and TS clear; CR4.OSFXSR and OSXMMEXCPT
+      // as Linux runs user code: CR0.NE and MP set, EM and TS clear; CR4.OSFXSR, OSXMMEXCPT and
+      // OSXSAVE, XCR0 with x87 and SSE (the host's has more; the forms use only these two)
       cpu.cr0 = (cpu.cr0 | Cr0.NE | Cr0.MP) & ~(Cr0.EM | Cr0.TS);
-      cpu.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
+      cpu.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
+      cpu.fpu.xcr0 = 3;
       loadFx(cpu.fpu, cs.fx);
     }
     if (this.beforeRun !== null) this.beforeRun(cpu, cs);

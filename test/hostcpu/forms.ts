@@ -11,12 +11,16 @@ import { bitForms } from './forms-bit.js';
 import { condForms } from './forms-cond.js';
 import { fpStateForms } from './forms-fpstate.js';
 import { sseFpForms } from './forms-sse-fp.js';
+import { sseIntForms } from './forms-sse-int.js';
+import { sseMoveForms } from './forms-sse-move.js';
+import { mmxForms } from './forms-mmx.js';
 import { miscForms } from './forms-misc.js';
 import { moveForms } from './forms-move.js';
 import { mulDivForms } from './forms-muldiv.js';
 import { shiftForms } from './forms-shift.js';
 import { stackForms } from './forms-stack.js';
 import { stringForms } from './forms-string.js';
+import { x87Forms } from './forms-x87.js';
 import { CB, Rng } from './gen.js';
 import type { Case } from './layout.js';
 import { undefFor } from './masks.js';
@@ -52,7 +56,8 @@ function handlersOf(cases: Case[]): string[] {
 export function allFormDefs(): FormDef[] {
   return [
     ...aluForms(), ...moveForms(), ...mulDivForms(), ...shiftForms(), ...bitForms(), ...condForms(),
-    ...stringForms(), ...stackForms(), ...miscForms(), ...fpStateForms(), ...sseFpForms(),
+    ...stringForms(), ...stackForms(), ...miscForms(), ...fpStateForms(), ...sseFpForms(), ...sseIntForms(), ...sseMoveForms(), ...mmxForms(),
+    ...x87Forms(),
   ];
 }
 

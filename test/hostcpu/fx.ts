@@ -84,9 +84,9 @@ export function loadFx(f: FpuState, b: Uint8Array): void {
   }
   f.ftw = ftw;
   f.fop = v.getUint16(FX.FOP, true) & 0x7ff;
-  f.fip = Number(v.getBigUint64(FX.FIP, true) & 0xffffffffffffn);
+  f.fip = Number(BigInt.asIntN(48, v.getBigUint64(FX.FIP, true)));
   f.fcs = 0;
-  f.fdp = Number(v.getBigUint64(FX.FDP, true) & 0xffffffffffffn);
+  f.fdp = Number(BigInt.asIntN(48, v.getBigUint64(FX.FDP, true)));
   f.fds = 0;
   f.mxcsr = v.getUint32(FX.MXCSR, true);
   for (let k = 0; k < 64; k++) f.xmm[k] = v.getInt32(FX.XMM + 4 * k, true);
@@ -101,9 +101,13 @@ export function saveFx(f: FpuState): Uint8Array {
   let abr = 0;
   for (let r = 0; r < 8; r++) if (((f.ftw >> (2 * r)) & 3) !== 3) abr |= 1 << r;
   v.setUint8(FX.FTW, abr);
-  v.setUint16(FX.FOP, f.fop & 0x7ff, true);
-  v.setBigUint64(FX.FIP, BigInt.asUintN(64, BigInt(f.fip)), true);
-  v.setBigUint64(FX.FDP, BigInt.asUintN(64, BigInt(f.fdp)), true);
+  // as AMD's FXSAVE/XSAVE: FOP, FIP and FDP are stored only while an unmasked exception is
+  // pending (FSW.ES = 1; APM Vol. 5 FXSAVE); zeros otherwise (as the host's signal frame shows)
+  if ((f.fsw & 0x80) !== 0) {
+    v.setUint16(FX.FOP, f.fop & 0x7ff, true);
+    v.setBigUint64(FX.FIP, BigInt.asUintN(64, BigInt(f.fip)), true);
+    v.setBigUint64(FX.FDP, BigInt.asUintN(64, BigInt(f.fdp)), true);
+  }
   v.setUint32(FX.MXCSR, f.mxcsr >>> 0, true);
   const top = (f.fsw >> 11) & 7;
   for (let i = 0; i < 8; i++) {

@@ -29,12 +29,13 @@ import * as sseInt from './sse-int.js';
 import * as sseState from './sse-state.js';
 import * as sseFp from './sse-fp.js';
 import * as sseCvt from './sse-cvt.js';
+import * as mmx from './mmx.js';
 import * as x87 from './x87.js';
 import * as x87ctl from './x87-ctl.js';
 
 export const HANDLERS: Record<string, Exec> = {};
 
-for (const fam of [alu.handlers, branch.handlers, move.handlers, ctrl.handlers, far.handlers, desc.handlers, stack.handlers, control.handlers, string.handlers, miscSys.handlers, shift.handlers, muldiv.handlers, bits.handlers, bcd.handlers, misc.handlers, exchange.handlers, sysmsr.handlers, io.handlers, svm.handlers, sseMove.handlers, sseInt.handlers, sseState.handlers, sseFp.handlers, sseCvt.handlers, x87.handlers, x87ctl.handlers] as Record<string, Exec>[]) {
+for (const fam of [alu.handlers, branch.handlers, move.handlers, ctrl.handlers, far.handlers, desc.handlers, stack.handlers, control.handlers, string.handlers, miscSys.handlers, shift.handlers, muldiv.handlers, bits.handlers, bcd.handlers, misc.handlers, exchange.handlers, sysmsr.handlers, io.handlers, svm.handlers, sseMove.handlers, sseInt.handlers, sseState.handlers, sseFp.handlers, sseCvt.handlers, mmx.handlers, x87.handlers, x87ctl.handlers] as Record<string, Exec>[]) {
   for (const [name, fn] of Object.entries(fam)) {
     if (HANDLERS[name] !== undefined) throw new Error(`handler ${name} is defined twice`);
     HANDLERS[name] = fn;

@@ -22,9 +22,10 @@ function vec() {
     u32: new Uint32Array(buf), i32: new Int32Array(buf),
   };
 }
-const D = vec();
-const S = vec();
-const R = vec();
+/** destination, source and result vectors (mmx.ts uses them too) */
+export const D = vec();
+export const S = vec();
+export const R = vec();
 /** 32 bytes for PALIGNR: D high, S low */
 const CAT = new Uint8Array(32);
 
@@ -51,7 +52,7 @@ function xmmCount(): number {
 }
 
 /** logical/arithmetic shifts of every element; kind 0 srl, 1 sra, 2 sll; size 2, 4, 8 */
-function shift(kind: number, size: number, n: number): void {
+export function shift(kind: number, size: number, n: number): void {
   if (size === 2) {
     for (let k = 0; k < 8; k++) {
       const v = D.u16[k];
@@ -93,8 +94,14 @@ function pInt(c: Cpu, i: Insn): void {
   const w = loadW(c, i, ALIGN_LEGACY);
   S.i32[0] = w[0]; S.i32[1] = w[1]; S.i32[2] = w[2]; S.i32[3] = w[3];
   loadD(c, i.reg);
+  intCore(i.arg);
+  storeR(c, i.reg);
+}
+
+/** R = op(D, S) on 128 bits */
+export function intCore(op: number): void {
   const { u8, i8, u16, i16, u32, i32 } = R;
-  switch (i.arg as PI) {
+  switch (op as PI) {
     case PI.ADDB: for (let k = 0; k < 16; k++) u8[k] = D.u8[k] + S.u8[k]; break;
     case PI.ADDW: for (let k = 0; k < 8; k++) u16[k] = D.u16[k] + S.u16[k]; break;
     case PI.ADDD: for (let k = 0; k < 4; k++) i32[k] = (D.i32[k] + S.i32[k]) | 0; break;
@@ -174,8 +181,8 @@ function pInt(c: Cpu, i: Insn): void {
       for (let k = 0; k < 16; k++) { const s = S.u8[k]; u8[k] = s & 0x80 ? 0 : D.u8[s & 15]; }
       break;
     case PI.PHADDW: case PI.PHSUBW: case PI.PHADDSW: case PI.PHSUBSW: {
-      const sub = i.arg === PI.PHSUBW || i.arg === PI.PHSUBSW;
-      const sat = i.arg === PI.PHADDSW || i.arg === PI.PHSUBSW;
+      const sub = op === PI.PHSUBW || op === PI.PHSUBSW;
+      const sat = op === PI.PHADDSW || op === PI.PHSUBSW;
       for (let k = 0; k < 8; k++) {
         const src = k < 4 ? D.i16 : S.i16;
         const j = 2 * (k & 3);
@@ -185,7 +192,7 @@ function pInt(c: Cpu, i: Insn): void {
       break;
     }
     case PI.PHADDD: case PI.PHSUBD: {
-      const sub = i.arg === PI.PHSUBD;
+      const sub = op === PI.PHSUBD;
       for (let k = 0; k < 4; k++) {
         const src = k < 2 ? D.i32 : S.i32;
         const j = 2 * (k & 1);
@@ -207,7 +214,6 @@ function pInt(c: Cpu, i: Insn): void {
     case PI.PABSD: for (let k = 0; k < 4; k++) u32[k] = Math.abs(S.i32[k]); break;
     default: break;
   }
-  storeR(c, i.reg);
 }
 
 /** shifts by an immediate (66 0F 71-73): arg kind | size << 4 (kind 3 PSRLDQ, 4 PSLLDQ) */

@@ -12,7 +12,8 @@ import { mmxCheck, sseCheck } from '../fpu/checks.js';
 import { Acc, read16, read64, translate, write32, write64, write8, writeN } from '../mmu.js';
 import { ea } from '../operands.js';
 import { getReg, setReg } from '../regs.js';
-import { S, TWO32 } from '../state.js';
+import { S, TWO32, Vec } from '../state.js';
+import { raise } from '../fault.js';
 import { ALIGN_LEGACY, checkAlign, loadW, loadW32, loadW64, RES, storeRes, write128 } from './sse-util.js';
 
 /** V = W (128 bits); arg = alignment kind */
@@ -169,9 +170,11 @@ function sseMovq(c: Cpu, i: Insn): void {
   }
 }
 
-/** MOVNTI m32/m64, r32/r64 (an SSE2 instruction: the SSE checks apply) */
+/**
+ * MOVNTI m32/m64, r32/r64: an SSE2 instruction on general registers, so none of the SSE
+ * state checks (CR0.EM/TS, CR4.OSFXSR) apply (APM Vol. 3 MOVNTI)
+ */
 function movnti(c: Cpu, i: Insn): void {
-  sseCheck(c);
   const size = (i.rex & 8) !== 0 ? 8 : 4;
   const lo = getReg(c, i.reg, size);
   writeN(c, ea(c, i), size, lo, c.xh);
@@ -187,20 +190,23 @@ function maskmovdqu(c: Cpu, i: Insn): void {
   const x = c.fpu.xmm;
   const m = i.rm << 2;
   const s = i.reg << 2;
+  const seg = (i.pfx & Pfx.Seg) !== 0 ? i.seg : S.DS;
+  let lin: number;
+  if (c.bits === 64) {
+    // rDI (zero-extended with 67), plus an FS/GS base; the address must be canonical
+    const hi = i.adsize === 8 ? c.rh[7] : 0;
+    lin = hi * TWO32 + (c.rl[7] >>> 0) + (seg >= S.FS ? c.segBase[seg] : 0);
+    if (lin >= 0x800000000000 || lin < -0x800000000000) raise(Vec.GP, 0);
+  } else {
+    const off = i.adsize === 4 ? c.rl[7] >>> 0 : c.rl[7] & 0xffff;
+    lin = (c.segBase[seg] + off) % TWO32;
+  }
   let first = -1;
   let last = -1;
   for (let k = 0; k < 16; k++) {
     if (((x[m + (k >> 2)] >>> (8 * (k & 3) + 7)) & 1) !== 0) { if (first < 0) first = k; last = k; }
   }
   if (first < 0) return;
-  const seg = (i.pfx & Pfx.Seg) !== 0 ? i.seg : S.DS;
-  const off = i.adsize === 8 ? c.rh[7] * TWO32 + (c.rl[7] >>> 0) : i.adsize === 4 ? c.rl[7] >>> 0 : c.rl[7] & 0xffff;
-  let lin: number;
-  if (c.bits === 64) {
-    lin = i.adsize === 8 ? (seg >= S.FS ? off + c.segBase[seg] : off) : (seg >= S.FS ? off + c.segBase[seg] : off);
-  } else {
-    lin = (c.segBase[seg] + off) % TWO32;
-  }
   translate(c, lin + first, Acc.Write);
   translate(c, lin + last, Acc.Write);
   for (let k = first; k <= last; k++) {
@@ -264,10 +270,11 @@ function pextrw(c: Cpu, i: Insn): void {
   setReg(c, i.reg, 4, v, 0);
 }
 
-/** EMMS: every x87 register tagged empty (APM Vol. 5 EMMS) */
+/** EMMS: every x87 register tagged empty and TOP cleared (APM Vol. 5 EMMS; as the host does) */
 function emms(c: Cpu, _i: Insn): void {
   mmxCheck(c);
   c.fpu.ftw = 0xffff;
+  c.fpu.fsw &= ~0x3800;
 }
 
 export const handlers = {

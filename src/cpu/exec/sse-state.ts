@@ -6,8 +6,10 @@
  * The FXSAVE image (APM Vol. 2 Table 11-2/11-3): 0 FCW, 2 FSW, 4 abridged FTW (bit k set when
  * physical register Rk is not empty), 6 FOP, then FIP/FDP as 64-bit offsets (REX.W form) or
  * as FIP(32) FCS FDP(32) FDS (other forms); 24 MXCSR, 28 MXCSR_MASK, 32 + 16i ST(i) (10 bytes),
- * 160 + 16n XMMn (XMM8-15 only in 64-bit mode); bytes 416-511 are not written. The x87
- * pointers are always saved (CPUID 8000_0008 EBX XSaveErPtr), not only with FSW.ES set.
+ * 160 + 16n XMMn (XMM8-15 only in 64-bit mode); bytes 416-511 are not written. As AMD
+ * processors without XSaveErPtr do (APM Vol. 5 FXSAVE), the x87 pointers (FOP, FIP, FCS, FDP,
+ * FDS) are stored only while an unmasked x87 exception is pending (FSW.ES = 1), zeros otherwise;
+ * the host CPU's saved images show the same. FXRSTOR loads them as stored.
  *
  * EFER.FFXSR (fast FXSAVE/FXRSTOR, APM Vol. 2 3.1.7): in 64-bit mode at CPL 0, FXSAVE and
  * FXRSTOR skip the XMM registers. With CR4.OSFXSR = 0 they move the x87 state only.
@@ -68,8 +70,12 @@ function saveX87(c: Cpu, lin: number, w64: boolean): void {
   for (let r = 0; r < 8; r++) if (((f.ftw >> (2 * r)) & 3) !== 3) abr |= 1 << r;
   write8(c, lin + 4, abr);
   write8(c, lin + 5, 0);
-  write16(c, lin + 6, f.fop & 0x7ff);
-  if (w64) {
+  const es = (f.fsw & 0x80) !== 0;
+  write16(c, lin + 6, es ? f.fop & 0x7ff : 0);
+  if (!es) {
+    write64(c, lin + 8, 0, 0);
+    write64(c, lin + 16, 0, 0);
+  } else if (w64) {
     write64(c, lin + 8, f.fip | 0, Math.floor(f.fip / TWO32) | 0);
     write64(c, lin + 16, f.fdp | 0, Math.floor(f.fdp / TWO32) | 0);
   } else {
@@ -97,13 +103,11 @@ function loadX87(c: Cpu, lin: number, w64: boolean): void {
   const abr = read8(c, lin + 4);
   f.fop = read16(c, lin + 6) & 0x7ff;
   if (w64) {
+    // 64-bit pointers kept as signed canonical numbers (bits 63:48 taken as copies of bit 47)
     const a = read64(c, lin + 8);
-    f.fip = (c.xh >>> 0) * TWO32 + (a >>> 0);
+    f.fip = ((c.xh << 16) >> 16) * TWO32 + (a >>> 0);
     const b = read64(c, lin + 16);
-    f.fdp = (c.xh >>> 0) * TWO32 + (b >>> 0);
-    // keep the pointers as 48-bit canonical numbers are stored; upper bits above 2^53 are not representable
-    if (f.fip >= 2 ** 53) f.fip = f.fip % 2 ** 48;
-    if (f.fdp >= 2 ** 53) f.fdp = f.fdp % 2 ** 48;
+    f.fdp = ((c.xh << 16) >> 16) * TWO32 + (b >>> 0);
     f.fcs = 0;
     f.fds = 0;
   } else {

@@ -65,46 +65,51 @@ function fnstswAx(c: Cpu, _i: Insn): void { x87CheckNoWait(c); setReg(c, 0, 2, c
  * size, 14 with 16 bits; real and virtual-8086 modes store the linear instruction and data
  * pointers with the opcode instead of selectors. Unused upper words are written as FFFFh.
  */
+/** word k of an environment image; with a 32-bit image, words 4 and 6 of the real-mode layout
+ * use all 32 bits, elsewhere the upper half is reserved and written as FFFFh (as the host) */
+function put(c: Cpu, lin: number, o32: boolean, real: boolean, k: number, v: number): void {
+  if (!o32) writeN(c, lin + 2 * k, 2, v, 0);
+  else writeN(c, lin + 4 * k, 4, real && (k === 4 || k === 6) ? v : (v & 0xffff) | 0xffff0000, 0);
+}
+
+function get(c: Cpu, lin: number, o32: boolean, k: number): number {
+  return o32 ? readN(c, lin + 4 * k, 4) >>> 0 : readN(c, lin + 2 * k, 2);
+}
+
 function storeEnv(c: Cpu, lin: number, o32: boolean): number {
   const f = c.fpu, real = realLayout(c);
-  const n = o32 ? 4 : 2;
-  // with a 32-bit image, words 4 and 6 of the real-mode layout use all 32 bits; elsewhere the
-  // upper half is reserved and written as FFFFh (as the host CPU)
-  const put = (k: number, v: number): void => writeN(c, lin + k * n, n, o32 ? (real && (k === 4 || k === 6) ? v : (v & 0xffff) | 0xffff0000) : v, 0);
-  put(0, f.fcw); put(1, f.fsw); put(2, f.ftw);
+  put(c, lin, o32, real, 0, f.fcw); put(c, lin, o32, real, 1, f.fsw); put(c, lin, o32, real, 2, f.ftw);
   if (real) {
     const ip = (f.fcs * 16 + f.fip) >>> 0, dp = (f.fds * 16 + f.fdp) >>> 0;
-    put(3, ip & 0xffff);
-    put(4, o32 ? (((ip >>> 16) << 12) | (f.fop & 0x7ff)) >>> 0 : (((ip >>> 16) & 0xf) << 12) | (f.fop & 0x7ff));
-    put(5, dp & 0xffff);
-    put(6, o32 ? ((dp >>> 16) << 12) >>> 0 : ((dp >>> 16) & 0xf) << 12);
+    put(c, lin, o32, real, 3, ip & 0xffff);
+    put(c, lin, o32, real, 4, o32 ? (((ip >>> 16) << 12) | (f.fop & 0x7ff)) >>> 0 : (((ip >>> 16) & 0xf) << 12) | (f.fop & 0x7ff));
+    put(c, lin, o32, real, 5, dp & 0xffff);
+    put(c, lin, o32, real, 6, o32 ? ((dp >>> 16) << 12) >>> 0 : ((dp >>> 16) & 0xf) << 12);
   } else if (o32) {
     writeN(c, lin + 12, 4, f.fip, 0);
     writeN(c, lin + 16, 4, (f.fcs & 0xffff) | ((f.fop & 0x7ff) << 16), 0);
     writeN(c, lin + 20, 4, f.fdp, 0);
     writeN(c, lin + 24, 4, (f.fds & 0xffff) | 0xffff0000, 0);
   } else {
-    put(3, f.fip & 0xffff); put(4, f.fcs); put(5, f.fdp & 0xffff); put(6, f.fds);
+    put(c, lin, o32, real, 3, f.fip & 0xffff); put(c, lin, o32, real, 4, f.fcs); put(c, lin, o32, real, 5, f.fdp & 0xffff); put(c, lin, o32, real, 6, f.fds);
   }
   return o32 ? 28 : 14;
 }
 
 function loadEnv(c: Cpu, lin: number, o32: boolean): number {
   const f = c.fpu, real = realLayout(c);
-  const n = o32 ? 4 : 2;
-  const get = (k: number): number => readN(c, lin + k * n, n) >>> 0;
-  const cw = get(0), sw = get(1), tw = get(2);
+  const cw = get(c, lin, o32, 0), sw = get(c, lin, o32, 1), tw = get(c, lin, o32, 2);
   let ip: number, cs: number, op: number, dp: number, ds: number;
   if (real) {
-    const w4 = get(4), w6 = get(6);
-    ip = (get(3) & 0xffff) | ((o32 ? (w4 >>> 12) & 0xffff : (w4 >>> 12) & 0xf) << 16);
+    const w4 = get(c, lin, o32, 4), w6 = get(c, lin, o32, 6);
+    ip = (get(c, lin, o32, 3) & 0xffff) | ((o32 ? (w4 >>> 12) & 0xffff : (w4 >>> 12) & 0xf) << 16);
     op = w4 & 0x7ff; cs = 0;
-    dp = (get(5) & 0xffff) | ((o32 ? (w6 >>> 12) & 0xffff : (w6 >>> 12) & 0xf) << 16);
+    dp = (get(c, lin, o32, 5) & 0xffff) | ((o32 ? (w6 >>> 12) & 0xffff : (w6 >>> 12) & 0xf) << 16);
     ds = 0;
   } else if (o32) {
-    ip = get(3); const w4 = get(4); cs = w4 & 0xffff; op = (w4 >>> 16) & 0x7ff; dp = get(5); ds = get(6) & 0xffff;
+    ip = get(c, lin, o32, 3); const w4 = get(c, lin, o32, 4); cs = w4 & 0xffff; op = (w4 >>> 16) & 0x7ff; dp = get(c, lin, o32, 5); ds = get(c, lin, o32, 6) & 0xffff;
   } else {
-    ip = get(3) & 0xffff; cs = get(4) & 0xffff; op = f.fop; dp = get(5) & 0xffff; ds = get(6) & 0xffff;
+    ip = get(c, lin, o32, 3) & 0xffff; cs = get(c, lin, o32, 4) & 0xffff; op = f.fop; dp = get(c, lin, o32, 5) & 0xffff; ds = get(c, lin, o32, 6) & 0xffff;
   }
   f.fcw = (cw & 0x1f3f) | 0x40; f.fsw = sw & 0xffff; f.ftw = tw & 0xffff;
   f.fip = ip >>> 0; f.fcs = cs; f.fop = op; f.fdp = dp >>> 0; f.fds = ds;
@@ -184,8 +189,9 @@ function ffree(c: Cpu, i: Insn): void {
   x87Check(c);
   const f = c.fpu;
   notePointers(c, i, i.arg >> 8, 0);
+  setC1(f, 0);
   setTag(f, phys(f, i.modrm & 7), TAG_EMPTY);
-  if ((i.arg & 16) !== 0) setTop(f, top(f) + 1);
+  if ((i.arg & 16) !== 0) pop(f); // FFREEP: then a pop, which empties ST(0) too
 }
 
 // ---- D9 E0-FF (and D9 D0 FNOP) ----
@@ -235,17 +241,22 @@ function x87Un(c: Cpu, i: Insn): void {
   const need2 = op === 0x31 || op === 0x33 || op === 0x35 || op === 0x38 || op === 0x39 || op === 0x3d;
   const pushes = op === 0x32 || op === 0x34 || op === 0x3b || (op >= 0x28 && op <= 0x2e);
   if (op === 0x10 || op === 0x36 || op === 0x37) {
-    // FNOP, FDECSTP, FINCSTP
-    setC1(f, 0);
+    // FNOP (C1 kept), FDECSTP, FINCSTP (C1 = 0)
+    if (op !== 0x10) setC1(f, 0);
     if (op === 0x36) setTop(f, top(f) - 1); else if (op === 0x37) setTop(f, top(f) + 1);
     return;
   }
   if (op === 0x25) { fxam(f, p0); return; }
   if (op >= 0x28 && op <= 0x2e) { loadConst(f, op - 0x28); return; }
   if (isEmpty(f, p0) || (need2 && isEmpty(f, p1))) {
-    if (!stackFault(f, false)) return;
+    const masked = stackFault(f, false);
+    if (op === 0x38 || op === 0x35) f.fsw &= ~Sw.C2;
     if (op === 0x24) { f.fsw = (f.fsw & ~Sw.CC) | Sw.C3 | Sw.C2 | Sw.C0; return; }
-    if (need2) { writePhys(f, p1, IND_LO, IND_HI, IND_SE); if (op !== 0x38 && op !== 0x35 && op !== 0x3d) pop(f); return; }
+    if (!masked) return;
+    if (op === 0x24) { f.fsw = (f.fsw & ~Sw.CC) | Sw.C3 | Sw.C2 | Sw.C0; return; }
+    // FYL2X, FPATAN, FYL2XP1 write ST(1) and pop; FPREM, FPREM1, FSCALE write ST(0)
+    if (need2 && op !== 0x38 && op !== 0x35 && op !== 0x3d) { writePhys(f, p1, IND_LO, IND_HI, IND_SE); pop(f); return; }
+    if (op === 0x38 || op === 0x35) f.fsw &= ~Sw.C2;
     writePhys(f, p0, IND_LO, IND_HI, IND_SE);
     if (pushes) pushValue(f, IND_LO, IND_HI, IND_SE);
     return;
@@ -260,20 +271,24 @@ function x87Un(c: Cpu, i: Insn): void {
     case 0x21: writePhys(f, p0, lo, hi, se & 0x7fff); return; // FABS
     case 0x24: { // FTST: compare with +0.0, IE on any NaN
       const r = f80Cmp(lo, hi, se, 0, 0, 0, true, 0);
-      if (signal(f, sf.flags) !== 0) return;
       f.fsw = (f.fsw & ~Sw.CC) | CC_OF[r];
+      signal(f, sf.flags);
       return;
     }
     case 0x3a: f80Sqrt(lo, hi, se, ctl); result(f, p0); return; // FSQRT
     case 0x3c: f80RoundInt(lo, hi, se, ctl); result(f, p0); return; // FRNDINT
-    case 0x3d: fscale(f, p0, p1, ctl); return;
+    case 0x3d: fscale(f, p0, p1, ctl | 0x30); return; // FSCALE is not rounded to PC
     case 0x34: fxtract(f, p0); return;
     case 0x38: case 0x35: { // FPREM, FPREM1
-      f80Rem(lo, hi, se, f.sigLo[p1], f.sigHi[p1], f.signExp[p1], op === 0x35);
-      if (signal(f, rem.flags) & (Exc.IE | Exc.DE)) return;
+      f80Rem(lo, hi, se, f.sigLo[p1], f.sigHi[p1], f.signExp[p1], op === 0x35, (f.fcw & 0x10) !== 0);
+      if ((rem.flags & ~f.fcw & (Exc.IE | Exc.DE)) !== 0) { signal(f, rem.flags & (Exc.IE | Exc.DE)); f.fsw &= ~(Sw.C1 | Sw.C2); return; }
+      signal(f, rem.flags);
       writePhys(f, p0, rem.lo, rem.hi, rem.se);
       const q = rem.q;
-      f.fsw = (f.fsw & ~Sw.CC) | (rem.partial ? Sw.C2 : ((q & 4 ? Sw.C0 : 0) | (q & 2 ? Sw.C3 : 0) | (q & 1 ? Sw.C1 : 0)));
+      // quotient bits: C0 = Q2, C3 = Q0, C1 = Q1; C2 = 1 for a partial remainder. The special
+      // cases keep C0 and C3 (as the host CPU)
+      if (rem.special) f.fsw &= ~(Sw.C1 | Sw.C2);
+      else f.fsw = (f.fsw & ~Sw.CC) | (rem.partial ? Sw.C2 : ((q & 4 ? Sw.C0 : 0) | (q & 2 ? Sw.C3 : 0) | (q & 1 ? Sw.C1 : 0)));
       return;
     }
     default: transcendental(f, op, p0, p1);

@@ -76,8 +76,10 @@ function binop(f: FpuState, op: number, aLo: number, aHi: number, aSe: number, b
     default: f80Div(bLo, bHi, bSe, aLo, aHi, aSe, ctl); break;
   }
   // a NaN result from a NaN operand does not report the other operand's denormal
-  const fl = (sf.rSe & 0x7fff) === 0x7fff && (sf.rHi & 0x7fffffff | sf.rLo) !== 0 ? sf.flags : sf.flags | extra;
+  // (nor does a divide by zero)
+  const fl = ((sf.rSe & 0x7fff) === 0x7fff && (sf.rHi & 0x7fffffff | sf.rLo) !== 0) || (sf.flags & Exc.ZE) !== 0 ? sf.flags : sf.flags | extra;
   const um = fl & ~f.fcw & (Exc.IE | Exc.DE | Exc.ZE);
+  setC1(f, 0);
   if (um !== 0) { signal(f, fl & (Exc.IE | Exc.DE | Exc.ZE)); return; }
   signal(f, fl);
   setC1(f, sf.c1);
@@ -127,15 +129,17 @@ function compare(f: FpuState, bLo: number, bHi: number, bSe: number, extra: numb
   const p0 = phys(f, 0);
   const r = f80Cmp(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], bLo, bHi, bSe, !unordered, 0);
   const fl = r === 3 ? sf.flags : sf.flags | extra;
-  if (signal(f, fl) !== 0) return;
+  // the condition codes are written even when the exception is unmasked (as the host CPU);
+  // the pops are not done then
   f.fsw = (f.fsw & ~Sw.CC) | CC_OF[r];
+  if (signal(f, fl) !== 0) return;
   for (let k = 0; k < pops; k++) pop(f);
 }
 
 function compareUnderflow(f: FpuState, pops: number): void {
-  if (!stackFault(f, false)) return;
+  const masked = stackFault(f, false);
   f.fsw = (f.fsw & ~Sw.CC) | Sw.C3 | Sw.C2 | Sw.C0;
-  for (let k = 0; k < pops; k++) pop(f);
+  if (masked) for (let k = 0; k < pops; k++) pop(f);
 }
 
 /** FCOM/FCOMP m32/m64, FICOM/FICOMP m16/m32: arg bits 5:4 kind, bit 0 pop */
@@ -166,16 +170,16 @@ function x87ComI(c: Cpu, i: Insn): void {
   const f = c.fpu;
   notePointers(c, i, i.arg >> 8, 0);
   const p0 = phys(f, 0), pi = phys(f, i.modrm & 7);
-  let r = 3;
-  setC1(f, 0);
+  let r = 3, um = 0;
+  // C1 is left as it was; RFLAGS is written even when the exception is unmasked (as the host)
   if (isEmpty(f, p0) || isEmpty(f, pi)) {
-    if (!stackFault(f, false)) return;
+    um = stackFault(f, false) ? 0 : 1;
   } else {
     r = f80Cmp(f.sigLo[p0], f.sigHi[p0], f.signExp[p0], f.sigLo[pi], f.sigHi[pi], f.signExp[pi], (i.arg & 4) === 0, 0);
-    if (signal(f, sf.flags) !== 0) return;
+    um = signal(f, sf.flags);
   }
   setArith(c, r === 0 || r === 3 ? 1 : 0, r === 3 ? 1 : 0, 0, r === 1 || r === 3 ? 1 : 0, 0, 0);
-  if ((i.arg & 1) !== 0) pop(f);
+  if (um === 0 && (i.arg & 1) !== 0) pop(f);
 }
 
 /** FCMOVcc ST(0), ST(i): arg bits 3:0 the condition code (CC_NAMES order) */
@@ -184,7 +188,6 @@ function x87Cmov(c: Cpu, i: Insn): void {
   const f = c.fpu;
   notePointers(c, i, i.arg >> 8, 0);
   const p0 = phys(f, 0), pi = phys(f, i.modrm & 7);
-  setC1(f, 0);
   if (isEmpty(f, p0) || isEmpty(f, pi)) {
     if (stackFault(f, false)) writePhys(f, p0, IND_LO, IND_HI, IND_SE);
     return;
@@ -200,8 +203,9 @@ function pushChecked(f: FpuState, lo: number, hi: number, se: number, fl: number
     if (stackFault(f, true)) pushValue(f, IND_LO, IND_HI, IND_SE);
     return;
   }
-  if (fl !== 0 && signal(f, fl) !== 0) return;
   setC1(f, 0);
+  // an unmasked IE stops the load; an unmasked DE does not (as the host CPU)
+  if (fl !== 0 && (signal(f, fl) & Exc.IE) !== 0) return;
   pushValue(f, lo, hi, se);
 }
 
@@ -236,7 +240,7 @@ function x87LdR(c: Cpu, i: Insn): void {
   notePointers(c, i, 1, 0);
   const pi = phys(f, i.modrm & 7);
   if (isEmpty(f, pi)) {
-    if (!isEmpty(f, (top(f) - 1) & 7)) { if (stackFault(f, true)) pushValue(f, IND_LO, IND_HI, IND_SE); return; }
+    // an empty source is reported as underflow even when the push would overflow (as the host)
     if (stackFault(f, false)) pushValue(f, IND_LO, IND_HI, IND_SE);
     return;
   }
@@ -250,7 +254,8 @@ function loadBcd(c: Cpu, lin: number): void {
   let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
   for (let k = 8; k >= 0; k--) {
     const byte = k >= 4 ? (k === 8 ? m80.se & 0xff : (m80.hi >>> (8 * (k - 4))) & 0xff) : (m80.lo >>> (8 * k)) & 0xff;
-    for (const d of [byte >> 4, byte & 15]) {
+    for (let h = 1; h >= 0; h--) {
+      const d = (byte >> (4 * h)) & 15;
       let t = l0 * 10 + d; l0 = t & 0xffff;
       t = l1 * 10 + (t >>> 16); l1 = t & 0xffff;
       t = l2 * 10 + (t >>> 16); l2 = t & 0xffff;
@@ -305,7 +310,12 @@ function x87StM(c: Cpu, i: Insn): void {
     fl = sf.flags; c1 = sf.c1;
     // unmasked invalid, overflow or underflow: nothing is stored and nothing popped
     const um = fl & ~f.fcw & (Exc.IE | Exc.OE | Exc.UE | Exc.DE);
-    if (um !== 0) { signal(f, fl); return; }
+    if (um !== 0) {
+      // nothing stored: OE/UE are reported without PE, C1 cleared (as the host CPU)
+      setC1(f, 0);
+      signal(f, (fl & Exc.IE) !== 0 ? fl & (Exc.IE | Exc.DE) : fl & ~Exc.PE);
+      return;
+    }
   }
   if (size === 10) write80(c, lin, lo, hi, se);
   else writeN(c, lin, size, lo, hi);
@@ -337,7 +347,8 @@ function storeBcdValue(lo: number, hi: number, se: number, ctl: number): void {
     if (d < 8) oLo |= r << sh; else if (d < 16) oHi |= r << (sh - 32); else oSe |= r << (sh - 64);
   }
   sf.flags = fl; sf.c1 = c1;
-  sf.rLo = oLo >>> 0; sf.rHi = oHi >>> 0; sf.rSe = oSe | (neg ? 0x8000 : 0);
+  // the sign byte follows the source (a negative value that rounds to zero stores -0)
+  sf.rLo = oLo >>> 0; sf.rHi = oHi >>> 0; sf.rSe = oSe | ((se & 0x8000) !== 0 ? 0x8000 : 0);
 }
 
 /** FST/FSTP ST(i) (arg bit 4 pop): a plain copy, no exceptions but stack underflow */

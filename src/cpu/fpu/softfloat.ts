@@ -827,6 +827,10 @@ export function f80ScaleFinite(lo: number, hi: number, se: number, n: number, ct
   if (uC !== NORM) return false;
   if (uD) sf.flags |= Exc.DE;
   wS = uS; wE = uE + n; wH = uH; wL = uL; wX = 0; wSt = 0;
+  // beyond what the unmasked bias adjustment can bring back into range: a signed zero with
+  // UE|PE, or an infinity with OE|PE (as the host CPU)
+  if ((ctl & CTL_UM) === 0 && wE + 24576 < -16382) { sf.flags |= Exc.UE | Exc.PE; packZero(2, wS); return true; }
+  if ((ctl & CTL_OM) === 0 && wE - 24576 > 16383) { sf.flags |= Exc.OE | Exc.PE; packInf(2); sf.c1 = 1; return true; }
   roundPack(2, ctl);
   return true;
 }

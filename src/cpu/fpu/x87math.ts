@@ -7,14 +7,16 @@
 
 import { Exc, sf, f80Add, f80Class } from './softfloat.js';
 
-export const rem = { lo: 0, hi: 0, se: 0, q: 0, partial: 0, flags: 0 };
+/** `special`: a NaN, invalid, zero-dividend or infinite-divisor case (C0 and C3 are kept) */
+export const rem = { lo: 0, hi: 0, se: 0, q: 0, partial: 0, flags: 0, special: 0 };
 
-function unp(lo: number, hi: number, se: number): [number, number, number] {
-  // normalized significand and unbiased exponent of a finite non-zero f80 (denormals included)
+// normalized significand and unbiased exponent of a finite non-zero f80 (denormals included)
+let nH = 0, nL = 0, nE = 0;
+function unp(lo: number, hi: number, se: number): void {
   let e = (se & 0x7fff) === 0 ? -16382 : (se & 0x7fff) - 16383;
   let h = hi >>> 0, l = lo >>> 0;
   while ((h & 0x80000000) === 0) { h = ((h << 1) | (l >>> 31)) >>> 0; l = (l << 1) >>> 0; e--; }
-  return [h, l, e];
+  nH = h; nL = l; nE = e;
 }
 
 /**
@@ -23,8 +25,8 @@ function unp(lo: number, hi: number, se: number): [number, number, number] {
  * divisor times 2^(d - n), with n = 32 + (d mod 32), and `partial` is set (APM Vol. 5 FPREM: "an
  * implementation-dependent number between 32 and 63").
  */
-export function f80Rem(aLo: number, aHi: number, aSe: number, bLo: number, bHi: number, bSe: number, nearest: boolean): void {
-  rem.flags = 0; rem.q = 0; rem.partial = 0;
+export function f80Rem(aLo: number, aHi: number, aSe: number, bLo: number, bHi: number, bSe: number, nearest: boolean, um: boolean): void {
+  rem.flags = 0; rem.q = 0; rem.partial = 0; rem.special = 1;
   const ca = f80Class(aLo, aHi, aSe), cb = f80Class(bLo, bHi, bSe);
   if (ca >= 3 || cb >= 3) {
     // NaN operands as any arithmetic; unsupported encodings invalid
@@ -34,18 +36,21 @@ export function f80Rem(aLo: number, aHi: number, aSe: number, bLo: number, bHi: 
   }
   const aDen = (aSe & 0x7fff) === 0 && (aHi | aLo) !== 0, bDen = (bSe & 0x7fff) === 0 && (bHi | bLo) !== 0;
   if (ca === 2 || cb === 0) {
-    rem.flags = Exc.IE | (aDen || bDen ? Exc.DE : 0);
+    rem.flags = Exc.IE; // no DE alongside (as the host CPU)
     rem.lo = 0; rem.hi = 0xc0000000; rem.se = 0xffff;
     return;
   }
   if (aDen || bDen) rem.flags |= Exc.DE;
   rem.lo = aLo >>> 0; rem.hi = aHi >>> 0; rem.se = aSe & 0xffff;
-  if (ca === 0 || cb === 2) return; // 0 rem x = 0, x rem inf = x
+  rem.special = 0;
+  if (ca === 0) return; // 0 rem x = 0 (quotient 0)
   const sign = aSe & 0x8000;
-  const [ah, al, ae] = unp(aLo, aHi, aSe);
-  const [bh, bl, be] = unp(bLo, bHi, bSe);
-  let d = ae - be;
-  if (d < -1) return; // |a| < |b|/2: quotient 0, remainder a
+  unp(aLo, aHi, aSe);
+  const ah = nH, al = nL, ae = nE;
+  // x rem inf = x (quotient 0), re-encoded like any remainder below
+  let bh = 0x80000000, bl = 0, be = ae + 100000;
+  if (cb !== 2) { unp(bLo, bHi, bSe); bh = nH; bl = nL; be = nE; }
+  const d = ae - be;
   let n = d;
   if (d >= 64) { n = 32 + (d % 32); rem.partial = 1; }
   // restoring division of ah:al by bh:bl, producing (step + 1) quotient bits
@@ -65,8 +70,10 @@ export function f80Rem(aLo: number, aHi: number, aSe: number, bLo: number, bHi: 
   // remainder r = rT:rH:rL * 2^(be - 63) (or a itself when d = -1)
   let rExp = be;
   let neg = 0;
-  if (d === -1) { rExp = ae; rH = ah; rL = al; }
-  if (nearest && !rem.partial) {
+  // d < 0: quotient 0 so far, the remainder is a (re-encoded: a pseudo-denormal comes out
+  // with exponent 1, as the host CPU)
+  if (d < 0) { rExp = ae; rH = ah; rL = al; rT = 0; }
+  if (nearest && !rem.partial && d >= -1) {
     // compare 2r with b: r > b/2, or r == b/2 with q odd -> r = b - r, flip sign, q + 1
     let cmp: number;
     if (d === -1) cmp = rH > bh || (rH === bh && rL > bl) ? 1 : rH === bh && rL === bl ? 0 : -1; // r*2^ae vs b/2 = b*2^(be-1)
@@ -98,7 +105,11 @@ export function f80Rem(aLo: number, aHi: number, aSe: number, bLo: number, bHi: 
   if (rT !== 0) { rL = ((rL >>> 1) | (rH << 31)) >>> 0; rH = ((rH >>> 1) | 0x80000000) >>> 0; rExp++; }
   while ((rH & 0x80000000) === 0) { rH = ((rH << 1) | (rL >>> 31)) >>> 0; rL = (rL << 1) >>> 0; rExp--; }
   let be2 = rExp + 16383;
-  if (be2 <= 0) { // denormal result (exact: the remainder is a multiple of the smaller ulp)
+  if (be2 <= 0 && !um) {
+    // unmasked underflow: UE and the bias-adjusted result (APM Vol. 1 6.4.2.6), as the host
+    rem.flags |= Exc.UE;
+    be2 += 24576;
+  } else if (be2 <= 0) { // denormal result (exact: the remainder is a multiple of the smaller ulp)
     const sh = 1 - be2;
     if (sh >= 64) { rH = 0; rL = 0; } else if (sh >= 32) { rL = rH >>> (sh - 32); rH = 0; } else { rL = ((rL >>> sh) | (rH << (32 - sh))) >>> 0; rH = rH >>> sh; }
     be2 = 0;
