@@ -20,6 +20,7 @@ const R8H = ['ah', 'ch', 'dh', 'bh'];
 const SEG = ['es', 'cs', 'ss', 'ds', 'fs', 'gs'];
 const SIZE_NAME: Record<number, string> = {
   1: 'byte', 2: 'word', 4: 'dword', 6: 'fword', 8: 'qword', 10: 'tbyte', 16: 'xmmword',
+  14: 'fpuenv14', 28: 'fpuenv28', 94: 'fpustate94', 108: 'fpustate108',
 };
 
 const TWO32 = 4294967296;
@@ -73,6 +74,10 @@ function sizeOf(c: string, i: Insn): number {
     case 'p': return o + 2;
     case 'a': return o * 2;
     case 's': return 6;
+    case 't': return 10; // x87 m80 (tbyte)
+    // x87 environment and FNSAVE images: named (as iced does) only at the non-default size
+    case 'e': return (i.bits === 16) === (o === 2) ? 0 : o === 2 ? 14 : 28;
+    case 'f': return (i.bits === 16) === (o === 2) ? 0 : o === 2 ? 94 : 108;
     case 'x': return 16;
     default: return 0;
   }

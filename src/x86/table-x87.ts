@@ -29,11 +29,13 @@ export function addX87Rows(I: RowFn): void {
   for (let i = 0; i < 8; i++) {
     const st = `st(${i})`;
     const m = (b: number): string => hex(b + i);
+    // with ST(1), these forms are written without operands (as iced-x86 prints them)
+    const s1 = (name: string, ops: string): string => (i === 1 ? name : `${name} ${ops}`);
     // D8: ST(0) = ST(0) op ST(i)
     I(`D8 ${m(0xc0)}`, `fadd st,${st}`, 'x87ArithR', '', 0x000 | 0);
     I(`D8 ${m(0xc8)}`, `fmul st,${st}`, 'x87ArithR', '', 0x000 | 1);
-    I(`D8 ${m(0xd0)}`, `fcom st,${st}`, 'x87ComR', '', 0x000 | 0);
-    I(`D8 ${m(0xd8)}`, `fcomp st,${st}`, 'x87ComR', '', 0x000 | 1);
+    I(`D8 ${m(0xd0)}`, s1('fcom', `st,${st}`), 'x87ComR', '', 0x000 | 0);
+    I(`D8 ${m(0xd8)}`, s1('fcomp', `st,${st}`), 'x87ComR', '', 0x000 | 1);
     I(`D8 ${m(0xe0)}`, `fsub st,${st}`, 'x87ArithR', '', 0x000 | 4);
     I(`D8 ${m(0xe8)}`, `fsubr st,${st}`, 'x87ArithR', '', 0x000 | 5);
     I(`D8 ${m(0xf0)}`, `fdiv st,${st}`, 'x87ArithR', '', 0x000 | 6);
@@ -41,26 +43,26 @@ export function addX87Rows(I: RowFn): void {
     // DC: ST(i) = ST(i) op ST(0) (the sub/div reverse encodings swap: DC E0 is FSUBR)
     I(`DC ${m(0xc0)}`, `fadd ${st},st`, 'x87ArithR', '', 0x400 | 16 | 0);
     I(`DC ${m(0xc8)}`, `fmul ${st},st`, 'x87ArithR', '', 0x400 | 16 | 1);
-    I(`DC ${m(0xd0)}`, `fcom st,${st}`, 'x87ComR', '', 0x400 | 0);
-    I(`DC ${m(0xd8)}`, `fcomp st,${st}`, 'x87ComR', '', 0x400 | 1);
+    I(`DC ${m(0xd0)}`, s1('fcom', `st,${st}`), 'x87ComR', '', 0x400 | 0);
+    I(`DC ${m(0xd8)}`, s1('fcomp', `st,${st}`), 'x87ComR', '', 0x400 | 1);
     I(`DC ${m(0xe0)}`, `fsubr ${st},st`, 'x87ArithR', '', 0x400 | 16 | 5);
     I(`DC ${m(0xe8)}`, `fsub ${st},st`, 'x87ArithR', '', 0x400 | 16 | 4);
     I(`DC ${m(0xf0)}`, `fdivr ${st},st`, 'x87ArithR', '', 0x400 | 16 | 7);
     I(`DC ${m(0xf8)}`, `fdiv ${st},st`, 'x87ArithR', '', 0x400 | 16 | 6);
     // DE: the same, then pop
-    I(`DE ${m(0xc0)}`, `faddp ${st},st`, 'x87ArithR', '', 0x600 | 48 | 0);
-    I(`DE ${m(0xc8)}`, `fmulp ${st},st`, 'x87ArithR', '', 0x600 | 48 | 1);
-    I(`DE ${m(0xd0)}`, `fcomp st,${st}`, 'x87ComR', '', 0x600 | 1);
-    I(`DE ${m(0xe0)}`, `fsubrp ${st},st`, 'x87ArithR', '', 0x600 | 48 | 5);
-    I(`DE ${m(0xe8)}`, `fsubp ${st},st`, 'x87ArithR', '', 0x600 | 48 | 4);
-    I(`DE ${m(0xf0)}`, `fdivrp ${st},st`, 'x87ArithR', '', 0x600 | 48 | 7);
-    I(`DE ${m(0xf8)}`, `fdivp ${st},st`, 'x87ArithR', '', 0x600 | 48 | 6);
+    I(`DE ${m(0xc0)}`, s1('faddp', `${st},st`), 'x87ArithR', '', 0x600 | 48 | 0);
+    I(`DE ${m(0xc8)}`, s1('fmulp', `${st},st`), 'x87ArithR', '', 0x600 | 48 | 1);
+    I(`DE ${m(0xd0)}`, s1('fcomp', `st,${st}`), 'x87ComR', '', 0x600 | 1);
+    I(`DE ${m(0xe0)}`, s1('fsubrp', `${st},st`), 'x87ArithR', '', 0x600 | 48 | 5);
+    I(`DE ${m(0xe8)}`, s1('fsubp', `${st},st`), 'x87ArithR', '', 0x600 | 48 | 4);
+    I(`DE ${m(0xf0)}`, s1('fdivrp', `${st},st`), 'x87ArithR', '', 0x600 | 48 | 7);
+    I(`DE ${m(0xf8)}`, s1('fdivp', `${st},st`), 'x87ArithR', '', 0x600 | 48 | 6);
     // loads, stores, exchanges
     I(`D9 ${m(0xc0)}`, `fld st,${st}`, 'x87LdR', '', 0x100);
-    I(`D9 ${m(0xc8)}`, `fxch st,${st}`, 'fxch', '', 0x100);
-    I(`DD ${m(0xc8)}`, `fxch st,${st}`, 'fxch', '', 0x500);
-    I(`DF ${m(0xc8)}`, `fxch st,${st}`, 'fxch', '', 0x700);
-    I(`D9 ${m(0xd8)}`, `fstpnce ${st},st`, 'x87StR', '', 0x100 | 16);
+    I(`D9 ${m(0xc8)}`, s1('fxch', `st,${st}`), 'fxch', '', 0x100);
+    I(`DD ${m(0xc8)}`, s1('fxch', `st,${st}`), 'fxch', '', 0x500);
+    I(`DF ${m(0xc8)}`, s1('fxch', `st,${st}`), 'fxch', '', 0x700);
+    I(`D9 ${m(0xd8)}`, `fstpnce ${st},st`, 'x87StR', '', 0x100 | 64 | 16);
     I(`DD ${m(0xd0)}`, `fst ${st},st`, 'x87StR', '', 0x500);
     I(`DD ${m(0xd8)}`, `fstp ${st},st`, 'x87StR', '', 0x500 | 16);
     I(`DF ${m(0xd0)}`, `fstp ${st},st`, 'x87StR', '', 0x700 | 16);
@@ -68,8 +70,8 @@ export function addX87Rows(I: RowFn): void {
     I(`DD ${m(0xc0)}`, `ffree ${st}`, 'ffree', '', 0x500);
     I(`DF ${m(0xc0)}`, `ffreep ${st}`, 'ffree', '', 0x700 | 16);
     // unordered compares and compares into RFLAGS
-    I(`DD ${m(0xe0)}`, `fucom st,${st}`, 'x87ComR', '', 0x500 | 4);
-    I(`DD ${m(0xe8)}`, `fucomp st,${st}`, 'x87ComR', '', 0x500 | 4 | 1);
+    I(`DD ${m(0xe0)}`, s1('fucom', `st,${st}`), 'x87ComR', '', 0x500 | 4);
+    I(`DD ${m(0xe8)}`, s1('fucomp', `st,${st}`), 'x87ComR', '', 0x500 | 4 | 1);
     I(`DB ${m(0xe8)}`, `fucomi st,${st}`, 'x87ComI', '', 0x300 | 4);
     I(`DB ${m(0xf0)}`, `fcomi st,${st}`, 'x87ComI', '', 0x300);
     I(`DF ${m(0xe8)}`, `fucomip st,${st}`, 'x87ComI', '', 0x700 | 4 | 1);
@@ -88,16 +90,16 @@ export function addX87Rows(I: RowFn): void {
   // 5 m64 int, 6 packed BCD)
   I('D9/0', 'fld st,Md', 'x87LdM', 'mem', 0x100 | 0);
   I('DD/0', 'fld st,Mq', 'x87LdM', 'mem', 0x500 | 2);
-  I('DB/5', 'fld st,M', 'x87LdM', 'mem', 0x300 | 4);
+  I('DB/5', 'fld st,Mt', 'x87LdM', 'mem', 0x300 | 4);
   I('DF/0', 'fild st,Mw', 'x87LdM', 'mem', 0x700 | 3);
   I('DB/0', 'fild st,Md', 'x87LdM', 'mem', 0x300 | 1);
   I('DF/5', 'fild st,Mq', 'x87LdM', 'mem', 0x700 | 5);
-  I('DF/4', 'fbld st,M', 'x87LdM', 'mem', 0x700 | 6);
+  I('DF/4', 'fbld st,Mt', 'x87LdM', 'mem', 0x700 | 6);
   I('D9/2', 'fst Md,st', 'x87StM', 'mem', 0x100 | 0);
   I('D9/3', 'fstp Md,st', 'x87StM', 'mem', 0x100 | 16 | 0);
   I('DD/2', 'fst Mq,st', 'x87StM', 'mem', 0x500 | 2);
   I('DD/3', 'fstp Mq,st', 'x87StM', 'mem', 0x500 | 16 | 2);
-  I('DB/7', 'fstp M,st', 'x87StM', 'mem', 0x300 | 16 | 4);
+  I('DB/7', 'fstp Mt,st', 'x87StM', 'mem', 0x300 | 16 | 4);
   I('DF/2', 'fist Mw,st', 'x87StM', 'mem', 0x700 | 3);
   I('DF/3', 'fistp Mw,st', 'x87StM', 'mem', 0x700 | 16 | 3);
   I('DB/2', 'fist Md,st', 'x87StM', 'mem', 0x300 | 1);
@@ -106,15 +108,15 @@ export function addX87Rows(I: RowFn): void {
   I('DF/1', 'fisttp Mw,st', 'x87StM', 'mem', 0x700 | 48 | 3);
   I('DB/1', 'fisttp Md,st', 'x87StM', 'mem', 0x300 | 48 | 1);
   I('DD/1', 'fisttp Mq,st', 'x87StM', 'mem', 0x500 | 48 | 5);
-  I('DF/6', 'fbstp M,st', 'x87StM', 'mem', 0x700 | 16 | 6);
+  I('DF/6', 'fbstp Mt,st', 'x87StM', 'mem', 0x700 | 16 | 6);
 
   // control
-  I('D9/4', 'fldenv M', 'fldenv', 'mem');
+  I('D9/4', 'fldenv Me', 'fldenv', 'mem');
   I('D9/5', 'fldcw Mw', 'fldcw', 'mem');
-  I('D9/6', 'fnstenv M', 'fnstenv', 'mem');
+  I('D9/6', 'fnstenv Me', 'fnstenv', 'mem');
   I('D9/7', 'fnstcw Mw', 'fnstcw', 'mem');
-  I('DD/4', 'frstor M', 'frstor', 'mem');
-  I('DD/6', 'fnsave M', 'fnsave', 'mem');
+  I('DD/4', 'frstor Mf', 'frstor', 'mem');
+  I('DD/6', 'fnsave Mf', 'fnsave', 'mem');
   I('DD/7', 'fnstsw Mw', 'fnstsw', 'mem');
   I('DF E0', 'fnstsw ax', 'fnstswAx');
   I('DB E2', 'fnclex', 'fnclex');

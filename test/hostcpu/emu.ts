@@ -49,6 +49,10 @@ export class EmuRunner {
       cpu.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
       cpu.fpu.xcr0 = 3;
       loadFx(cpu.fpu, cs.fx);
+      // the selectors Linux gives user code (__USER_CS, __USER_DS): FNSTENV/FNSAVE store CS
+      // and the operand's segment selector as FCS/FDS
+      cpu.segSel[1] = 0x33;
+      cpu.segSel[0] = cpu.segSel[2] = cpu.segSel[3] = 0x2b;
     }
     if (this.beforeRun !== null) this.beforeRun(cpu, cs);
     let stop: Stop;

@@ -267,7 +267,33 @@ export function x87Forms(): FormDef[] {
   out.push(memForm('fldenv m28', 0xd9, 4, 'env', 3, { fix: envFix(true) }));
   out.push(memForm('fldenv m14', 0xd9, 4, 'env16', 3, { o16: true, fix: envFix(false) }));
   out.push(memForm('fnsave m108', 0xdd, 6, 'save', 3));
+  out.push(memForm('fnsave m94', 0xdd, 6, 'save16', 3, { o16: true }));
+  out.push(memForm('frstor m94', 0xdd, 4, 'save16', 3, { o16: true, fix: envFix(false) }));
+  // the register aliases and the 8087/287 leftovers
+  out.push(regForm('fcomp st(i) (DC D8 alias)', (cb) => [0xdc, 0xd8 | sti(cb)], 8));
+  out.push(regForm('fxch st(i) (DD C8 alias)', (cb) => [0xdd, 0xc8 | sti(cb)], 8));
+  out.push(regForm('fxch st(i) (DF C8 alias)', (cb) => [0xdf, 0xc8 | sti(cb)], 8));
+  out.push(regForm('fstp st(i) (DF D0 alias)', (cb) => [0xdf, 0xd0 | sti(cb)], 1));
+  out.push(regForm('fstp st(i) (DF D8 alias)', (cb) => [0xdf, 0xd8 | sti(cb)], 1));
+  out.push(regForm('fstpnce st(i)', (cb) => [0xd9, 0xd8 | sti(cb)], 1));
+  out.push(regForm('fneni, fndisi, fnsetpm', (cb) => [0xdb, cb.rng.pick([0xe0, 0xe1, 0xe4])], 3));
   out.push(memForm('frstor m108', 0xdd, 4, 'save', 3, { fix: envFix(true) }));
+  // an x87 instruction, then FNSTENV: its FOP, FIP and FDP (and FCS/FDS) compared through memory
+  const thenEnv = (name: string, first: (cb: CB) => number[], need: number): FormDef => ({
+    name, family: 'none', size: 4,
+    gen: (cb) => {
+      install(cb, image(cb, need));
+      const mo = cb.alloc({ mem: true, ext: 6, span: 28 });
+      cb.emit(mo, [0xd9], { lead: first(cb), seg: false });
+    },
+  });
+  out.push(thenEnv('fadd st,st(i); fnstenv', (cb) => [0xd8, 0xc0 | sti(cb)], 8));
+  out.push(thenEnv('fld dword [rsp]; fnstenv', () => [0xd9, 0x04, 0x24], 0));
+  out.push(thenEnv('fcomp qword [rsp+8]; fnstenv', () => [0xdc, 0x5c, 0x24, 0x08], 1));
+  out.push(thenEnv('fistp word [rsp]; fnstenv', () => [0xdf, 0x1c, 0x24], 1));
+  out.push(thenEnv('fninit; fnstenv', () => [0xdb, 0xe3], 3));
+  out.push(thenEnv('fsqrt; fnstenv', () => [0xd9, 0xfa], 1));
+
   // a pending unmasked exception (ES = 1): the next waiting instruction raises #MF, the
   // non-waiting control instructions run; and an exception raised and then met by FWAIT
   const pendingForm = (name: string, bytes: number[]): FormDef => ({

@@ -101,8 +101,11 @@ export function saveFx(f: FpuState): Uint8Array {
   let abr = 0;
   for (let r = 0; r < 8; r++) if (((f.ftw >> (2 * r)) & 3) !== 3) abr |= 1 << r;
   v.setUint8(FX.FTW, abr);
-  // as AMD's FXSAVE/XSAVE: FOP, FIP and FDP are stored only while an unmasked exception is
-  // pending (FSW.ES = 1; APM Vol. 5 FXSAVE); zeros otherwise (as the host's signal frame shows)
+  // FOP, FIP and FDP only while an unmasked exception is pending (FSW.ES = 1), zeros otherwise:
+  // that is what the host's signal-frame fpstate holds (observed on AMD family 1Ah, which
+  // reports XSaveErPtr, even though FNSTENV there shows the pointers updated without ES). The
+  // pointers are thus compared for cases that end with ES = 1; FNSTENV/FNSAVE forms compare
+  // them through memory.
   if ((f.fsw & 0x80) !== 0) {
     v.setUint16(FX.FOP, f.fop & 0x7ff, true);
     v.setBigUint64(FX.FIP, BigInt.asUintN(64, BigInt(f.fip)), true);

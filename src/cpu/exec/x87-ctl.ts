@@ -116,13 +116,15 @@ function loadEnv(c: Cpu, lin: number, o32: boolean): number {
   return o32 ? 28 : 14;
 }
 
-/** D9 /6: FNSTENV; afterwards all exceptions are masked */
+/** D9 /6: FNSTENV; afterwards all exceptions are masked (and ES/B clear) */
 function fnstenv(c: Cpu, i: Insn): void {
   x87CheckNoWait(c);
   const lin = ea(c, i), o32 = i.opsize !== 2;
   probeWrite(c, lin, o32 ? 28 : 14);
   storeEnv(c, lin, o32);
+  // all exceptions masked afterwards, so no exception is pending any more (ES, B clear: as the host)
   c.fpu.fcw |= 0x3f;
+  updateEs(c.fpu);
 }
 
 /** D9 /4: FLDENV; tags other than empty are recomputed from the registers */
@@ -171,7 +173,7 @@ function frstor(c: Cpu, i: Insn): void {
 function fxch(c: Cpu, i: Insn): void {
   x87Check(c);
   const f = c.fpu;
-  notePointers(c, i, 1, 0);
+  notePointers(c, i, i.arg >> 8, 0);
   const p0 = phys(f, 0), pi = phys(f, i.modrm & 7);
   setC1(f, 0);
   if (isEmpty(f, p0) || isEmpty(f, pi)) {

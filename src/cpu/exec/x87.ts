@@ -351,7 +351,10 @@ function storeBcdValue(lo: number, hi: number, se: number, ctl: number): void {
   sf.rLo = oLo >>> 0; sf.rHi = oHi >>> 0; sf.rSe = oSe | ((se & 0x8000) !== 0 ? 0x8000 : 0);
 }
 
-/** FST/FSTP ST(i) (arg bit 4 pop): a plain copy, no exceptions but stack underflow */
+/**
+ * FST/FSTP ST(i) (arg bit 4 pop): a plain copy, no exceptions but stack underflow. FSTPNCE
+ * (D9 D8+i, arg bit 6) with an empty ST(0) only pops, without the underflow (as the host CPU).
+ */
 function x87StR(c: Cpu, i: Insn): void {
   x87Check(c);
   const f = c.fpu;
@@ -359,6 +362,7 @@ function x87StR(c: Cpu, i: Insn): void {
   const p0 = phys(f, 0), pi = phys(f, i.modrm & 7);
   setC1(f, 0);
   if (isEmpty(f, p0)) {
+    if ((i.arg & 64) !== 0) { pop(f); return; }
     if (!stackFault(f, false)) return;
     writePhys(f, pi, IND_LO, IND_HI, IND_SE);
   } else writePhys(f, pi, f.sigLo[p0], f.sigHi[p0], f.signExp[p0]);

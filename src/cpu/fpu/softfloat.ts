@@ -6,7 +6,8 @@
  * `sf` (f32 bits in rLo; f64 in rLo/rHi; f80 significand in rLo/rHi and sign|exponent in rSe;
  * integers in rLo (and rHi for 64-bit)). No allocation per call.
  *
- * Behaviour follows AMD64 APM Vol. 1 4.9-4.10 (SSE) and 6.4 (x87), as observed on AMD family 17h:
+ * Behaviour follows AMD64 APM Vol. 1 4.9-4.10 (SSE) and 6.4 (x87); where the manual leaves
+ * room, it is what the host CPU the tests run on does (an AMD family 1Ah part):
  * - tininess is detected AFTER rounding (both SSE and x87; checked bit-exactly against the host
  *   CPU in test/softfloat.test.ts);
  * - masked underflow sets UE only when the tiny result is also inexact; unmasked underflow sets
@@ -20,7 +21,11 @@
  * - NaN results: f32/f64 use the SSE rule (first source if it is a NaN, else the second,
  *   quietened); f80 uses the x87 rule (QNaN over SNaN, else the larger significand; APM Vol. 1
  *   6.4.4.3, Table 6-11). Unsupported f80 encodings (pseudo-NaN, pseudo-infinity, unnormal) are
- *   invalid operands: IE and the indefinite QNaN. Pseudo-denormals are read as denormals.
+ *   invalid operands: IE and the indefinite QNaN. Pseudo-denormals are read as denormals;
+ * - DE: set for a denormal operand of add/sub/mul/div/sqrt/compare/conversion, also next to an
+ *   infinity; not when a NaN operand decides the result, not for a finite dividend over zero
+ *   (ZE alone), not for the square root of a negative denormal (IE alone), not for
+ *   f80ToF32/f80ToF64 (FST m32/m64) and not for conversions to integers.
  */
 
 export const RC_NEAREST = 0, RC_DOWN = 1, RC_UP = 2, RC_ZERO = 3;
@@ -653,16 +658,6 @@ export function f80ToF64(lo: number, hi: number, se: number, ctl: number): void 
   if (uC === ZERO) { packZero(1, uS); return; }
   // a denormal source does not raise DE on FST/FSTP m32/m64 (as the host CPU)
   fromU(1, ctl);
-}
-
-/** round an f80 to the precision of ctl.PC, in the extended range (x87 FLD of results etc.) */
-export function f80Round(lo: number, hi: number, se: number, ctl: number): void {
-  sf.flags = 0; sf.c1 = 0;
-  unpack80(lo, hi, se);
-  if (uC === BAD) { invalid(2); return; }
-  if (uC !== NORM) { sf.rLo = lo >>> 0; sf.rHi = hi >>> 0; sf.rSe = se & 0xffff; if (uC === SNAN) { sf.flags |= Exc.IE; sf.rHi |= 0x40000000; sf.rHi >>>= 0; } return; }
-  if (uD) sf.flags |= Exc.DE;
-  fromU(2, ctl);
 }
 
 // ---- integers to floats ----
