@@ -61,6 +61,7 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
     pmc_loop_exact: ['QEMU TCG has no performance counters: PERF_CTR reads 0 (APM Vol. 2 13.2)', /^i100 = 0x0, want 0xce$/],
     pmc_usr_os: ['QEMU TCG has no performance counters: RDPMC raises #UD', /^unexpected #UD: /],
     pmc_cycles: ['QEMU TCG has no performance counters', /^cycles over 2001 instructions: 0$/],
+    pmc_cycles_not_halted: ['QEMU TCG has no performance counters', /^cycles not halted: 0, TSC: \d+$/],
     pmc_overflow_nmi: ['QEMU TCG has no performance counters, so no overflow interrupt through LVTPC', /^nmi_count = 0x0, want 0x1$/],
     rdpmc_cpl3: ['QEMU TCG has no performance counters: RDPMC raises #UD', /^RDPMC at CPL 3 with CR4\.PCE: vector 6$/],
     lbr_jump: ['QEMU TCG does not record branches (DebugCtl.LBR, APM Vol. 2 13.1.6)', /^lbr_from = 0x0, want 0x[0-9a-f]+$/],

@@ -315,15 +315,15 @@ describe('APIC_BASE', () => {
 describe('SVM MSR intercepts', () => {
   // a 64-bit host runs a 32-bit flat guest that executes RDMSR or WRMSR on one MSR
   const HOST = 0x1000, HSAVE = 0x3000, VMCB = 0x4000, GUEST = 0x5000, MSRPM = 0x8000;
-  function guestMsr(msr: number, write: boolean, intercept: boolean): { exit: number; info1: number } {
+  /** host: mov rax, VMCB ; vmrun ; hlt -- guest: `code` (32-bit flat) */
+  function svmGuest(code: number[]): { c: Cpu; mem: PhysMem } {
     const mem = new PhysMem(1 << 20);
     const c = new Cpu(mem);
     setFlatMode(c, 64);
     c.efer |= 0x1000;
     c.vmHsavePa = HSAVE;
     mem.load(HOST, Uint8Array.from([0x48, 0xc7, 0xc0, VMCB & 0xff, VMCB >> 8, 0, 0, 0x0f, 0x01, 0xd8, 0xf4]));
-    // mov ecx, msr ; rdmsr / wrmsr ; vmmcall
-    mem.load(GUEST, Uint8Array.from([0xb9, msr & 0xff, (msr >>> 8) & 0xff, (msr >>> 16) & 0xff, msr >>> 24, 0x0f, write ? 0x30 : 0x32, 0x0f, 0x01, 0xd9]));
+    mem.load(GUEST, Uint8Array.from(code));
     const w32 = (o: number, v: number) => mem.write32(VMCB + o, v);
     w32(V.INTERCEPT_MISC2, 0x3); // VMRUN, VMMCALL
     w32(V.INTERCEPT_MISC1, 1 << 28); // MSR_PROT
@@ -340,12 +340,18 @@ describe('SVM MSR intercepts', () => {
     w32(V.RSP, 0x7000);
     w32(V.GDTR + 4, 0x17);
     w32(V.IDTR + 4, 0x3ff);
+    c.rip = HOST;
+    return { c, mem };
+  }
+
+  function guestMsr(msr: number, write: boolean, intercept: boolean): { exit: number; info1: number } {
+    // mov ecx, msr ; rdmsr / wrmsr ; vmmcall
+    const { c, mem } = svmGuest([0xb9, msr & 0xff, (msr >>> 8) & 0xff, (msr >>> 16) & 0xff, msr >>> 24, 0x0f, write ? 0x30 : 0x32, 0x0f, 0x01, 0xd9]);
     if (intercept) {
       const base = msr <= 0x1fff ? 0 : msr >= 0xc0010000 ? 0x1000 : 0x800;
       const bit = (msr & 0x1fff) * 2 + (write ? 1 : 0);
       mem.u8[MSRPM + base + (bit >> 3)] |= 1 << (bit & 7);
     }
-    c.rip = HOST;
     c.run(100);
     return { exit: mem.read32(VMCB + V.EXITCODE) >>> 0, info1: mem.read32(VMCB + V.EXITINFO1) >>> 0 };
   }
@@ -360,5 +366,17 @@ describe('SVM MSR intercepts', () => {
     // without the bit the guest reads the MSR itself (and reaches VMMCALL)
     expect(guestMsr(0xc0010015, false, false).exit).toBe(0x81);
     expect(guestMsr(0xc0010200, false, false).exit).toBe(0x81);
+  });
+
+  it('HostOnly and GuestOnly counters split the instructions at VMRUN and #VMEXIT', () => {
+    // guest: nop ; nop ; nop ; vmmcall (intercepted: it exits and does not retire)
+    const { c } = svmGuest([0x90, 0x90, 0x90, 0x0f, 0x01, 0xd9]);
+    msrWrite(c, 0xc0010200, EN | OS | 0xc0, 1 << 8); // GuestOnly
+    msrWrite(c, 0xc0010202, EN | OS | 0xc0, 2 << 8); // HostOnly
+    msrWrite(c, 0xc0010204, EN | OS | 0xc0, 3 << 8); // both
+    expect(c.run(100)).toBe(Stop.Halt);
+    // host: mov rax (1); VMRUN retires in the guest (it leaves the processor there); the three
+    // NOPs; after the #VMEXIT, HLT in the host
+    expect([readPmc(c, 0), readPmc(c, 1), readPmc(c, 2)]).toEqual([4, 2, 6]);
   });
 });

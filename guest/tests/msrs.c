@@ -228,6 +228,27 @@ static void pmc_cycles(void) {
   CHECK(c1 - c0 >= 2001, "cycles over 2001 instructions: %lu", c1 - c0);
 }
 
+static void on_timer(struct frame *f) { (void)f; lapic_eoi(); }
+
+static u64 rdtsc64(void) {
+  u32 lo, hi;
+  asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return ((u64)hi << 32) | lo;
+}
+
+/* event 76h leaves out the cycles spent waiting in HLT; the TSC does not */
+static void pmc_cycles_not_halted(void) {
+  set_trap_handler(VEC_TIMER, on_timer);
+  wrmsr(PERF_CTL(4), EVTSEL_EN | EVTSEL_OS | EV_CYCLES);
+  u64 c0 = ctr(4), t0 = rdtsc64();
+  lapic_timer(VEC_TIMER, 400000, DIV_1, 0, 0);
+  asm volatile("sti; hlt; cli" ::: "memory");
+  u64 c1 = ctr(4), t1 = rdtsc64();
+  reset_pmu();
+  CHECK(t1 - t0 >= 400000, "TSC advanced %lu over the HLT", t1 - t0);
+  CHECK(c1 - c0 > 0 && c1 - c0 < 40000, "cycles not halted: %lu, TSC: %lu", c1 - c0, t1 - t0);
+}
+
 static volatile u64 nmi_count, nmi_ctr, nmi_lvt;
 
 static void on_pmi(struct frame *f) {
@@ -405,6 +426,7 @@ const struct test tests[] = {
   T(pmc_loop_exact),
   T(pmc_usr_os),
   T(pmc_cycles),
+  T(pmc_cycles_not_halted),
   T(pmc_overflow_nmi),
   T(rdpmc_cpl3),
   T(lbr_jump),
