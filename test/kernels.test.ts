@@ -72,11 +72,11 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
     apic_global_disable: ['QEMU keeps the APIC registers mapped after APIC_BASE.AE is cleared (APM Vol. 2 16.3.1)', /^gone = 0x[0-9a-f]+, want 0xffffffff$/],
   },
   debug: {
-    general_detect: ['QEMU 7.2 TCG ignores DR7.GD: MOV DR does not raise #DB with DR6.BD (APM Vol. 2, 13.1.1.4)', /^no exception, want #DB$/],
+    general_detect: ['QEMU 7.2 TCG ignores DR7.GD: MOV DR does not raise #DB with DR6.BD (APM Vol. 2, 13.1, DR7)', /^no exception, want #DB$/],
     rf_in_fault_image: ['QEMU pushes RF = 0 for faults; the image of a fault other than an instruction breakpoint has RF = 1 (APM Vol. 2, 3.1.6; Intel SDM Vol. 3, 17.3.1.1 lists the cases)', /^last_fault\.rflags & RFLAGS_RF = 0x0, want 0x10000$/],
     rep_movs_data_bp: ['QEMU pushes RF = 0 for a trap after a REP iteration that is not the last; the processor pushes RF = 1 so the resumed instruction skips its instruction breakpoint (Intel SDM Vol. 3, 17.3.1.1)', /^db_fl\[0\] & RFLAGS_RF = 0x0, want 0x10000$/],
-    mov_ss_holds_data_bp: ['QEMU delivers a data-breakpoint #DB right after MOV SS; MOV SS holds debug traps until after the next instruction (APM Vol. 2, 13.1.3; Intel SDM Vol. 3, 6.8.3)', /^db_rip\[0\] = 0x[0-9a-f]+, want 0x[0-9a-f]+$/],
-    dr6_accumulates: ['QEMU takes a data breakpoint and the single-step trap of one instruction as two #DBs; the processor reports both in one, with DR6.B1 and BS set (APM Vol. 2, 13.1.1.3)', /^db_n = 0x2, want 0x1$/],
+    mov_ss_holds_data_bp: ['QEMU delivers a data-breakpoint #DB right after MOV SS; MOV SS holds debug traps until after the next instruction (APM Vol. 2, 13.1; Intel SDM Vol. 3, 6.8.3)', /^db_rip\[0\] = 0x[0-9a-f]+, want 0x[0-9a-f]+$/],
+    dr6_accumulates: ['QEMU takes a data breakpoint and the single-step trap of one instruction as two #DBs; the processor reports both in one, with DR6.B1 and BS set (APM Vol. 2, 13.1, DR6)', /^db_n = 0x2, want 0x1$/],
     icebp: ['QEMU 7.2 TCG raises #UD for INT1 (ICEBP, F1); it is a #DB trap (APM Vol. 3, INT1)', /^got #UD \(error 0x0, rip 0x[0-9a-f]+\), want #DB$/],
   },
   sse: {

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -240,6 +240,17 @@ describe.skipIf(!haveBinutils).each(VARIANTS)('multiboot kernel built with as/ld
       `${mods[1]}:3:xyz`,
       '',
     ].join('\n'));
+  });
+
+  it('gets the image name in front of --append from `worldswitch run`, as from QEMU and GRUB', () => {
+    const { kernel, kpath, mods } = files(flags, flat);
+    const here = runHere(kernel, kpath, mods);
+    const bin = join(process.cwd(), 'bin', 'worldswitch.js');
+    const args = [bin, 'run', kpath, '--append', 'a b=c', '--mem', `${MEM_MIB}M`, ...mods.flatMap((m) => ['--module', m])];
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stdout).toContain(`cmdline=${kpath} a b=c\n`);
+    expect(r.stdout).toBe(here.out);
+    expect(r.status).toBe(here.r.exitStatus);
   });
 
   it.skipIf(!haveQemu())('prints what QEMU -kernel gives the same image', () => {

@@ -48,6 +48,8 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
     icpt_icebp: ['QEMU 7.2 (built without WANT_ICEBP) decodes ICEBP (F1h) as #UD; the manual has ICEBP raise #DB and its own intercept (010h bit 8, exit 88h) (APM Vol. 3 INT1; Vol. 2 Appendix B)', /the guest took vector 0x6 /],
     icebp_db_in_guest: ['QEMU 7.2 decodes ICEBP as #UD instead of raising #DB (APM Vol. 3 INT1/ICEBP)', /^g_ev\.vector = 0x6, want 0x1$/],
     exc_db_from_icebp: ['QEMU 7.2 decodes ICEBP as #UD, so there is no #DB to intercept (APM Vol. 3 INT1/ICEBP)', /the guest took vector 0x6 /],
+    exc_db_data_breakpoint: ['QEMU 7.2 does not arm a data breakpoint that VMRUN loads with the guest DR7 from the VMCB, so the guest store does not trap (APM Vol. 2 15.5.1: VMRUN loads DR7; 13.1, data breakpoints)', /^exit VMMCALL \(0x81\), want EXCP1;/],
+    exc_db_insn_bp_rf: ['QEMU 7.2 does not arm an instruction breakpoint that VMRUN loads with the guest DR7 from the VMCB, so the guest never takes it (APM Vol. 2 15.5.1: VMRUN loads DR7; 13.1, instruction breakpoints)', /^exit VMMCALL \(0x81\), want EXCP1;/],
     exc_bp_int3: ['QEMU checks INT3 against the INTn intercept instead of the #BP exception intercept (APM Vol. 2 15.12: INT3, INTO and BOUND are exceptions; 15.7.1: NRIP is defined for them)', /the guest took vector 0x3 /],
   },
   svm_iomsr: {

@@ -293,6 +293,67 @@ static void exc_db_from_icebp(void) {
   expect_exit_at(vmcb, EXIT_EXC(DB), g_icpt_icebp_end, NRIP_ANY);
 }
 
+/* a guest single-step #DB (guest RFLAGS.TF from the VMCB) is a trap: the #DB intercept exits
+ * after the first guest instruction, with DR6.BS in the VMCB (APM Vol. 2 15.12, 13.1.3.3) */
+GUEST_INSN(g_ss, "nop", "nop");
+
+static void exc_db_single_step(void) {
+  if (!svm_begin(0)) return;
+  vmcb_init(vmcb, (u64)g_ss);
+  VMCB64(vmcb, VMCB_RFLAGS) = 0x102;
+  VMCB64(vmcb, VMCB_DR6) = 0xffff0ff0;
+  icpt_exc(vmcb, DB);
+  svm_run(vmcb);
+  if (!expect_exit_at(vmcb, EXIT_EXC(DB), g_ss_insn, NRIP_ANY)) return;
+  CHECK_EQ(VMCB64(vmcb, VMCB_DR6) & 0x400f, 0x4000);
+}
+
+/* a guest data breakpoint (DR0 is shared, DR7 comes from the VMCB): the #DB intercept exits
+ * after the store, with DR6.B0 in the VMCB; the host's DR7 has no breakpoints after #VMEXIT */
+GUEST_INSN(g_dbst, "lea g_scratch(%rip), %rax", "movb $1, (%rax)");
+
+static void exc_db_data_breakpoint(void) {
+  if (!svm_begin(0)) return;
+  asm volatile("mov %0, %%dr0" :: "r"((u64)g_scratch) : "memory");
+  vmcb_init(vmcb, (u64)g_dbst);
+  VMCB64(vmcb, VMCB_DR6) = 0xffff0ff0;
+  VMCB64(vmcb, VMCB_DR7) = 0x401 | (1 << 16);   /* L0, write, 1 byte */
+  icpt_exc(vmcb, DB);
+  svm_run(vmcb);
+  u64 dr7;
+  asm volatile("mov %%dr7, %0" : "=r"(dr7));
+  asm volatile("mov %0, %%dr0" :: "r"(0ul) : "memory");
+  if (!expect_exit_at(vmcb, EXIT_EXC(DB), g_dbst_end, NRIP_ANY)) return;
+  CHECK_EQ(VMCB64(vmcb, VMCB_DR6) & 0x400f, 1);
+  CHECK_EQ(dr7 & 0xff, 0);
+}
+
+/* a guest instruction breakpoint is a fault (#DB exit at the instruction); the guest RFLAGS.RF
+ * that VMRUN loads from the VMCB suppresses it for the first guest instruction (APM Vol. 2
+ * 3.1.6; 13.1, instruction breakpoints) */
+GUEST_INSN(g_rfbp, "nop", "nop");
+
+static void exc_db_insn_bp_rf(void) {
+  if (!svm_begin(0)) return;
+  asm volatile("mov %0, %%dr0" :: "r"((u64)g_rfbp) : "memory");
+  vmcb_init(vmcb, (u64)g_rfbp);
+  VMCB64(vmcb, VMCB_DR6) = 0xffff0ff0;
+  VMCB64(vmcb, VMCB_DR7) = 0x401;                /* L0, execute */
+  VMCB64(vmcb, VMCB_RFLAGS) = 0x10002;           /* RF */
+  icpt_exc(vmcb, DB);
+  svm_run(vmcb);
+  int ok = expect_exit_at(vmcb, EXIT_VMMCALL, g_rfbp_end, NRIP_ANY);
+  if (ok) {
+    vmcb_init(vmcb, (u64)g_rfbp);
+    VMCB64(vmcb, VMCB_DR6) = 0xffff0ff0;
+    VMCB64(vmcb, VMCB_DR7) = 0x401;
+    icpt_exc(vmcb, DB);
+    svm_run(vmcb);
+    if (expect_exit_at(vmcb, EXIT_EXC(DB), g_rfbp, NRIP_ANY)) CHECK_EQ(VMCB64(vmcb, VMCB_DR6) & 0xf, 1);
+  }
+  asm volatile("mov %0, %%dr0" :: "r"(0ul) : "memory");
+}
+
 /* ---- decode assists (CPUID DecodeAssists; APM Vol. 2 'Decode Assists'): MOV CR: EXITINFO1 bit 63 = MOV,
  * bits 3:0 = the GPR; INTn: the vector; INVLPG: the linear address; #PF: the instruction bytes ---- */
 GUEST_INSN(g_da_cr3, "", "mov %cr3, %rbx");
@@ -352,7 +413,7 @@ const struct test tests[] = {
   T(cr3_write), T(cr4_write), T(cr8_write), T(dr0_read), T(dr7_read), T(dr6_write), T(dr7_write),
   T(cr0_sel_ts_mp_pass), T(cr0_sel_write), T(cr0_sel_lmsw),
   T(exc_de), T(exc_ud), T(exc_ud_to_guest), T(exc_gp_error_code), T(exc_bp_int3), T(exc_pf),
-  T(exc_pf_to_guest), T(exc_db_from_icebp), T(decode_assists),
+  T(exc_pf_to_guest), T(exc_db_from_icebp), T(exc_db_single_step), T(exc_db_data_breakpoint), T(exc_db_insn_bp_rf), T(decode_assists),
   T(shutdown_triple_fault),
 };
 const int ntests = ARRAY_SIZE(tests);

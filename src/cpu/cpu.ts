@@ -343,7 +343,7 @@ export class Cpu {
   /**
    * Hold off interrupts and NMIs for the next instruction (after STI, MOV SS, POP SS). After
    * MOV SS and POP SS (`movSs`) #DB traps are held too, until after the next instruction
-   * (APM Vol. 2 13.1.3 and 8.x "MOV SS"/"POP SS" interrupt and trap inhibition).
+   * (interrupts: APM Vol. 3 MOV, POP; debug traps: Intel SDM Vol. 3 6.8.3).
    */
   startShadow(movSs = false): void {
     this.intShadow = true;
@@ -386,6 +386,7 @@ export class Cpu {
       this.intShadow = false;
       this.shadowArmed = false;
       deliverDb(this, bits);
+      if (this.stopReason !== Stop.None) return true;
     }
     let held = false;
     if (this.intShadow) {
@@ -416,10 +417,13 @@ export class Cpu {
     }
     if (took) this.halted = false;
     // instruction breakpoints: a fault before the instruction executes, unless RF = 1 (APM
-    // Vol. 2 13.1.3.1)
+    // Vol. 2 13.1, instruction breakpoints)
     if (this.dbgInsn !== 0 && (this.flags & Fl.RF) === 0 && !this.halted) {
       const hit = insnMatch(this);
-      if (hit !== 0) deliverDb(this, hit);
+      if (hit !== 0) {
+        deliverDb(this, hit);
+        if (this.stopReason !== Stop.None) return true;
+      }
     }
     // RF is cleared as the next instruction starts, after its instruction-breakpoint check
     // (APM Vol. 2 3.1.6: cleared after each instruction completes, except by an instruction
@@ -594,9 +598,13 @@ export class Cpu {
 
   private loop(end: number): void {
     while (this.icount < end && this.cycles < this.cycleDeadline && this.stopReason === Stop.None) {
-      if (this.attention && !this.events()) {
-        this.stopReason = Stop.Halt;
-        return;
+      if (this.attention) {
+        if (!this.events()) {
+          this.stopReason = Stop.Halt;
+          return;
+        }
+        // an event delivered here may have stopped the run (a bare core's exception, a hook)
+        if (this.stopReason !== Stop.None) return;
       }
       const rip = this.rip;
       this.ripStart = rip;
@@ -619,7 +627,7 @@ export class Cpu {
 
   /**
    * RFLAGS.TF was set when the instruction began: a single-step #DB trap after it, with
-   * DR6.BS set (APM Vol. 2 13.1.3.3), taken at the next boundary (where MOV SS may hold it).
+   * DR6.BS set (APM Vol. 2 13.1, single-step), taken at the next boundary (where MOV SS may hold it).
    * Instructions that decide for themselves (ownStep) are skipped.
    */
   private singleStep(): void {

@@ -26,7 +26,7 @@ const VENDOR_EDX = 0x69746e65;
 const VENDOR_ECX = 0x444d4163;
 
 /** CPUID 1 / 8000_0001 EDX bits shared by both leaves (AMD mirrors them) */
-/** DE: debugging extensions (CR4.DE: I/O breakpoints, DR4/DR5 #UD; APM Vol. 2 13.1.1) */
+/** DE: debugging extensions (CR4.DE: I/O breakpoints, DR4/DR5 #UD; APM Vol. 2 13.1) */
 const EDX_DE = 1 << 2;
 /** FPU 0: the x87 (src/cpu/exec/x87*.ts); AMD mirrors it in 8000_0001 EDX bit 0 */
 const EDX_FPU = 1 << 0;

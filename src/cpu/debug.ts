@@ -11,7 +11,7 @@
  *    unpaged path tests one field, and the block fast paths of string instructions step aside;
  *  - I/O breakpoints are tested by the I/O instructions while one is enabled.
  * A hit during an instruction is recorded in Cpu.dbgPending and delivered as a #DB trap at the
- * next boundary (after the access completes: APM 13.1.3.2), unless a MOV SS / POP SS holds it
+ * next boundary (after the access completes: APM 13.1, data breakpoints), unless a MOV SS / POP SS holds it
  * for one more instruction.
  */
 
@@ -20,7 +20,7 @@ import { FAULT } from './fault.js';
 import { Acc } from './mmu.js';
 import { TWO32, Vec } from './state.js';
 
-/** DR6 bits (APM Vol. 2 13.1.1.3, Figure 13-4) */
+/** DR6 bits (APM Vol. 2 13.1, DR6, Figure 13-4) */
 export const enum Dr6 {
   B0 = 0x1, BD = 0x2000, BS = 0x4000, BT = 0x8000,
   /** bits that read as 1: 11:4 and 31:16; bit 12 reads as 0 */
@@ -29,7 +29,7 @@ export const enum Dr6 {
   WRITABLE = 0xe00f,
 }
 
-/** DR7 bits (APM Vol. 2 13.1.1.4, Figure 13-5) */
+/** DR7 bits (APM Vol. 2 13.1, DR7, Figure 13-5) */
 export const enum Dr7 {
   GD = 0x2000,
   /** bit 10 reads as 1; bits 11, 12, 14 and 15 read as 0 */
@@ -41,10 +41,10 @@ const enum Rw { Exec = 0, Write = 1, Io = 2, ReadWrite = 3 }
 
 const CR4_DE = 0x8;
 
-/** LEN field to bytes: 00 = 1, 01 = 2, 10 = 8, 11 = 4 (APM Vol. 2 13.1.1.4) */
+/** LEN field to bytes: 00 = 1, 01 = 2, 10 = 8, 11 = 4 (APM Vol. 2 13.1, DR7) */
 const LEN_BYTES = [1, 2, 8, 4];
 
-/** Value a MOV to DR6 leaves (APM 13.1.1.3: reserved bits keep their fixed values). */
+/** Value a MOV to DR6 leaves (APM 13.1, DR6: reserved bits keep their fixed values). */
 export function dr6Value(lo: number): number {
   return ((lo & Dr6.WRITABLE) | Dr6.ONES) >>> 0;
 }
@@ -62,8 +62,8 @@ export function setDr7(c: Cpu, v: number): void {
 
 /**
  * Recompute the enabled-breakpoint masks after DR0-DR3, DR7 or CR4.DE change. A breakpoint
- * is enabled by its L or G bit (APM 13.1.1.4; worldswitch has no task switches, so L and G
- * act alike). I/O breakpoints (R/W = 10b) exist only with CR4.DE = 1 (APM 13.1.1.4: otherwise
+ * is enabled by its L or G bit (APM 13.1, DR7; worldswitch has no task switches, so L and G
+ * act alike). I/O breakpoints (R/W = 10b) exist only with CR4.DE = 1 (APM 13.1, DR7: otherwise
  * the encoding is undefined; worldswitch then ignores the breakpoint).
  */
 export function debugUpdate(c: Cpu): void {
@@ -87,7 +87,7 @@ export function debugUpdate(c: Cpu): void {
   c.attention = true;
 }
 
-/** first byte of breakpoint k's range: DRk with the low LEN bits ignored (APM 13.1.3.2) */
+/** first byte of breakpoint k's range: DRk with the low LEN bits ignored (APM 13.1, data breakpoints) */
 function bpBase(c: Cpu, k: number, len: number): number {
   const a = c.bits === 64 ? c.dr[k] : c.dr[k] % TWO32;
   return a - (((a % len) + len) % len);
@@ -110,7 +110,7 @@ export function dataBpOnPage(c: Cpu, page: number): boolean {
 /**
  * A data access of `n` bytes at linear `lin` (acc: Acc.Read or Acc.Write): record the enabled
  * data breakpoints whose range it overlaps. R/W = 01b matches writes only, 11b reads and
- * writes (never fetches). The #DB is a trap, taken after the instruction (APM 13.1.3.2).
+ * writes (never fetches). The #DB is a trap, taken after the instruction (APM 13.1, data breakpoints).
  */
 export function dataAccess(c: Cpu, lin: number, n: number, acc: number): void {
   // fetches never match; n = 0 is a permission probe, not an access
@@ -162,7 +162,7 @@ export function insnMatch(c: Cpu): number {
 
 /**
  * Deliver #DB with `bits` added to DR6 (the processor sets DR6 bits and never clears them:
- * APM 13.1.1.3). Entering the handler clears DR7.GD (APM 13.1.1.4) so that it may use the
+ * APM 13.1, DR6). Entering the handler clears DR7.GD (APM 13.1, DR7) so that it may use the
  * debug registers. RIP is where the handler returns: the instruction for faults (instruction
  * breakpoint, general detect), the next one for traps.
  */

@@ -22,9 +22,9 @@ export const enum Acc {
  * size of the access in bytes, for data breakpoints (debug.ts), which are checked on the slow
  * path only: with paging, pages holding a breakpoint never enter the TLB.
  */
-export function translate(c: Cpu, lin: number, acc: number, n = 1): number {
+export function translate(c: Cpu, lin: number, acc: number, n?: number): number {
   if (c.pagingOn || c.npActive) return c.paging.translate(lin, acc, c.cpl === 3 && !c.implicitSupervisor, n);
-  if (c.dbgData !== 0) dataAccess(c, lin, n, acc);
+  if (c.dbgData !== 0) dataAccess(c, lin, n ?? 1, acc);
   // unpaged: negative (upper-half) addresses are far beyond RAM and read as unmapped
   return lin >= 0 ? lin : lin + TWO32 * TWO32;
 }

@@ -88,7 +88,7 @@ export class Paging {
    * `n`: bytes accessed, for data breakpoints (debug.ts). While one is enabled the pages of
    * breakpoint ranges are never cached, so a TLB hit needs no check.
    */
-  translate(lin: number, acc: number, user: boolean, n = 1): number {
+  translate(lin: number, acc: number, user: boolean, n?: number): number {
     const page = Math.floor(lin / 4096);
     const k = page & TLB_MASK;
     if (this.tag[k] === page && this.tasid[k] === this.asid) {
@@ -97,7 +97,7 @@ export class Paging {
         return this.frame[k] * 4096 + (lin & 0xfff);
       }
     }
-    if (this.c.dbgData !== 0) dataAccess(this.c, lin, n, acc);
+    if (this.c.dbgData !== 0) dataAccess(this.c, lin, n ?? 1, acc);
     return this.walk(lin, acc, user);
   }
 

@@ -33,6 +33,9 @@ const EFER_VALID = Efer.SCE | Efer.LME | Efer.LMA | Efer.NXE | Efer.SVME | Efer.
 export function vmrun(c: Cpu, vmcb: number): void {
   const sv = c.svm;
   const hs = c.vmHsavePa;
+  // the host's RFLAGS.TF gives no single-step trap into the guest: the host's TF comes back
+  // with its RFLAGS at #VMEXIT and traps after the next host instruction
+  c.ownStep(false);
   saveRunState(c, hs, c.rip, getFlags(c));
 
   // ---- controls ----
@@ -217,6 +220,8 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   c.cycles += c.vmexitCost;
   // 1. GIF = 0
   sv.gif = false;
+  // #DB traps the guest's unfinished instruction recorded (data breakpoints) are not taken
+  c.dbgPending = 0;
   // 2. guest state back to the VMCB
   saveRunState(c, vmcb, guestRip, getFlags(c));
   wr64n(c, vmcb + V.CR2, c.cr2);

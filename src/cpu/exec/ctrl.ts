@@ -118,7 +118,7 @@ function movRC(c: Cpu, i: Insn): void {
   setReg(c, i.rm, i.opsize, v | 0, Math.floor(v / TWO32) | 0);
 }
 
-/** DR4/DR5 alias DR6/DR7 unless CR4.DE, which makes them #UD (APM Vol. 2 13.1.1.2) */
+/** DR4/DR5 alias DR6/DR7 unless CR4.DE, which makes them #UD (APM Vol. 2 13.1, DR4 and DR5) */
 function drIndex(c: Cpu, r: number): number {
   if (r === 4 || r === 5) {
     if ((c.cr4 & 0x8) !== 0) raise(Vec.UD, 0);
@@ -129,7 +129,7 @@ function drIndex(c: Cpu, r: number): number {
 }
 
 /**
- * General detect (APM Vol. 2 13.1.1.4): with DR7.GD = 1 any MOV to or from a debug register
+ * General detect (APM Vol. 2 13.1, DR7): with DR7.GD = 1 any MOV to or from a debug register
  * is a #DB fault with DR6.BD set, and GD is cleared so that the handler can use them. Checked
  * after the CPL check and the SVM DR intercepts, before the DR4/DR5 #UD (as Bochs orders it).
  */
@@ -144,7 +144,7 @@ function generalDetect(c: Cpu): void {
 
 /**
  * MOV DRn, reg. 64-bit operands in 64-bit mode (f64), else 32 bits zero-extended (APM Vol. 2
- * 13.1.1.5). In 64-bit mode bits 63:32 of DR6 and DR7 are reserved: writing a 1 there is
+ * 13.1, 64-bit mode). In 64-bit mode bits 63:32 of DR6 and DR7 are reserved: writing a 1 there is
  * #GP(0). Reserved bits in the low halves keep their fixed values.
  */
 function movDR(c: Cpu, i: Insn): void {

@@ -81,7 +81,7 @@ function exitInfo(i: Insn, port: number, size: number, isIn: boolean, str: boole
 function ioAllowed(c: Cpu, i: Insn, port: number, size: number, isIn: boolean, str: boolean, seg: number): boolean {
   checkIoPermission(c, port, size);
   if (c.ioHook !== null && c.ioHook(c, exitInfo(i, port, size, isIn, str, seg))) return false;
-  // I/O breakpoints (APM Vol. 2 13.1.3.5): a #DB trap after the instruction
+  // I/O breakpoints (APM Vol. 2 13.1, I/O breakpoints): a #DB trap after the instruction
   if (c.dbgIo !== 0) ioAccess(c, port, size);
   return true;
 }

@@ -1,6 +1,6 @@
 /**
  * Small instructions: PAUSE, WAIT, UD0/UD1/UD2, HLT, INT3, INT n, INTO, INT1, BOUND, MOV r/m
- * from a segment register, CLI, STI, CLAC, STAC (AMD64 APM Vol. 3, chapters 3 and 4).
+ * from a segment register, CLI, STI, CLAC, STAC, ARPL (AMD64 APM Vol. 3, chapters 3 and 4).
  */
 
 import { Exit } from '../../svm/vmcb.js';
@@ -9,7 +9,8 @@ import type { Insn } from '../../x86/insn.js';
 import { raise } from '../fault.js';
 import { waitCheck } from '../fpu/checks.js';
 import { readN, writeN } from '../mmu.js';
-import { ea } from '../operands.js';
+import { ea, readE, readG, writeE } from '../operands.js';
+import { getFlags, setFlags } from '../flags.js';
 import { getReg, setReg } from '../regs.js';
 import { Cr0, Fl, Stop, TWO32, Vec } from '../state.js';
 
@@ -158,6 +159,24 @@ function stac(c: Cpu, _i: Insn): void {
   c.flags |= Fl.AC;
 }
 
+/**
+ * 63: ARPL Ew, Gw (legacy and compatibility mode; 63 is MOVSXD in 64-bit mode). Raises the RPL
+ * of the selector in Ew to that of Gw: ZF = 1 and Ew written if it was lower, else ZF = 0.
+ * #UD in real and virtual-8086 mode (APM Vol. 3 ARPL).
+ */
+function arpl(c: Cpu, i: Insn): void {
+  if ((c.cr0 & Cr0.PE) === 0 || (c.flags & Fl.VM) !== 0) raise(Vec.UD, 0);
+  const dst = readE(c, i, 2);
+  const src = readG(c, i, 2);
+  const f = getFlags(c);
+  if ((dst & 3) < (src & 3)) {
+    writeE(c, i, 2, (dst & ~3) | (src & 3), 0);
+    setFlags(c, f | Fl.ZF);
+  } else {
+    setFlags(c, f & ~Fl.ZF);
+  }
+}
+
 export const handlers = {
-  pause, wait, ud, hlt, int3, intN, into, int1, bound, movES, cli, sti, clac, stac,
+  pause, wait, ud, hlt, int3, intN, into, int1, bound, movES, cli, sti, clac, stac, arpl,
 };

@@ -104,7 +104,7 @@ function isRep(i: Insn): boolean {
 
 /**
  * Iterations one execution of a repeated instruction may do (of `count` left): MAX_ITER, or
- * one with RFLAGS.TF set, since single-step traps after each iteration (APM Vol. 2 13.1.3.3).
+ * one with RFLAGS.TF set, since single-step traps after each iteration (APM Vol. 2 13.1, single-step).
  */
 export function repBudget(c: Cpu, count: number): number {
   const max = (c.flags & Fl.TF) !== 0 ? 1 : MAX_ITER;
@@ -114,7 +114,7 @@ export function repBudget(c: Cpu, count: number): number {
 /**
  * A repeated instruction stops with iterations left: it executes again. An iteration that hit
  * a data breakpoint ends the execution, so that the #DB trap comes after it (APM Vol. 2
- * 13.1.3.2); RF = 1 keeps the instruction's own instruction breakpoint from firing again when
+ * 13.1, data breakpoints); RF = 1 keeps the instruction's own instruction breakpoint from firing again when
  * it resumes, after that trap or an interrupt (APM Vol. 2 3.1.6).
  */
 export function repAgain(c: Cpu): void {
