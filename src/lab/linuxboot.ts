@@ -45,7 +45,7 @@ export interface LinuxBootResult {
   snapshot: Snapshot | null;
 }
 
-const SLICE = 1_000_000;
+const SLICE = 100_000;
 
 export function bootLinux(o: LinuxBootOptions): LinuxBootResult {
   const bytes: number[] = [];
