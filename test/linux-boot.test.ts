@@ -17,6 +17,7 @@ import { parseSystemMap } from '../src/lab/sysmap.js';
 import { cpuidLeaf } from '../src/cpu/cpuid.js';
 import { Cpu } from '../src/cpu/cpu.js';
 import { PhysMem } from '../src/machine/memory.js';
+import { Stop } from '../src/cpu/state.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CACHE = join(ROOT, '.cache', 'linux');
@@ -57,6 +58,14 @@ const DEVICES: [string, RegExp][] = [
   ['i8042', /^serio: i8042 KBD port at 0x60,0x64/],
   ['ACPI S5', /^ACPI: PM: \(supports S0.*S5\)/],
 ];
+/**
+ * Devices QEMU's log shows that worldswitch does not have yet, with the reason; the test checks
+ * they are still missing, so that one that appears is moved to DEVICES.
+ */
+const KNOWN_MISSING: [string, RegExp, string][] = [
+  ['PS/2 keyboard', /^input: AT Translated Set 2 keyboard/,
+    'the 8042 has no keyboard behind it: atkbd\'s probe commands time out, which also holds the power-off about 1.4 s of simulated time'],
+];
 if (cached && !cpuHasLinuxBaseline()) {
   console.warn('linux-boot: worldswitch boot skipped: CPUID.1 EDX does not advertise FPU, FXSR, SSE and SSE2, without which Linux stops in fpu__init_system');
 }
@@ -82,21 +91,27 @@ describe.skipIf(!cached || !haveQemu)('Linux on QEMU TCG (reference)', () => {
 });
 
 describe.skipIf(!cached || !haveQemu || !cpuHasLinuxBaseline())('Linux on worldswitch against QEMU', () => {
-  it('runs /init, finds the same devices, warns no more than QEMU, and shows its CPUID flags', () => {
+  it('runs /init to power-off, finds the same devices, warns no more than QEMU, and shows its CPUID flags', () => {
     const ref = lines(qemuBoot());
-    // up to /init's last line: the power-off itself is measured by bench/linux-boot.mjs
-    const r = bootLinux({ kernel: readFileSync(KERNEL), initrd: readFileSync(INITRD), cmdline: CMDLINE, maxInsns: 2_000_000_000, stopAt: 'init: powering off' });
+    const r = bootLinux({ kernel: readFileSync(KERNEL), initrd: readFileSync(INITRD), cmdline: CMDLINE, maxInsns: 2_000_000_000 });
     const got = lines(r.log);
-    if (!r.log.includes('init: powering off')) {
+    if (r.powerOffInsns < 0) {
       const map = existsSync(join(CACHE, 'System.map')) ? parseSystemMap(readFileSync(join(CACHE, 'System.map'), 'utf8')) : null;
-      throw new Error(`worldswitch did not reach /init's end: stop ${r.stop.reason} at RIP ${map?.describe(r.machine.cpu.rip) ?? r.machine.cpu.rip}\n${got.slice(-15).join('\n')}`);
+      throw new Error(`worldswitch did not power off: stop ${r.stop.reason} at RIP ${map?.describe(r.machine.cpu.rip) ?? r.machine.cpu.rip}\n${got.slice(-15).join('\n')}`);
     }
     for (const [name, re] of DEVICES) {
       if (ref.some((l) => re.test(l))) expect(got.some((l) => re.test(l)), name).toBe(true);
     }
+    for (const [name, re, why] of KNOWN_MISSING) {
+      expect(ref.some((l) => re.test(l)), `QEMU shows ${name}`).toBe(true);
+      expect(got.some((l) => re.test(l)), `${name} is no longer missing (${why}): move it to DEVICES`).toBe(false);
+    }
     const refTrouble = new Set(ref.filter((l) => TROUBLE.test(l)));
     expect(got.filter((l) => TROUBLE.test(l) && !refTrouble.has(l))).toEqual([]);
     const flags = got.find((l) => l.startsWith('init: cpuinfo flags'))?.split(':')[2]?.trim().split(/\s+/) ?? [];
+    // the power-off is ACPI S5 through PM1_CNT: the machine stops itself
+    expect(r.stop.reason).toBe(Stop.Exit);
+    expect(r.machine.stopCause).toBe('power-off (ACPI S5)');
     for (const f of ['fpu', 'tsc', 'msr', 'pae', 'cx8', 'apic', 'fxsr', 'sse', 'sse2', 'syscall', 'nx', 'lm', 'svm']) expect(flags, f).toContain(f);
   }, 600_000);
 });
