@@ -41,6 +41,8 @@ function readImage(path: string, what = 'image'): Uint8Array {
 /** instructions per slice of the interactive run loop (stdin and progress between slices) */
 const SLICE = 2_000_000;
 const PROGRESS_MS = 2000;
+/** smaller slices when simulated time is held to wall time (an idle slice spans less time) */
+const SLICE_INTERACTIVE = 100_000;
 
 /**
  * Host input for the UART: bytes from stdin go to the guest's receiver. On a terminal, stdin is
@@ -128,14 +130,19 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
     }
   } else {
     // in slices, so that stdin reaches the UART and a progress line can be printed
-    const input = attachStdin((b) => machine.uart.queueInput(b));
+    let typed = false;
+    const input = attachStdin((b) => { typed = true; machine.uart.queueInput(b); });
+    // on a terminal the session is interactive: simulated time is held to wall time (an idle
+    // guest would otherwise race ahead from timer tick to timer tick, burning the host CPU), and
+    // the progress lines stop once the user types
+    const interactive = process.stdin.isTTY === true;
     const t0 = Date.now();
     let lastProgress = t0;
     const showProgress = !opts.quiet && !opts.trace;
     const end = cpu.icount + maxInsns;
     try {
       for (;;) {
-        r = machine.run(Math.min(SLICE, end - cpu.icount));
+        r = machine.run(Math.min(interactive ? SLICE_INTERACTIVE : SLICE, end - cpu.icount));
         // halted with interrupts on and nothing scheduled: only host input can wake it
         const waiting = r.reason === Stop.Halt && (cpu.flags & 0x200) !== 0 && !input.ended.v;
         if (waiting) {
@@ -145,9 +152,14 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
         } else if (r.reason !== Stop.Budget || cpu.icount >= end) break;
         // a guest waiting for input halts with nothing to wake it: wait for the host
         await new Promise((res) => setImmediate(res));
+        // interactive: wait while simulated time is ahead of wall time, unless input arrives
+        const pending = machine.uart.inputPending;
+        while (interactive && !input.quit.v && machine.uart.inputPending === pending && cpu.cycles / machine.tscHz * 1000 > Date.now() - t0 + 5) {
+          await new Promise((res) => setTimeout(res, 10));
+        }
         if (input.quit.v) { flush(); process.stderr.write('worldswitch: ended by Ctrl-A x\n'); return 130; }
         const now = Date.now();
-        if (showProgress && now - lastProgress >= PROGRESS_MS) {
+        if (showProgress && !(interactive && typed) && now - lastProgress >= PROGRESS_MS) {
           lastProgress = now;
           flush();
           const mips = cpu.icount / 1e3 / Math.max(1, now - t0);
