@@ -24,14 +24,17 @@ export async function main(argv: string[]): Promise<number> {
   let code = 0;
   program
     .command('run')
-    .description('boot a multiboot v1 (ELF32 / a.out kludge) or ELF64 image')
+    .description('boot a Linux bzImage or PVH vmlinux, a multiboot v1 (ELF32 / a.out kludge) or an ELF64 image')
     .argument('<image>', 'kernel image')
     .option('--append <cmdline>', 'kernel command line', '')
+    .option('--initrd <file>', 'Linux initramfs (newc cpio, or compressed)')
     .option('--module <file>', 'multiboot module (repeatable; "file args" passes a command line)', collect, [])
     .option('--mem <size>', 'RAM size, e.g. 256M, 1G, 4G', '256M')
     .option('--max-insns <n>', 'stop after this many instructions', '2000000000')
     .option('--trace', 'print every instruction (disassembled) on stderr')
     .option('--stats', 'print instructions and cycles on stderr at the end')
+    .option('--symbols <System.map>', 'name the code at RIP in stop and progress lines (a Linux System.map)')
+    .option('--quiet', 'no progress line on stderr during long runs')
     .action(async (image: string, opts: RunOpts) => { code = await runCommand(image, opts); });
   addHostCommand(program, (c) => { code = c; });
   addBenchCommands(program, (c) => { code = c; });
@@ -54,10 +57,13 @@ export async function main(argv: string[]): Promise<number> {
 export interface RunOpts {
   append: string;
   module: string[];
+  initrd?: string;
   mem: string;
   maxInsns: string;
   trace?: boolean;
   stats?: boolean;
+  quiet?: boolean;
+  symbols?: string;
 }
 
 function collect(v: string, prev: string[]): string[] {

@@ -3,9 +3,12 @@
 import { readInputFile } from './files.js';
 import { Machine, MAX_MEM_SIZE } from '../machine/machine.js';
 import { readModules } from '../machine/loaders.js';
+import { isBzImage, pvhEntry } from '../machine/linux.js';
 import { Stop } from '../cpu/state.js';
 import { disasm } from '../x86/disasm.js';
 import { UserError, type RunOpts } from './main.js';
+import { parseSystemMap } from '../lab/sysmap.js';
+import type { SymbolTable } from '../lab/symbols.js';
 
 /** "256M", "4G", "65536", "0x100000" -> bytes */
 export function parseSize(s: string): number {
@@ -26,12 +29,67 @@ function parseCount(s: string, name: string): number {
   return v;
 }
 
-function readImage(path: string): Uint8Array {
-  return readInputFile(path, 'image');
+function readImage(path: string, what = 'image'): Uint8Array {
+  return readInputFile(path, what);
+}
+
+/** instructions per slice of the interactive run loop (stdin and progress between slices) */
+const SLICE = 2_000_000;
+const PROGRESS_MS = 2000;
+/** smaller slices when simulated time is held to wall time (an idle slice spans less time) */
+const SLICE_INTERACTIVE = 100_000;
+
+/**
+ * Host input for the UART: bytes from stdin go to the guest's receiver. On a terminal, stdin is
+ * put in raw mode (keys reach the guest as typed, ^C included) and Ctrl-A x ends the run, as in
+ * QEMU's -nographic. Returns a function that detaches it, and a flag set by Ctrl-A x.
+ */
+function attachStdin(queue: (b: Uint8Array) => void): { detach: () => void; quit: { v: boolean }; ended: { v: boolean } } {
+  const stdin = process.stdin;
+  const quit = { v: false };
+  const ended = { v: false };
+  const tty = stdin.isTTY === true;
+  let ctrlA = false;
+  const onData = (d: Buffer) => {
+    if (tty) {
+      const out: number[] = [];
+      for (const b of d) {
+        if (ctrlA) { ctrlA = false; if (b === 0x78) { quit.v = true; return; } if (b !== 0x01) out.push(0x01); out.push(b); continue; }
+        if (b === 0x01) { ctrlA = true; continue; }
+        out.push(b);
+      }
+      queue(Uint8Array.from(out));
+    } else {
+      queue(new Uint8Array(d));
+    }
+  };
+  if (tty) stdin.setRawMode(true);
+  stdin.on('data', onData);
+  stdin.on('error', () => { ended.v = true; });
+  stdin.on('end', () => { ended.v = true; });
+  stdin.resume();
+  return {
+    quit,
+    ended,
+    detach: () => {
+      stdin.off('data', onData);
+      if (tty) stdin.setRawMode(false);
+      stdin.pause();
+      (stdin as { unref?: () => void }).unref?.();
+    },
+  };
 }
 
 function hex(n: number): string {
   return n < 0 ? '-0x' + (-n).toString(16) : '0x' + n.toString(16);
+}
+
+let symbols: SymbolTable | null = null;
+
+/** a RIP as a 64-bit hex number, with the System.map symbol when --symbols was given */
+function where(rip: number): string {
+  const h = rip < 0 ? '0x' + BigInt.asUintN(64, BigInt(rip)).toString(16) : hex(rip);
+  return symbols !== null ? `${h} (${symbols.describe(rip)})` : h;
 }
 
 export async function runCommand(image: string, opts: RunOpts): Promise<number> {
@@ -39,6 +97,8 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
   const maxInsns = parseCount(opts.maxInsns, '--max-insns');
   const file = readImage(image);
   const modules = readModules(opts.module, (p) => readInputFile(p, 'module'));
+  const initrd = opts.initrd !== undefined ? readImage(opts.initrd, 'initrd') : undefined;
+  symbols = opts.symbols !== undefined ? parseSystemMap(new TextDecoder().decode(readImage(opts.symbols, 'symbol map'))) : null;
   const out = process.stdout;
   const buf: number[] = [];
   const machine = new Machine({
@@ -46,9 +106,11 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
     onUartByte: (b) => { buf.push(b); if (b === 10 || buf.length >= 4096) flush(); },
   });
   const flush = () => { if (buf.length) { out.write(Buffer.from(buf)); buf.length = 0; } };
-  // the kernel's command line starts with the image name as given, as GRUB's `multiboot` line
-  // and QEMU's -kernel do (QEMU hw/i386/multiboot.c: "%s %s" of the file name and -append)
-  machine.boot(file, { name: image, cmdline: `${image} ${opts.append}`, modules });
+  // a multiboot kernel's command line starts with the image name as given, as GRUB's `multiboot`
+  // line and QEMU's -kernel do (QEMU hw/i386/multiboot.c: "%s %s" of the file name and -append);
+  // Linux kernels get the command line alone, as QEMU's -append gives it
+  const linux = isBzImage(file) || pvhEntry(file) !== null;
+  machine.boot(file, { name: image, cmdline: linux ? opts.append : `${image} ${opts.append}`, modules, initrd, initrdName: opts.initrd });
   const cpu = machine.cpu;
   let r;
   if (opts.trace) {
@@ -62,7 +124,47 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
       if (r.reason !== Stop.Budget || cpu.icount >= end) break;
     }
   } else {
-    r = machine.run(maxInsns);
+    // in slices, so that stdin reaches the UART and a progress line can be printed
+    let typed = false;
+    const input = attachStdin((b) => { typed = true; machine.uart.queueInput(b); });
+    // on a terminal the session is interactive: simulated time is held to wall time (an idle
+    // guest would otherwise race ahead from timer tick to timer tick, burning the host CPU), and
+    // the progress lines stop once the user types
+    const interactive = process.stdin.isTTY === true;
+    const t0 = Date.now();
+    let lastProgress = t0;
+    const showProgress = !opts.quiet && !opts.trace;
+    const end = cpu.icount + maxInsns;
+    try {
+      for (;;) {
+        r = machine.run(Math.min(interactive ? SLICE_INTERACTIVE : SLICE, end - cpu.icount));
+        // halted with interrupts on and nothing scheduled: only host input can wake it
+        const waiting = r.reason === Stop.Halt && (cpu.flags & 0x200) !== 0 && !input.ended.v;
+        if (waiting) {
+          const pending = machine.uart.inputPending;
+          while (!input.ended.v && !input.quit.v && machine.uart.inputPending === pending) await new Promise((res) => setTimeout(res, 10));
+          cpu.halted = true;
+        } else if (r.reason !== Stop.Budget || cpu.icount >= end) break;
+        // a guest waiting for input halts with nothing to wake it: wait for the host
+        await new Promise((res) => setImmediate(res));
+        // interactive: wait while simulated time is ahead of wall time, unless input arrives
+        const pending = machine.uart.inputPending;
+        while (interactive && !input.quit.v && machine.uart.inputPending === pending && cpu.cycles / machine.tscHz * 1000 > Date.now() - t0 + 5) {
+          await new Promise((res) => setTimeout(res, 10));
+        }
+        if (input.quit.v) { flush(); process.stderr.write('worldswitch: ended by Ctrl-A x\n'); return 130; }
+        const now = Date.now();
+        if (showProgress && !(interactive && typed) && now - lastProgress >= PROGRESS_MS) {
+          lastProgress = now;
+          flush();
+          const mips = cpu.icount / 1e3 / Math.max(1, now - t0);
+          const sim = cpu.cycles / machine.tscHz;
+          process.stderr.write(`worldswitch: ${(cpu.icount / 1e6).toFixed(0)}M instructions, simulated ${sim.toFixed(3)} s, wall ${((now - t0) / 1000).toFixed(0)} s, ${mips.toFixed(1)} MIPS, RIP ${where(cpu.rip)}\n`);
+        }
+      }
+    } finally {
+      input.detach();
+    }
   }
   flush();
   if (opts.stats) process.stderr.write(`instructions ${r.icount}, cycles ${r.cycles}\n`);
@@ -70,11 +172,11 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
     case Stop.Exit:
       return r.exitStatus ?? 0;
     case Stop.Budget:
-      process.stderr.write(`worldswitch: stopped after ${maxInsns} instructions (--max-insns) at RIP ${hex(cpu.rip)}\n`);
+      process.stderr.write(`worldswitch: stopped after ${maxInsns} instructions (--max-insns) at RIP ${where(cpu.rip)}\n`);
       return 124;
     case Stop.Shutdown: {
       const chain = cpu.shutdown.chain.map((v) => `#${v}`).join(' -> ');
-      process.stderr.write(`worldswitch: shutdown (${cpu.shutdown.reason}) at RIP ${hex(cpu.shutdown.rip)}, exceptions ${chain}\n`);
+      process.stderr.write(`worldswitch: shutdown (${cpu.shutdown.reason}) at RIP ${where(cpu.shutdown.rip)}, exceptions ${chain}\n`);
       return 3;
     }
     case Stop.Reset:
@@ -82,10 +184,10 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
       process.stderr.write(`worldswitch: the guest reset the machine: ${machine.stopCause} at RIP ${hex(cpu.rip)}\n`);
       return 6;
     case Stop.Halt:
-      process.stderr.write(`worldswitch: halted with no interrupt that can wake it at RIP ${hex(cpu.rip)}\n`);
+      process.stderr.write(`worldswitch: halted with no interrupt that can wake it at RIP ${where(cpu.rip)}\n`);
       return 4;
     default:
-      process.stderr.write(`worldswitch: stopped (${Stop[r.reason]}) at RIP ${hex(cpu.rip)}\n`);
+      process.stderr.write(`worldswitch: stopped (${Stop[r.reason]}) at RIP ${where(cpu.rip)}\n`);
       return 5;
   }
 }

@@ -21,6 +21,7 @@ export function applyInitialState(c: Cpu, st: InitialState): void {
   c.rl[0] = st.rax | 0;
   c.rl[3] = st.rbx | 0;
   c.rl[4] = st.rsp | 0;
+  c.rl[6] = (st.rsi ?? 0) | 0;
   c.flags = st.rflags;
   c.lazySize = 0;
   c.cr0 = st.cr0;

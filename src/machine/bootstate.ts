@@ -27,6 +27,8 @@ export interface InitialState {
   /** general registers that carry boot information (others are 0) */
   rax: number;
   rbx: number;
+  /** RSI (the Linux 64-bit boot protocol's boot_params pointer); 0 when absent */
+  rsi?: number;
   /** 0: the kernel sets its own stack (the multiboot spec leaves ESP undefined) */
   rsp: number;
   rflags: number;

@@ -41,6 +41,7 @@ import {
   copyAndZero, initialMapping, longModeState, protectedModeState, writeBootGdt,
   writeIdentityPageTables, type InitialState,
 } from './bootstate.js';
+import { isBzImage, loadBzImage, loadPvh, looksLikeTruncatedBzImage, pvhEntry } from './linux.js';
 import { ELFCLASS32, ELFCLASS64, EM_386, EM_X86_64, LoadError, elfClass, hex, isElf, parseElf, segmentAt } from './elf.js';
 
 export { LoadError } from './elf.js';
@@ -72,12 +73,12 @@ export interface LoadedModule {
 }
 
 export interface LoadResult {
-  kind: 'multiboot' | 'elf64';
+  kind: 'multiboot' | 'elf64' | 'bzimage' | 'pvh';
   /** where the CPU starts (physical for multiboot; a virtual address for ELF64) */
   entry: number;
   eax: number;
   ebx: number;
-  /** multiboot information address, or -1 */
+  /** multiboot information, boot_params or hvm_start_info address, or -1 */
   infoAddr: number;
   /** lowest and highest physical address of the kernel image (BSS included) */
   kernelStart: number;
@@ -95,6 +96,9 @@ export interface LoadOptions {
    */
   cmdline?: string;
   modules?: ModuleSpec[];
+  /** a Linux initramfs (bzImage and PVH kernels) and its name for messages */
+  initrd?: Uint8Array | null;
+  initrdName?: string;
 }
 
 interface Chunk {
@@ -262,6 +266,7 @@ export function loadMultiboot(mem: PhysMem, file: Uint8Array, opts: LoadOptions 
 export function loadElf64(mem: PhysMem, file: Uint8Array, opts: LoadOptions = {}): LoadResult {
   const what = opts.name ?? 'kernel';
   if ((opts.modules ?? []).length > 0) throw new LoadError(`${what}: boot modules need a multiboot kernel`);
+  if (opts.initrd) throw new LoadError(`${what}: --initrd needs a Linux kernel (bzImage or PVH vmlinux)`);
   const place = new Placement(mem, what);
   place.claim(PT_BASE, PT_END - PT_BASE, 'initial page tables and GDT');
   const { chunks, img } = elfChunks(file, ELFCLASS64, EM_X86_64, place, what);
@@ -281,9 +286,18 @@ export function loadElf64(mem: PhysMem, file: Uint8Array, opts: LoadOptions = {}
   };
 }
 
-/** ELF64 images load as ELF64; everything else as multiboot (whose errors say what is wrong). */
+/**
+ * Tell the formats apart by their headers: a bzImage (setup header "HdrS"), an ELF64 with a
+ * PVH entry note (a Linux vmlinux), another ELF64, and everything else as multiboot (whose
+ * errors say what is wrong).
+ */
 export function loadKernel(mem: PhysMem, file: Uint8Array, opts: LoadOptions = {}): LoadResult {
-  return elfClass(file) === ELFCLASS64 ? loadElf64(mem, file, opts) : loadMultiboot(mem, file, opts);
+  const what = opts.name ?? 'kernel';
+  if (isBzImage(file)) return loadBzImage(mem, file, opts);
+  if (looksLikeTruncatedBzImage(file)) throw new LoadError(`${what}: truncated bzImage (${file.length} bytes, no setup header)`);
+  if (elfClass(file) === ELFCLASS64) return pvhEntry(file) !== null ? loadPvh(mem, file, opts) : loadElf64(mem, file, opts);
+  if (opts.initrd) throw new LoadError(`${what}: --initrd needs a Linux kernel (bzImage or PVH vmlinux)`);
+  return loadMultiboot(mem, file, opts);
 }
 
 /**

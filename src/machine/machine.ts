@@ -155,17 +155,6 @@ export class Machine {
       if (lapic.takeNmi()) cpu.raiseNmi();
       cpu.attention = true;
     };
-    // APIC_BASE (APM Vol. 2 16.3.1): the MMIO window follows the base; with AE clear the APIC
-    // is globally disabled: no window, no interrupts; setting AE again brings it back reset
-    cpu.onApicBase = (old) => {
-      if ((cpu.apicBase & 0x800) !== 0 && (old & 0x800) === 0) lapic.reset();
-      this.placeApic();
-    };
-    // performance counters: an event at the earliest cycle a counter with INT can overflow
-    // (pmu.ts), and the overflow interrupt through the LAPIC's LVTPC
-    const pmuEvent = this.sched.register(() => perfSync(cpu));
-    cpu.perf.arm = (at) => { if (at === Infinity) this.sched.disarm(pmuEvent); else this.sched.arm(pmuEvent, at); };
-    cpu.perf.overflow = () => lapic.perfCounterOverflow();
     lapic.onLevelEoi = (v) => this.ioapic.eoi(v);
     this.pic.onIntr = (level) => {
       this.ioapic.setPin(0, level);
@@ -179,6 +168,17 @@ export class Machine {
     this.acpi.onPowerOff = () => { this.stopCause = 'power-off (ACPI S5)'; this.exit(0); };
     this.sysctl.onReset = (source) => this.reset(source);
     this.kbc.onReset = (source) => this.reset(source);
+    // APIC_BASE (APM Vol. 2 16.3.1): the MMIO window follows the base; with AE clear the APIC
+    // is globally disabled: no window, no interrupts; setting AE again brings it back reset
+    cpu.onApicBase = (old) => {
+      if ((cpu.apicBase & 0x800) !== 0 && (old & 0x800) === 0) lapic.reset();
+      this.placeApic();
+    };
+    // performance counters: an event at the earliest cycle a counter with INT can overflow
+    // (pmu.ts), and the overflow interrupt through the LAPIC's LVTPC
+    const pmuEvent = this.sched.register(() => perfSync(cpu));
+    cpu.perf.arm = (at) => { if (at === Infinity) this.sched.disarm(pmuEvent); else this.sched.arm(pmuEvent, at); };
+    cpu.perf.overflow = () => lapic.perfCounterOverflow();
     cpu.tprWrite = (v) => lapic.setCr8(v);
     cpu.tprRead = () => lapic.cr8();
     if (opts.architecturalDelivery ?? true) cpu.useArchitecturalDelivery();

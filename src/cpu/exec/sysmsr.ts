@@ -269,14 +269,22 @@ function monitor(c: Cpu, i: Insn): void {
 }
 
 /**
- * MWAIT: may end for any reason (APM Vol. 3 MWAIT), and with no monitor hardware modelled it
- * ends at once. The MWAIT intercept, and MWAIT_COND when ECX[0] asks for interrupts to wake it.
+ * MWAIT: may end for any reason (APM Vol. 3 MWAIT). After MONITOR with interrupts enabled it
+ * waits like HLT for an interrupt or NMI (on one CPU with no DMA nothing else can write the
+ * monitored line meanwhile), so an OS idle loop (Linux's mwait_idle: `sti; mwait`) lets time
+ * jump to the next event instead of spinning; otherwise (no monitor armed, or IF = 0, where
+ * only ECX[0] = 1 would let a masked interrupt end the wait) it ends at once. The MWAIT
+ * intercept, and MWAIT_COND when the monitor is armed.
  */
 function mwait(c: Cpu, _i: Insn): void {
   if (c.cpl !== 0) raise(Vec.UD, 0);
   if ((c.rl[R.RCX] & ~1) !== 0) raise(Vec.GP, 0);
   c.icpt(Exit.MWAIT);
   if (c.monitorArmed) c.icpt(Exit.MWAIT_COND);
+  if (c.monitorArmed && (c.flags & Fl.IF) !== 0) {
+    c.halted = true;
+    c.attention = true;
+  }
   c.monitorArmed = false;
 }
 

@@ -1,0 +1,57 @@
+// npm run bench:linux: boot Debian's cloud kernel (npm run linux) with the project's initramfs
+// on worldswitch, three times: instructions and wall time to /init and to power-off (medians),
+// the snapshot taken at /init (its size, and the time to restore it).
+//   node bench/linux-boot.mjs [--runs N] [--max-insns N] [--pvh]
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bootLinux } from '../dist/lab/linuxboot.js';
+import { restoreSnapshot } from '../dist/lab/snapshot.js';
+import { parseSystemMap } from '../dist/lab/sysmap.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const CACHE = join(ROOT, '.cache', 'linux');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => { const k = args.indexOf(name); return k >= 0 ? args[k + 1] : dflt; };
+const runs = Number(opt('--runs', '3'));
+const maxInsns = Number(opt('--max-insns', '3000000000'));
+const image = args.includes('--pvh') ? 'vmlinux' : 'vmlinuz';
+for (const f of [image, 'init.cpio']) {
+  if (!existsSync(join(CACHE, f))) { console.error(`bench: ${join(CACHE, f)} is missing: run npm run linux`); process.exit(1); }
+}
+const kernel = readFileSync(join(CACHE, image));
+const initrd = readFileSync(join(CACHE, 'init.cpio'));
+const syms = existsSync(join(CACHE, 'System.map')) ? parseSystemMap(readFileSync(join(CACHE, 'System.map'), 'utf8')) : null;
+const cmdline = 'console=ttyS0 cryptomgr.notests';
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+const rows = [];
+let last;
+for (let k = 0; k < runs; k++) {
+  const t0 = performance.now();
+  last = bootLinux({ kernel, initrd, cmdline, maxInsns, snapshotAtInit: k === runs - 1 });
+  rows.push({ ...last, wall: performance.now() - t0 });
+  const r = rows[rows.length - 1];
+  console.error(`run ${k + 1}: /init at ${r.initInsns} insns (${(r.initMs / 1000).toFixed(1)} s), power-off at ${r.powerOffInsns} insns (${(r.powerOffMs / 1000).toFixed(1)} s)`);
+  if (r.powerOffInsns < 0) {
+    const rip = r.machine.cpu.rip;
+    const tail = r.log.trimEnd().split('\n').slice(-8).join('\n');
+    console.error(`run ${k + 1} did not power off: stop ${r.stop.reason} after ${r.stop.icount} insns at RIP 0x${BigInt.asUintN(64, BigInt(rip)).toString(16)}${syms ? ` (${syms.describe(rip)})` : ''}\n${tail}`);
+    break;
+  }
+}
+const out = {
+  kernel: image, cmdline, runs: rows.length,
+  initInsns: median(rows.map((r) => r.initInsns)), initSeconds: median(rows.map((r) => r.initMs)) / 1000,
+  initSimulatedSeconds: median(rows.map((r) => r.initSimSeconds)),
+  powerOffInsns: median(rows.map((r) => r.powerOffInsns)), powerOffSeconds: median(rows.map((r) => r.powerOffMs)) / 1000,
+  powerOffSimulatedSeconds: median(rows.map((r) => r.powerOffSimSeconds)),
+};
+if (last.snapshot) {
+  const snap = last.snapshot;
+  const bytes = snap.pages.size * 4096;
+  const t0 = performance.now();
+  restoreSnapshot(last.machine, snap);
+  out.snapshotBytes = bytes;
+  out.restoreMs = performance.now() - t0;
+}
+console.log(JSON.stringify(out, null, 2));
