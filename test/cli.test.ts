@@ -47,6 +47,7 @@ beforeAll(() => {
   writeFileSync(join(TMP, 'spin.elf'), elf32([0xeb, 0xfe]));
   writeFileSync(join(TMP, 'badmagic.elf'), elf32([0xf4], { magic: 0x12345678 }));
   writeFileSync(join(TMP, 'outside.elf'), elf32([0xf4], { paddr: 0x7ff00000 }));
+  writeFileSync(join(TMP, 'hole.elf'), elf32([0xf4], { paddr: 0xb8000 }));
   writeFileSync(join(TMP, 'truncated.elf'), elf32([0xf4]).slice(0, 40));
 });
 
@@ -76,6 +77,7 @@ describe('worldswitch run', () => {
     ['a wrong magic', ['run', join(TMP, 'badmagic.elf')], /multiboot header|ELF/],
     ['a truncated image', ['run', join(TMP, 'truncated.elf')], /truncated|short|header|ELF/i],
     ['segments outside RAM', ['run', join(TMP, 'outside.elf'), '--mem', '64M'], /outside|RAM|beyond/i],
+    ['a segment in the 0xA0000-0xFFFFF window', ['run', join(TMP, 'hole.elf')], /overlaps the PC's reserved window/],
     ['a missing module', ['run', join(TMP, 'hello.elf'), '--module', join(TMP, 'nomod.bin')], /module/],
     ['a bad memory size', ['run', join(TMP, 'hello.elf'), '--mem', 'lots'], /--mem/],
     ['a bad instruction budget', ['run', join(TMP, 'hello.elf'), '--max-insns', '-5'], /--max-insns/],

@@ -155,6 +155,12 @@ export class Placement {
     if (start < 0 || end > this.ramEnd) {
       throw new LoadError(`${this.what}: ${part} at ${hex(start)}..${hex(end)} is outside RAM (0..${hex(this.ramEnd)})`);
     }
+    // the PC's legacy window (EBDA, video memory, option and system ROMs) is not RAM a kernel
+    // can be loaded into: the firmware tables live there (firmware/), and real firmware would
+    // not load a kernel over it either
+    if (start < LOW_RESERVED_END && end > LOW_RESERVED_START) {
+      throw new LoadError(`${this.what}: ${part} at ${hex(start)}..${hex(end)} overlaps the PC's reserved window ${hex(LOW_RESERVED_START)}..${hex(LOW_RESERVED_END)} (EBDA, video memory, BIOS)`);
+    }
     for (const r of this.ranges) {
       if (start < r.end && r.start < end) {
         throw new LoadError(`${this.what}: ${part} at ${hex(start)}..${hex(end)} overlaps ${r.what} at ${hex(r.start)}..${hex(r.end)}`);
