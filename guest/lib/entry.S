@@ -8,6 +8,7 @@
  * decides by the CS of its frame (on exit: the frame's CS as a handler may have changed it).
  */
 #include "rt.h"
+#include "syscall_frame.h"
 
 	.text
 	.code64
@@ -159,58 +160,11 @@ user_trampoline:
 /* ---- SYSCALL entry (LSTAR): RCX = user RIP, R11 = user RFLAGS ---- */
 	.globl syscall_entry
 syscall_entry:
-	swapgs
-	mov %rsp, %gs:PC_USER_RSP
-	mov %gs:PC_KSTACK, %rsp
-	pushq $(UDS | 3)
-	pushq %gs:PC_USER_RSP
-	push %r11
-	pushq $(UCS | 3)
-	push %rcx
-	pushq $0
-	pushq $-1
-	push %rax
-	push %rbx
-	push %rcx
-	push %rdx
-	push %rsi
-	push %rdi
-	push %rbp
-	push %r8
-	push %r9
-	push %r10
-	push %r11
-	push %r12
-	push %r13
-	push %r14
-	push %r15
-	mov %rsp, %rdi
-	cld
+	SYSCALL_ENTER_FRAME
 	call syscall_dispatch           /* nonzero: SYS_EXIT, leave to user_call's caller */
 	test %eax, %eax
 	jnz 2f
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %r12
-	pop %r11
-	pop %r10
-	pop %r9
-	pop %r8
-	pop %rbp
-	pop %rdi
-	pop %rsi
-	pop %rdx
-	pop %rcx
-	pop %rbx
-	pop %rax
-	add $16, %rsp
-	pop %rcx                        /* RIP */
-	add $8, %rsp                    /* CS */
-	pop %r11                        /* RFLAGS */
-	mov (%rsp), %rsp                /* user RSP */
-	swapgs
-	sysretq
+	SYSCALL_EXIT_FRAME
 2:	mov F_RDI(%rsp), %rax
 	mov user_ctx_rsp(%rip), %rsp
 	jmp catch_resume

@@ -16,6 +16,7 @@
  * RAX, RCX and R11 clobbered, everything else preserved.
  */
 #include "rt.h"
+#include "syscall_frame.h"
 
 	.text
 	.code64
@@ -55,58 +56,11 @@ uland_enter:
 
 	.globl uland_syscall_entry
 uland_syscall_entry:
-	swapgs
-	mov %rsp, %gs:PC_USER_RSP
-	mov %gs:PC_KSTACK, %rsp
-	pushq $(UDS | 3)
-	pushq %gs:PC_USER_RSP
-	push %r11
-	pushq $(UCS | 3)
-	push %rcx
-	pushq $0
-	pushq $-1
-	push %rax
-	push %rbx
-	push %rcx
-	push %rdx
-	push %rsi
-	push %rdi
-	push %rbp
-	push %r8
-	push %r9
-	push %r10
-	push %r11
-	push %r12
-	push %r13
-	push %r14
-	push %r15
-	mov %rsp, %rdi
-	cld
+	SYSCALL_ENTER_FRAME
 	call uland_syscall              /* RAX of the frame is the result; nonzero: exit */
 	test %eax, %eax
 	jnz 2f
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %r12
-	pop %r11
-	pop %r10
-	pop %r9
-	pop %r8
-	pop %rbp
-	pop %rdi
-	pop %rsi
-	pop %rdx
-	pop %rcx
-	pop %rbx
-	pop %rax
-	add $16, %rsp
-	pop %rcx                        /* RIP */
-	add $8, %rsp                    /* CS */
-	pop %r11                        /* RFLAGS */
-	mov (%rsp), %rsp                /* user RSP */
-	swapgs
-	sysretq
+	SYSCALL_EXIT_FRAME
 	/* the process ended: back to uland_enter's caller, still with the kernel's GS */
 2:	mov uland_kctx_rsp(%rip), %rsp
 	mov uland_exit_status(%rip), %rax

@@ -20,18 +20,18 @@
  */
 
 import type { Cpu } from '../cpu.js';
-import { Pfx, type Insn } from '../../x86/insn.js';
+import type { Insn } from '../../x86/insn.js';
 import { raise } from '../fault.js';
 import { mmxCheck, sseCheck } from '../fpu/checks.js';
 import { f32ToI32, f64ToI32, i32ToF32, i32ToF64, sf } from '../fpu/softfloat.js';
 import { Acc, read32, read64, translate, write64, write8, writeN, read16 } from '../mmu.js';
 import { ea } from '../operands.js';
 import { getReg, setReg } from '../regs.js';
-import { S as SEG, TWO32, Vec } from '../state.js';
+import { Vec } from '../state.js';
 import { PI } from '../../x86/table-sse.js';
 import { D, intCore, R, S, shift } from './sse-int.js';
 import { sseCtl } from './sse-fp.js';
-import { ALIGN_LEGACY, checkAlign, commitExc, loadW, loadW64, read128, W } from './sse-util.js';
+import { ALIGN_LEGACY, checkAlign, commitExc, loadW, loadW64, read128, W, maskMoveLinear } from './sse-util.js';
 
 /** FSW.ES */
 const FSW_ES = 0x80;
@@ -224,16 +224,7 @@ function mMaskmovq(c: Cpu, i: Insn): void {
   const f = c.fpu;
   const m = i.rm & 7;
   const s = i.reg & 7;
-  const seg = (i.pfx & Pfx.Seg) !== 0 ? i.seg : SEG.DS;
-  let lin: number;
-  if (c.bits === 64) {
-    const hi = i.adsize === 8 ? c.rh[7] : 0;
-    lin = hi * TWO32 + (c.rl[7] >>> 0) + (seg >= SEG.FS ? c.segBase[seg] : 0);
-    if (lin >= 0x800000000000 || lin < -0x800000000000) raise(Vec.GP, 0);
-  } else {
-    const off = i.adsize === 4 ? c.rl[7] >>> 0 : c.rl[7] & 0xffff;
-    lin = (c.segBase[seg] + off) % TWO32;
-  }
+  const lin = maskMoveLinear(c, i);
   let first = -1;
   let last = -1;
   for (let k = 0; k < 8; k++) if ((byteOf(f.sigLo[m], f.sigHi[m], k) & 0x80) !== 0) { if (first < 0) first = k; last = k; }

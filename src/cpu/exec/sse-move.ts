@@ -7,14 +7,12 @@
  */
 
 import type { Cpu } from '../cpu.js';
-import { Pfx, type Insn } from '../../x86/insn.js';
+import type { Insn } from '../../x86/insn.js';
 import { mmxCheck, sseCheck } from '../fpu/checks.js';
 import { Acc, read16, read64, translate, write32, write64, write8, writeN } from '../mmu.js';
 import { ea } from '../operands.js';
 import { getReg, setReg } from '../regs.js';
-import { S, TWO32, Vec } from '../state.js';
-import { raise } from '../fault.js';
-import { ALIGN_LEGACY, checkAlign, loadW, loadW32, loadW64, RES, storeRes, write128 } from './sse-util.js';
+import { ALIGN_LEGACY, checkAlign, loadW, loadW32, loadW64, RES, storeRes, write128, maskMoveLinear } from './sse-util.js';
 
 /** V = W (128 bits); arg = alignment kind */
 function sseLoad(c: Cpu, i: Insn): void {
@@ -190,17 +188,7 @@ function maskmovdqu(c: Cpu, i: Insn): void {
   const x = c.fpu.xmm;
   const m = i.rm << 2;
   const s = i.reg << 2;
-  const seg = (i.pfx & Pfx.Seg) !== 0 ? i.seg : S.DS;
-  let lin: number;
-  if (c.bits === 64) {
-    // rDI (zero-extended with 67), plus an FS/GS base; the address must be canonical
-    const hi = i.adsize === 8 ? c.rh[7] : 0;
-    lin = hi * TWO32 + (c.rl[7] >>> 0) + (seg >= S.FS ? c.segBase[seg] : 0);
-    if (lin >= 0x800000000000 || lin < -0x800000000000) raise(Vec.GP, 0);
-  } else {
-    const off = i.adsize === 4 ? c.rl[7] >>> 0 : c.rl[7] & 0xffff;
-    lin = (c.segBase[seg] + off) % TWO32;
-  }
+  const lin = maskMoveLinear(c, i);
   let first = -1;
   let last = -1;
   for (let k = 0; k < 16; k++) {

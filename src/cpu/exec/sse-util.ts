@@ -11,11 +11,11 @@
  */
 
 import type { Cpu } from '../cpu.js';
-import type { Insn } from '../../x86/insn.js';
+import { Pfx, type Insn } from '../../x86/insn.js';
 import { raise } from '../fault.js';
 import { Acc, read32, read64, translate, write64 } from '../mmu.js';
 import { ea } from '../operands.js';
-import { Vec } from '../state.js';
+import { S, TWO32, Vec } from '../state.js';
 import { CR4_OSXMMEXCPT } from '../fpu/checks.js';
 import { CTL_DAZ, CTL_OM, CTL_UM, f32ToF80, f64ToF80, f80Add, f80Div, f80Mul, f80Sqrt, f80Sub, sf } from '../fpu/softfloat.js';
 
@@ -34,6 +34,23 @@ export const W = new Int32Array(4);
 export const RES = new Int32Array(4);
 
 /** #GP(0) for a misaligned 16-byte operand, per the rule above */
+/**
+ * The destination of MASKMOVQ / MASKMOVDQU: DS:rDI (or the override's segment) as a linear
+ * address; in 64-bit mode rDI is zero-extended with a 67 prefix, only FS/GS add a base, and a
+ * non-canonical address is #GP(0)
+ */
+export function maskMoveLinear(c: Cpu, i: Insn): number {
+  const seg = (i.pfx & Pfx.Seg) !== 0 ? i.seg : S.DS;
+  if (c.bits === 64) {
+    const hi = i.adsize === 8 ? c.rh[7] : 0;
+    const lin = hi * TWO32 + (c.rl[7] >>> 0) + (seg >= S.FS ? c.segBase[seg] : 0);
+    if (lin >= 0x800000000000 || lin < -0x800000000000) raise(Vec.GP, 0);
+    return lin;
+  }
+  const off = i.adsize === 4 ? c.rl[7] >>> 0 : c.rl[7] & 0xffff;
+  return (c.segBase[seg] + off) % TWO32;
+}
+
 export function checkAlign(c: Cpu, lin: number, align: number): void {
   if (align !== ALIGN_NONE && (lin & 15) !== 0 && (align === ALIGN_STRICT || (c.fpu.mxcsr & MXCSR_MM) === 0)) {
     raise(Vec.GP, 0);
