@@ -7,38 +7,17 @@ import { describe, expect, it } from 'vitest';
 import { Cpu } from '../src/cpu/cpu.js';
 import { PhysMem } from '../src/machine/memory.js';
 import { setFlatMode } from '../src/cpu/setup.js';
-import { Efer, Stop } from '../src/cpu/state.js';
+import { Stop } from '../src/cpu/state.js';
 import { V } from '../src/svm/vmcb.js';
+import { GUEST, VMCB, svmSetup } from './svm-setup.js';
 
-const HOST = 0x1000;
-const HSAVE = 0x3000;
-const VMCB = 0x4000;
-const GUEST = 0x5000;
-
-/** a 64-bit host running a 32-bit flat guest through identity nested tables (0..2 MiB) */
+/** svm-setup's host and guest, with architectural delivery, a guest IDT with a #UD gate (to a
+ * VMMCALL) and identity nested tables over 0..2 MiB */
 function nptGuest(guestCode: number[]) {
-  const mem = new PhysMem(1 << 20);
-  const c = new Cpu(mem);
-  setFlatMode(c, 64);
+  const t = svmSetup(guestCode);
+  const { c, mem } = t;
   c.useArchitecturalDelivery();
-  c.efer |= Efer.SVME;
-  c.vmHsavePa = HSAVE;
-  // host: mov rax, VMCB ; vmrun ; hlt
-  mem.load(HOST, Uint8Array.from([0x48, 0xc7, 0xc0, VMCB & 0xff, VMCB >> 8, 0, 0, 0x0f, 0x01, 0xd8, 0xf4]));
-  mem.load(GUEST, Uint8Array.from(guestCode));
   const w32 = (o: number, v: number) => mem.write32(VMCB + o, v);
-  w32(V.INTERCEPT_MISC2, 0x3);
-  w32(V.ASID, 1);
-  w32(V.MSRPM_BASE_PA, 0x8000);
-  w32(V.IOPM_BASE_PA, 0xa000);
-  const seg = (o: number, sel: number, attr: number) => { w32(o, sel | (attr << 16)); w32(o + 4, 0xffffffff); w32(o + 8, 0); w32(o + 12, 0); };
-  seg(V.CS, 0x08, 0xc9b);
-  for (const o of [V.SS, V.DS, V.ES]) seg(o, 0x10, 0xc93);
-  w32(V.CR0, 0x11);
-  w32(V.EFER, Efer.SVME);
-  w32(V.RFLAGS, 0x2);
-  w32(V.RIP, GUEST);
-  w32(V.RSP, 0x7000);
   // guest GDT with flat code at 8; IDT at 0x9000 with a gate for #UD
   mem.write32(0x7c08, 0x0000ffff); mem.write32(0x7c0c, 0x00cf9b00);
   w32(V.GDTR + 8, 0x7c00); w32(V.GDTR + 4, 0xf);
@@ -51,8 +30,7 @@ function nptGuest(guestCode: number[]) {
   w32(V.NP_ENABLE, 1);
   w32(V.N_CR3, 0x20000);
   w32(V.G_PAT, 0x00070406); w32(V.G_PAT + 4, 0x00070406);
-  c.rip = HOST;
-  return { c, mem, r32: (o: number) => mem.read32(VMCB + o) >>> 0 };
+  return t;
 }
 
 describe('events that fault in unusual places', () => {
