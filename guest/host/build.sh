@@ -14,14 +14,14 @@ LD="${LD:-ld}"
 OBJCOPY="${OBJCOPY:-objcopy}"
 COMMON=(-m64 -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-pic -fno-pie
   -mno-red-zone -mgeneral-regs-only -nostdlib -fcf-protection=none -fno-asynchronous-unwind-tables
-  -fno-tree-loop-distribute-patterns -mcmodel=small -fno-builtin -I"$here/include" -I"$here/../include")
+  -fno-tree-loop-distribute-patterns -mcmodel=small -fno-builtin -I"$here/include" -I"$here/../include" -I"$here/../lib")
 KFLAGS=("${COMMON[@]}" -fstack-protector-strong -mstack-protector-guard=tls
   -mstack-protector-guard-reg=gs -mstack-protector-guard-offset=40 -I"$here/kernel" -I"$here/kvm")
 UFLAGS=("${COMMON[@]}" -fstack-protector-strong -I"$here/vmm")
 
 if [[ "${1:-}" == clean ]]; then rm -rf "$out"; exit 0; fi
 mkdir -p "$out/obj/kernel" "$out/obj/user"
-deps=("$here/build.sh" "$here"/include/*.h "$here"/kernel/*.h "$here"/kvm/*.h "$here"/vmm/*.h)
+deps=("$here/build.sh" "$here/../lib/opts.h" "$here"/include/*.h "$here"/kernel/*.h "$here"/kvm/*.h "$here"/vmm/*.h)
 
 stale() {
   local t="$1" d
@@ -47,8 +47,8 @@ compile() {
   if [[ "$dir" == user ]]; then uobjs+=("$o"); else objs+=("$o"); fi
 }
 
-for s in "$here"/kernel/*.[cS] "$here"/kvm/*.[cS] "$here"/common/*.c; do compile kernel "$s" "${KFLAGS[@]}"; done
-for s in "$here"/vmm/*.[cS] "$here"/common/*.c; do compile user "$s" "${UFLAGS[@]}"; done
+for s in "$here"/kernel/*.[cS] "$here"/kvm/*.[cS] "$here"/common/*.c "$here/../lib/opts.c"; do compile kernel "$s" "${KFLAGS[@]}"; done
+for s in "$here"/vmm/*.[cS] "$here"/common/*.c "$here/../lib/opts.c"; do compile user "$s" "${UFLAGS[@]}"; done
 
 # The VMM is one relocatable object whose symbols are its own (it has its own printf, memcpy,
 # ...), except the three the kernel needs to start it. host.ld places it at USER_BASE.

@@ -8,36 +8,7 @@
  */
 #include "rt.h"
 
-#define SYS_read 0
-#define SYS_write 1
-#define SYS_open 2
-#define SYS_close 3
-#define SYS_mkdir 83
-#define SYS_sync 162
-#define SYS_mount 165
-#define SYS_reboot 169
-#define SYS_uname 63
-#define SYS_exit 60
-#define SYS_pause 34
-
-#define LINUX_REBOOT_MAGIC1 0xfee1dead
-#define LINUX_REBOOT_MAGIC2 672274793
-#define LINUX_REBOOT_CMD_POWER_OFF 0x4321fedc
-
-static long sys3(long n, long a, long b, long c) {
-  long r;
-  __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
-  return r;
-}
-
-static long sys5(long n, long a, long b, long c, long d, long e) {
-  long r;
-  register long r10 __asm__("r10") = d;
-  register long r8 __asm__("r8") = e;
-  __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
-                   : "rcx", "r11", "memory");
-  return r;
-}
+#include "sys.h"
 
 static void out(const char *fmt, ...) {
   char buf[1024];
@@ -121,10 +92,7 @@ void init_main(void) {
   if (m < 0) out("init: mount /proc failed (error %ld)\n", -m);
   else show_cpuinfo();
   out("init: powering off\n");
-  sys3(SYS_sync, 0, 0, 0);
-  long r = sys5(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_POWER_OFF, 0, 0);
-  out("init: reboot(POWER_OFF) failed (error %ld)\n", -r);
-  for (;;) sys3(SYS_pause, 0, 0, 0); /* returning from init would panic the kernel */
+  sys_poweroff();
 }
 
 /* the process entry: align the stack as the ABI expects at a call and never return */

@@ -40,8 +40,8 @@ export class SymbolTable {
     return a;
   }
 
-  /** "name+0x12" for an address (the nearest symbol at or below it) */
-  describe(addr: number): string {
+  /** the symbol at or below an address (the function an instruction belongs to) */
+  at(addr: number): Sym | undefined {
     let lo = 0;
     let hi = this.sorted.length - 1;
     let best = -1;
@@ -49,8 +49,13 @@ export class SymbolTable {
       const mid = (lo + hi) >> 1;
       if (this.sorted[mid].addr <= addr) { best = mid; lo = mid + 1; } else hi = mid - 1;
     }
-    if (best < 0) return `0x${addr.toString(16)}`;
-    const s = this.sorted[best];
+    return best < 0 ? undefined : this.sorted[best];
+  }
+
+  /** "name+0x12" for an address (the nearest symbol at or below it) */
+  describe(addr: number): string {
+    const s = this.at(addr);
+    if (s === undefined) return `0x${addr.toString(16)}`;
     const off = addr - s.addr;
     return off === 0 ? s.name : `${s.name}+0x${off.toString(16)}`;
   }

@@ -15,6 +15,7 @@
  */
 #ifndef LAYOUT_H
 #define LAYOUT_H
+#include "guestabi.h"
 
 #ifdef __ASSEMBLER__
 #define UL(x) x
@@ -25,11 +26,6 @@
 #define KERNEL_BASE 0x00100000
 #define USER_BASE 0x00800000
 #define USER_SIZE 0x00400000
-#define GUEST_BASE 0x00c00000
-#define GUEST_SIZE 0x00200000
-#define MMIO_GPA 0x00e00000
-#define DOORBELL_GPA (MMIO_GPA + 0x0000)   /* handled in the kernel (an ioeventfd) */
-#define USER_MMIO_GPA (MMIO_GPA + 0x1000)  /* nobody in the kernel: exits to the VMM */
 #define PAGE_OFFSET UL(0xffff888000000000)
 
 /* GDT selectors; KCS, KDS and UCS32, UDS, UCS are in the order SYSCALL/SYSRET need (APM Vol. 2,
@@ -59,12 +55,5 @@
 #define VEC_TIMER 0x20
 #define VEC_SPURIOUS 0xff
 
-/* the VMM's console port (a guest OUT there exits to user space) */
-#define CONSOLE_PORT 0xe9
-
-/* the guest: parameter page, code and stack inside guest RAM */
-#define GUEST_PARAMS GUEST_BASE
-#define GUEST_ENTRY (GUEST_BASE + 0x1000)
-#define GUEST_STACK_TOP (GUEST_BASE + 0x20000)
 
 #endif

@@ -19,10 +19,5 @@ int memcmp(const void *a, const void *b, u64 n);
 u64 strlen(const char *s);
 int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, u64 n);
-/* a decimal or 0x-hex number; *end (if end) is where it stopped */
-u64 strtou(const char *s, const char **end);
-/* the value of `key=` in a space-separated option string (copied into buf), or NULL */
-const char *opt_value(const char *opts, const char *key, char *buf, u64 size);
-/* is `word` one of the space-separated words of opts? */
-int opt_word(const char *opts, const char *word);
+#include "opts.h"   /* strtou, opt_value, opt_word (guest/lib/opts.c) */
 #endif

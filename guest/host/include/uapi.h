@@ -40,13 +40,6 @@
 #define KVM_EXIT_IO_IN 0
 #define KVM_EXIT_IO_OUT 1
 
-/* the guest's parameter page (GUEST_PARAMS), written by the VMM before the first KVM_RUN */
-#define GP_KEXITS 0x00           /* u32: in-kernel exits per exit to user space (mix: per group) */
-#define GP_UEXITS 0x08           /* u32: mix: exits to user space per group (at least 1) */
-#define GP_NLEAVES 0x04          /* u32: CPUID leaves to report */
-#define GP_LEAVES 0x10           /* u32[16]: the leaves */
-#define GP_CPUID_OUT 0x100       /* 16 bytes per leaf: EAX, EBX, ECX, EDX */
-#define GP_MAX_LEAVES 16
 
 #ifndef __ASSEMBLER__
 typedef unsigned long u64;

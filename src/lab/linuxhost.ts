@@ -1,0 +1,254 @@
+/**
+ * The real host: Debian's Linux 6.1 booted on worldswitch with kvm.ko and kvm-amd.ko (Debian's
+ * own, or built from Debian's source with a design's patch: linux/kvm/build.sh) and the
+ * project's VMM as /init (linux/vmm/vmm.c). One boot is snapshotted when the VMM says
+ * "kvmhost: ready" and restored for every request; the machine types the request on the
+ * console, reads where the modules' sections went (MODSECT lines) and then takes the thread's
+ * four timestamps itself, at no cycle cost:
+ *
+ *   entry  kvm_arch_vcpu_ioctl_run is entered (kvm.ko; the KVM_RUN ioctl's arch part)
+ *   pre    the last VMRUN of the call is about to execute (the CPU enters guest mode)
+ *   post   GIF is set again after the #VMEXIT that follows it (the STGI ending the world
+ *          switch: the design's host-state restore is done by then)
+ *   exit   kvm_arch_vcpu_ioctl_run has returned (its return address)
+ *
+ * The measured KVM_RUNs are single-stepped so that every instruction's cost goes to the
+ * function it belongs to: a per-function profile with self and children cycles, as
+ * `perf report --children` shows one, over the whole measured window (user space, the system
+ * call path and KVM_RUN). Stepping changes nothing the machine does (slices end at the same
+ * cycle deadlines).
+ */
+
+import { Machine } from '../machine/machine.js';
+import { Stop } from '../cpu/state.js';
+import type { Cpu } from '../cpu/cpu.js';
+import { takeSnapshot, restoreSnapshot, type Snapshot } from './snapshot.js';
+import { bootLinux } from './linuxboot.js';
+import { parseModuleSections, kernelSymbols, type KernelSymbols, type LoadedModule } from './kmod.js';
+import type { SymbolTable } from './symbols.js';
+import { FunctionProfile } from './kprofile.js';
+
+export const KVMHOST_READY = 'kvmhost: ready';
+const MODULES_LOADED = 'kvmhost: modules loaded';
+export const KVMHOST_CMDLINE = 'console=ttyS0 nokaslr cryptomgr.notests quiet';
+
+export interface KvmHostBoot {
+  machine: Machine;
+  snapshot: Snapshot;
+  /** instructions and host milliseconds to the snapshot */
+  bootInsns: number;
+  bootMs: number;
+  log: string;
+}
+
+/** Boot the real host to its "ready" prompt and snapshot it there. */
+export function bootKvmHost(o: { kernel: Uint8Array; initrd: Uint8Array; cmdline?: string; memSize?: number; maxInsns?: number }): KvmHostBoot {
+  const t0 = performance.now();
+  const r = bootLinux({ kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline ?? KVMHOST_CMDLINE, memSize: o.memSize ?? 512 << 20, maxInsns: o.maxInsns ?? 3_000_000_000, stopAt: KVMHOST_READY });
+  if (!r.log.includes(KVMHOST_READY)) {
+    const tail = r.log.trim().split('\n').slice(-5).join(' | ');
+    throw new Error(`the real host did not reach "${KVMHOST_READY}" (stopped: ${Stop[r.stop.reason]} after ${r.machine.cpu.icount} instructions; log ends: ${tail})`);
+  }
+  const m = r.machine;
+  // let the VMM reach its read() and the CPU go idle: the snapshot is then the same whatever
+  // the slice the marker was seen in
+  runUntilIdle(m);
+  return { machine: m, snapshot: takeSnapshot(m), bootInsns: m.cpu.icount, bootMs: performance.now() - t0, log: r.log };
+}
+
+function runUntilIdle(m: Machine): void {
+  for (let k = 0; k < 200; k++) {
+    const r = m.run(100_000);
+    if (r.reason !== Stop.Budget) break;
+    if (m.cpu.halted) break;
+  }
+}
+
+export interface KvmRunRequest {
+  /** the module set: a directory name under /kvm in the initramfs (a design, a mutant, "debian") */
+  design: string;
+  workload: string;
+  iterations: number;
+  kexits?: number;
+  uexits?: number;
+  fsflip?: boolean;
+  /** KVM_RUNs not measured at the start (the first ones set up the MMU, the vcpu, ...) */
+  warmup?: number;
+  /** kvm_amd module parameters */
+  modparams?: string;
+  maxInsns?: number;
+}
+
+export interface RunPhases {
+  entry: number; pre: number; post: number; exit: number;
+  vmruns: number; instructions: number; hostInstructions: number; serializing: number; msrAccesses: number;
+}
+
+export interface KvmRunResult {
+  request: KvmRunRequest;
+  ok: boolean;
+  status: string;
+  /** the VMM's output after the request */
+  text: string;
+  vmm: Record<string, string>;
+  exitsUser: Record<string, number>;
+  checks: Record<string, number>;
+  mismatches: string[];
+  /** one entry per measured KVM_RUN */
+  runs: RunPhases[];
+  profile: FunctionProfile;
+  /** instructions from the restored snapshot to power-off, and host milliseconds */
+  instructions: number;
+  ms: number;
+}
+
+export interface ModuleFiles { kvm: Uint8Array; kvmAmd: Uint8Array }
+
+/**
+ * One request on a booted host: restore the snapshot, type the request, find the modules'
+ * symbols, measure. The kernel's System.map gives the kernel's own symbols.
+ */
+export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleFiles, rq: KvmRunRequest): KvmRunResult {
+  const t0 = performance.now();
+  const m = b.machine;
+  restoreSnapshot(m, b.snapshot);
+  const c = m.cpu;
+  const i0 = c.icount;
+  const budgetEnd = i0 + (rq.maxInsns ?? 2_000_000_000);
+  const words = [`design=${rq.design}`, `workload=${rq.workload}`, `iterations=${rq.iterations}`];
+  if (rq.kexits !== undefined) words.push(`kexits=${rq.kexits}`);
+  if (rq.uexits !== undefined) words.push(`uexits=${rq.uexits}`);
+  if (rq.fsflip) words.push('fsflip');
+  if (rq.modparams) words.push(`modparams=${rq.modparams.replace(/ /g, ',')}`);
+  const dec = new TextDecoder();
+  let text = '';
+  m.uart.onTx = (byte) => { text += dec.decode(new Uint8Array([byte]), { stream: true }); };
+  m.uart.queueInput(words.join(' ') + '\n');
+
+  const textNow = () => text;
+  // 1. load the modules
+  while (!textNow().includes(MODULES_LOADED)) {
+    const r = m.run(1_000_000);
+    if (stopped(r.reason, c, budgetEnd) || /RESULT fail/.test(textNow())) return failed(rq, textNow(), r.reason, c.icount - i0, t0);
+  }
+  const sections = parseModuleSections(textNow());
+  const loaded: LoadedModule[] = [{ name: 'kvm', ko: mods.kvm }, { name: 'kvm_amd', ko: mods.kvmAmd }];
+  const syms = kernelSymbols(kernelMap, loaded, sections);
+  const entry = syms.table.require('kvm_arch_vcpu_ioctl_run');
+
+  // 2. probes, then "go"
+  const warmup = rq.warmup ?? Math.min(3, Math.max(0, rq.iterations - 1));
+  const profile = new FunctionProfile(syms);
+  const runs: RunPhases[] = [];
+  let calls = 0;
+  let atEntry = false;
+  c.countSerializing = true;
+  c.setBreakpoints(new Set([entry]), (cpu) => {
+    if (++calls > warmup) { atEntry = true; cpu.stopReason = Stop.Exception; }
+  });
+  m.uart.queueInput('go\n');
+  let reason = Stop.None;
+  for (;;) {
+    const r = m.run(1_000_000);
+    reason = r.reason;
+    if (atEntry) {
+      // the first measured KVM_RUN: step from here to the end of the last one
+      c.setBreakpoints(null);
+      stepMeasured(m, entry, rq.iterations - warmup, runs, profile, budgetEnd);
+      atEntry = false;
+      continue;
+    }
+    if (reason !== Stop.Budget || c.icount >= budgetEnd) break;
+  }
+  c.setBreakpoints(null);
+  c.countSerializing = false;
+  return { ...parseKvmHostOutput(text), request: rq, status: describeStop(reason, m), runs, profile, instructions: c.icount - i0, ms: performance.now() - t0 };
+}
+
+function stopped(reason: Stop, c: Cpu, end: number): boolean {
+  return reason !== Stop.Budget || c.icount >= end;
+}
+
+function describeStop(reason: Stop, m: Machine): string {
+  if (reason === Stop.Exit || m.exitStatus !== null) return 'power off';
+  return Stop[reason] ?? String(reason);
+}
+
+function failed(rq: KvmRunRequest, text: string, reason: Stop, insns: number, t0: number): KvmRunResult {
+  return { ...parseKvmHostOutput(text), ok: false, request: rq, status: Stop[reason] ?? String(reason), runs: [], profile: new FunctionProfile(null), instructions: insns, ms: performance.now() - t0 };
+}
+
+/**
+ * Single-step `count` KVM_RUNs from the entry of the first (the CPU is stopped on it) to the
+ * return of the last, recording the four timestamps of each and the function profile of
+ * everything in between.
+ */
+function stepMeasured(m: Machine, entry: number, count: number, runs: RunPhases[], profile: FunctionProfile, budgetEnd: number): void {
+  const c = m.cpu;
+  let cur: RunPhases | null = null;
+  let ret = -1;
+  let afterVmexit = false;
+  let i0 = 0; let hi0 = 0; let s0 = 0; let m0 = 0;
+  let hostInsns = 0;
+  profile.begin(c);
+  while (c.icount < budgetEnd) {
+    const rip = c.ripLinear();
+    const cyc = c.cycles;
+    const guest = c.guestMode;
+    if (!guest && rip === entry && cur === null) {
+      cur = { entry: cyc, pre: -1, post: -1, exit: -1, vmruns: 0, instructions: 0, hostInstructions: 0, serializing: 0, msrAccesses: 0 };
+      // the return address: the ioctl has one caller
+      ret = read64(c, c.rh[4] * 4294967296 + (c.rl[4] >>> 0));
+      i0 = c.icount; hi0 = hostInsns; s0 = c.serializingCount; m0 = c.msrAccesses;
+    } else if (!guest && rip === ret && cur !== null) {
+      cur.exit = cyc;
+      cur.instructions = c.icount - i0;
+      cur.hostInstructions = hostInsns - hi0;
+      cur.serializing = c.serializingCount - s0;
+      cur.msrAccesses = c.msrAccesses - m0;
+      runs.push(cur);
+      cur = null;
+      if (runs.length >= count) break;
+    }
+    const gif0 = c.svm.gif;
+    const ic = c.icount;
+    const r = m.run(1);
+    const stepped = c.icount - ic;
+    if (!guest) hostInsns += stepped;
+    profile.account(c, rip, guest, c.cycles - cyc);
+    if (cur !== null) {
+      if (!guest && c.guestMode) { cur.pre = cyc; cur.vmruns++; afterVmexit = false; }
+      else if (guest && !c.guestMode) afterVmexit = true;
+      if (afterVmexit && !gif0 && c.svm.gif) { cur.post = cyc; afterVmexit = false; }
+    }
+    if (r.reason !== Stop.Budget) break;
+  }
+  profile.end();
+}
+
+/** a 64-bit value at a linear address, as a canonical signed number */
+function read64(c: Cpu, lin: number): number {
+  const pa = c.paging.translate(lin, 0, false);
+  return (c.mem.read32(pa + 4) | 0) * 4294967296 + (c.mem.read32(pa) >>> 0);
+}
+
+/** the KEY lines the VMM prints (linux/vmm/vmm.c) */
+export function parseKvmHostOutput(text: string): Pick<KvmRunResult, 'ok' | 'text' | 'vmm' | 'exitsUser' | 'checks' | 'mismatches'> {
+  const kv = (s: string) => {
+    const r: Record<string, string> = {};
+    for (const mm of s.matchAll(/(\w+)=(\S*)/g)) r[mm[1]] = mm[2];
+    return r;
+  };
+  const num = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v)]));
+  const line = (p: string) => text.split('\n').find((l) => l.startsWith(p)) ?? '';
+  return {
+    ok: /^RESULT ok$/m.test(text),
+    text,
+    vmm: kv(line('VMM ')),
+    exitsUser: num(kv(line('EXITS user'))),
+    checks: num(kv(line('CHECK '))),
+    mismatches: text.split('\n').filter((l) => l.startsWith('MISMATCH')),
+  };
+}
+
+export type { KernelSymbols };
