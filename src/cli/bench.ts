@@ -19,6 +19,7 @@ import { runHost, DESIGNS, WORKLOADS } from '../lab/hostrun.js';
 import { DEFAULT_HOST_IMAGE, mixGroup, readHostImage } from './host.js';
 import { UserError } from './main.js';
 import { Progress } from './progress.js';
+import { benchLinuxCommand } from './bench-linux.js';
 
 interface BenchCliOpts {
   cpu: string;
@@ -35,6 +36,8 @@ interface BenchCliOpts {
   seed: string;
   profile?: string;
   image?: string;
+  host: string;
+  linuxDir?: string;
 }
 
 function profilesOf(cpu: string): string[] {
@@ -65,7 +68,9 @@ function phasesJson(r: DesignResult) {
   return { ...r, phases: Object.fromEntries(r.phases) };
 }
 
-export async function benchCommand(o: BenchCliOpts): Promise<number> {
+export async function benchCommand(o: BenchCliOpts, iterationsGiven = true): Promise<number> {
+  if (o.host === 'linux') return benchLinuxCommand(o, iterationsGiven);
+  if (o.host !== 'mini') throw new UserError(`--host: 'mini' or 'linux', not '${o.host}'`);
   const profiles = profilesOf(o.cpu);
   if (!(WORKLOADS as readonly string[]).includes(o.workload)) throw new UserError(`--workload: unknown '${o.workload}' (one of ${WORKLOADS.join(', ')})`);
   const designs = o.designs === 'all' ? [...DESIGNS] : o.designs.split(',');
@@ -172,7 +177,9 @@ export function addBenchCommands(program: Command, done: (code: number) => void)
     .option('--seed <n>', 'seed of the draws', '1')
     .option('--profile <file>', 'a measured cost profile (JSON, as `worldswitch measure` prints it; docs/measure.md), used as it is')
     .option('--image <path>', 'host image (default build/host/host.elf)')
-    .action(async (opts: BenchCliOpts) => { done(await benchCommand(opts)); });
+    .option('--host <mini|linux>', 'mini: the project\'s small KVM-style host; linux: Debian\'s Linux 6.1 with kvm_amd built per design (npm run linux)', 'mini')
+    .option('--linux-dir <dir>', 'where .cache/linux and .cache/kvm are (default: the worldswitch checkout)')
+    .action(async (opts: BenchCliOpts, cmd: Command) => { done(await benchCommand(opts, cmd.getOptionValueSource('iterations') !== 'default')); });
   program
     .command('calibrate')
     .description('fit the cycle model to the merged design; show which measurements set constants and which are predicted')

@@ -22,7 +22,11 @@
 import { Machine } from '../machine/machine.js';
 import { Stop } from '../cpu/state.js';
 import type { Cpu } from '../cpu/cpu.js';
-import { takeSnapshot, restoreSnapshot, type Snapshot } from './snapshot.js';
+import type { CostProfile } from '../cost/profile.js';
+import { takeSnapshot, restoreSnapshot, adoptSnapshot, type Snapshot } from './snapshot.js';
+import { emulatorHash, snapshotFromBytes, snapshotToBytes } from './snapshot-file.js';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { bootLinux } from './linuxboot.js';
 import { parseModuleSections, kernelSymbols, type KernelSymbols, type LoadedModule } from './kmod.js';
 import type { SymbolTable } from './symbols.js';
@@ -56,6 +60,38 @@ export function bootKvmHost(o: { kernel: Uint8Array; initrd: Uint8Array; cmdline
   return { machine: m, snapshot: takeSnapshot(m), bootInsns: m.cpu.icount, bootMs: performance.now() - t0, log: r.log };
 }
 
+/**
+ * The boot snapshot from `cacheDir` when one was taken by this emulator build of this kernel,
+ * initramfs and command line; otherwise boot, and save the snapshot there for the next run.
+ * `fromCache` says which (a cached boot's bootInsns and bootMs are those of the original boot).
+ */
+export function cachedKvmHostBoot(o: { kernel: Uint8Array; initrd: Uint8Array; cmdline?: string; memSize?: number; cacheDir: string | null }): KvmHostBoot & { fromCache: boolean; loadMs: number } {
+  const cmdline = o.cmdline ?? KVMHOST_CMDLINE;
+  const memSize = o.memSize ?? 512 << 20;
+  const t0 = performance.now();
+  const h = createHash('sha256');
+  h.update(emulatorHash()).update(o.kernel).update(o.initrd).update(cmdline).update(String(memSize));
+  const file = o.cacheDir === null ? null : `${o.cacheDir}/kvmhost-${h.digest('hex').slice(0, 24)}.snap`;
+  if (file !== null && existsSync(file)) {
+    try {
+      const bytes = readFileSync(file);
+      const meta = JSON.parse(readFileSync(file + '.json', 'utf8')) as { bootInsns: number; bootMs: number; log: string };
+      const m = new Machine({ memSize });
+      const snap = snapshotFromBytes(bytes);
+      adoptSnapshot(m, snap);
+      return { machine: m, snapshot: snap, bootInsns: meta.bootInsns, bootMs: meta.bootMs, log: meta.log, fromCache: true, loadMs: performance.now() - t0 };
+    } catch { /* a damaged or foreign file: boot again */ }
+  }
+  const b = bootKvmHost({ kernel: o.kernel, initrd: o.initrd, cmdline, memSize });
+  if (file !== null) {
+    mkdirSync(o.cacheDir!, { recursive: true });
+    writeFileSync(file + '.tmp', snapshotToBytes(b.snapshot));
+    writeFileSync(file + '.json', JSON.stringify({ bootInsns: b.bootInsns, bootMs: b.bootMs, log: b.log }));
+    renameSync(file + '.tmp', file);
+  }
+  return { ...b, fromCache: false, loadMs: 0 };
+}
+
 function runUntilIdle(m: Machine): void {
   for (let k = 0; k < 200; k++) {
     const r = m.run(100_000);
@@ -77,6 +113,8 @@ export interface KvmRunRequest {
   /** kvm_amd module parameters */
   modparams?: string;
   maxInsns?: number;
+  /** the cost model for the run (default: one cycle per instruction) */
+  profile?: CostProfile | null;
 }
 
 export interface RunPhases {
@@ -113,6 +151,8 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
   const m = b.machine;
   restoreSnapshot(m, b.snapshot);
   const c = m.cpu;
+  c.setCostProfile(rq.profile ?? null);
+  c.flushCodeCache();
   const i0 = c.icount;
   const budgetEnd = i0 + (rq.maxInsns ?? 2_000_000_000);
   const words = [`design=${rq.design}`, `workload=${rq.workload}`, `iterations=${rq.iterations}`];

@@ -146,6 +146,10 @@ export function restoreSnapshot(m: Machine, s: Snapshot): void {
     else { mem.u8.fill(0, p * 4096, p * 4096 + 4096); ever[p] = 0; }
     if (mem.codePage[p]) mem.onCodeWrite(p);
   }
+  applyState(m, s);
+}
+
+function applyState(m: Machine, s: Snapshot): void {
   const st = s.state as Record<string, { [k: string]: Plain }>;
   const watchBranches = m.cpu.perf.watchBranches;
   const apicBase = m.cpu.apicBase;
@@ -172,3 +176,23 @@ export function restoreSnapshot(m: Machine, s: Snapshot): void {
   if (c.perf.watchBranches !== watchBranches) c.flushCodeCache();
   if (c.apicBase !== apicBase) m.placeApic();
 }
+
+/**
+ * Make a snapshot taken on another machine (another process or worker: see snapshot-file.ts)
+ * this machine's state. The machine must be built with the same options (RAM size, devices);
+ * the snapshot becomes its latest, so restoreSnapshot works on it from then on.
+ */
+export function adoptSnapshot(m: Machine, s: Snapshot): void {
+  const mem = m.mem;
+  const pages = mem.dirty.length;
+  for (const p of s.pages.keys()) if (p >= pages) throw new Error('adoptSnapshot: the snapshot is of a machine with more RAM');
+  const ever = new Uint8Array(pages);
+  mem.u8.fill(0);
+  for (const [p, page] of s.pages) { mem.u8.set(page, p * 4096); ever[p] = 1; }
+  mem.dirty.fill(0);
+  for (let p = 0; p < pages; p++) if (mem.codePage[p]) mem.onCodeWrite(p);
+  everWritten.set(mem, ever);
+  latest.set(mem, s);
+  applyState(m, s);
+}
+

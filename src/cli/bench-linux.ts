@@ -1,0 +1,56 @@
+/**
+ * `worldswitch bench --host linux`: the designs on Linux's own kvm_amd (src/lab/linuxbench.ts).
+ * The cost profile is used as it is (no calibration: that fits the mini host's instruction
+ * streams); its fitted entries are named in the output.
+ */
+
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { getProfile } from '../cost/profiles.js';
+import { phaseSpec, renderSvg } from '../lab/plot.js';
+import { LINUX_DESIGNS, formatLinuxBench, linuxHostFiles, missingLinuxHost, runLinuxBench, type LinuxBenchSpec } from '../lab/linuxbench.js';
+import { checkOutputPath, writeOutput } from './files.js';
+import { UserError } from './main.js';
+import { Progress } from './progress.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const WORKLOADS = ['hlt', 'pio', 'mmio', 'hypercall', 'cpuid', 'mix', 'wrmsr'];
+
+export interface LinuxBenchCliOpts {
+  cpu: string;
+  workload: string;
+  designs: string;
+  iterations: string;
+  json?: string;
+  svg?: string;
+  linuxDir?: string;
+}
+
+export async function benchLinuxCommand(o: LinuxBenchCliOpts, iterationsGiven: boolean): Promise<number> {
+  if (!WORKLOADS.includes(o.workload)) throw new UserError(`--workload: unknown '${o.workload}' (one of ${WORKLOADS.join(', ')})`);
+  const files = linuxHostFiles(o.linuxDir ?? ROOT);
+  const known = (d: string) => /^[a-z0-9][a-z0-9._-]*$/.test(d);
+  const designs = o.designs === 'all' ? [...LINUX_DESIGNS] : o.designs.split(',');
+  for (const d of designs) if (!known(d)) throw new UserError(`--designs: bad name '${d}'`);
+  const missing = missingLinuxHost(files, designs);
+  if (missing !== null) throw new UserError(`--host linux: ${missing}`);
+  const iterations = iterationsGiven ? Number(o.iterations) : 100;
+  if (!Number.isInteger(iterations) || iterations < 4 || iterations > 100000) throw new UserError('--iterations: an integer from 4 to 100000 with --host linux');
+  if (o.json !== undefined) checkOutputPath(o.json, '--json');
+  if (o.svg !== undefined) checkOutputPath(o.svg, '--svg');
+  let profile;
+  try { profile = getProfile(o.cpu); } catch (e) { throw new UserError(`--cpu: ${(e as Error).message}`); }
+  const spec: LinuxBenchSpec = { profile, workload: o.workload, designs, iterations };
+  const prog = new Progress('bench --host linux');
+  const b = runLinuxBench(files, spec, (d, t, what) => prog.update(d, t, what));
+  process.stdout.write(formatLinuxBench(spec, b) + '\n');
+  if (o.json !== undefined) {
+    const json = {
+      host: 'linux', profile: profile.name, workload: o.workload, iterations, boot: b.boot,
+      designs: b.results.map((r) => ({ ...r, phases: Object.fromEntries(r.phases), profile: r.profile.slice(0, 200) })),
+    };
+    writeOutput(o.json, '--json', JSON.stringify(json, null, 2) + '\n');
+  }
+  if (o.svg !== undefined) writeOutput(o.svg, '--svg', await renderSvg([phaseSpec(`${profile.name}, real host`, o.workload, b.results)]));
+  return b.results.every((r) => r.ok) ? 0 : 1;
+}
