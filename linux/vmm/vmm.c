@@ -1,15 +1,13 @@
 /*
  * The real host's /init and VMM: a freestanding static Linux x86-64 program (no libc, no SSE)
  * that is the only process on Debian's kernel. It prepares /proc, /sys and /dev/kvm, says
- * "kvmhost: ready" and reads one request line from the console, for instance
- *
- *   design=vmload workload=hlt iterations=200 fsflip
- *
- * (the machine types it; a boot is snapshotted at "ready" and reused for every request). Then it
- * loads irqbypass.ko and the design's kvm.ko and kvm-amd.ko (/kvm/<design>/ in the initramfs)
- * with finit_module, prints where the kernel put the modules' sections (MODSECT lines, from
- * /sys/module/<name>/sections; the machine reads them to find the modules' symbols), and waits
- * for a second line ("go") so that the machine can set its probes. It then creates a VM with
+ * "kvmhost: ready" and reads its request from the console in two lines: "design=vmload [modparams=A,B]", then "workload=hlt iterations=200 fsflip" (the
+ * machine types them; a boot is snapshotted at "ready" and reused for every request). After the
+ * first it loads irqbypass.ko and the design's kvm.ko and kvm-amd.ko (/kvm/<design>/ in the
+ * initramfs) with finit_module, prints where the kernel put the modules' sections (MODSECT
+ * lines, from /sys/module/<name>/sections; the machine reads them to find the modules'
+ * symbols) and "kvmhost: modules loaded"; the machine sets its probes (and may snapshot) before
+ * it types the second. It then creates a VM with
  * guest RAM at GUEST_BASE and one vCPU in 32-bit protected mode, runs one of the mini host's
  * guest programs (guest/host/vmm/guests.S, the same bytes) for N KVM_RUNs, and after every run
  * checks its own FS and GS bases (the self pointers at %fs:0 and %gs:0, RDFSBASE/RDGSBASE with
@@ -19,7 +17,7 @@
  * The VMM takes no timestamps: the machine takes the thread's four itself at the kernel's
  * instructions (src/lab/linuxhost.ts), at no cycle cost.
  *
- * Options in the request: design=NAME (the /kvm/NAME directory), workload=hlt|pio|mmio|
+ * Options: design=NAME (the /kvm/NAME directory), workload=hlt|pio|mmio|
  * hypercall|cpuid|mix|wrmsr, iterations=N, kexits=K, uexits=U, fsflip (move the FS and GS bases
  * to the next of three blocks before every KVM_RUN, with WRFSBASE/WRGSBASE when the kernel
  * allows them, else arch_prctl), nochecks (skip the checks between runs), modparams=A,B
@@ -367,29 +365,16 @@ void vmm_main(void) {
   host_tsc_aux = rdtscp_aux();
 
   out("kvmhost: ready\n");
+  /* line 1: which modules */
   read_line(request, sizeof(request));
-  out("kvmhost: request %s\n", request);
-
-  char v[64], path[96];
-  const char *design = opt_value(request, "design", v, sizeof(v)) ? v : "vmload";
-  char dname[64];
-  snprintf(dname, sizeof(dname), "%s", design);
-  const char *wname = opt_value(request, "workload", v, sizeof(v)) ? v : "hlt";
-  int w = -1;
-  for (u64 i = 0; i < ARRAY_SIZE(progs); i++) if (strcmp(progs[i].name, wname) == 0) w = (int)i;
-  if (w < 0) { out("VMM: unknown workload=%s\nRESULT fail\n", wname); sys_poweroff(); }
-  u64 iterations = opt_value(request, "iterations", v, sizeof(v)) ? strtou(v, NULL) : 100;
-  u32 kexits = opt_value(request, "kexits", v, sizeof(v)) ? (u32)strtou(v, NULL) : progs[w].kexits;
-  u32 uexits = opt_value(request, "uexits", v, sizeof(v)) ? (u32)strtou(v, NULL) : 1;
-  if (uexits == 0) uexits = 1;
+  out("kvmhost: modules %s\n", request);
+  char v[64], path[96], dname[64];
+  snprintf(dname, sizeof(dname), "%s", opt_value(request, "design", v, sizeof(v)) ? v : "vmload");
   char modparams[64] = "";
   if (opt_value(request, "modparams", v, sizeof(v))) {
     snprintf(modparams, sizeof(modparams), "%s", v);
     for (char *p = modparams; *p; p++) if (*p == ',') *p = ' ';
   }
-  fsflip = opt_word(request, "fsflip");
-  nochecks = opt_word(request, "nochecks");
-
   load_module("/kvm/irqbypass.ko", "");
   snprintf(path, sizeof(path), "/kvm/%s/kvm.ko", dname);
   load_module(path, "");
@@ -398,7 +383,20 @@ void vmm_main(void) {
   print_sections("kvm");
   print_sections("kvm_amd");
   out("kvmhost: modules loaded\n");
-  read_line(v, sizeof(v));
+
+  /* line 2: the run (the machine may snapshot here and send different runs) */
+  read_line(request, sizeof(request));
+  out("kvmhost: run %s\n", request);
+  const char *wname = opt_value(request, "workload", v, sizeof(v)) ? v : "hlt";
+  int w = -1;
+  for (u64 i = 0; i < ARRAY_SIZE(progs); i++) if (strcmp(progs[i].name, wname) == 0) w = (int)i;
+  if (w < 0) { out("VMM: unknown workload=%s\nRESULT fail\n", wname); sys_poweroff(); }
+  u64 iterations = opt_value(request, "iterations", v, sizeof(v)) ? strtou(v, NULL) : 100;
+  u32 kexits = opt_value(request, "kexits", v, sizeof(v)) ? (u32)strtou(v, NULL) : progs[w].kexits;
+  u32 uexits = opt_value(request, "uexits", v, sizeof(v)) ? (u32)strtou(v, NULL) : 1;
+  if (uexits == 0) uexits = 1;
+  fsflip = opt_word(request, "fsflip");
+  nochecks = opt_word(request, "nochecks");
 
   out("VMM design=%s workload=%s iterations=%lu kexits=%u uexits=%u fsgsbase=%d fsflip=%d\n", dname,
       progs[w].name, iterations, kexits, uexits, fsgsbase, fsflip);

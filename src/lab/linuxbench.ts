@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { CostProfile } from '../cost/profile.js';
 import type { Phase } from './hostrun.js';
 import type { DesignResult } from './bench.js';
-import { bootKvmHost, runKvmHost, type KvmHostBoot, type KvmRunResult } from './linuxhost.js';
+import { cachedKvmHostBoot, runKvmHost, type KvmHostBoot, type KvmRunResult } from './linuxhost.js';
 import { parseSystemMap } from './sysmap.js';
 import type { ProfileRow } from './kprofile.js';
 
@@ -25,6 +25,8 @@ export interface LinuxHostFiles {
   initrd: string;
   /** directory with <design>/kvm.ko and <design>/kvm-amd.ko */
   modules: string;
+  /** where boot snapshots are kept (null: boot every time) */
+  snapshots: string | null;
 }
 
 export function linuxHostFiles(root: string): LinuxHostFiles {
@@ -33,6 +35,7 @@ export function linuxHostFiles(root: string): LinuxHostFiles {
     systemMap: `${root}/.cache/linux/System.map`,
     initrd: `${root}/.cache/linux/kvmhost.cpio`,
     modules: `${root}/.cache/kvm`,
+    snapshots: `${root}/.cache/linux/snapshots`,
   };
 }
 
@@ -68,7 +71,8 @@ export interface LinuxDesignResult extends DesignResult {
 }
 
 export interface LinuxBench {
-  boot: { instructions: number; ms: number };
+  /** the boot to the snapshot; fromCache: the snapshot file was reused (loadMs to read it) */
+  boot: { instructions: number; ms: number; fromCache: boolean; loadMs: number };
   results: LinuxDesignResult[];
 }
 
@@ -126,8 +130,8 @@ export interface LinuxBenchProgress { (done: number, total: number, what: string
 /** boot once, then every design from the snapshot */
 export function runLinuxBench(f: LinuxHostFiles, spec: LinuxBenchSpec, progress?: LinuxBenchProgress, boot?: KvmHostBoot): LinuxBench {
   const map = parseSystemMap(readFileSync(f.systemMap, 'utf8'));
-  progress?.(0, spec.designs.length + 1, 'booting Linux');
-  const b = boot ?? bootKvmHost({ kernel: readFileSync(f.kernel), initrd: readFileSync(f.initrd) });
+  progress?.(0, spec.designs.length + 1, 'booting Linux (or loading its snapshot)');
+  const b = boot !== undefined ? { ...boot, fromCache: false, loadMs: 0 } : cachedKvmHostBoot({ kernel: readFileSync(f.kernel), initrd: readFileSync(f.initrd), cacheDir: f.snapshots });
   const results: LinuxDesignResult[] = [];
   spec.designs.forEach((d, k) => {
     progress?.(k + 1, spec.designs.length + 1, d);
@@ -139,7 +143,7 @@ export function runLinuxBench(f: LinuxHostFiles, spec: LinuxBenchSpec, progress?
     results.push(designResult(d, r));
   });
   progress?.(spec.designs.length + 1, spec.designs.length + 1, 'done');
-  return { boot: { instructions: b.bootInsns, ms: b.bootMs }, results };
+  return { boot: { instructions: b.bootInsns, ms: b.bootMs, fromCache: b.fromCache, loadMs: b.loadMs }, results };
 }
 
 const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
@@ -151,7 +155,8 @@ export function formatLinuxBench(spec: LinuxBenchSpec, b: LinuxBench, topN = 25)
   const rs = b.results;
   const L: string[] = [];
   L.push(`real host: Debian Linux 6.1, kvm_amd per design; profile ${spec.profile.name}, workload ${spec.workload}, ${spec.iterations} KVM_RUNs each (first 3 not measured)`);
-  L.push(`boot to the snapshot: ${(b.boot.instructions / 1e6).toFixed(1)} M instructions, ${(b.boot.ms / 1000).toFixed(1)} s; per design (module load + runs): ${rs.map((r) => `${r.design} ${(r.runMs / 1000).toFixed(1)} s`).join(', ')}`);
+  const snap = b.boot.fromCache ? `snapshot file read in ${(b.boot.loadMs / 1000).toFixed(1)} s (the boot took ${(b.boot.ms / 1000).toFixed(1)} s when it was taken)` : `${(b.boot.ms / 1000).toFixed(1)} s, snapshot saved`;
+  L.push(`boot to the snapshot: ${(b.boot.instructions / 1e6).toFixed(1)} M instructions, ${snap}; per design (module load + runs): ${rs.map((r) => `${r.design} ${(r.runMs / 1000).toFixed(1)} s`).join(', ')}`);
   L.push('');
   L.push('TSC cycles per KVM_RUN (min  median)'.padEnd(labelW) + rs.map((r) => pad(r.design, colW)).join(''));
   const rows: [string, string][] = [['entry_to_vmrun', '1 ioctl entry -> pre-VMRUN'], ['vmrun_to_post', '2 pre-VMRUN -> post-VMRUN'], ['post_to_exit', '3 post-VMRUN -> ioctl exit'], ['total', 'total']];

@@ -26,7 +26,7 @@ import type { CostProfile } from '../cost/profile.js';
 import { takeSnapshot, restoreSnapshot, adoptSnapshot, type Snapshot } from './snapshot.js';
 import { emulatorHash, snapshotFromBytes, snapshotToBytes } from './snapshot-file.js';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { bootLinux } from './linuxboot.js';
 import { parseModuleSections, kernelSymbols, type KernelSymbols, type LoadedModule } from './kmod.js';
 import type { SymbolTable } from './symbols.js';
@@ -85,6 +85,8 @@ export function cachedKvmHostBoot(o: { kernel: Uint8Array; initrd: Uint8Array; c
   const b = bootKvmHost({ kernel: o.kernel, initrd: o.initrd, cmdline, memSize });
   if (file !== null) {
     mkdirSync(o.cacheDir!, { recursive: true });
+    // one boot snapshot is kept: older ones (another kernel, initramfs or emulator) go
+    for (const f of readdirSync(o.cacheDir!)) if (/^kvmhost-[0-9a-f]+\.snap(\.json)?$/.test(f) && !file.endsWith(f.replace(/\.json$/, ''))) unlinkSync(`${o.cacheDir}/${f}`);
     writeFileSync(file + '.tmp', snapshotToBytes(b.snapshot));
     writeFileSync(file + '.json', JSON.stringify({ bootInsns: b.bootInsns, bootMs: b.bootMs, log: b.log }));
     renameSync(file + '.tmp', file);
@@ -108,6 +110,8 @@ export interface KvmRunRequest {
   kexits?: number;
   uexits?: number;
   fsflip?: boolean;
+  /** the VMM skips its own checks between runs */
+  nochecks?: boolean;
   /** KVM_RUNs not measured at the start (the first ones set up the MMU, the vcpu, ...) */
   warmup?: number;
   /** kvm_amd module parameters */
@@ -155,15 +159,17 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
   c.flushCodeCache();
   const i0 = c.icount;
   const budgetEnd = i0 + (rq.maxInsns ?? 2_000_000_000);
-  const words = [`design=${rq.design}`, `workload=${rq.workload}`, `iterations=${rq.iterations}`];
+  const line1 = [`design=${rq.design}`];
+  if (rq.modparams) line1.push(`modparams=${rq.modparams.replace(/ /g, ',')}`);
+  const words = [`workload=${rq.workload}`, `iterations=${rq.iterations}`];
   if (rq.kexits !== undefined) words.push(`kexits=${rq.kexits}`);
   if (rq.uexits !== undefined) words.push(`uexits=${rq.uexits}`);
   if (rq.fsflip) words.push('fsflip');
-  if (rq.modparams) words.push(`modparams=${rq.modparams.replace(/ /g, ',')}`);
+  if (rq.nochecks) words.push('nochecks');
   const dec = new TextDecoder();
   let text = '';
   m.uart.onTx = (byte) => { text += dec.decode(new Uint8Array([byte]), { stream: true }); };
-  m.uart.queueInput(words.join(' ') + '\n');
+  m.uart.queueInput(line1.join(' ') + '\n');
 
   const textNow = () => text;
   // 1. load the modules
@@ -176,7 +182,7 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
   const syms = kernelSymbols(kernelMap, loaded, sections);
   const entry = syms.table.require('kvm_arch_vcpu_ioctl_run');
 
-  // 2. probes, then "go"
+  // 2. probes, then the run
   const warmup = rq.warmup ?? Math.min(3, Math.max(0, rq.iterations - 1));
   const profile = new FunctionProfile(syms);
   const runs: RunPhases[] = [];
@@ -186,7 +192,7 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
   c.setBreakpoints(new Set([entry]), (cpu) => {
     if (++calls > warmup) { atEntry = true; cpu.stopReason = Stop.Exception; }
   });
-  m.uart.queueInput('go\n');
+  m.uart.queueInput(words.join(' ') + '\n');
   let reason = Stop.None;
   for (;;) {
     const r = m.run(1_000_000);
