@@ -80,3 +80,5 @@ else
 fi
 echo "linux: $(cat "$CACHE/VERSION") in $CACHE" >&2
 [ "${LINUX_NO_INITRAMFS:-}" = 1 ] || bash linux/build-initramfs.sh
+# the real host: the VMM as /init, with every module set built (linux/vmm/build.sh)
+[ "${LINUX_NO_INITRAMFS:-}" = 1 ] || bash linux/vmm/build.sh

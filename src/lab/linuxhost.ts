@@ -39,6 +39,9 @@ export const KVMHOST_CMDLINE = 'console=ttyS0 nokaslr cryptomgr.notests quiet';
 export interface KvmHostBoot {
   machine: Machine;
   snapshot: Snapshot;
+  /** the machine after the last module load (design, module parameters and cost profile as
+   * key): a second request for the same modules starts there */
+  loaded?: { key: string; snapshot: Snapshot; text: string };
   /** instructions and host milliseconds to the snapshot */
   bootInsns: number;
   bootMs: number;
@@ -153,8 +156,10 @@ export interface ModuleFiles { kvm: Uint8Array; kvmAmd: Uint8Array }
 export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleFiles, rq: KvmRunRequest): KvmRunResult {
   const t0 = performance.now();
   const m = b.machine;
-  restoreSnapshot(m, b.snapshot);
   const c = m.cpu;
+  const key = `${rq.design} ${rq.modparams ?? ''} ${rq.profile?.name ?? 'unit'}`;
+  const reuse = b.loaded?.key === key ? b.loaded : null;
+  backTo(m, reuse !== null ? reuse.snapshot : b.snapshot);
   c.setCostProfile(rq.profile ?? null);
   c.flushCodeCache();
   const i0 = c.icount;
@@ -167,15 +172,17 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
   if (rq.fsflip) words.push('fsflip');
   if (rq.nochecks) words.push('nochecks');
   const dec = new TextDecoder();
-  let text = '';
+  let text = reuse !== null ? reuse.text : '';
   m.uart.onTx = (byte) => { text += dec.decode(new Uint8Array([byte]), { stream: true }); };
-  m.uart.queueInput(line1.join(' ') + '\n');
-
   const textNow = () => text;
-  // 1. load the modules
-  while (!textNow().includes(MODULES_LOADED)) {
-    const r = m.run(1_000_000);
-    if (stopped(r.reason, c, budgetEnd) || /RESULT fail/.test(textNow())) return failed(rq, textNow(), r.reason, c.icount - i0, t0);
+  if (reuse === null) {
+    // 1. load the modules, and keep a snapshot of the machine with them loaded
+    m.uart.queueInput(line1.join(' ') + '\n');
+    while (!textNow().includes(MODULES_LOADED)) {
+      const r = m.run(1_000_000);
+      if (stopped(r.reason, c, budgetEnd) || /RESULT fail/.test(textNow())) return failed(rq, textNow(), r.reason, c.icount - i0, t0);
+    }
+    b.loaded = { key, snapshot: takeSnapshot(m), text };
   }
   const sections = parseModuleSections(textNow());
   const loaded: LoadedModule[] = [{ name: 'kvm', ko: mods.kvm }, { name: 'kvm_amd', ko: mods.kvmAmd }];
@@ -209,6 +216,11 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
   c.setBreakpoints(null);
   c.countSerializing = false;
   return { ...parseKvmHostOutput(text), request: rq, status: describeStop(reason, m), runs, profile, instructions: c.icount - i0, ms: performance.now() - t0 };
+}
+
+/** put the machine back to a snapshot: restored if it is its latest, adopted otherwise */
+function backTo(m: Machine, s: Snapshot): void {
+  try { restoreSnapshot(m, s); } catch { adoptSnapshot(m, s); }
 }
 
 function stopped(reason: Stop, c: Cpu, end: number): boolean {
