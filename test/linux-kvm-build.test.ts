@@ -3,7 +3,8 @@
  * (linux/kvm/build.sh, run by npm run linux): the patches are well formed and apply to the
  * extracted source in order, every output module exists with Debian's vermagic and no signature,
  * a rerun builds nothing and keeps the inputs hashes, and one design's modules load into Debian's
- * kernel on QEMU TCG with kvm_amd initialised.
+ * kernel on QEMU TCG with kvm_amd initialised and run 100 KVM_RUNs (linux/kvm/smoke.c), which one
+ * mutant visibly fails.
  *
  * Without the cached kernel (npm run linux) the tests are skipped with a message, and fail under
  * CI=true.
@@ -152,19 +153,32 @@ describe.skipIf(!cached)('kvm.ko and kvm-amd.ko from linux-source-6.1', () => {
 });
 
 describe.skipIf(!cached || !haveQemu)('the modules on Debian\'s kernel (QEMU TCG, EPYC,+svm)', () => {
-  it('loads irqbypass, kvm and kvm-amd of the vmload-notss design; kvm_amd initialises (/dev/kvm)', async () => {
+  async function load(name: string) {
     const lc = await import(join(ROOT, 'linux', 'kvm', 'loadcheck.mjs'));
     const dir = mkdtempSync(join(tmpdir(), 'kvm-load-'));
     try {
       const cpio = join(dir, 'load.cpio');
-      writeFileSync(cpio, lc.loadCpio('vmload-notss'));
-      const v = lc.judge(lc.qemuLoad(cpio));
-      expect(v.lines, v.lines.join('\n')).toContain('insmod kvm-amd ok');
-      expect(v.devKvm, v.lines.join('\n')).toBe(true);
-      expect(v.trouble).toEqual([]);
-      expect(v.ok).toBe(true);
+      writeFileSync(cpio, lc.loadCpio(name));
+      return lc.judge(lc.qemuLoad(cpio));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  it('loads irqbypass, kvm and kvm-amd of the vmload-notss design; kvm_amd initialises and runs 100 KVM_RUNs', async () => {
+    const v = await load('vmload-notss');
+    expect(v.lines, v.lines.join('\n')).toContain('insmod kvm-amd ok');
+    expect(v.devKvm, v.lines.join('\n')).toBe(true);
+    expect(v.trouble).toEqual([]);
+    expect(v.ok).toBe(true);
+    expect(v.smoke).toBe('kvmsmoke: ok 100 runs (50 port I/O exits, 50 HLT exits)');
+    expect(v.smokeOk).toBe(true);
+  }, 200_000);
+
+  it('loads the vmload-clobber-rcx mutant, whose first KVM_RUN hands the guest a kernel pointer in RCX', async () => {
+    const v = await load('vmload-clobber-rcx');
+    expect(v.ok, v.lines.join('\n')).toBe(true);
+    expect(v.smoke).toMatch(/^kvmsmoke: FAIL run 0: guest RCX is 0xffff[0-9a-f]{12}, want 0xc1c1$/);
+    expect(v.smokeOk).toBe(false);
   }, 200_000);
 });
