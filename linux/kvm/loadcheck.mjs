@@ -105,8 +105,10 @@ export function qemuLoad(cpioPath) {
 
 export async function worldswitchLoad(cpio, maxInsns) {
   const { bootLinux } = await import('../../dist/lab/linuxboot.js');
+  const { Stop } = await import('../../dist/cpu/state.js');
   const r = bootLinux({ kernel: readFileSync(join(LINUX, 'vmlinuz')), initrd: cpio, cmdline: CMDLINE, memSize: 512 << 20, maxInsns, stopAt: DONE_MARK });
-  return { log: r.log, stop: r.stop, rip: r.machine.cpu.rip, icount: r.machine.cpu.icount };
+  const why = `${Stop[r.stop.reason]}${r.machine.stopCause ? ` (${r.machine.stopCause})` : ''}`;
+  return { log: r.log, stop: why, rip: r.machine.cpu.rip, icount: r.machine.cpu.icount };
 }
 
 async function main() {
@@ -139,10 +141,10 @@ async function main() {
         const last = raw.findLastIndex((l) => l.startsWith('kvmload: '));
         const tail = raw.slice(last + 1).filter((l) => l.trim() !== '').slice(0, 20);
         console.log(tail.length ? tail.map((l) => `   | ${l}`).join('\n') : '   (the console ends here: no power-off)');
+        if (r.stop) console.log(`   stop: ${r.stop} after ${r.icount} instructions at RIP 0x${BigInt.asUintN(64, BigInt(r.rip)).toString(16)}`);
       }
       if (!v.ok || (!v.smokeOk && !mutant)) {
         bad++;
-        if (r.stop) console.log(`   stop: ${r.stop.reason} after ${r.icount} instructions at RIP 0x${BigInt.asUintN(64, BigInt(r.rip)).toString(16)}`);
       }
     }
   }
