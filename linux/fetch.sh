@@ -8,7 +8,8 @@
 #                              be decompressed with the host's tools (xz, zstd, gzip, lzma, lz4)
 #   .cache/linux/busybox       /bin/busybox from busybox-static
 #   .cache/linux/VERSION       the package name and version used
-# Then linux/build-initramfs.sh writes init.cpio (the project's /init) and busybox.cpio.
+# Then linux/build-initramfs.sh writes init.cpio (the project's /init) and busybox.cpio, and
+# linux/kvm/build.sh builds kvm.ko + kvm-amd.ko per design into .cache/kvm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=.cache/linux
@@ -80,5 +81,7 @@ else
 fi
 echo "linux: $(cat "$CACHE/VERSION") in $CACHE" >&2
 [ "${LINUX_NO_INITRAMFS:-}" = 1 ] || bash linux/build-initramfs.sh
+# kvm.ko + kvm-amd.ko per design and mutant, from Debian's linux-source-6.1 (.cache/kvm)
+[ "${LINUX_NO_KVM:-}" = 1 ] || bash linux/kvm/build.sh
 # the real host: the VMM as /init, with every module set built (linux/vmm/build.sh)
 [ "${LINUX_NO_INITRAMFS:-}" = 1 ] || bash linux/vmm/build.sh
