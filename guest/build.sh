@@ -32,7 +32,7 @@ mkdir -p "$out/obj"
 
 # newest of the files every object depends on
 deps=("$src/build.sh" "$src"/lib/*.h)
-deps32=("$src/build.sh" "$src"/legacy/*.h "$src"/lib/rt.h)
+deps32=("$src/build.sh" "$src"/legacy/*.h "$src"/lib/rt.h "$src"/lib/fmt.h)
 
 # stale TARGET DEP...: TARGET is missing or some DEP is newer
 stale() {
@@ -79,8 +79,9 @@ done
 
 # lib/io.c (COM1, printf) is shared: built 32-bit, where its rt.h types are 32 bits wide and the
 # 64-bit MSR helpers it never uses would warn
-legacyobjs=("$out/obj/lib32-io.o")
+legacyobjs=("$out/obj/lib32-io.o" "$out/obj/lib32-fmt.o")
 compile32 "$src/lib/io.c" "$out/obj/lib32-io.o" -Wno-shift-count-overflow
+compile32 "$src/lib/fmt.c" "$out/obj/lib32-fmt.o"
 for s in "$src"/legacy/*.c "$src"/legacy/*.S; do
   o="$out/obj/legacy-$(basename "${s%.*}").o"
   compile32 "$s" "$o"

@@ -10,7 +10,7 @@ CC="${CC:-gcc}"
 "$CC" -m64 -std=gnu11 -O2 -Wall -Wextra -Werror -static -nostdlib -ffreestanding -fno-pic -no-pie \
   -mgeneral-regs-only -mno-red-zone -fno-stack-protector -fcf-protection=none \
   -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -Wl,--build-id=none \
-  -Iguest/lib -Ilinux/lib -o "$CACHE/init" linux/init/init.c guest/lib/io.c
+  -Iguest/lib -Ilinux/lib -o "$CACHE/init" linux/init/init.c guest/lib/io.c guest/lib/fmt.c
 [ -f dist/machine/cpio.js ] || npx tsc -p tsconfig.json
 [ -f "$CACHE/busybox" ] || { echo "linux: $CACHE/busybox is missing (run npm run linux)" >&2; exit 1; }
 node linux/mkcpio.mjs "$CACHE/init" "$CACHE/busybox" "$CACHE"

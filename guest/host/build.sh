@@ -2,8 +2,8 @@
 # Builds the host image into build/host/ (from the repository root, or anywhere):
 #   guest/host/build.sh           build/host/host.elf (ELF32 multiboot) and host.elf64 (debug info)
 #   guest/host/build.sh clean     remove build/host
-# The kernel (kernel/, kvm/, common/) is compiled with a stack protector whose canary is at
-# %gs:40, as Linux x86-64's; the VMM (vmm/, common/) with the user-mode one at %fs:0x28.
+# The kernel (kernel/, kvm/, and guest/lib/fmt.c, opts.c) is compiled with a stack protector whose canary is at
+# %gs:40, as Linux x86-64's; the VMM (vmm/, the same two) with the user-mode one at %fs:0x28.
 # Objects are rebuilt only when their source, a header or this script is newer.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -21,7 +21,7 @@ UFLAGS=("${COMMON[@]}" -fstack-protector-strong -I"$here/vmm")
 
 if [[ "${1:-}" == clean ]]; then rm -rf "$out"; exit 0; fi
 mkdir -p "$out/obj/kernel" "$out/obj/user"
-deps=("$here/build.sh" "$here/../lib/opts.h" "$here"/include/*.h "$here"/kernel/*.h "$here"/kvm/*.h "$here"/vmm/*.h)
+deps=("$here/build.sh" "$here/../lib/opts.h" "$here/../lib/fmt.h" "$here"/include/*.h "$here"/kernel/*.h "$here"/kvm/*.h "$here"/vmm/*.h)
 
 stale() {
   local t="$1" d
@@ -47,8 +47,8 @@ compile() {
   if [[ "$dir" == user ]]; then uobjs+=("$o"); else objs+=("$o"); fi
 }
 
-for s in "$here"/kernel/*.[cS] "$here"/kvm/*.[cS] "$here"/common/*.c "$here/../lib/opts.c"; do compile kernel "$s" "${KFLAGS[@]}"; done
-for s in "$here"/vmm/*.[cS] "$here"/common/*.c "$here/../lib/opts.c"; do compile user "$s" "${UFLAGS[@]}"; done
+for s in "$here"/kernel/*.[cS] "$here"/kvm/*.[cS] "$here/../lib/fmt.c" "$here/../lib/opts.c"; do compile kernel "$s" "${KFLAGS[@]}"; done
+for s in "$here"/vmm/*.[cS] "$here/../lib/fmt.c" "$here/../lib/opts.c"; do compile user "$s" "${UFLAGS[@]}"; done
 
 # The VMM is one relocatable object whose symbols are its own (it has its own printf, memcpy,
 # ...), except the three the kernel needs to start it. host.ld places it at USER_BASE.

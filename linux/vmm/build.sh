@@ -14,7 +14,7 @@ mkdir -p "$CACHE" "$KVM"
   -mgeneral-regs-only -mno-red-zone -fno-stack-protector -fcf-protection=none \
   -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -Wl,--build-id=none \
   -Iguest/lib -Ilinux/lib -Iguest/host/include -o "$CACHE/vmm" \
-  linux/vmm/vmm.c guest/lib/io.c guest/lib/opts.c guest/host/vmm/guests.S
+  linux/vmm/vmm.c guest/lib/io.c guest/lib/fmt.c guest/lib/opts.c guest/host/vmm/guests.S
 # Debian's modules as shipped
 deb=$(ls "$CACHE"/deb/linux-image-*.deb 2>/dev/null | head -n 1 || true)
 [ -n "$deb" ] || { echo "kvmhost: no kernel package in $CACHE/deb (run npm run linux)" >&2; exit 1; }

@@ -1,4 +1,4 @@
-/* The small C library shared by the kernel and the VMM (common/lib.c). */
+/* The C library of the kernel and the VMM: guest/lib/fmt.c (formatting, memory, strings) and opts.c. */
 #ifndef LIB_H
 #define LIB_H
 #include "uapi.h"

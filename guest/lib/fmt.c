@@ -1,5 +1,9 @@
-/* The small C library shared by the kernel and the VMM: formatting, memory and strings, options. */
-#include "lib.h"
+/* Formatting, memory and strings (fmt.h). */
+#include "fmt.h"
+
+#define va_start __builtin_va_start
+#define va_end __builtin_va_end
+#define va_arg __builtin_va_arg
 
 struct out { char *buf; u64 size, len; };
 
@@ -8,10 +12,12 @@ static void emit(struct out *o, char c) {
   o->len++;
 }
 
-static void emit_num(struct out *o, u64 v, int base, int width, int zero, int left, const char *prefix) {
+static void emit_num(struct out *o, u64 v, int base, int upper, int width, int zero, int left,
+                     const char *prefix) {
   char tmp[24];
   int n = 0;
-  do { tmp[n++] = "0123456789abcdef"[v % base]; v /= base; } while (v);
+  const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  do { tmp[n++] = digits[v % base]; v /= base; } while (v);
   int plen = (int)strlen(prefix), pad = width - n - plen;
   if (!left && !zero) for (; pad > 0; pad--) emit(o, ' ');
   while (*prefix) emit(o, *prefix++);
@@ -20,7 +26,6 @@ static void emit_num(struct out *o, u64 v, int base, int width, int zero, int le
   if (left) for (; pad > 0; pad--) emit(o, ' ');
 }
 
-/* %d %i %u %x %p %s %c %%, with #, 0, -, a width and l/z */
 int vsnprintf(char *buf, u64 size, const char *fmt, va_list ap) {
   struct out o = { buf, size, 0 };
   for (; *fmt; fmt++) {
@@ -38,16 +43,17 @@ int vsnprintf(char *buf, u64 size, const char *fmt, va_list ap) {
     switch (c) {
     case 'd': case 'i': {
       i64 v = lng ? va_arg(ap, i64) : va_arg(ap, int);
-      emit_num(&o, v < 0 ? -(u64)v : (u64)v, 10, width, zero, left, v < 0 ? "-" : "");
+      emit_num(&o, v < 0 ? -(u64)v : (u64)v, 10, 0, width, zero, left, v < 0 ? "-" : "");
       break;
     }
-    case 'u': case 'x': {
+    case 'u': case 'x': case 'X': {
       u64 v = lng ? va_arg(ap, u64) : va_arg(ap, u32);
-      emit_num(&o, v, c == 'u' ? 10 : 16, width, zero, left, alt && c == 'x' ? "0x" : "");
+      int base = c == 'u' ? 10 : 16;
+      emit_num(&o, v, base, c == 'X', width, zero, left, alt && base == 16 ? "0x" : "");
       break;
     }
     case 'p':
-      emit_num(&o, (u64)va_arg(ap, void *), 16, width, zero, left, "0x");
+      emit_num(&o, (u64)va_arg(ap, void *), 16, 0, width, zero, left, "0x");
       break;
     case 's': {
       const char *s = va_arg(ap, const char *);
