@@ -18,6 +18,7 @@ function initTabs(): void {
       document.getElementById(x.getAttribute('aria-controls')!)!.hidden = !on;
     }
     if (focus) t.focus();
+    t.dispatchEvent(new CustomEvent('tab-shown'));
     history.replaceState(null, '', `#${t.id.slice(4)}`);
   };
   for (const t of tabs) {
