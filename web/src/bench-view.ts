@@ -99,6 +99,9 @@ export function initBench(): void {
 
   $('bench-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    if (worker !== null) return;
+    // running from the click on: a reader of the state never sees the last run's
+    out.dataset.state = 'running';
     let job: Omit<BenchJob, 'fileProfile'>;
     let image: Uint8Array | undefined;
     let profileJson: string | undefined;

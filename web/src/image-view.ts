@@ -69,6 +69,7 @@ export function initImage(): void {
 
   $('image-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    box.dataset.state = 'running';
     try {
       const f = $<HTMLInputElement>('image-file').files?.[0];
       if (f === undefined) throw new Error('choose a kernel image');
@@ -81,6 +82,7 @@ export function initImage(): void {
     }
   });
   pagingBtn.addEventListener('click', async () => {
+    box.dataset.state = 'running';
     try {
       const r = await fetch('/images/guest/paging.elf', { cache: 'no-store' });
       if (!r.ok) throw new Error(`/images/guest/paging.elf: HTTP ${r.status}: build the test kernels first (npm run guest)`);
