@@ -23,6 +23,8 @@ const HOST_IMAGE = join(ROOT, 'build', 'host', 'host.elf');
 const KERNEL_IMAGE = join(ROOT, 'build', 'guest', 'paging.elf');
 const ART = join(ROOT, 'build', 'web-test');
 const BIN = join(ROOT, 'bin', 'worldswitch.js');
+// Debian's kernel and a one-file initramfs, as npm run linux fetches them (LINUX_CACHE names another copy)
+const LINUX = [join(ROOT, '.cache', 'linux'), process.env.LINUX_CACHE ?? ''].find((d) => d !== '' && existsSync(join(d, 'vmlinuz')) && existsSync(join(d, 'init.cpio')));
 const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'vmload-notss', 'wrgsbase'];
 
 const missing = existsSync(CHROMIUM) ? '' : `${CHROMIUM} not found (apt-get install chromium)`;
@@ -447,6 +449,27 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     await p.click('#image-stop');
     expect(await p.getAttribute('#terminal', 'data-state')).toBe('stopped');
     expect(await p.isEnabled('#image-boot')).toBe(true);
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
+
+  it.skipIf(LINUX === undefined)('boots Debian\'s bzImage with an initrd from the file pickers until Linux prints its banner', async () => {
+    const p = page!;
+    pageErrors = [];
+    await p.setInputFiles('#image-file', join(LINUX!, 'vmlinuz'));
+    await p.setInputFiles('#image-initrd', join(LINUX!, 'init.cpio'));
+    await p.fill('#image-cmdline', 'console=ttyS0 cryptomgr.notests');
+    await p.fill('#image-budget', '400000000');
+    const t0 = performance.now();
+    await p.click('#image-boot');
+    await p.waitForFunction(() => /Command line: console=ttyS0 cryptomgr.notests/.test(document.getElementById('uart-text')!.textContent ?? '') || document.getElementById('terminal')!.dataset.state !== 'running', undefined, { timeout: 240_000 });
+    timings.linuxBannerPageMs = Math.round(performance.now() - t0);
+    const uart = await p.textContent('#uart-text') ?? '';
+    expect(uart, await p.textContent('#image-status') ?? '').toMatch(/Linux version 6\.1\.\S+/);
+    expect(uart).toContain('Command line: console=ttyS0 cryptomgr.notests');
+    expect(await p.textContent('#terminal .xterm-rows')).toMatch(/\S/);
+    await shot(p, 'image-linux.png');
+    await p.click('#image-stop');
+    expect(await p.getAttribute('#terminal', 'data-state')).toBe('stopped');
     expect(pageErrors).toEqual([]);
   }, 300_000);
 });
