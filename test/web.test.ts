@@ -247,7 +247,6 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     await p.selectOption('#bench-sweep-param', '');
     await p.selectOption('#bench-workload', 'cpuid');
     expect(await p.isDisabled('#bench-in-kernel')).toBe(true);
-    await check(p, '#bench-plots', false);
     await check(p, '#bench-calibrate', false);
     await p.fill('#bench-iterations', '50');
     await p.fill('#bench-draws', '20');
@@ -256,9 +255,26 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     const t2 = await p.textContent('#bench-text') ?? '';
     expect(t2).not.toContain('calibrated');
     expect(t2).toContain('profile zen3, workload cpuid, 50 iterations, FSGSBASE off');
-    expect(t2).toMatch(/20 draws/);
+    expect(t2).toMatch(/uncertainty: 20 draws \(seed 3\)/);
+    // the draws as a table and a plot: a 5%..95% rule and a median point per design
+    expect(await p.textContent('#bench-table')).toMatch(/20 draws \(seed 3\) of every constant in its range/);
+    expect(await p.textContent('#bench-table')).toContain('fastest in (share of draws)');
+    const u = await p.evaluate(() => ({
+      rules: document.querySelectorAll('#bench-plots-out svg .mark-rule.role-mark line').length,
+      points: document.querySelectorAll('#bench-plots-out svg .mark-symbol.role-mark path').length,
+      titles: [...document.querySelectorAll('#bench-plots-out svg .role-title-text text')].map((t) => t.textContent).join('|'),
+    }));
+    expect(u.titles).toContain('Total cycles per KVM_RUN over 20 draws (zen3, cpuid)');
+    expect(u.rules).toBe(2);
+    expect(u.points).toBe(2 + 2 * 5);
+    // no plots
+    await check(p, '#bench-plots', false);
+    await p.fill('#bench-draws', '0');
+    await p.click('#bench-run');
+    expect(await settled(p, '#bench-out', 180_000), await p.textContent('#bench-status') ?? '').toBe('done');
     expect(await p.locator('#bench-plots-out svg').count()).toBe(0);
     expect(await p.isDisabled('#bench-svg')).toBe(true);
+    expect(await p.isEnabled('#bench-json')).toBe(true);
     expect(pageErrors).toEqual([]);
   }, 400_000);
 

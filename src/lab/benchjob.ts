@@ -9,7 +9,7 @@ import type { CostProfile } from '../cost/profile.js';
 import { getProfile } from '../cost/profiles.js';
 import { runBench, formatBench, type BenchSpec, type DesignResult } from './bench.js';
 import { calibrate, FIT_TARGET, type Calibration } from './calibrate.js';
-import { breakEvenSpec, phaseSpec, sweepSpec, type BreakEvenPoint } from './plot.js';
+import { breakEvenSpec, phaseSpec, sweepSpec, uncertaintySpec, type BreakEvenPoint } from './plot.js';
 import { formatSweep, sweep, sweepTraces, type SweepResult } from './sweep.js';
 import { formatSensitivity, formatUncertainty, sensitivity, uncertainty } from './uncertainty.js';
 import { mixGroup, runHost } from './hostrun.js';
@@ -31,7 +31,7 @@ export interface BenchJob {
   /** uncertainty draws (0: none) and their seed */
   draws: number;
   seed: number;
-  /** make the plot specs (phases by design and the break-even points; the sweep's plot) */
+  /** make the plot specs (phases by design, the draws' intervals, the break-even points; the sweep's plot) */
   plots: boolean;
 }
 
@@ -126,6 +126,7 @@ export function runBenchJob(image: Uint8Array, o: BenchJob, progress?: JobProgre
     }
     if (o.plots) {
       res.specs.push(phaseSpec(name, o.workload, results));
+      if (entry.uncertainty !== undefined) res.specs.push(uncertaintySpec(name, o.workload, entry.uncertainty as ReturnType<typeof uncertainty>));
       const points = breakEvenPoints(image, profile, o.designs, o.fsgsbase, (d, t) => progress?.(`break-even ${name}`, d, t));
       res.specs.push(breakEvenSpec(name, points));
       entry.breakEven = points;

@@ -6,6 +6,7 @@
 
 import type { DesignResult } from './bench.js';
 import type { SweepResult } from './sweep.js';
+import type { UncertaintyResult } from './uncertainty.js';
 
 export interface BreakEvenPoint {
   design: string;
@@ -80,6 +81,22 @@ export function sweepSpec(r: SweepResult): object {
         mark: { type: 'text', align: 'left', dx: 3, dy: -4, baseline: 'bottom', fontSize: 10, color: '#444' },
         encoding: { x: { field: 'at', type: 'quantitative' }, y: { value: 0 }, text: { field: 'label' } },
       },
+    ],
+  };
+}
+
+/** The uncertainty draws: per design, total cycles per KVM_RUN, median with the 5%..95% interval. */
+export function uncertaintySpec(profile: string, workload: string, u: UncertaintyResult): object {
+  const values = u.designs.map((d) => ({ design: d, ...u.intervals[d].total, fastest: Math.round(100 * (u.fastest[d] ?? 0)) }));
+  const x = { field: 'design', type: 'nominal', sort: null, title: 'design' };
+  return {
+    title: `Total cycles per KVM_RUN over ${u.draws} draws (${profile}, ${workload}): median, 5%..95%`,
+    data: { values },
+    width: 360,
+    height: 220,
+    layer: [
+      { mark: { type: 'rule', strokeWidth: 2 }, encoding: { x, y: { field: 'p5', type: 'quantitative', title: 'TSC cycles', scale: { zero: false } }, y2: { field: 'p95' } } },
+      { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y: { field: 'median', type: 'quantitative' }, tooltip: [{ field: 'median' }, { field: 'p5' }, { field: 'p95' }, { field: 'fastest', title: 'fastest in % of draws' }] } },
     ],
   };
 }

@@ -10,6 +10,7 @@ import { SWEEP_PARAMS, MAX_SWEEP_COST, type SweepResult } from '../../src/lab/sw
 import { renderSvg } from '../../src/lab/plot.js';
 import type { BenchJob } from '../../src/lab/benchjob.js';
 import type { DesignResult } from '../../src/lab/bench.js';
+import type { UncertaintyResult } from '../../src/lab/uncertainty.js';
 import { $, checkboxes, download, fileBytes, h, intIn, newWorker, options, secs, table } from './common.js';
 
 type DesignJson = Omit<DesignResult, 'phases'> & { phases: Record<string, { min: number; median: number; max: number }> };
@@ -55,6 +56,16 @@ function benchTables(entry: Record<string, unknown>): HTMLElement[] {
     }
     rows.push(['the VMM\'s checks', ...designs.map((d) => (d.ok ? 'ok' : `FAILED: ${d.status}`))]);
     out.push(table(head, rows, 1, `${name}, workload ${String(entry.workload)}, ${String(entry.iterations)} iterations, FSGSBASE ${entry.fsgsbase ? 'on' : 'off'}`));
+  }
+  const u = entry.uncertainty as UncertaintyResult | undefined;
+  if (u !== undefined) {
+    const rows: string[][] = PHASES.map(([k, label]) => [label, ...u.designs.map((d) => {
+      const i = u.intervals[d][k as keyof UncertaintyResult['intervals'][string]];
+      return `${i.median} [${i.p5} .. ${i.p95}]`;
+    })]);
+    rows.push(['fastest in (share of draws)', ...u.designs.map((d) => `${Math.round(100 * (u.fastest[d] ?? 0))}%`)]);
+    out.push(table(['median [5% .. 95%] cycles per KVM_RUN', ...u.designs], rows, 1,
+      `${u.draws} draws (seed ${u.seed}) of every constant in its range; WRMSR(GS_BASE) slower than VMLOAD in ${Math.round(100 * u.wrmsrSlowerThanVmload)}% of draws, WRGSBASE slower than VMLOAD in ${Math.round(100 * u.wrgsbaseSlowerThanVmload)}%`));
   }
   const sw = entry.sweep as SweepResult | undefined;
   if (sw !== undefined) {

@@ -146,7 +146,7 @@ export function initVerify(): void {
       const replays = units.reduce((n, u) => n + u.replays, 0);
       const summary = `${ds.filter((x) => x.ok).length} of ${ds.length} designs clean, ${ms2.filter((x) => x.ok).length} of ${ms2.length} mutants caught; ${replays} replays in ${secs(ms)} on ${threads} worker${threads === 1 ? '' : 's'}`;
       $('verify-verdicts').replaceChildren(
-        table(['design or mutant', 'verdict'], v.map((x) => [x.mutant ? `${x.design} (mutant)` : x.design, h('span', { class: x.ok ? 'ok' : 'bad' }, x.summary)]), 1, 'Verdicts'),
+        table(['design or mutant', 'verdict'], v.map((x) => [x.mutant ? `${x.design} (mutant)` : x.design, h('span', { class: x.ok ? 'ok' : 'bad' }, x.summary)]), 2, 'Verdicts'),
         h('p', { id: 'verify-summary' }, summary));
       const shown = v.filter((x) => x.mutant || !x.ok).map((x) => x.design);
       reportOf.replaceChildren(...shown.map((d) => h('option', { value: d }, d)));
