@@ -285,6 +285,13 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     await p.click('#bench-run');
     expect(await p.getAttribute('#bench-out', 'data-state')).toBe('invalid');
     expect(await p.textContent('#bench-status')).toContain('iterations');
+    // a measured profile with a typo: the worker's error, shown
+    await p.fill('#bench-iterations', '20');
+    await p.setInputFiles('#bench-profile-file', { name: 'typo.json', mimeType: 'application/json', buffer: Buffer.from('{"name":"x","costs":{"vmlaod":{"cycles":1}}}') });
+    await p.click('#bench-run');
+    expect(await settled(p, '#bench-out', 60_000)).toBe('error');
+    expect(await p.textContent('#bench-status')).toContain("unknown constant 'vmlaod'");
+    await p.setInputFiles('#bench-profile-file', []);
     await p.fill('#bench-iterations', '50000');
     await p.fill('#bench-draws', '0');
     await p.click('#bench-run');
@@ -442,6 +449,12 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     await p.click('#tab-image');
     await p.click('#image-boot');
     expect(await p.getAttribute('#terminal', 'data-state')).toBe('invalid');
+    // not an image: the loader's error, shown
+    await p.setInputFiles('#image-file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a kernel at all\n'.repeat(100)) });
+    await p.click('#image-boot');
+    expect(await settled(p, '#terminal', 60_000)).toBe('error');
+    expect(await p.textContent('#image-status')).toMatch(/^error: /);
+    expect(await p.isEnabled('#image-boot')).toBe(true);
     await p.setInputFiles('#image-file', KERNEL_IMAGE);
     await p.click('#image-boot');
     expect(await settled(p, '#terminal', 120_000), await p.textContent('#image-status') ?? '').toBe('exit-3');
