@@ -112,7 +112,7 @@ class Side {
     const tbl = h('table', { class: (document.getElementById('step-values') as HTMLInputElement | null)?.checked ? 'values' : undefined }, h('caption', {}, `${t.design} on ${t.workload}: ${t.instructions} instructions, ${Math.round(t.cycles)} cycles (${t.profile})`), h('thead', {}, head), body);
     this.box.replaceChildren(tbl);
     this.box.dataset.state = 'done';
-    this.status.textContent = `${t.rows.length} boundaries, recorded in ${ms} ms. ${exposure(t)}`;
+    this.status.textContent = `${t.rows.length} boundaries, recorded in ${ms} ms. ${exposure(t)}${t.complete ? '' : '. The stepped run did not reach the end of the recorded window'}`;
   }
 
   inject(b: number): void {
