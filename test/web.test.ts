@@ -318,6 +318,8 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     for (const e of ['nmi', 'intr', 'both']) await check(p, `#verify-event-${e}`, e !== 'both');
     await p.fill('#verify-jobs', '2');
     await p.fill('#verify-runs', '2');
+    // the host image from the file picker (--image): the same file as the server's
+    await p.setInputFiles('#verify-image', HOST_IMAGE);
     await p.click('#verify-run');
     const state = await settled(p, '#verify-out', 300_000);
     expect(state, `${await p.textContent('#verify-status')}\n${pageErrors.join('\n')}`).toBe('done');

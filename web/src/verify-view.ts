@@ -12,7 +12,7 @@ import type { UnitResult, ViolationOut } from '../../src/lab/verify-inject.js';
 import { EVENT_KINDS, INVARIANTS, type EventKind } from '../../src/lab/verify-invariants.js';
 import { MUTANTS, findMutant } from '../../src/lab/verify-mutants.js';
 import { formatFindings, formatLegend, formatTable, unitClean, unitViolates, verdicts } from '../../src/lab/verify-report.js';
-import { $, checkboxes, download, h, intIn, newWorker, secs, table } from './common.js';
+import { $, checkboxes, download, fileBytes, h, intIn, newWorker, secs, table } from './common.js';
 
 /** replays a unit is guessed to need before it says (as verify.ts) */
 const GUESS = 1200;
@@ -92,8 +92,11 @@ export function initVerify(): void {
       'Per unit: boundaries where the event led to a violation, of the boundaries tried'));
   };
 
-  $('verify-form').addEventListener('submit', (ev) => {
+  $('verify-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    if (workers.length > 0) return;
+    out.dataset.state = 'running';
+    const image = await fileBytes($('verify-image'));
     let jobs: UnitJob[];
     let threads: number;
     let kinds: EventKind[];
@@ -178,7 +181,7 @@ export function initVerify(): void {
         }
         if (d.kind === 'error') { stop(); out.dataset.state = 'error'; status.textContent = `error: ${d.text}`; }
       };
-      w.postMessage({ kind: 'verify', job: j });
+      w.postMessage({ kind: 'verify', job: j, image });
     };
     for (let k = 0; k < threads; k++) {
       const w = newWorker();
