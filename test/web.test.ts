@@ -84,6 +84,8 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     if (!existsSync(join(ROOT, 'dist', 'lab', 'benchjob.js'))) execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { stdio: 'pipe' });
     if (!existsSync(HOST_IMAGE)) execFileSync('bash', [join(ROOT, 'guest', 'host', 'build.sh')], { stdio: 'pipe' });
     if (!existsSync(KERNEL_IMAGE)) execFileSync('bash', [join(ROOT, 'guest', 'build.sh')], { stdio: 'pipe' });
+    // as npm run web:build: the page's own sources type-checked (strict, DOM), then bundled
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'web', 'tsconfig.json')], { stdio: 'pipe' });
     execFileSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(ROOT, 'web', 'vite.config.mjs')], { stdio: 'pipe' });
     rmSync(ART, { recursive: true, force: true });
     mkdirSync(ART, { recursive: true });
