@@ -1,49 +1,22 @@
 #!/usr/bin/env node
 /**
- * A static file server for the browser lab: serves the repository root (dist/, build/, web/)
- * on 127.0.0.1 so web/index.html can import ../dist/*.js as ES modules and fetch the images.
+ * A static file server for the browser lab on 127.0.0.1: the page as vite built it
+ * (build/web/, `npm run web:build`) at /, and the images it boots under /images/:
+ *
+ *   /images/host.elf            build/host/host.elf   (guest/host/build.sh, `npm run host`)
+ *   /images/guest/NAME.elf      build/guest/NAME.elf  (guest/build.sh, `npm run guest`)
  *
  *   node web/serve.mjs [port]      (port 0 or absent: the OS picks one)
  *
- * The first line on stdout is the lab's URL. Only regular files inside the repository are
- * served (/ and /web redirect to /web/, which is web/index.html); other directories and anything
- * resolving outside the repository are 404.
+ * The first line on stdout is the lab's URL. Only regular files inside those directories are
+ * served; anything else (directories, paths resolving outside them) is 404.
  */
 
 import { createServer } from 'node:http';
-import { createReadStream, realpathSync, statSync } from 'node:fs';
-import { dirname, extname, join, resolve, sep } from 'node:path';
+import { createReadStream, statSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-const ROOT = realpathSync(resolve(dirname(fileURLToPath(import.meta.url)), '..'));
-
-const MIME = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.txt': 'text/plain; charset=utf-8',
-  '.elf': 'application/octet-stream',
-  '.elf64': 'application/octet-stream',
-};
-
-/** the file a request path names, or null when it is not a regular file inside ROOT */
-function fileFor(urlPath) {
-  let rel;
-  try { rel = decodeURIComponent(urlPath); } catch { return null; }
-  if (rel.includes('\0')) return null;
-  if (rel === '/web/') rel = '/web/index.html';
-  let real;
-  try { real = realpathSync(join(ROOT, rel)); } catch { return null; }
-  // symlinks are followed, so check the resolved path, not the requested one
-  if (real !== ROOT && !real.startsWith(ROOT + sep)) return null;
-  try { if (!statSync(real).isFile()) return null; } catch { return null; }
-  return real;
-}
+import { fileFor, MIME } from './files.mjs';
 
 export function serve(port = 0) {
   const server = createServer((req, res) => {
@@ -52,14 +25,10 @@ export function serve(port = 0) {
       return;
     }
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    // the page's relative imports need its own URL, so / and /web redirect rather than serve
-    if (path === '/' || path === '/web') {
-      res.writeHead(302, { Location: '/web/' }).end();
-      return;
-    }
     const file = fileFor(path);
     if (file === null) {
-      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
+      const hint = path === '/' || path === '/index.html' ? 'the page is not built: npm run web:build\n' : 'not found\n';
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(hint);
       return;
     }
     res.writeHead(200, {
@@ -84,5 +53,5 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     process.exit(2);
   }
   const server = await serve(port);
-  process.stdout.write(`http://127.0.0.1:${server.address().port}/web/index.html\n`);
+  process.stdout.write(`http://127.0.0.1:${server.address().port}/\n`);
 }

@@ -9,14 +9,13 @@ import { checkOutputPath, writeOutput } from './files.js';
 import type { Command } from 'commander';
 import { ALIASES, getProfile, profileNames } from '../cost/profiles.js';
 import type { CostProfile } from '../cost/profile.js';
-import { runBench, formatBench, type BenchSpec, type DesignResult } from '../lab/bench.js';
-import { calibrate, formatCalibration, type Calibration } from '../lab/calibrate.js';
-import { breakEvenSpec, phaseSpec, renderSvg, type BreakEvenPoint } from '../lab/plot.js';
-import { formatSweep, parseSweep, sweep, sweepTraces, type SweepResult } from '../lab/sweep.js';
-import { formatSensitivity, formatUncertainty, sensitivity, uncertainty } from '../lab/uncertainty.js';
+import { calibrate, formatCalibration } from '../lab/calibrate.js';
+import { renderSvg } from '../lab/plot.js';
+import { parseSweep } from '../lab/sweep.js';
+import { jobJson, runBenchJob } from '../lab/benchjob.js';
 import { profileFromJson } from '../cost/profile-file.js';
-import { runHost, DESIGNS, WORKLOADS } from '../lab/hostrun.js';
-import { DEFAULT_HOST_IMAGE, mixGroup, readHostImage } from './host.js';
+import { DESIGNS, WORKLOADS } from '../lab/hostrun.js';
+import { DEFAULT_HOST_IMAGE, readHostImage } from './host.js';
 import { UserError } from './main.js';
 import { Progress } from './progress.js';
 import { benchLinuxCommand } from './bench-linux.js';
@@ -55,19 +54,6 @@ function intArg(s: string, name: string, lo: number, hi: number): number {
   return v;
 }
 
-/** the profile to run: calibrated (fitted base and world switch) unless asked not to */
-function prepare(image: Uint8Array, name: string, doCalibrate: boolean, file?: CostProfile): { profile: CostProfile; cal: Calibration | null } {
-  if (file !== undefined) return { profile: file, cal: null };
-  const p = getProfile(name);
-  if (!doCalibrate || name === 'unit') return { profile: p, cal: null };
-  const cal = calibrate(image, p);
-  return { profile: cal.profile, cal };
-}
-
-function phasesJson(r: DesignResult) {
-  return { ...r, phases: Object.fromEntries(r.phases) };
-}
-
 export async function benchCommand(o: BenchCliOpts, iterationsGiven = true): Promise<number> {
   if (o.host === 'linux') return benchLinuxCommand(o, iterationsGiven);
   if (o.host !== 'mini') throw new UserError(`--host: 'mini' or 'linux', not '${o.host}'`);
@@ -76,11 +62,10 @@ export async function benchCommand(o: BenchCliOpts, iterationsGiven = true): Pro
   const designs = o.designs === 'all' ? [...DESIGNS] : o.designs.split(',');
   for (const d of designs) if (!(DESIGNS as readonly string[]).includes(d)) throw new UserError(`--designs: unknown '${d}' (one of ${DESIGNS.join(', ')}, all)`);
   const iterations = intArg(o.iterations, '--iterations', 1, 50000);
-  let kexits: number | undefined;
-  let uexits: number | undefined;
+  let inKernel: number | undefined;
   if (o.inKernel !== undefined) {
     if (o.workload !== 'mix') throw new UserError('--in-kernel applies to --workload mix only');
-    ({ kexits, uexits } = mixGroup(intArg(o.inKernel, '--in-kernel', 0, 99)));
+    inKernel = intArg(o.inKernel, '--in-kernel', 0, 99);
   }
   const sw = o.sweep === undefined ? null : (() => { try { return parseSweep(o.sweep!); } catch (e) { throw new UserError((e as Error).message); } })();
   if (o.json !== undefined) checkOutputPath(o.json, '--json');
@@ -92,63 +77,19 @@ export async function benchCommand(o: BenchCliOpts, iterationsGiven = true): Pro
     try { fileProfile = profileFromJson(readFileSync(o.profile, 'utf8')); } catch (e) { throw new UserError(`--profile: ${(e as Error).message}`); }
   }
   const image = readHostImage(o.image ?? DEFAULT_HOST_IMAGE);
-  const json: Record<string, unknown>[] = [];
-  const svgSpecs: object[] = [];
-  let ok = true;
-
-  for (const name of fileProfile !== undefined ? [fileProfile.name] : profiles) {
-    const { profile, cal } = prepare(image, name, o.calibrate, fileProfile);
-    const spec: BenchSpec = { profile, workload: o.workload, designs, iterations, kexits, uexits, fsgsbase: o.fsgsbase };
-    const entry: Record<string, unknown> = { profile: name, workload: o.workload, iterations, fsgsbase: o.fsgsbase };
-    if (cal !== null) {
-      process.stdout.write(`${name}: calibrated on the merged design's phases (576 / 1368 / 584): base ${cal.base} cycles per instruction, world switch ${cal.worldSwitch} cycles\n`);
-      entry.calibration = { base: cal.base, worldSwitch: cal.worldSwitch, rows: cal.rows };
-    }
-    if (fileProfile !== undefined) process.stdout.write(`${name}: measured profile from ${o.profile}, used as measured (not calibrated)\n`);
-    if (sw !== null) {
-      const prog = new Progress(`sweep ${sw.param} (${name})`);
-      const r: SweepResult = sweep(image, profile, sw.param, sw.lo, sw.hi, sw.steps, designs, o.workload, o.fsgsbase, (d, t) => prog.update(d, t), { kexits, uexits }, { draws, seed });
-      process.stdout.write(formatSweep(r) + '\n\n');
-      entry.sweep = r;
-      json.push(entry);
-      continue;
-    }
-    const prog = new Progress(`bench ${name}`);
-    const results = runBench(image, spec, (d, t, what) => prog.update(d, t, what));
-    process.stdout.write(formatBench(spec, results) + '\n\n');
-    ok &&= results.every((r) => r.ok);
-    entry.designs = results.map(phasesJson);
-    if (draws > 0) {
-      const { fit, traces } = sweepTraces(image, designs, o.workload, o.fsgsbase, { kexits, uexits }, Math.min(iterations, 200));
-      const u = uncertainty(fit, traces, profile, draws, seed);
-      const f = sensitivity(fit, traces, profile);
-      process.stdout.write(formatUncertainty(u, name, o.workload) + '\n\n' + formatSensitivity(f, name, o.workload) + '\n\n');
-      entry.uncertainty = u;
-      entry.sensitivity = f;
-    }
-    if (o.svg !== undefined) {
-      svgSpecs.push(phaseSpec(name, o.workload, results));
-      const points: BreakEvenPoint[] = [];
-      const fractions = [0, 25, 50, 75, 90];
-      const bp = new Progress(`break-even ${name}`);
-      let done = 0;
-      for (const d of designs) {
-        for (const f of fractions) {
-          const g = mixGroup(f);
-          const r = runHost(image, { design: d, workload: 'mix', iterations: 100, kexits: g.kexits, uexits: g.uexits, timer: 0, fsgsbase: o.fsgsbase }, undefined, profile);
-          const exitsPerRun = g.kexits + g.uexits > 0 ? (g.kexits + g.uexits) / g.uexits : 1;
-          points.push({ design: d, inKernel: f, cyclesPerExit: Math.round((r.phases.get('total')?.median ?? 0) / exitsPerRun) });
-          bp.update(++done, designs.length * fractions.length);
-        }
-      }
-      svgSpecs.push(breakEvenSpec(name, points));
-      entry.breakEven = points;
-    }
-    json.push(entry);
-  }
-  if (o.json !== undefined) writeOutput(o.json, '--json', JSON.stringify(json.length === 1 ? json[0] : json, null, 2) + '\n');
-  if (o.svg !== undefined && svgSpecs.length > 0) writeOutput(o.svg, '--svg', await renderSvg(svgSpecs));
-  return ok ? 0 : 1;
+  const bars = new Map<string, Progress>();
+  const r = runBenchJob(image, {
+    profiles, fileProfile, profileSource: o.profile, workload: o.workload, designs, iterations, inKernel, fsgsbase: o.fsgsbase,
+    calibrate: o.calibrate, sweep: sw, draws, seed, plots: o.svg !== undefined,
+  }, (stage, done, total, what) => {
+    if (stage.startsWith('calibrate') || stage.startsWith('uncertainty')) return;
+    let p = bars.get(stage);
+    if (p === undefined) { p = new Progress(stage); bars.set(stage, p); }
+    p.update(done, total, what);
+  }, (text) => process.stdout.write(text));
+  if (o.json !== undefined) writeOutput(o.json, '--json', jobJson(r));
+  if (o.svg !== undefined && r.specs.length > 0) writeOutput(o.svg, '--svg', await renderSvg(r.specs));
+  return r.ok ? 0 : 1;
 }
 
 export function calibrateCommand(o: { cpu: string; image?: string }): number {

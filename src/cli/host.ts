@@ -17,12 +17,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from './main.js';
-import { DESIGNS, BROKEN_DESIGNS, WORKLOADS, MAX_ITERATIONS, runHost, type HostOptions, type HostResult } from '../lab/hostrun.js';
+import { DESIGNS, BROKEN_DESIGNS, WORKLOADS, MAX_ITERATIONS, mixGroup, runHost, type HostOptions, type HostResult } from '../lab/hostrun.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_HOST_IMAGE = join(ROOT, 'build', 'host', 'host.elf');
 
-export { DESIGNS, BROKEN_DESIGNS, WORKLOADS, MAX_ITERATIONS, hostCmdline, parseHostOutput, runHost } from '../lab/hostrun.js';
+export { DESIGNS, BROKEN_DESIGNS, WORKLOADS, MAX_ITERATIONS, hostCmdline, mixGroup, parseHostOutput, runHost } from '../lab/hostrun.js';
 export type { HostOptions, HostResult, Phase } from '../lab/hostrun.js';
 
 export function readHostImage(path: string = DEFAULT_HOST_IMAGE): Uint8Array {
@@ -122,16 +122,6 @@ function count(s: string, name: string, min: number, max: number): number {
   const v = Number(s);
   if (!Number.isSafeInteger(v) || v < min || v > max) throw new UserError(`${name}: '${s}' is not an integer in ${min}..${max}`);
   return v;
-}
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
-}
-
-/** the mix's group for P percent of exits in the kernel: K in-kernel exits per U to the VMM */
-export function mixGroup(percent: number): { kexits: number; uexits: number } {
-  const g = gcd(percent, 100 - percent);
-  return { kexits: percent / g, uexits: (100 - percent) / g };
 }
 
 export function hostCommand(o: HostCliOpts): number {

@@ -101,6 +101,16 @@ function measureIoctl(m: Machine, image: Uint8Array): IoctlStats {
   return st;
 }
 
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/** the mix's group for P percent of exits in the kernel: K in-kernel exits per U to the VMM */
+export function mixGroup(percent: number): { kexits: number; uexits: number } {
+  const g = gcd(percent, 100 - percent);
+  return { kexits: percent / g, uexits: (100 - percent) / g };
+}
+
 /** the kernel command line for a run */
 export function hostCmdline(o: HostOptions): string {
   const parts = [`design=${o.design}`, `workload=${o.workload}`, `iterations=${o.iterations}`];

@@ -5,6 +5,8 @@
  */
 
 import type { DesignResult } from './bench.js';
+import type { SweepResult } from './sweep.js';
+import type { UncertaintyResult } from './uncertainty.js';
 
 export interface BreakEvenPoint {
   design: string;
@@ -48,6 +50,54 @@ export function breakEvenSpec(profile: string, points: BreakEvenPoint[]): object
       y: { field: 'cyclesPerExit', type: 'quantitative', title: 'TSC cycles per exit' },
       color: { field: 'design', type: 'nominal' },
     },
+  };
+}
+
+/**
+ * The sweep: total cycles per KVM_RUN of each design against the swept cost, with a rule
+ * where the ranking changes (the break-even, midway between the two values that bracket it).
+ */
+export function sweepSpec(r: SweepResult): object {
+  const values = r.points.flatMap((p) => Object.entries(p.totals).map(([design, total]) => ({ value: p.value, design, total })));
+  const changes = r.changes.map((c) => ({ at: (c.from + c.to) / 2, label: `${c.after[0]} fastest from here` }));
+  const x = { field: 'value', type: 'quantitative', title: `${r.param} (cycles)` };
+  return {
+    title: `Total cycles per KVM_RUN vs ${r.param} (${r.profile}, median)`,
+    width: 360,
+    height: 220,
+    layer: [
+      {
+        data: { values },
+        mark: { type: 'line', point: true },
+        encoding: { x, y: { field: 'total', type: 'quantitative', title: 'TSC cycles per KVM_RUN' }, color: { field: 'design', type: 'nominal' } },
+      },
+      {
+        data: { values: changes },
+        mark: { type: 'rule', strokeDash: [4, 3], color: '#444' },
+        encoding: { x: { field: 'at', type: 'quantitative' } },
+      },
+      {
+        data: { values: changes },
+        mark: { type: 'text', align: 'left', dx: 3, dy: -4, baseline: 'bottom', fontSize: 10, color: '#444' },
+        encoding: { x: { field: 'at', type: 'quantitative' }, y: { value: 0 }, text: { field: 'label' } },
+      },
+    ],
+  };
+}
+
+/** The uncertainty draws: per design, total cycles per KVM_RUN, median with the 5%..95% interval. */
+export function uncertaintySpec(profile: string, workload: string, u: UncertaintyResult): object {
+  const values = u.designs.map((d) => ({ design: d, ...u.intervals[d].total, fastest: Math.round(100 * (u.fastest[d] ?? 0)) }));
+  const x = { field: 'design', type: 'nominal', sort: null, title: 'design' };
+  return {
+    title: `Total cycles per KVM_RUN over ${u.draws} draws (${profile}, ${workload}): median, 5%..95%`,
+    data: { values },
+    width: 360,
+    height: 220,
+    layer: [
+      { mark: { type: 'rule', strokeWidth: 2 }, encoding: { x, y: { field: 'p5', type: 'quantitative', title: 'TSC cycles', scale: { zero: false } }, y2: { field: 'p95' } } },
+      { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y: { field: 'median', type: 'quantitative' }, tooltip: [{ field: 'median' }, { field: 'p5' }, { field: 'p95' }, { field: 'fastest', title: 'fastest in % of draws' }] } },
+    ],
   };
 }
 

@@ -12,11 +12,10 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { WORKLOADS } from './hostrun.js';
+import { unitJobs, type UnitJob, type WorkerMessage } from './verify-jobs.js';
 import { readSymbols } from './symbols.js';
 import { runUnit, type UnitResult } from './verify-inject.js';
 import type { EventKind } from './verify-invariants.js';
-import type { UnitSpec } from './verify-record.js';
 import { errorUnit, verdicts, type Verdict } from './verify-report.js';
 
 export interface VerifyOptions {
@@ -56,18 +55,7 @@ export interface VerifyResult {
   jobs: number;
 }
 
-/**
- * the workloads: the host's, and `wrmsr`, a HLT loop whose guest changes its own
- * KERNEL_GS_BASE on every exit (so that losing the guest's VMLOAD state shows)
- */
-export const VERIFY_WORKLOADS: readonly string[] = [...WORKLOADS, 'wrmsr'];
-export const DEFAULT_WORKLOADS: readonly string[] = ['hlt', 'wrmsr', 'mix'];
-
-/** what the main thread sends a worker, and what it answers */
-export interface UnitJob { id: number; spec: UnitSpec; kinds: EventKind[]; stride: number }
-export type WorkerMessage =
-  | { type: 'progress'; id: number; done: number; total: number }
-  | { type: 'result'; id: number; result: UnitResult };
+export { VERIFY_WORKLOADS, DEFAULT_WORKLOADS, unitJobs, type UnitJob, type WorkerMessage } from './verify-jobs.js';
 
 /** replays a unit is expected to need before it says (the hlt window has about 400 boundaries) */
 const GUESS_BOUNDARIES = 1200;
@@ -81,10 +69,7 @@ function workerUrl(): URL | null {
 export async function verify(o: VerifyOptions, onProgress?: (p: VerifyProgress) => void): Promise<VerifyResult> {
   const t0 = performance.now();
   const stride = Math.max(1, o.stride ?? 1);
-  const jobs: UnitJob[] = [];
-  for (const design of o.designs) {
-    for (const workload of o.workloads) jobs.push({ id: jobs.length, spec: { design, workload, fsgsbase: o.fsgsbase, runs: o.runs, nullClearsBase: o.nullClearsBase }, kinds: o.kinds, stride });
-  }
+  const jobs = unitJobs(o);
   const results: (UnitResult | undefined)[] = new Array(jobs.length);
   const done = new Float64Array(jobs.length);
   const total = new Float64Array(jobs.length).fill(Math.ceil(GUESS_BOUNDARIES / stride) * o.kinds.length);
