@@ -24,6 +24,8 @@ export interface LinuxBenchCliOpts {
   json?: string;
   svg?: string;
   linuxDir?: string;
+  uncertainty?: string;
+  seed: string;
 }
 
 export async function benchLinuxCommand(o: LinuxBenchCliOpts, iterationsGiven: boolean): Promise<number> {
@@ -40,13 +42,17 @@ export async function benchLinuxCommand(o: LinuxBenchCliOpts, iterationsGiven: b
   if (o.svg !== undefined) checkOutputPath(o.svg, '--svg');
   let profile;
   try { profile = getProfile(o.cpu); } catch (e) { throw new UserError(`--cpu: ${(e as Error).message}`); }
-  const spec: LinuxBenchSpec = { profile, workload: o.workload, designs, iterations };
+  const draws = o.uncertainty === undefined ? 0 : Number(o.uncertainty);
+  if (!Number.isInteger(draws) || draws < 0 || draws > 1_000_000) throw new UserError('--uncertainty: an integer from 1 to 1000000');
+  const seed = Number(o.seed);
+  if (!Number.isInteger(seed) || seed < 0) throw new UserError('--seed: a non-negative integer');
+  const spec: LinuxBenchSpec = { profile, workload: o.workload, designs, iterations, draws, seed };
   const prog = new Progress('bench --host linux');
   const b = runLinuxBench(files, spec, (d, t, what) => prog.update(d, t, what));
   process.stdout.write(formatLinuxBench(spec, b) + '\n');
   if (o.json !== undefined) {
     const json = {
-      host: 'linux', profile: profile.name, workload: o.workload, iterations, boot: b.boot,
+      host: 'linux', profile: profile.name, workload: o.workload, iterations, boot: b.boot, uncertainty: b.uncertainty,
       designs: b.results.map((r) => ({ ...r, phases: Object.fromEntries(r.phases), profile: r.profile.slice(0, 200) })),
     };
     writeOutput(o.json, '--json', JSON.stringify(json, null, 2) + '\n');

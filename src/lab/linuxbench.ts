@@ -16,6 +16,8 @@ import type { DesignResult } from './bench.js';
 import { cachedKvmHostBoot, runKvmHost, type KvmHostBoot, type KvmRunResult } from './linuxhost.js';
 import { parseSystemMap } from './sysmap.js';
 import type { ProfileRow } from './kprofile.js';
+import { linuxUncertainty, formatLinuxUncertainty, type LinuxUncertainty } from './linuxuncertainty.js';
+import type { RunPhases } from './linuxhost.js';
 
 export const LINUX_DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'vmload-notss', 'wrgsbase'] as const;
 
@@ -56,6 +58,9 @@ export interface LinuxBenchSpec {
   kexits?: number;
   uexits?: number;
   fsflip?: boolean;
+  /** draws of the constants (0: none), and their seed */
+  draws?: number;
+  seed?: number;
 }
 
 export interface LinuxDesignResult extends DesignResult {
@@ -71,6 +76,7 @@ export interface LinuxDesignResult extends DesignResult {
 }
 
 export interface LinuxBench {
+  uncertainty: LinuxUncertainty | null;
   /** the boot to the snapshot; fromCache: the snapshot file was reused (loadMs to read it) */
   boot: { instructions: number; ms: number; fromCache: boolean; loadMs: number };
   results: LinuxDesignResult[];
@@ -133,17 +139,20 @@ export function runLinuxBench(f: LinuxHostFiles, spec: LinuxBenchSpec, progress?
   progress?.(0, spec.designs.length + 1, 'booting Linux (or loading its snapshot)');
   const b = boot !== undefined ? { ...boot, fromCache: false, loadMs: 0 } : cachedKvmHostBoot({ kernel: readFileSync(f.kernel), initrd: readFileSync(f.initrd), cacheDir: f.snapshots });
   const results: LinuxDesignResult[] = [];
+  const ledgers = new Map<string, RunPhases[]>();
   spec.designs.forEach((d, k) => {
     progress?.(k + 1, spec.designs.length + 1, d);
     const mods = { kvm: readFileSync(`${f.modules}/${d}/kvm.ko`), kvmAmd: readFileSync(`${f.modules}/${d}/kvm-amd.ko`) };
     const r = runKvmHost(b, map, mods, {
       design: d, workload: spec.workload, iterations: spec.iterations, kexits: spec.kexits, uexits: spec.uexits,
-      fsflip: spec.fsflip, profile: spec.profile,
+      fsflip: spec.fsflip, profile: spec.profile, ledger: (spec.draws ?? 0) > 0,
     });
     results.push(designResult(d, r));
+    ledgers.set(d, r.runs);
   });
   progress?.(spec.designs.length + 1, spec.designs.length + 1, 'done');
-  return { boot: { instructions: b.bootInsns, ms: b.bootMs, fromCache: b.fromCache, loadMs: b.loadMs }, results };
+  const uncertainty = (spec.draws ?? 0) > 0 ? linuxUncertainty(spec.profile, ledgers, spec.draws!, spec.seed ?? 1) : null;
+  return { uncertainty, boot: { instructions: b.bootInsns, ms: b.bootMs, fromCache: b.fromCache, loadMs: b.loadMs }, results };
 }
 
 const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
@@ -195,6 +204,10 @@ export function formatLinuxBench(spec: LinuxBenchSpec, b: LinuxBench, topN = 25)
     const pct = (v: number) => (r.profileTotal > 0 ? (100 * v / r.profileTotal).toFixed(2) : '0.00').padStart(6) + '%';
     L.push('    Children      Self  Symbol');
     for (const p of r.profile.slice(0, topN)) L.push(`    ${pct(p.children)}  ${pct(p.self)}  ${p.name}`);
+  }
+  if (b.uncertainty !== null) {
+    L.push('');
+    L.push(formatLinuxUncertainty(b.uncertainty, spec.profile.name, spec.workload));
   }
   L.push('');
   L.push('Constants set from the thread\'s own figures (cost profile "fitted" entries: VMRUN, #VMEXIT, base per instruction, RDMSR/WRMSR, serializing');

@@ -23,6 +23,7 @@ import { Machine } from '../machine/machine.js';
 import { Stop } from '../cpu/state.js';
 import type { Cpu } from '../cpu/cpu.js';
 import type { CostProfile } from '../cost/profile.js';
+import { LEDGER_SIZE } from '../cost/ledger.js';
 import { takeSnapshot, restoreSnapshot, adoptSnapshot, type Snapshot } from './snapshot.js';
 import { emulatorHash, snapshotFromBytes, snapshotToBytes } from './snapshot-file.js';
 import { createHash } from 'node:crypto';
@@ -122,10 +123,14 @@ export interface KvmRunRequest {
   maxInsns?: number;
   /** the cost model for the run (default: one cycle per instruction) */
   profile?: CostProfile | null;
+  /** record the cost ledger at the four timestamps of each measured run (for draws of the constants) */
+  ledger?: boolean;
 }
 
 export interface RunPhases {
   entry: number; pre: number; post: number; exit: number;
+  /** with `ledger`: the cost ledger (src/cost/ledger.ts) at the four points */
+  ledger?: { entry: Float64Array; pre: Float64Array; post: Float64Array; exit: Float64Array };
   vmruns: number; instructions: number; hostInstructions: number; serializing: number; msrAccesses: number;
 }
 
@@ -196,6 +201,7 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
   let calls = 0;
   let atEntry = false;
   c.countSerializing = true;
+  c.setLedger(rq.ledger ? new Float64Array(LEDGER_SIZE) : null);
   c.setBreakpoints(new Set([entry]), (cpu) => {
     if (++calls > warmup) { atEntry = true; cpu.stopReason = Stop.Exception; }
   });
@@ -214,6 +220,7 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
     if (reason !== Stop.Budget || c.icount >= budgetEnd) break;
   }
   c.setBreakpoints(null);
+  c.setLedger(null);
   c.countSerializing = false;
   return { ...parseKvmHostOutput(text), request: rq, status: describeStop(reason, m), runs, profile, instructions: c.icount - i0, ms: performance.now() - t0 };
 }
@@ -255,11 +262,13 @@ function stepMeasured(m: Machine, entry: number, count: number, runs: RunPhases[
     const guest = c.guestMode;
     if (!guest && rip === entry && cur === null) {
       cur = { entry: cyc, pre: -1, post: -1, exit: -1, vmruns: 0, instructions: 0, hostInstructions: 0, serializing: 0, msrAccesses: 0 };
+      if (c.ledger !== null) { const l = c.ledger.slice(); cur.ledger = { entry: l, pre: l, post: l, exit: l }; }
       // the return address: the ioctl has one caller
       ret = read64(c, c.rh[4] * 4294967296 + (c.rl[4] >>> 0));
       i0 = c.icount; hi0 = hostInsns; s0 = c.serializingCount; m0 = c.msrAccesses;
     } else if (!guest && rip === ret && cur !== null) {
       cur.exit = cyc;
+      if (cur.ledger !== undefined) cur.ledger.exit = c.ledger!.slice();
       cur.instructions = c.icount - i0;
       cur.hostInstructions = hostInsns - hi0;
       cur.serializing = c.serializingCount - s0;
@@ -270,14 +279,15 @@ function stepMeasured(m: Machine, entry: number, count: number, runs: RunPhases[
     }
     const gif0 = c.svm.gif;
     const ic = c.icount;
+    const led0 = cur !== null && cur.ledger !== undefined ? c.ledger!.slice() : null;
     const r = m.run(1);
     const stepped = c.icount - ic;
     if (!guest) hostInsns += stepped;
     profile.account(c, rip, guest, c.cycles - cyc);
     if (cur !== null) {
-      if (!guest && c.guestMode) { cur.pre = cyc; cur.vmruns++; afterVmexit = false; }
+      if (!guest && c.guestMode) { cur.pre = cyc; cur.vmruns++; afterVmexit = false; if (led0 !== null) cur.ledger!.pre = led0; }
       else if (guest && !c.guestMode) afterVmexit = true;
-      if (afterVmexit && !gif0 && c.svm.gif) { cur.post = cyc; afterVmexit = false; }
+      if (afterVmexit && !gif0 && c.svm.gif) { cur.post = cyc; afterVmexit = false; if (led0 !== null) cur.ledger!.post = led0; }
     }
     if (r.reason !== Stop.Budget) break;
   }

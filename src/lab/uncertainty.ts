@@ -30,7 +30,7 @@ export function rng(seed: number): () => number {
 }
 
 /** triangular on low..high with mode m */
-function triangular(u: number, lo: number, m: number, hi: number): number {
+export function triangular(u: number, lo: number, m: number, hi: number): number {
   if (hi <= lo) return lo;
   const f = (m - lo) / (hi - lo);
   return u < f ? lo + Math.sqrt(u * (hi - lo) * (m - lo)) : hi - Math.sqrt((1 - u) * (hi - lo) * (hi - m));
