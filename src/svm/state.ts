@@ -34,6 +34,8 @@ export class SvmState {
   gPatHi = 0;
   /** host EFER at VMRUN (nested page tables use the host's NXE) */
   hostEfer = 0;
+  /** host CR4 at VMRUN (its SMEP decides the #NPF I/D bit) */
+  hostCr4 = 0;
   /** host PAT while a guest with nested paging runs */
   hostPatLo = 0;
   hostPatHi = 0;
@@ -43,6 +45,8 @@ export class SvmState {
    */
   delivering = 0;
   deliveringErr = 0;
+  /** the host's RFLAGS.TF at VMRUN: VMRUN's single-step trap is taken on the host after #VMEXIT */
+  hostStep = false;
   /** #VMEXITs taken, by exit code (statistics) */
   readonly exits = new Map<number, number>();
   /** world switches (VMRUNs that entered a guest) */

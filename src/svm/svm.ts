@@ -82,6 +82,12 @@ function ioIntercepted(c: Cpu, port: number, sizeBits: number): boolean {
 function guestEvents(c: Cpu): void {
   const sv = c.svm;
   if (!sv.gif) return;
+  // SMI before NMI (APM Vol. 2 8.5); with the intercept the SMI stays pending for the host
+  if (c.smiPending) {
+    if (c.intercepted(Exit.SMI)) { c.svmExitAt(Exit.SMI, 0, 0, 0, c.rip, 0); return; }
+    c.smiPending = false;
+    c.smisDropped++;
+  }
   if (c.nmiPending && !c.nmiBlocked) {
     if (c.intercepted(Exit.NMI)) { c.svmExitAt(Exit.NMI, 0, 0, 0, c.rip, 0); return; }
     c.nmiPending = false;
@@ -175,9 +181,18 @@ function invlpga(c: Cpu, i: Insn): void {
   c.flushFetch();
 }
 
+/**
+ * RSM outside SMM is #UD, but in a guest the RSM intercept is checked first (APM Vol. 2 15.7:
+ * the RSM intercept; SMM itself is not implemented, so RSM is never legal here).
+ */
+function rsm(c: Cpu, _i: Insn): void {
+  c.icpt(Exit.RSM);
+  raise(Vec.UD, 0);
+}
+
 /** SKINIT is not implemented (CPUID 8000_0001 ECX.SKINIT = 0): #UD */
 function skinit(_c: Cpu, _i: Insn): void {
   raise(Vec.UD, 0);
 }
 
-export const handlers = { vmrun: vmrunInsn, vmload, vmsave, stgi, clgi, vmmcall, invlpga, skinit };
+export const handlers = { rsm, vmrun: vmrunInsn, vmload, vmsave, stgi, clgi, vmmcall, invlpga, skinit };

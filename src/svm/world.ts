@@ -16,7 +16,7 @@ import { Cr0, Efer, Fl, S, Stop, TWO32 } from '../cpu/state.js';
 import { CR4_VALID } from '../cpu/exec/ctrl.js';
 import { deliverEvent } from '../cpu/interrupts.js';
 import { FAULT } from '../cpu/fault.js';
-import { setDr7 } from '../cpu/debug.js';
+import { Dr6, setDr7 } from '../cpu/debug.js';
 import { Exit, V } from './vmcb.js';
 import { loadSegsAndTables, rd32, rd64canon, rd64u, saveRunState, wr32, wr64, wr64n } from './vmcbio.js';
 import { LEDGER_VMEXIT } from '../cost/ledger.js';
@@ -36,7 +36,10 @@ export function vmrun(c: Cpu, vmcb: number): void {
   const hs = c.vmHsavePa;
   // the host's RFLAGS.TF gives no single-step trap into the guest: the host's TF comes back
   // with its RFLAGS at #VMEXIT and traps after the next host instruction
+  // (APM Vol. 2 15.5.2 / 15.7; kvm-unit-tests host_rflags): the trap is taken on the host
+  // right after #VMEXIT (or after a VMEXIT_INVALID), at the instruction after VMRUN
   c.ownStep(false);
+  sv.hostStep = (c.flags & Fl.TF) !== 0;
   saveRunState(c, hs, c.rip, getFlags(c));
 
   // ---- controls ----
@@ -82,9 +85,13 @@ export function vmrun(c: Cpu, vmcb: number): void {
   if (lme && pg && (cr4 & 0x20) !== 0 && (csAttr & Attr.L) !== 0 && (csAttr & Attr.DB) !== 0) bad = true;
   if ((icpt[4] & VMRUN_INTERCEPT) === 0) bad = true;
   if (asid === 0) bad = true;
-  const iopmEnd = iopm + 3 * 4096;
-  const msrpmEnd = msrpm + 2 * 4096;
-  if (iopmEnd > 2 ** MAXPHYADDR || msrpmEnd > 2 ** MAXPHYADDR) bad = true;
+  // a permission map that extends to an address at or above MAXPHYADDR is illegal (APM Vol. 2
+  // 15.5.1): the MSRPM's 8 KiB, the IOPM's 2 pages + 1 byte that ports 0-FFFFh (+3) use
+  if (iopm + 0x2001 >= 2 ** MAXPHYADDR || msrpm + 0x2000 >= 2 ** MAXPHYADDR) bad = true;
+  // legacy PAE paging without nested paging: VMRUN loads the four PDPTEs from guest CR3 and a
+  // reserved bit in a present one (2:1, 8:5, 63:MAXPHYADDR, so 62:52 too) makes the state
+  // illegal; with nested paging they are read (and checked) during the guest's walks instead
+  if (!np && pg && !lme && (cr4 & 0x20) !== 0 && !pdptesValid(c, (cr3Lo & 0xffffffe0) >>> 0)) bad = true;
   if ((evLo & 0x80000000) !== 0) {
     const type = (evLo >>> 8) & 7;
     const vector = evLo & 0xff;
@@ -102,6 +109,7 @@ export function vmrun(c: Cpu, vmcb: number): void {
     sv.intercepts.fill(0);
     sv.gif = false;
     countExit(c, Exit.INVALID);
+    if (sv.hostStep) { sv.hostStep = false; c.ownStep(true); }
     return;
   }
 
@@ -120,6 +128,7 @@ export function vmrun(c: Cpu, vmcb: number): void {
   sv.vIntrVector = rd32(c, vmcb + V.INT_VECTOR) & 0xff;
   sv.hostIf = (getFlags(c) & Fl.IF) !== 0;
   sv.hostEfer = c.efer;
+  sv.hostCr4 = c.cr4;
   sv.np = np;
   sv.nCr3 = rd64u(c, vmcb + V.N_CR3);
   if (np) {
@@ -169,6 +178,15 @@ export function vmrun(c: Cpu, vmcb: number): void {
     wr32(c, vmcb + V.EVENTINJ, evLo & ~0x80000000);
     injectEvent(c, evLo, evErr);
   }
+}
+
+function pdptesValid(c: Cpu, base: number): boolean {
+  for (let k = 0; k < 4; k++) {
+    const e = c.mem.read32(base + 8 * k);
+    const eh = c.mem.read32(base + 8 * k + 4);
+    if ((e & 1) !== 0 && ((e & 0x1e6) !== 0 || (eh >>> (MAXPHYADDR - 32)) !== 0)) return false;
+  }
+  return true;
 }
 
 function validPat(lo: number, hi: number): boolean {
@@ -279,6 +297,8 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   c.paging.asid = 0;
   c.flushFetch();
   c.attention = true;
+  // the single-step trap of a VMRUN executed with TF = 1, now on the host
+  if (sv.hostStep) { sv.hostStep = false; c.dbgPending |= Dr6.BS; }
   // 8. a host state that cannot run is a shutdown
   if ((c.efer & Efer.LMA) !== 0 && (c.segAttr[S.CS] & Attr.L) !== 0 && (c.rip < -0x800000000000 || c.rip >= 0x800000000000)) {
     c.shutdown.reason = 'bad host state after #VMEXIT';

@@ -185,7 +185,9 @@ function lmsw(c: Cpu, i: Insn): void {
   c.icpt(Exit.WRITE_CR0);
   const v = readE(c, i, 2);
   const nv = ((c.cr0 & ~0xe) | (v & 0xf) | (c.cr0 & Cr0.PE)) >>> 0;
-  cr0SelectiveWrite(c, nv);
+  // LMSW treats the selective CR0-write intercept as non-selective: it exits whatever the value
+  // written, MP and TS changes included (APM Vol. 2 15.9.1)
+  c.icpt(Exit.CR0_SEL_WRITE);
   writeCr0(c, nv, 0);
 }
 
