@@ -84,6 +84,14 @@ export class Paging {
     if (this.tag[k] === page && this.tasid[k] === asid) this.tag[k] = NaN;
   }
 
+  /** the TLB's physical address for `lin` in the current ASID, or -1 (never walks, never faults) */
+  cached(lin: number): number {
+    const page = Math.floor(lin / 4096);
+    const k = page & TLB_MASK;
+    if (this.tag[k] === page && this.tasid[k] === this.asid) return this.frame[k] * 4096 + (lin & 0xfff);
+    return -1;
+  }
+
   /**
    * `n`: bytes accessed, for data breakpoints (debug.ts). While one is enabled the pages of
    * breakpoint ranges are never cached, so a TLB hit needs no check.
@@ -313,6 +321,8 @@ export class Paging {
       const next = (eh & 0xfffff) * TWO32 + ((e & 0xfffff000) >>> 0);
       if (level === 1 || ps) {
         if (!u || (acc === Acc.Write && !w) || (acc === Acc.Exec && nx)) return c.npfHook(gpa, err | PfErr.P, errHi);
+        // GMET: a supervisor fetch from a user nested page faults (APM Vol. 2 15.25.?)
+        if (acc === Acc.Exec && c.svm.gmet && !guestWalk && c.cpl < 3) return c.npfHook(gpa, err | PfErr.P, errHi);
         const dirty = (e & 0x40) !== 0;
         if (acc === Acc.Write && !dirty) mem.write32(ea, e | 0x60);
         else if ((e & 0x20) === 0) mem.write32(ea, e | 0x20);

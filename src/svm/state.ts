@@ -45,6 +45,29 @@ export class SvmState {
    */
   delivering = 0;
   deliveringErr = 0;
+  /** VGIF (APM Vol. 2 15.33.?): int_ctl V_GIF_ENABLE, and the guest's virtual GIF */
+  vgifOn = false;
+  vgif = false;
+  /** GMET (nested_ctl bit 3): supervisor fetches from user nested pages fault */
+  gmet = false;
+  /** V_VMSAVE_VMLOAD (virt_ext bit 1): the guest's VMSAVE/VMLOAD use guest-physical rAX */
+  vVmsave = false;
+  /** the pause filter: PAUSEs left before the intercept, the threshold (cycles) and the last PAUSE */
+  pauseCount = 0;
+  pauseThreshold = 0;
+  pauseLast = 0;
+  /** LBR virtualization (virt_ext bit 0) and the host's DebugCtl and LBR MSRs while it runs */
+  lbrVirt = false;
+  readonly hostLbr = new Float64Array(5);
+  /** TSC_RATIO MSR (C000_0104h): 8.32 fixed point, 1.0 at reset */
+  tscRatioLo = 0;
+  tscRatioHi = 1;
+  /**
+   * VMCB clean bits: the VMCB at cachePa as this CPU left it at its last #VMEXIT (-1: none);
+   * VMRUN of the same VMCB may take a clean group from here (APM Vol. 2 15.15.3)
+   */
+  cachePa = -1;
+  readonly cacheW = new Int32Array(1024);
   /** the host's RFLAGS.TF at VMRUN: VMRUN's single-step trap is taken on the host after #VMEXIT */
   hostStep = false;
   /** #VMEXITs taken, by exit code (statistics) */
