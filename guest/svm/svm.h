@@ -47,6 +47,7 @@
 #define SVMF_AVIC (1u << 13)
 #define SVMF_VMSAVE_VIRT (1u << 15)
 #define SVMF_VGIF (1u << 16)
+#define SVMF_GMET (1u << 17)
 #define SVMF_ADDR_CHK (1u << 28)
 
 /* ---- VMCB layout (APM Vol. 2, Appendix B, Tables B-1 and B-2) ---- */
