@@ -67,6 +67,8 @@ export class SvmState {
    * VMRUN of the same VMCB may take a clean group from here (APM Vol. 2 15.15.3)
    */
   cachePa = -1;
+  /** the VMCB being run had clean bits set (then #VMEXIT fills the cache) */
+  cleanUsed = false;
   readonly cacheW = new Int32Array(1024);
   /** the host's RFLAGS.TF at VMRUN: VMRUN's single-step trap is taken on the host after #VMEXIT */
   hostStep = false;

@@ -106,8 +106,8 @@ export function loadSegsW(c: Cpu, w: Int32Array, k: number): void {
 
 /** the clean-bit cache (world.ts): the control area up to 0C0h and the state-save area to 6A0h */
 export function cacheVmcb(cache: Int32Array, w: Int32Array, k: number): void {
-  cache.set(w.subarray(k, k + (0x0c0 >> 2)), 0);
-  cache.set(w.subarray(k + (0x400 >> 2), k + (0x6a0 >> 2)), 0x400 >> 2);
+  for (let j = 0; j < (0x0c0 >> 2); j++) cache[j] = w[k + j];
+  for (let j = 0x400 >> 2; j < (0x6a0 >> 2); j++) cache[j] = w[k + j];
 }
 
 /** segment `seg` to the entry at word index `k` of `w` */
@@ -147,6 +147,23 @@ export function loadSeg(c: Cpu, seg: number, pa: number): void {
 
 /** VMSAVE: FS, GS, TR, LDTR, KernelGsBase, STAR, LSTAR, CSTAR, SFMASK, SYSENTER_* (APM 15.5.2) */
 export function saveVmloadSet(c: Cpu, vmcb: number): void {
+  const w = ramWords(c, vmcb);
+  if (w !== null) {
+    const k = vmcb >>> 2;
+    saveSegW(c, 4, w, k + (V.FS >> 2));
+    saveSegW(c, 5, w, k + (V.GS >> 2));
+    saveSegW(c, 7, w, k + (V.TR >> 2));
+    saveSegW(c, 6, w, k + (V.LDTR >> 2));
+    putN(w, k + (V.KERNEL_GS_BASE >> 2), c.kernelGsBase);
+    w[k + (V.STAR >> 2)] = c.starLo; w[k + (V.STAR >> 2) + 1] = c.starHi;
+    putN(w, k + (V.LSTAR >> 2), c.lstar);
+    putN(w, k + (V.CSTAR >> 2), c.cstar);
+    w[k + (V.SFMASK >> 2)] = c.sfmask; w[k + (V.SFMASK >> 2) + 1] = 0;
+    w[k + (V.SYSENTER_CS >> 2)] = c.sysenterCs; w[k + (V.SYSENTER_CS >> 2) + 1] = 0;
+    w[k + (V.SYSENTER_ESP >> 2)] = c.sysenterEsp; w[k + (V.SYSENTER_ESP >> 2) + 1] = 0;
+    w[k + (V.SYSENTER_EIP >> 2)] = c.sysenterEip; w[k + (V.SYSENTER_EIP >> 2) + 1] = 0;
+    return;
+  }
   saveSeg(c, 4, vmcb + V.FS);
   saveSeg(c, 5, vmcb + V.GS);
   saveSeg(c, 7, vmcb + V.TR);
@@ -163,6 +180,25 @@ export function saveVmloadSet(c: Cpu, vmcb: number): void {
 
 /** VMLOAD: the same set, from the VMCB */
 export function loadVmloadSet(c: Cpu, vmcb: number): void {
+  const w = ramWords(c, vmcb);
+  if (w !== null) {
+    const k = vmcb >>> 2;
+    loadSegW(c, 4, w, k + (V.FS >> 2));
+    loadSegW(c, 5, w, k + (V.GS >> 2));
+    loadSegW(c, 7, w, k + (V.TR >> 2));
+    loadSegW(c, 6, w, k + (V.LDTR >> 2));
+    c.kernelGsBase = getCanon(w, k + (V.KERNEL_GS_BASE >> 2));
+    c.starLo = w[k + (V.STAR >> 2)];
+    c.starHi = w[k + (V.STAR >> 2) + 1];
+    c.lstar = getCanon(w, k + (V.LSTAR >> 2));
+    c.cstar = getCanon(w, k + (V.CSTAR >> 2));
+    c.sfmask = w[k + (V.SFMASK >> 2)];
+    // AMD keeps SYSENTER_CS/ESP/EIP as 32-bit values (see msr.ts)
+    c.sysenterCs = w[k + (V.SYSENTER_CS >> 2)] >>> 0;
+    c.sysenterEsp = w[k + (V.SYSENTER_ESP >> 2)] >>> 0;
+    c.sysenterEip = w[k + (V.SYSENTER_EIP >> 2)] >>> 0;
+    return;
+  }
   loadSeg(c, 4, vmcb + V.FS);
   loadSeg(c, 5, vmcb + V.GS);
   loadSeg(c, 7, vmcb + V.TR);

@@ -48,13 +48,14 @@ export function vmrun(c: Cpu, vmcb: number): void {
   // VMCB clean bits (APM Vol. 2 15.15.3): a group whose bit is set may come from what this CPU
   // cached at the last #VMEXIT of the same VMCB; a new VMCB address reloads everything
   const cache = sv.cacheW;
-  const clean = sv.cachePa === vmcb ? w[k + (V.CLEAN >> 2)] : 0;
-  const src = (bit: number): Int32Array => ((clean >>> bit) & 1) !== 0 ? cache : w;
-  const at = (bit: number): number => ((clean >>> bit) & 1) !== 0 ? 0 : k;
+  const cleanRaw = w[k + (V.CLEAN >> 2)];
+  const clean = sv.cachePa === vmcb ? cleanRaw : 0;
+  // a VMM that sets no clean bits gets no cache (#VMEXIT skips the copy)
+  sv.cleanUsed = cleanRaw !== 0;
 
   // ---- controls ----
-  const iw = src(Clean.I);
-  const ik = at(Clean.I);
+  const iw = (((clean >>> Clean.I) & 1) !== 0 ? cache : w);
+  const ik = (((clean >>> Clean.I) & 1) !== 0 ? 0 : k);
   const icpt = sv.intercepts;
   icpt[0] = iw[ik + (V.INTERCEPT_CR >> 2)];
   icpt[1] = iw[ik + (V.INTERCEPT_DR >> 2)];
@@ -64,18 +65,18 @@ export function vmrun(c: Cpu, vmcb: number): void {
   const pauseWord = iw[ik + (V.PAUSE_FILTER_THRESHOLD >> 2)];
   const tscLo = iw[ik + (V.TSC_OFFSET >> 2)];
   const tscHi = iw[ik + (V.TSC_OFFSET >> 2) + 1];
-  const pw = src(Clean.IOPM);
-  const pk = at(Clean.IOPM);
+  const pw = (((clean >>> Clean.IOPM) & 1) !== 0 ? cache : w);
+  const pk = (((clean >>> Clean.IOPM) & 1) !== 0 ? 0 : k);
   const iopmRaw = getU(pw, pk + (V.IOPM_BASE_PA >> 2));
   const msrpmRaw = getU(pw, pk + (V.MSRPM_BASE_PA >> 2));
   const iopm = iopmRaw - (iopmRaw % 4096);
   const msrpm = msrpmRaw - (msrpmRaw % 4096);
-  const asid = src(Clean.ASID)[at(Clean.ASID) + (V.ASID >> 2)];
+  const asid = (((clean >>> Clean.ASID) & 1) !== 0 ? cache : w)[(((clean >>> Clean.ASID) & 1) !== 0 ? 0 : k) + (V.ASID >> 2)];
   const tlbCtl = w[k + (V.TLB_CONTROL >> 2)] & 0xff;
-  const intCtl = src(Clean.TPR)[at(Clean.TPR) + (V.INT_CTL >> 2)];
-  const intVector = src(Clean.TPR)[at(Clean.TPR) + (V.INT_VECTOR >> 2)];
-  const nw = src(Clean.NP);
-  const nk = at(Clean.NP);
+  const intCtl = (((clean >>> Clean.TPR) & 1) !== 0 ? cache : w)[(((clean >>> Clean.TPR) & 1) !== 0 ? 0 : k) + (V.INT_CTL >> 2)];
+  const intVector = (((clean >>> Clean.TPR) & 1) !== 0 ? cache : w)[(((clean >>> Clean.TPR) & 1) !== 0 ? 0 : k) + (V.INT_VECTOR >> 2)];
+  const nw = (((clean >>> Clean.NP) & 1) !== 0 ? cache : w);
+  const nk = (((clean >>> Clean.NP) & 1) !== 0 ? 0 : k);
   const npCtl = nw[nk + (V.NP_ENABLE >> 2)];
   const np = (npCtl & 1) !== 0;
   const virtExt = w[k + (V.VIRT_EXT >> 2)];
@@ -84,8 +85,8 @@ export function vmrun(c: Cpu, vmcb: number): void {
 
   // ---- guest state, checked before anything is committed (APM 15.5.1, "Canonicalization
   // and Consistency Checks") ----
-  const cw = src(Clean.CR);
-  const ck = at(Clean.CR);
+  const cw = (((clean >>> Clean.CR) & 1) !== 0 ? cache : w);
+  const ck = (((clean >>> Clean.CR) & 1) !== 0 ? 0 : k);
   const efer = cw[ck + (V.EFER >> 2)];
   const eferHi = cw[ck + (V.EFER >> 2) + 1];
   const cr0 = cw[ck + (V.CR0 >> 2)] >>> 0;
@@ -94,12 +95,12 @@ export function vmrun(c: Cpu, vmcb: number): void {
   const cr3Hi = cw[ck + (V.CR3 >> 2) + 1];
   const cr4 = cw[ck + (V.CR4 >> 2)] >>> 0;
   const cr4Hi = cw[ck + (V.CR4 >> 2) + 1];
-  const dw = src(Clean.DR);
-  const dk = at(Clean.DR);
+  const dw = (((clean >>> Clean.DR) & 1) !== 0 ? cache : w);
+  const dk = (((clean >>> Clean.DR) & 1) !== 0 ? 0 : k);
   const dr6Hi = dw[dk + (V.DR6 >> 2) + 1];
   const dr7Hi = dw[dk + (V.DR7 >> 2) + 1];
-  const sw = src(Clean.SEG);
-  const sk = at(Clean.SEG);
+  const sw = (((clean >>> Clean.SEG) & 1) !== 0 ? cache : w);
+  const sk = (((clean >>> Clean.SEG) & 1) !== 0 ? 0 : k);
   const csAttr = (sw[sk + (V.CS >> 2)] >>> 16) & 0xfff;
   const lme = (efer & Efer.LME) !== 0;
   const pg = (cr0 & Cr0.PG) !== 0;
@@ -177,18 +178,18 @@ export function vmrun(c: Cpu, vmcb: number): void {
   }
   // LBR virtualization (APM Vol. 2 15.23): the guest's DebugCtl and LBR MSRs from the VMCB
   sv.lbrVirt = (virtExt & VirtExt.LBR) !== 0;
-  if (sv.lbrVirt) lbrSwapIn(c, src(Clean.LBR), at(Clean.LBR));
+  if (sv.lbrVirt) lbrSwapIn(c, (((clean >>> Clean.LBR) & 1) !== 0 ? cache : w), (((clean >>> Clean.LBR) & 1) !== 0 ? 0 : k));
 
   // ---- load guest state ----
   loadSegsW(c, sw, sk);
-  const tw = src(Clean.DT);
-  const tk = at(Clean.DT);
+  const tw = (((clean >>> Clean.DT) & 1) !== 0 ? cache : w);
+  const tk = (((clean >>> Clean.DT) & 1) !== 0 ? 0 : k);
   c.gdtrLimit = tw[tk + ((V.GDTR + 4) >> 2)] & 0xffff;
   c.gdtrBase = getCanon(tw, tk + ((V.GDTR + 8) >> 2));
   c.idtrLimit = tw[tk + ((V.IDTR + 4) >> 2)] & 0xffff;
   c.idtrBase = getCanon(tw, tk + ((V.IDTR + 8) >> 2));
   c.cr0 = cr0;
-  c.cr2 = getU(src(Clean.CR2), at(Clean.CR2) + (V.CR2 >> 2));
+  c.cr2 = getU((((clean >>> Clean.CR2) & 1) !== 0 ? cache : w), (((clean >>> Clean.CR2) & 1) !== 0 ? 0 : k) + (V.CR2 >> 2));
   c.cr3 = cr3Hi === 0 ? cr3Lo >>> 0 : (cr3Hi >>> 0) * TWO32 + (cr3Lo >>> 0);
   c.cr4 = cr4;
   // LMA follows LME and CR0.PG
@@ -325,9 +326,12 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   // decode assists: the bytes of the instruction behind a #PF or #NPF (APM Vol. 2 15.33.2)
   if (code === Exit.NPF || code === Exit.EXCP_BASE + 14) insnBytes(c, w, k, guestRip);
   else w[k + (V.INSN_LEN >> 2)] &= ~0xff;
-  // the clean-bit cache: this VMCB as this CPU leaves it
-  cacheVmcb(sv.cacheW, w, k);
-  sv.cachePa = vmcb;
+  // the clean-bit cache: this VMCB as this CPU leaves it, when its VMM uses clean bits (else
+  // the next VMRUN loads everything, which the manual always allows)
+  if (sv.cleanUsed) {
+    cacheVmcb(sv.cacheW, w, k);
+    sv.cachePa = vmcb;
+  } else sv.cachePa = -1;
   pageOut(c, vmcb, w);
   // 4. intercepts, ASID, V_INTR_MASKING and the TSC offset no longer apply
   sv.guest = false;
