@@ -70,6 +70,9 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
     pae_pdptes_npt: ['QEMU reports a reserved-bit #PF without P; a reserved bit is only checked in a present entry, so P = 1 (APM Vol. 2 8.4.2)', /= 0x8, want 0x9$/],
     npt_pml4e_bit8_reserved: ['QEMU 7.2 does not treat bit 8 of a nested PML4E as reserved (APM Vol. 2 5.3.3, Figure 5-18: PML4E bits 8:7 MBZ; kvm-unit-tests svm_npt_rsvd_bits_test)', /^exit VMMCALL, want NPF;/],
   },
+  svm_features: {
+    task_switch_intercept: ['QEMU 7.2 performs the task switch of a far JMP to a TSS without checking the task-switch intercept (00Ch bit 29, exit 7Dh; APM Vol. 2 15.14 and Appendix C)', /^exit EXCP13 \(0x4d\), want TASK_SWITCH;/],
+  },
   svm_npt: {
     npf_reserved_bit: ['QEMU reports a reserved-bit nested page fault without P; a reserved bit is only checked in a present entry, so P=1 (APM Vol. 2 15.25.6; 8.4.2)', /^EXITINFO1 0x10000000c, want 0x10000000d$/],
   },

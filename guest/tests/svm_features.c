@@ -244,10 +244,59 @@ static void gmet(void) {
   CHECK_EQ(exit_info2(vmcb) & ~0xffful, (u64)guest_call_entry & ~0xffful);
 }
 
+/* ---- the task-switch intercept (15.14): a legacy-mode guest's task switch exits before it
+ * starts, EXITINFO1 = the TSS selector, EXITINFO2 = bit 36 for IRET, 38 for JMP ---- */
+static u64 ts_gdt[4] __attribute__((aligned(16)));
+
+static u8 *ts_guest(const u8 *code, u32 n) {
+  u8 *p = (u8 *)test_page(56);
+  u64 tss = test_page(57);
+  memcpy(p, code, n);
+  memset((void *)tss, 0, 0x68);
+  ts_gdt[0] = 0;
+  /* 0x08: available 32-bit TSS (type 9), present, limit 67h */
+  ts_gdt[1] = 0x67 | ((tss & 0xffffff) << 16) | (0x89ul << 40) | ((tss >> 24) << 56);
+  /* 0x10: task gate (type 5) for TSS 0x08 */
+  ts_gdt[2] = (0x08ul << 16) | (0x85ul << 40);
+  vmcb_init(vmcb, (u64)p);
+  vmcb_seg(vmcb, VMCB_CS, KCS, 0x0c9b, 0xffffffff, 0);    /* 32-bit code */
+  VMCB64(vmcb, VMCB_GDTR + SEG_BASE) = (u64)ts_gdt;
+  VMCB32(vmcb, VMCB_GDTR + SEG_LIMIT) = sizeof(ts_gdt) - 1;
+  VMCB64(vmcb, VMCB_EFER) = EFER_SVME;
+  VMCB64(vmcb, VMCB_CR0) = 0x31;                           /* PE, ET, NE; no paging */
+  VMCB64(vmcb, VMCB_CR4) = 0;
+  icpt1(vmcb, I1_TASK_SWITCH);
+  icpt_exc(vmcb, GP);
+  icpt_exc(vmcb, UD);
+  icpt_exc(vmcb, NP);
+  return p;
+}
+
+static void task_switch_intercept(void) {
+  if (!svm_begin(0)) return;
+  static const u8 jmp_tss[] = { 0xea, 0, 0, 0, 0, 0x08, 0 };          /* ljmp $0x08, $0 */
+  static const u8 call_gate[] = { 0x9a, 0, 0, 0, 0, 0x10, 0 };        /* lcall $0x10, $0 */
+  static const u8 iret_nt[] = { 0x9c, 0x81, 0x0c, 0x24, 0, 0x40, 0, 0, 0x9d, 0xcf }; /* pushf; or NT; popf; iret */
+  u8 *p = ts_guest(jmp_tss, sizeof(jmp_tss));
+  svm_run(vmcb);
+  if (!expect_exit_at(vmcb, EXIT_TASK_SWITCH, p, NRIP_ANY)) return;
+  CHECK_EQ(exit_info1(vmcb), 0x08);
+  CHECK_EQ(exit_info2(vmcb), 1ul << 38);
+  p = ts_guest(call_gate, sizeof(call_gate));
+  svm_run(vmcb);
+  if (!expect_exit_at(vmcb, EXIT_TASK_SWITCH, p, NRIP_ANY)) return;
+  CHECK_EQ(exit_info1(vmcb), 0x08);
+  CHECK_EQ(exit_info2(vmcb), 0);
+  p = ts_guest(iret_nt, sizeof(iret_nt));
+  svm_run(vmcb);
+  if (!expect_exit_at(vmcb, EXIT_TASK_SWITCH, p + 9, NRIP_ANY)) return;
+  CHECK_EQ(exit_info2(vmcb), 1ul << 36);
+}
+
 #define T(n) { #n, n }
 const struct test tests[] = {
   T(clean_dirty_reloaded), T(clean_dirty_segments), T(decode_assists_more), T(pause_filter_count),
   T(pause_filter_threshold), T(tsc_ratio), T(tsc_ratio_reserved), T(lbr_virtualization), T(vgif),
-  T(vmsave_virtualized), T(gmet),
+  T(vmsave_virtualized), T(gmet), T(task_switch_intercept),
 };
 const int ntests = ARRAY_SIZE(tests);

@@ -56,3 +56,20 @@ export function pauseIntercept(c: Cpu, i: Insn, exit: (c: Cpu, i: Insn, code: nu
   exit(c, i, Exit.PAUSE);
 }
 
+
+/**
+ * The task-switch intercept (APM Vol. 2 15.14.?): a task switch the guest starts (JMP/CALL to
+ * a TSS or task gate, an interrupt or exception through a task gate, IRET with NT = 1) exits
+ * before any of it happens, with EXITINFO1 = the target TSS selector and EXITINFO2 = bit 36 for
+ * IRET, bit 38 for JMP, bit 44 when an error code is pushed (then in bits 31:0). worldswitch
+ * does not switch tasks itself (such a switch raises #GP), so this exit is how a guest's task
+ * switch can be emulated by its hypervisor, as KVM does.
+ */
+export function taskSwitchIntercept(c: Cpu, tssSel: number, info2: number): void {
+  if (!c.guestMode || !c.intercepted(Exit.TASK_SWITCH)) return;
+  c.svmExit(Exit.TASK_SWITCH, tssSel & 0xffff, 0, info2, 0);
+}
+
+export const TS_IRET = 2 ** 36;
+export const TS_JMP = 2 ** 38;
+export const TS_ERROR = 2 ** 44;
