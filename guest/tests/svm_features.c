@@ -244,6 +244,31 @@ static void gmet(void) {
   CHECK_EQ(exit_info2(vmcb) & ~0xffful, (u64)guest_call_entry & ~0xffful);
 }
 
+/* ---- vNMI (15.21): V_NMI_PENDING is taken as an NMI through the guest IDT unless
+ * V_NMI_BLOCKING; its delivery sets the blocking and the handler's IRET clears it ---- */
+GUEST_INSN(g_nops, "nop\n\tnop", "nop");
+
+static void vnmi(void) {
+  if (!svm_begin(SVMF_VNMI)) return;
+  guest_return_on(NMI);
+  vmcb_init(vmcb, (u64)g_nops);
+  VMCB32(vmcb, VMCB_INT_CTL) = V_NMI_ENABLE | V_NMI_PENDING;
+  svm_run(vmcb);
+  if (!expect_exit(vmcb, EXIT_VMMCALL)) return;
+  CHECK_EQ(g_ev.count, 1);
+  CHECK_EQ(g_ev.vector, NMI);
+  CHECK_EQ(g_ev.rip, (u64)g_nops);
+  CHECK_EQ(VMCB32(vmcb, VMCB_INT_CTL) & (V_NMI_PENDING | V_NMI_BLOCKING), 0);
+  /* blocked: it stays pending */
+  g_ev.count = 0;
+  vmcb_init(vmcb, (u64)g_nops);
+  VMCB32(vmcb, VMCB_INT_CTL) = V_NMI_ENABLE | V_NMI_PENDING | V_NMI_BLOCKING;
+  svm_run(vmcb);
+  if (!expect_exit(vmcb, EXIT_VMMCALL)) return;
+  CHECK_EQ(g_ev.count, 0);
+  CHECK_EQ(VMCB32(vmcb, VMCB_INT_CTL) & (V_NMI_PENDING | V_NMI_BLOCKING), V_NMI_PENDING | V_NMI_BLOCKING);
+}
+
 /* ---- the task-switch intercept (15.14): a legacy-mode guest's task switch exits before it
  * starts, EXITINFO1 = the TSS selector, EXITINFO2 = bit 36 for IRET, 38 for JMP ---- */
 static u64 ts_gdt[4] __attribute__((aligned(16)));
@@ -297,6 +322,6 @@ static void task_switch_intercept(void) {
 const struct test tests[] = {
   T(clean_dirty_reloaded), T(clean_dirty_segments), T(decode_assists_more), T(pause_filter_count),
   T(pause_filter_threshold), T(tsc_ratio), T(tsc_ratio_reserved), T(lbr_virtualization), T(vgif),
-  T(vmsave_virtualized), T(gmet), T(task_switch_intercept),
+  T(vmsave_virtualized), T(gmet), T(vnmi), T(task_switch_intercept),
 };
 const int ntests = ARRAY_SIZE(tests);

@@ -48,6 +48,14 @@ export class SvmState {
   /** VGIF (APM Vol. 2 15.33.?): int_ctl V_GIF_ENABLE, and the guest's virtual GIF */
   vgifOn = false;
   vgif = false;
+  /**
+   * vNMI (int_ctl V_NMI_ENABLE, APM Vol. 2 15.21.?): a virtual NMI waits in V_NMI_PENDING; while
+   * the guest runs, V_NMI_BLOCKING is the CPU's NMI blocking (set by the virtual NMI's delivery,
+   * cleared by IRET), and the host's blocking is kept aside
+   */
+  vnmiOn = false;
+  vnmiPending = false;
+  hostNmiBlocked = false;
   /** GMET (nested_ctl bit 3): supervisor fetches from user nested pages fault */
   gmet = false;
   /** V_VMSAVE_VMLOAD (virt_ext bit 1): the guest's VMSAVE/VMLOAD use guest-physical rAX */

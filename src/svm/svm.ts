@@ -54,7 +54,7 @@ export function installSvm(c: Cpu): void {
   };
   c.invlpgHook = null;
   c.guestEvents = guestEvents;
-  c.extraAttention = () => c.guestMode && c.svm.vIrq;
+  c.extraAttention = () => c.guestMode && (c.svm.vIrq || c.svm.vnmiPending);
 }
 
 /**
@@ -90,6 +90,13 @@ function guestEvents(c: Cpu): void {
     if (c.intercepted(Exit.SMI)) { c.svmExitAt(Exit.SMI, 0, 0, 0, c.rip, 0); return; }
     c.smiPending = false;
     c.smisDropped++;
+  }
+  // vNMI: the virtual NMI, held by V_NMI_BLOCKING and (with VGIF) by V_GIF = 0
+  if (sv.vnmiPending && !c.nmiBlocked && (!sv.vgifOn || sv.vgif)) {
+    sv.vnmiPending = false;
+    c.nmiBlocked = true;
+    deliverToGuest(c, 2, Ev.Nmi);
+    return;
   }
   if (c.nmiPending && !c.nmiBlocked) {
     if (c.intercepted(Exit.NMI)) { c.svmExitAt(Exit.NMI, 0, 0, 0, c.rip, 0); return; }

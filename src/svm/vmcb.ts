@@ -150,7 +150,10 @@ export const enum Clean {
 /** int_ctl (060h) bits beyond V_TPR/V_IRQ/V_INTR_PRIO/V_IGN_TPR/V_INTR_MASKING */
 export const enum IntCtl {
   VGIF = 1 << 9,
+  VNMI_PENDING = 1 << 11,
+  VNMI_BLOCKING = 1 << 12,
   VGIF_ENABLE = 1 << 25,
+  VNMI_ENABLE = 1 << 26,
 }
 
 /** nested_ctl (090h) */

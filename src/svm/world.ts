@@ -158,6 +158,12 @@ export function vmrun(c: Cpu, vmcb: number): void {
   sv.vIgnTpr = (intCtl & 0x100000) !== 0;
   sv.vIntrMasking = (intCtl & 0x1000000) !== 0;
   sv.vIntrVector = intVector & 0xff;
+  sv.vnmiOn = (intCtl & IntCtl.VNMI_ENABLE) !== 0;
+  sv.vnmiPending = sv.vnmiOn && (intCtl & IntCtl.VNMI_PENDING) !== 0;
+  if (sv.vnmiOn) {
+    sv.hostNmiBlocked = c.nmiBlocked;
+    c.nmiBlocked = (intCtl & IntCtl.VNMI_BLOCKING) !== 0;
+  }
   sv.vgifOn = (intCtl & IntCtl.VGIF_ENABLE) !== 0;
   sv.vgif = (intCtl & IntCtl.VGIF) !== 0;
   sv.hostIf = (getFlags(c) & Fl.IF) !== 0;
@@ -305,6 +311,13 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   w[cplWord] = (w[cplWord] & 0x00ffffff) | (c.cpl << 24);
   const ic = k + (V.INT_CTL >> 2);
   w[ic] = (w[ic] & ~(0x10f | IntCtl.VGIF)) | (sv.vIrq ? 0x100 : 0) | (sv.vTpr & 0xf) | (sv.vgifOn && sv.vgif ? IntCtl.VGIF : 0);
+  if (sv.vnmiOn) {
+    w[ic] = (w[ic] & ~(IntCtl.VNMI_PENDING | IntCtl.VNMI_BLOCKING)) | (sv.vnmiPending ? IntCtl.VNMI_PENDING : 0) |
+      (c.nmiBlocked ? IntCtl.VNMI_BLOCKING : 0);
+    c.nmiBlocked = sv.hostNmiBlocked;
+    sv.vnmiOn = false;
+    sv.vnmiPending = false;
+  }
   const is = k + (V.INT_STATE >> 2);
   w[is] = (w[is] & ~1) | (c.intShadow ? 1 : 0);
   if (sv.np) {
