@@ -17,6 +17,10 @@ import { Exit, V } from './vmcb.js';
  */
 export function icptInsn(c: Cpu, i: Insn, code: number): boolean {
   if (!c.guestMode || !c.intercepted(code)) return false;
+  // an instruction wrapped at decode time (cost ledger, breakpoints, watched branches, counted
+  // serializing instructions) counts after its handler returns: it takes the throwing exit, so
+  // that nothing is counted for an instruction that did not retire
+  if (i.exec !== i.orig) c.svmExit(code, 0, 0, 0, c.rip);
   c.svmExitAt(code, 0, 0, 0, c.ripStart, c.rip);
   c.icount--;
   c.cycles -= i.cost;
