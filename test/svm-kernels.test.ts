@@ -72,6 +72,7 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
   },
   svm_features: {
     task_switch_intercept: ['QEMU 7.2 performs the task switch of a far JMP to a TSS without checking the task-switch intercept (00Ch bit 29, exit 7Dh; APM Vol. 2 15.14 and Appendix C)', /^exit EXCP13 \(0x4d\), want TASK_SWITCH;/],
+    task_switch_idt_gate: ['QEMU 7.2 switches tasks through an IDT task gate without checking the task-switch intercept (00Ch bit 29, exit 7Dh; APM Vol. 2 15.14)', /^exit EXCP13 \(0x4d\), want TASK_SWITCH;/],
   },
   svm_npt: {
     npf_reserved_bit: ['QEMU reports a reserved-bit nested page fault without P; a reserved bit is only checked in a present entry, so P=1 (APM Vol. 2 15.25.6; 8.4.2)', /^EXITINFO1 0x10000000c, want 0x10000000d$/],

@@ -318,10 +318,28 @@ static void task_switch_intercept(void) {
   CHECK_EQ(exit_info2(vmcb), 1ul << 36);
 }
 
+/* INT n through an IDT task gate: the exit reports the event in EXITINTINFO */
+static u64 ts_idt[0x21] __attribute__((aligned(16)));
+
+static void task_switch_idt_gate(void) {
+  if (!svm_begin(0)) return;
+  static const u8 int20[] = { 0xcd, 0x20 };                           /* int $0x20 */
+  u8 *p = ts_guest(int20, sizeof(int20));
+  memset(ts_idt, 0, sizeof(ts_idt));
+  ts_idt[0x20] = (0x08ul << 16) | (0x85ul << 40);                     /* task gate, DPL 0 */
+  VMCB64(vmcb, VMCB_IDTR + SEG_BASE) = (u64)ts_idt;
+  VMCB32(vmcb, VMCB_IDTR + SEG_LIMIT) = sizeof(ts_idt) - 1;
+  svm_run(vmcb);
+  if (!expect_exit_at(vmcb, EXIT_TASK_SWITCH, p, NRIP_ANY)) return;
+  CHECK_EQ(exit_info1(vmcb), 0x08);
+  CHECK_EQ(exit_info2(vmcb), 0);
+  CHECK_EQ(exit_intinfo(vmcb), EV_VALID | EV_TYPE_SOFT | 0x20);
+}
+
 #define T(n) { #n, n }
 const struct test tests[] = {
   T(clean_dirty_reloaded), T(clean_dirty_segments), T(decode_assists_more), T(pause_filter_count),
   T(pause_filter_threshold), T(tsc_ratio), T(tsc_ratio_reserved), T(lbr_virtualization), T(vgif),
-  T(vmsave_virtualized), T(gmet), T(vnmi), T(task_switch_intercept),
+  T(vmsave_virtualized), T(gmet), T(vnmi), T(task_switch_intercept), T(task_switch_idt_gate),
 };
 const int ntests = ARRAY_SIZE(tests);
