@@ -64,7 +64,7 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
     int_shadow_loaded: ['QEMU\'s VMRUN does not load INTERRUPT_SHADOW from the VMCB int_state (it only saves it at #VMEXIT) (APM Vol. 2 15.5.1: VMRUN loads INTERRUPT_SHADOW; 15.21.5 "Interrupt Shadows")', /^g_ev\.rip = 0x[0-9a-f]+, want 0x[0-9a-f]+$/],
   },
   svm_conform: {
-    lmsw_mp_sel_write: ['QEMU applies the TS/MP exemption of the selective CR0-write intercept to LMSW too; LMSW treats that intercept as non-selective and exits whatever it writes (APM Vol. 2 15.9.1)', /^exit VMMCALL \(0x81\), want CR0_SEL_WRITE;/],
+    lmsw_mp_sel_write: ['QEMU applies the TS/MP exemption of the selective CR0-write intercept to LMSW too; LMSW treats that intercept as non-selective and exits whatever it writes (APM Vol. 2 15.9)', /^exit VMMCALL \(0x81\), want CR0_SEL_WRITE;/],
     host_tf_across_vmrun: ['QEMU does not take VMRUN\'s single-step trap on the host right after #VMEXIT; the trap comes one host instruction later (APM Vol. 2 15.5.2: the host\'s RFLAGS.TF traps VMRUN, after #VMEXIT, at the instruction after VMRUN)', /^the trap after the VMRUN trap was at 0x[0-9a-f]+, want 0x[0-9a-f]+ \(after VMRUN\)$/],
     pae_pdptes: ['QEMU does not load the PAE PDPTEs at VMRUN for a guest without nested paging, so a reserved PDPTE bit (62:52 included) is not a VMEXIT_INVALID (APM Vol. 2 15.5.1; KVM nested SVM and kvm-unit-tests svm_pae_test)', /^PDPTE0 bit 1: exit EXCP14 \(0x4e\), want VMEXIT_INVALID$/],
     pae_pdptes_npt: ['QEMU reports a reserved-bit #PF without P; a reserved bit is only checked in a present entry, so P = 1 (APM Vol. 2 8.4.2)', /= 0x8, want 0x9$/],

@@ -43,7 +43,7 @@ static void rsm_intercept_before_ud(void) {
   expect_exit_at(vmcb, EXIT_EXC(UD), g_rsm_insn, 0);
 }
 
-/* ---- LMSW treats the selective CR0-write intercept as non-selective (15.9.1): an LMSW that
+/* ---- LMSW treats the selective CR0-write intercept as non-selective (15.9): an LMSW that
  * changes only MP exits with CR0_SEL_WRITE, and CR0 is unchanged ---- */
 GUEST_INSN(g_lmsw_mp, "smsw %ax\n\txor $2, %eax", "lmsw %ax");
 

@@ -321,7 +321,7 @@ export class Paging {
       const next = (eh & 0xfffff) * TWO32 + ((e & 0xfffff000) >>> 0);
       if (level === 1 || ps) {
         if (!u || (acc === Acc.Write && !w) || (acc === Acc.Exec && nx)) return c.npfHook(gpa, err | PfErr.P, errHi);
-        // GMET: a supervisor fetch from a user nested page faults (APM Vol. 2 15.25.?)
+        // GMET: a supervisor fetch from a user nested page faults (APM Vol. 2 15.25, "Guest Mode Execute Trap")
         if (acc === Acc.Exec && c.svm.gmet && !guestWalk && c.cpl < 3) return c.npfHook(gpa, err | PfErr.P, errHi);
         const dirty = (e & 0x40) !== 0;
         if (acc === Acc.Write && !dirty) mem.write32(ea, e | 0x60);

@@ -15,7 +15,7 @@ import { getCanon, putN } from './vmcbio.js';
 const BYTES = new Uint8Array(16);
 
 /**
- * Decode assists (APM Vol. 2 15.33.2): on a #PF or #NPF exit, INSN_LEN (0D0h) and up to 15
+ * Decode assists (APM Vol. 2 ch. 15, "Decode Assists"): on a #PF or #NPF exit, INSN_LEN (0D0h) and up to 15
  * bytes (0D1h) of the guest instruction at `rip`, read from where the processor fetched it (the
  * TLB: nothing is walked here, so an instruction whose fetch faulted gives 0 bytes).
  */
@@ -39,7 +39,7 @@ export function insnBytes(c: Cpu, w: Int32Array, k: number, rip: number): void {
   }
 }
 
-// ---- LBR virtualization (APM Vol. 2 15.23.?): VMRUN saves the host's DebugCtl and LBR MSRs and
+// ---- LBR virtualization (APM Vol. 2 15.23, "Last Branch Record Virtualization"): VMRUN saves the host's DebugCtl and LBR MSRs and
 // loads the guest's from the VMCB; #VMEXIT stores the guest's and restores the host's ----
 
 export function lbrSwapIn(c: Cpu, w: Int32Array, k: number): void {

@@ -37,7 +37,7 @@ export function icptInfo(c: Cpu, code: number, info1Lo: number, info1Hi: number)
   c.svmExit(code, info1Lo, info1Hi, 0, c.rip);
 }
 
-/** MOV CRn intercepts: EXITINFO1 = bit 63 (a MOV) | the GPR number (APM Vol. 2 15.33.1) */
+/** MOV CRn intercepts: EXITINFO1 = bit 63 (a MOV) | the GPR number (APM Vol. 2 ch. 15, "Decode Assists") */
 export function icptMovCr(c: Cpu, code: number, gpr: number): void {
   icptInfo(c, code, gpr & 15, 0x80000000 | 0);
 }
@@ -62,7 +62,7 @@ export function pauseIntercept(c: Cpu, i: Insn, exit: (c: Cpu, i: Insn, code: nu
 
 
 /**
- * The task-switch intercept (APM Vol. 2 15.14.?): a task switch the guest starts (JMP/CALL to
+ * The task-switch intercept (APM Vol. 2 15.14, "Task Switch Intercept"): a task switch the guest starts (JMP/CALL to
  * a TSS or task gate, an interrupt or exception through a task gate, IRET with NT = 1) exits
  * before any of it happens, with EXITINFO1 = the target TSS selector and EXITINFO2 = bit 36 for
  * IRET, bit 38 for JMP, bit 44 when an error code is pushed (then in bits 31:0). worldswitch

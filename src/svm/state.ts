@@ -45,11 +45,11 @@ export class SvmState {
    */
   delivering = 0;
   deliveringErr = 0;
-  /** VGIF (APM Vol. 2 15.33.?): int_ctl V_GIF_ENABLE, and the guest's virtual GIF */
+  /** VGIF (APM Vol. 2 ch. 15, "Virtual GIF"): int_ctl V_GIF_ENABLE, and the guest's virtual GIF */
   vgifOn = false;
   vgif = false;
   /**
-   * vNMI (int_ctl V_NMI_ENABLE, APM Vol. 2 15.21.?): a virtual NMI waits in V_NMI_PENDING; while
+   * vNMI (int_ctl V_NMI_ENABLE, APM Vol. 2 15.21, "NMI Virtualization"): a virtual NMI waits in V_NMI_PENDING; while
    * the guest runs, V_NMI_BLOCKING is the CPU's NMI blocking (set by the virtual NMI's delivery,
    * cleared by IRET), and the host's blocking is kept aside
    */
@@ -72,7 +72,7 @@ export class SvmState {
   tscRatioHi = 1;
   /**
    * VMCB clean bits: the VMCB at cachePa as this CPU left it at its last #VMEXIT (-1: none);
-   * VMRUN of the same VMCB may take a clean group from here (APM Vol. 2 15.15.3)
+   * VMRUN of the same VMCB may take a clean group from here (APM Vol. 2 15.15, "VMCB State Caching")
    */
   cachePa = -1;
   /** the VMCB being run had clean bits set (then #VMEXIT fills the cache) */

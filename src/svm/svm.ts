@@ -114,7 +114,7 @@ function guestEvents(c: Cpu): void {
       return;
     }
   }
-  // with VGIF, V_GIF = 0 holds virtual interrupts (APM Vol. 2 15.33.?)
+  // with VGIF, V_GIF = 0 holds virtual interrupts (APM Vol. 2 ch. 15, "Virtual GIF")
   if (sv.vIrq && (c.flags & Fl.IF) !== 0 && (sv.vIgnTpr || sv.vIntrPrio > sv.vTpr) && (!sv.vgifOn || sv.vgif)) {
     if (c.intercepted(Exit.VINTR)) { c.svmExitAt(Exit.VINTR, 0, 0, 0, c.rip, 0); return; }
     sv.vIrq = false;
@@ -151,7 +151,7 @@ function vmrunInsn(c: Cpu, i: Insn): void {
 }
 
 /**
- * V_VMSAVE_VMLOAD (APM Vol. 2 15.33.?): a guest's VMLOAD/VMSAVE that is not intercepted takes
+ * V_VMSAVE_VMLOAD (APM Vol. 2 ch. 15, "VMSAVE and VMLOAD Virtualization"): a guest's VMLOAD/VMSAVE that is not intercepted takes
  * rAX as a guest-physical address, translated by the nested page tables (an #NPF if they do not
  * map it); without it rAX is a system-physical address.
  */
@@ -175,7 +175,7 @@ function vmsave(c: Cpu, i: Insn): void {
   saveVmloadSet(c, vmlsAddress(c, pa, true));
 }
 
-/** STGI/CLGI; in a guest with VGIF they set and clear V_GIF instead of GIF (APM Vol. 2 15.33.?) */
+/** STGI/CLGI; in a guest with VGIF they set and clear V_GIF instead of GIF (APM Vol. 2 ch. 15, "Virtual GIF") */
 function stgi(c: Cpu, i: Insn): void {
   svmCheck(c);
   if (icptInsn(c, i, Exit.STGI)) return;

@@ -123,7 +123,7 @@ export const VMLOAD_FIELDS: readonly string[] = [
   'sysenter_cs', 'sysenter_esp', 'sysenter_eip',
 ];
 
-/** VMCB clean bits (APM Vol. 2 15.15.3, Table 15-?; Linux enum VMCB_*): the group of fields each covers */
+/** VMCB clean bits (APM Vol. 2 15.15, "VMCB State Caching"; Linux enum VMCB_*): the group of fields each covers */
 export const enum Clean {
   /** intercept vectors, TSC offset, pause filter count and threshold */
   I = 0,
@@ -159,7 +159,7 @@ export const enum IntCtl {
 /** nested_ctl (090h) */
 export const enum NpCtl {
   NP = 1 << 0,
-  /** guest-mode execute trap (APM Vol. 2 15.25.?, GMET) */
+  /** guest-mode execute trap (APM Vol. 2 15.25, "Guest Mode Execute Trap") */
   GMET = 1 << 3,
 }
 

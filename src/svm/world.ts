@@ -45,7 +45,7 @@ export function vmrun(c: Cpu, vmcb: number): void {
   // the VMCB page as words (RAM's own array, or a copy: vmcbio.ts)
   const w = pageIn(c, vmcb, 0);
   const k = pageBase(w, vmcb);
-  // VMCB clean bits (APM Vol. 2 15.15.3): a group whose bit is set may come from what this CPU
+  // VMCB clean bits (APM Vol. 2 15.15, "VMCB State Caching"): a group whose bit is set may come from what this CPU
   // cached at the last #VMEXIT of the same VMCB; a new VMCB address reloads everything
   const cache = sv.cacheW;
   const cleanRaw = w[k + (V.CLEAN >> 2)];
@@ -336,7 +336,7 @@ export function vmexit(c: Cpu, code: number, info1Lo: number, info1Hi: number, i
   w[k + (V.EXITINTINFO >> 2) + 1] = sv.delivering !== 0 ? sv.deliveringErr : 0;
   sv.delivering = 0;
   putN(w, k + (V.NRIP >> 2), nrip);
-  // decode assists: the bytes of the instruction behind a #PF or #NPF (APM Vol. 2 15.33.2)
+  // decode assists: the bytes of the instruction behind a #PF or #NPF (APM Vol. 2 ch. 15, "Decode Assists")
   if (code === Exit.NPF || code === Exit.EXCP_BASE + 14) insnBytes(c, w, k, guestRip);
   else w[k + (V.INSN_LEN >> 2)] &= ~0xff;
   // the clean-bit cache: this VMCB as this CPU leaves it, when its VMM uses clean bits (else

@@ -187,7 +187,7 @@ function lmsw(c: Cpu, i: Insn): void {
   const v = readE(c, i, 2);
   const nv = ((c.cr0 & ~0xe) | (v & 0xf) | (c.cr0 & Cr0.PE)) >>> 0;
   // LMSW treats the selective CR0-write intercept as non-selective: it exits whatever the value
-  // written, MP and TS changes included (APM Vol. 2 15.9.1)
+  // written, MP and TS changes included (APM Vol. 2 15.9)
   c.icpt(Exit.CR0_SEL_WRITE);
   writeCr0(c, nv, 0);
 }
@@ -230,7 +230,7 @@ function sidt(c: Cpu, i: Insn): void { c.icpt(Exit.IDTR_READ); storeTable(c, i, 
 function invlpg(c: Cpu, i: Insn): void {
   requireCpl0(c);
   const lin = ea(c, i);
-  // decode assists: EXITINFO1 = the linear address (APM Vol. 2 15.33.?)
+  // decode assists: EXITINFO1 = the linear address (APM Vol. 2 ch. 15, "Decode Assists")
   icptInfo(c, Exit.INVLPG, lin | 0, Math.floor(lin / TWO32) | 0);
   if (c.invlpgHook !== null && c.invlpgHook(c, lin)) return;
   c.paging.invlpg(lin);
