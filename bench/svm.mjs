@@ -1,4 +1,5 @@
-// Host wall time of SVM operations in the emulator (median of 5 runs):
+// Host time of SVM operations in the emulator (median of 5 runs): wall time, and the process's
+// CPU time (user + system), which a busy machine disturbs much less:
 //  - a VMRUN / #VMEXIT round trip: the host loops on VMRUN, the guest executes VMMCALL
 //    (intercepted), one exit per iteration;
 //  - a VMLOAD + VMSAVE pair in a host loop.
@@ -39,17 +40,23 @@ const loadSave = [0x48, 0xc7, 0xc0, AREA & 0xff, AREA >> 8, 0, 0, 0x0f, 0x01, 0x
 
 function measure(code, what) {
   const per = [];
+  const cpu = [];
   for (let r = 0; r < runs; r++) {
     const c = machine(code);
+    const u0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     c.run(100 * iters);
     const ns = Number(process.hrtime.bigint() - t0);
+    const u = process.cpuUsage(u0);
     if (c.rl[1] !== 0) throw new Error(`${what}: loop did not finish (ecx=${c.rl[1]})`);
     per.push(ns / iters);
+    cpu.push(((u.user + u.system) * 1000) / iters);
   }
   per.sort((a, b) => a - b);
+  cpu.sort((a, b) => a - b);
   const med = per[Math.floor(per.length / 2)];
-  console.log(`${what}: median ${med.toFixed(0)} ns per iteration (${runs} runs of ${iters}; min ${per[0].toFixed(0)}, max ${per[per.length - 1].toFixed(0)})`);
+  const cmed = cpu[Math.floor(cpu.length / 2)];
+  console.log(`${what}: median ${med.toFixed(0)} ns per iteration, CPU time ${cmed.toFixed(0)} ns (${runs} runs of ${iters}; wall min ${per[0].toFixed(0)}, max ${per[per.length - 1].toFixed(0)})`);
 }
 
 measure(roundTrip, 'VMRUN + VMMCALL #VMEXIT round trip');

@@ -63,6 +63,17 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
     virq_equal_tpr: ['QEMU takes a virtual interrupt when V_INTR_PRIO >= V_TPR; the manual takes it only when its priority is greater than V_TPR (APM Vol. 2 15.21.4 "Injecting Virtual (INTR) Interrupts")', /^vector 0x60 taken$/],
     int_shadow_loaded: ['QEMU\'s VMRUN does not load INTERRUPT_SHADOW from the VMCB int_state (it only saves it at #VMEXIT) (APM Vol. 2 15.5.1: VMRUN loads INTERRUPT_SHADOW; 15.21.5 "Interrupt Shadows")', /^g_ev\.rip = 0x[0-9a-f]+, want 0x[0-9a-f]+$/],
   },
+  svm_conform: {
+    lmsw_mp_sel_write: ['QEMU applies the TS/MP exemption of the selective CR0-write intercept to LMSW too; LMSW treats that intercept as non-selective and exits whatever it writes (APM Vol. 2 15.9)', /^exit VMMCALL \(0x81\), want CR0_SEL_WRITE;/],
+    host_tf_across_vmrun: ['QEMU does not take VMRUN\'s single-step trap on the host right after #VMEXIT; the trap comes one host instruction later (APM Vol. 2 15.5.2: the host\'s RFLAGS.TF traps VMRUN, after #VMEXIT, at the instruction after VMRUN)', /^the trap after the VMRUN trap was at 0x[0-9a-f]+, want 0x[0-9a-f]+ \(after VMRUN\)$/],
+    pae_pdptes: ['QEMU does not load the PAE PDPTEs at VMRUN for a guest without nested paging, so a reserved PDPTE bit (62:52 included) is not a VMEXIT_INVALID (APM Vol. 2 15.5.1; KVM nested SVM and kvm-unit-tests svm_pae_test)', /^PDPTE0 bit 1: exit EXCP14 \(0x4e\), want VMEXIT_INVALID$/],
+    pae_pdptes_npt: ['QEMU reports a reserved-bit #PF without P; a reserved bit is only checked in a present entry, so P = 1 (APM Vol. 2 8.4.2)', /= 0x8, want 0x9$/],
+    npt_pml4e_bit8_reserved: ['QEMU 7.2 does not treat bit 8 of a nested PML4E as reserved (APM Vol. 2 5.3.3, Figure 5-18: PML4E bits 8:7 MBZ; kvm-unit-tests svm_npt_rsvd_bits_test)', /^exit VMMCALL, want NPF;/],
+  },
+  svm_features: {
+    task_switch_intercept: ['QEMU 7.2 performs the task switch of a far JMP to a TSS without checking the task-switch intercept (00Ch bit 29, exit 7Dh; APM Vol. 2 15.14 and Appendix C)', /^exit EXCP13 \(0x4d\), want TASK_SWITCH;/],
+    task_switch_idt_gate: ['QEMU 7.2 switches tasks through an IDT task gate without checking the task-switch intercept (00Ch bit 29, exit 7Dh; APM Vol. 2 15.14)', /^exit EXCP13 \(0x4d\), want TASK_SWITCH;/],
+  },
   svm_npt: {
     npf_reserved_bit: ['QEMU reports a reserved-bit nested page fault without P; a reserved bit is only checked in a present entry, so P=1 (APM Vol. 2 15.25.6; 8.4.2)', /^EXITINFO1 0x10000000c, want 0x10000000d$/],
   },

@@ -348,8 +348,10 @@ describe('CPUID', () => {
   });
 
   it('leaf 8000_000A reports the SVM revision, ASIDs and features; unknown leaves are zero', () => {
-    // revision 1, 64 ASIDs, EDX: NP (0), NRIPS (3), FlushByAsid (6)
-    expect(leaf(c, 0x8000000a)).toEqual([1, 64, 0, 0x49]);
+    // revision 1, 64 ASIDs, EDX: NP (0), LbrVirt (1), NRIPS (3), TscRateMsr (4), VmcbClean (5),
+    // FlushByAsid (6), DecodeAssists (7), PauseFilter (10), PauseFilterThreshold (12),
+    // V_VMSAVE_VMLOAD (15), VGIF (16), GMET (17), vNMI (25)
+    expect(leaf(c, 0x8000000a)).toEqual([1, 64, 0, 0x20394fb]);
     const saved = SVM_LEAF.slice();
     SVM_LEAF[1] = 64;
     SVM_LEAF[3] = 0x8;

@@ -48,7 +48,7 @@ static const struct { u32 bit; const char *name; } feature_names[] = {
   { SVMF_TSCRATE, "TscRateMsr" }, { SVMF_VMCBCLEAN, "VmcbClean" },
   { SVMF_FLUSHBYASID, "FlushByAsid" }, { SVMF_DECODEASSISTS, "DecodeAssists" },
   { SVMF_PAUSEFILTER, "PauseFilter" }, { SVMF_PFTHRESHOLD, "PauseFilterThreshold" },
-  { SVMF_AVIC, "AVIC" }, { SVMF_VMSAVE_VIRT, "VMSAVEvirt" }, { SVMF_VGIF, "VGIF" },
+  { SVMF_AVIC, "AVIC" }, { SVMF_VMSAVE_VIRT, "VMSAVEvirt" }, { SVMF_VGIF, "VGIF" }, { SVMF_GMET, "GMET" }, { SVMF_VNMI, "vNMI" },
   { SVMF_ADDR_CHK, "SVME_ADDR_CHK" },
 };
 

@@ -47,6 +47,8 @@
 #define SVMF_AVIC (1u << 13)
 #define SVMF_VMSAVE_VIRT (1u << 15)
 #define SVMF_VGIF (1u << 16)
+#define SVMF_GMET (1u << 17)
+#define SVMF_VNMI (1u << 25)
 #define SVMF_ADDR_CHK (1u << 28)
 
 /* ---- VMCB layout (APM Vol. 2, Appendix B, Tables B-1 and B-2) ---- */
@@ -109,6 +111,9 @@
 #define V_IGN_TPR (1u << 20)
 #define V_INTR_MASKING (1u << 24)
 #define V_GIF_ENABLE (1u << 25)
+#define V_NMI_PENDING (1u << 11)
+#define V_NMI_BLOCKING (1u << 12)
+#define V_NMI_ENABLE (1u << 26)
 /* int_state (068h) */
 #define INT_SHADOW 1u
 

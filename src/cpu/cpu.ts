@@ -399,6 +399,19 @@ export class Cpu {
     if (trap) { this.dbgPending |= Dr6.BS; this.attention = true; }
   }
 
+  /**
+   * An SMI is waiting (APM Vol. 2 10.3). SMM is not implemented: a guest whose VMCB intercepts
+   * SMI takes #VMEXIT(SMI) and the SMI stays pending; anywhere else with GIF = 1 it is
+   * discarded and counted in `smisDropped`.
+   */
+  smiPending = false;
+  smisDropped = 0;
+
+  raiseSmi(): void {
+    this.smiPending = true;
+    this.attention = true;
+  }
+
   /** Raise an NMI (from the LAPIC, a verifier, ...). */
   raiseNmi(): void {
     this.nmiPending = true;
@@ -437,7 +450,10 @@ export class Cpu {
     } else if (this.guestMode) {
       this.guestEvents(this);
     } else if (!this.svm.gif) {
-      // GIF = 0 holds NMI and INTR pending (APM Vol. 2 15.17)
+      // GIF = 0 holds SMI, NMI and INTR pending (APM Vol. 2 15.17)
+    } else if (this.smiPending) {
+      this.smiPending = false;
+      this.smisDropped++;
     } else if (this.nmiPending && !this.nmiBlocked) {
       this.nmiPending = false;
       this.nmiBlocked = true;
@@ -463,7 +479,7 @@ export class Cpu {
     // that sets it; Intel SDM Vol. 3 17.3.1.1 gives this timing): an event taken here, before
     // the clear, pushes RF = 1 so that returning to the instruction skips its breakpoint again
     this.flags &= ~Fl.RF;
-    this.attention = held || this.halted || this.nmiPending || (this.intc !== null && this.intc.hasInterrupt()) || this.extraAttention() ||
+    this.attention = held || this.halted || this.nmiPending || this.smiPending || (this.intc !== null && this.intc.hasInterrupt()) || this.extraAttention() ||
       this.dbgInsn !== 0 || this.dbgPending !== 0;
     return !this.halted;
   }

@@ -107,10 +107,13 @@ const BRAND = new Int32Array(12);
 /** number of ASIDs (CPUID 8000_000A EBX): ASID 0 is the host's */
 export const SVM_ASIDS = 64;
 /**
- * SVM features implemented (CPUID 8000_000A EDX, APM Vol. 3 E.4.9): NP (0), NRIPS (3),
- * FlushByAsid (6). VGIF, decode assists, V_VMSAVE_VMLOAD and the rest are not implemented.
+ * SVM features implemented (CPUID 8000_000A EDX, APM Vol. 3 E.4.9): NP (0), LbrVirt (1), NRIPS
+ * (3), TscRateMsr (4), VmcbClean (5), FlushByAsid (6), DecodeAssists (7), PauseFilter (10),
+ * PauseFilterThreshold (12), V_VMSAVE_VMLOAD (15), VGIF (16), GMET (17), vNMI (25). Not
+ * implemented: SVML (2), AVIC (13), SEV and the rest.
  */
-export const SVM_FEATURES = (1 << 0) | (1 << 3) | (1 << 6);
+export const SVM_FEATURES = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) |
+  (1 << 10) | (1 << 12) | (1 << 15) | (1 << 16) | (1 << 17) | (1 << 25);
 
 export const SVM_LEAF = Int32Array.of(1, SVM_ASIDS, 0, SVM_FEATURES);
 

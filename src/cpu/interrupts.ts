@@ -4,6 +4,7 @@
  * (AMD64 APM Vol. 2, chapter 8).
  */
 
+import { taskSwitchIntercept, TS_ERROR } from '../svm/icpt.js';
 import type { Cpu } from './cpu.js';
 import { FAULT, raise, type CpuFault } from './fault.js';
 import { getFlags, setFlags } from './flags.js';
@@ -179,6 +180,12 @@ function deliverProt(c: Cpu, vector: number, kind: number, errorCode: number, ha
   const type = (hi >>> 8) & 0x1f;
   const dpl = (hi >>> 13) & 3;
   const is32 = type === 0xe || type === 0xf;
+  if (type === 5 && c.guestMode) {
+    // a task gate: only the SVM task-switch intercept is modelled (icpt.ts)
+    if ((kind === Ev.Soft || kind === Ev.SoftExc) && dpl < c.cpl) raise(Vec.GP, gerr);
+    if ((hi & 0x8000) === 0) raise(Vec.NP, gerr);
+    taskSwitchIntercept(c, lo >>> 16, hasErr ? TS_ERROR + (errorCode >>> 0) : 0);
+  }
   if (!is32 && type !== 6 && type !== 7) raise(Vec.GP, gerr); // task gates are not implemented
   if ((kind === Ev.Soft || kind === Ev.SoftExc) && dpl < c.cpl) raise(Vec.GP, gerr);
   if ((hi & 0x8000) === 0) raise(Vec.NP, gerr);

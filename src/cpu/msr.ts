@@ -12,6 +12,7 @@
  * the AMD configuration MSRs and MTRRs in msr-amd.ts, the rest here.
  */
 
+import { scaleTsc, TSC_HI } from '../svm/tsc.js';
 import type { Cpu } from './cpu.js';
 import { raise } from './fault.js';
 import { updateMode } from './mode.js';
@@ -152,7 +153,11 @@ export function readTsc(c: Cpu): number {
   let hi = (ch + c.tscOffHi + (s >= TWO32 ? 1 : 0)) | 0;
   let lo = s | 0;
   if (c.guestMode) {
-    // a guest reads TSC + VMCB.TSC_OFFSET (APM Vol. 2 15.30.3)
+    // a guest reads TSC * TSC_RATIO + VMCB.TSC_OFFSET (APM Vol. 2 15.30.3, 15.30.5)
+    if (c.svm.tscRatioHi !== 1 || c.svm.tscRatioLo !== 0) {
+      lo = scaleTsc(lo, hi, c.svm.tscRatioLo, c.svm.tscRatioHi);
+      hi = TSC_HI[0];
+    }
     const g = (lo >>> 0) + (c.svm.tscOffLo >>> 0);
     hi = (hi + c.svm.tscOffHi + (g >= TWO32 ? 1 : 0)) | 0;
     lo = g | 0;

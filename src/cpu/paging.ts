@@ -84,6 +84,14 @@ export class Paging {
     if (this.tag[k] === page && this.tasid[k] === asid) this.tag[k] = NaN;
   }
 
+  /** the TLB's physical address for `lin` in the current ASID, or -1 (never walks, never faults) */
+  cached(lin: number): number {
+    const page = Math.floor(lin / 4096);
+    const k = page & TLB_MASK;
+    if (this.tag[k] === page && this.tasid[k] === this.asid) return this.frame[k] * 4096 + (lin & 0xfff);
+    return -1;
+  }
+
   /**
    * `n`: bytes accessed, for data breakpoints (debug.ts). While one is enabled the pages of
    * breakpoint ranges are never cached, so a TLB hit needs no check.
@@ -185,7 +193,7 @@ export class Paging {
         const eh = this.rd(pdpeA + 4);
         if ((e & 1) === 0) raisePf(lin, errBase);
         // PDPE reserved bits in legacy PAE: 2:1, 8:5, 63:MAXPHYADDR
-        if ((e & 0x1e6) !== 0 || (eh & RSV_HI_PHYS) !== 0 || (eh & 0x80000000) !== 0) raisePf(lin, errBase | PfErr.P | PfErr.RSV);
+        if ((e & 0x1e6) !== 0 || (eh >>> (MAXPHYADDR - 32)) !== 0) raisePf(lin, errBase | PfErr.P | PfErr.RSV);
         tableAddr = (eh & 0xfffff) * TWO32 + ((e & 0xfffff000) >>> 0);
         level = 2;
       }
@@ -267,8 +275,10 @@ export class Paging {
   private nestedWalk = false;
 
   /** read a 32-bit table word at a (guest-)physical address */
+  // the guest's table accesses are checked against the nested tables as writes, since the walk
+  // may set A/D bits in them (APM Vol. 2 15.25.5; #NPF EXITINFO1 then has RW and bit 33)
   private rd(pa: number): number {
-    return this.c.mem.read32(this.nestedWalk ? this.nested(pa, Acc.Read, true) : pa);
+    return this.c.mem.read32(this.nestedWalk ? this.nested(pa, Acc.Write, true) : pa);
   }
 
   private wr(pa: number, v: number): void {
@@ -277,7 +287,8 @@ export class Paging {
 
   /**
    * Translate a guest-physical address through the nested tables at N_CR3 (4-level, host
-   * format). Every guest access counts as a user access (APM 15.25.5). On a fault the SVM layer
+   * format). Every guest access counts as a user access (APM 15.25.5). Bits 8:7 of a PML4E are
+   * reserved (MBZ; APM Vol. 2 5.3.3, Figure 5-18). On a fault the SVM layer
    * takes #VMEXIT(NPF) with EXITINFO1 = error code (bit 32: the final translation; bit 33: a
    * guest table walk) and EXITINFO2 = the GPA.
    */
@@ -285,7 +296,9 @@ export class Paging {
     const c = this.c;
     const mem = c.mem;
     const nxe = (c.svm.hostEfer & Efer.NXE) !== 0;
-    let err = PfErr.U | (acc === Acc.Write ? PfErr.W : 0) | (acc === Acc.Exec ? PfErr.ID : 0);
+    // I/D only for fetches with the host's EFER.NXE or CR4.SMEP set (APM Vol. 2 8.4.2)
+    const id = acc === Acc.Exec && (nxe || (c.svm.hostCr4 & 0x100000) !== 0);
+    const err = PfErr.U | (acc === Acc.Write ? PfErr.W : 0) | (id ? PfErr.ID : 0);
     const errHi = guestWalk ? 2 : 1;
     let table = c.svm.nCr3 - (c.svm.nCr3 % 4096);
     let w = true;
@@ -298,7 +311,7 @@ export class Paging {
       const eh = mem.read32(ea + 4);
       if ((e & 1) === 0) return c.npfHook(gpa, err, errHi);
       const ps = (e & 0x80) !== 0 && level > 1;
-      let rsv = (eh & RSV_HI_PHYS) !== 0 || (!nxe && eh < 0) || (level === 4 && (e & 0x80) !== 0);
+      let rsv = (eh & RSV_HI_PHYS) !== 0 || (!nxe && eh < 0) || (level === 4 && (e & 0x180) !== 0);
       if (ps && level === 3 && (e & 0x3fffe000) !== 0) rsv = true;
       if (ps && level === 2 && (e & 0x1fe000) !== 0) rsv = true;
       if (rsv) return c.npfHook(gpa, err | PfErr.P | PfErr.RSV, errHi);
@@ -308,6 +321,8 @@ export class Paging {
       const next = (eh & 0xfffff) * TWO32 + ((e & 0xfffff000) >>> 0);
       if (level === 1 || ps) {
         if (!u || (acc === Acc.Write && !w) || (acc === Acc.Exec && nx)) return c.npfHook(gpa, err | PfErr.P, errHi);
+        // GMET: a supervisor fetch from a user nested page faults (APM Vol. 2 15.25, "Guest Mode Execute Trap")
+        if (acc === Acc.Exec && c.svm.gmet && !guestWalk && c.cpl < 3) return c.npfHook(gpa, err | PfErr.P, errHi);
         const dirty = (e & 0x40) !== 0;
         if (acc === Acc.Write && !dirty) mem.write32(ea, e | 0x60);
         else if ((e & 0x20) === 0) mem.write32(ea, e | 0x20);

@@ -208,6 +208,12 @@ function rearm(c: Cpu): void {
   p.arm(at);
 }
 
+/** DebugCtl from the SVM layer (LBR virtualization swaps the host's and the guest's) */
+export function setDebugCtl(c: Cpu, v: number): void {
+  c.perf.debugCtl = v & 3;
+  reconfigure(c);
+}
+
 /** recompute what is on after a PERF_CTL or DebugCtl change; flush decoded code if wrappers change */
 function reconfigure(c: Cpu): void {
   const p = c.perf;

@@ -6,6 +6,7 @@
  * bits 55:52 in 11:8), so VMRUN, #VMEXIT, VMLOAD and VMSAVE copy them unchanged.
  */
 
+import { taskSwitchIntercept, TS_JMP } from '../svm/icpt.js';
 import type { Cpu } from './cpu.js';
 import { raise } from './fault.js';
 import { read32, write32 } from './mmu.js';
@@ -270,6 +271,12 @@ export function farTransfer(c: Cpu, sel: number, off: number, opsize: number, is
   // are not implemented and raise #GP)
   const type = attr & 0xf;
   const dpl = (attr >> 5) & 3;
+  // a task switch (available TSS or task gate, legacy mode): only its SVM intercept is modelled
+  if (!lma && (type === 1 || type === 9 || type === 5) && c.guestMode) {
+    if (dpl < c.cpl || dpl < (sel & 3)) raise(Vec.GP, sel & 0xfffc);
+    if ((attr & Attr.P) === 0) raise(Vec.NP, sel & 0xfffc);
+    taskSwitchIntercept(c, type === 5 ? c.descLo >>> 16 : sel, isCall ? 0 : TS_JMP);
+  }
   if (type !== DescType.CALL_GATE && type !== DescType.CALL_GATE16) raise(Vec.GP, sel & 0xfffc);
   if (lma && type !== DescType.CALL_GATE) raise(Vec.GP, sel & 0xfffc);
   if (dpl < c.cpl || dpl < (sel & 3)) raise(Vec.GP, sel & 0xfffc);

@@ -35,6 +35,7 @@ export function setFlatMode(c: Cpu, bits: 16 | 32 | 64): void {
   c.halted = false;
   c.intShadow = false;
   c.nmiPending = false;
+  c.smiPending = false;
   c.nmiBlocked = false;
   c.attention = false;
   // not in a guest, GIF = 1 (its reset value), the host's ASID

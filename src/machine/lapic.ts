@@ -7,8 +7,8 @@
  * level with remote IRR, and NMI), the error LVT and ESR, and IPIs through ICR whose destination
  * includes this processor (self shorthand, all-including-self, a physical destination equal to
  * its ID or broadcast, a logical destination that matches LDR/DFR) with fixed, lowest-priority
- * (one processor: same as fixed) and NMI message types. SMI, INIT, startup, remote read and
- * ExtINT messages have no target here and are counted in `ignoredMessages`; so are LVT entries
+ * (one processor: same as fixed), NMI and SMI (to the CPU's SMI input, onSmi) message types.
+ * INIT, startup, remote read and ExtINT messages have no target here and are counted in `ignoredMessages`; so are LVT entries
  * programmed with those modes when they fire.
  *
  * The CPU side (interrupt delivery, a later layer) uses the `InterruptController` methods; the
@@ -115,6 +115,8 @@ export class LocalApic implements MmioDevice, InterruptController {
   cyclesPerTick = 1;
   /** called when an interrupt or NMI becomes pending (a hint for the CPU's delivery check) */
   onSignal: () => void = () => {};
+  /** called for an SMI message (self-IPI or LVT); unwired, the message is counted as ignored */
+  onSmi: () => void = () => { this.ignoredMessages++; };
   ignoredWrites = 0;
   ignoredMessages = 0;
   /** interrupts accepted into an IRR bit that was clear (a coalesced request does not count) */
@@ -327,6 +329,12 @@ export class LocalApic implements MmioDevice, InterruptController {
     this.onSignal();
   }
 
+  /** an SMI message: handed to the CPU's SMI input (onSmi) */
+  smi(): void {
+    if (!this.hwEnabled) return;
+    this.onSmi();
+  }
+
   /** record errors; each new one raises the error LVT interrupt when unmasked */
   error(bits: number): void {
     const fresh = bits & ~this.esrPending;
@@ -343,6 +351,7 @@ export class LocalApic implements MmioDevice, InterruptController {
     switch ((lvt >>> 8) & 7) {
       case 0: this.accept(lvt & 0xff, level); return;
       case 4: this.nmi(); return;
+      case 2: this.smi(); return;
       // ExtINT: the CPU takes the vector from the 8259 at INTA (extIntAccepted, intr.ts)
       case 7: return;
       default: this.ignoredMessages++;
@@ -411,6 +420,7 @@ export class LocalApic implements MmioDevice, InterruptController {
     if (!toSelf) return;
     if (mt === 0 || mt === 1) this.accept(vector, (lo & 0x8000) !== 0);
     else if (mt === 4) this.nmi();
+    else if (mt === 2) this.smi();
     else this.ignoredMessages++;
   }
 

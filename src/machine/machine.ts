@@ -155,6 +155,7 @@ export class Machine {
       if (lapic.takeNmi()) cpu.raiseNmi();
       cpu.attention = true;
     };
+    lapic.onSmi = () => cpu.raiseSmi();
     lapic.onLevelEoi = (v) => this.ioapic.eoi(v);
     this.pic.onIntr = (level) => {
       this.ioapic.setPin(0, level);

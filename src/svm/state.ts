@@ -34,6 +34,8 @@ export class SvmState {
   gPatHi = 0;
   /** host EFER at VMRUN (nested page tables use the host's NXE) */
   hostEfer = 0;
+  /** host CR4 at VMRUN (its SMEP decides the #NPF I/D bit) */
+  hostCr4 = 0;
   /** host PAT while a guest with nested paging runs */
   hostPatLo = 0;
   hostPatHi = 0;
@@ -43,6 +45,41 @@ export class SvmState {
    */
   delivering = 0;
   deliveringErr = 0;
+  /** VGIF (APM Vol. 2 ch. 15, "Virtual GIF"): int_ctl V_GIF_ENABLE, and the guest's virtual GIF */
+  vgifOn = false;
+  vgif = false;
+  /**
+   * vNMI (int_ctl V_NMI_ENABLE, APM Vol. 2 15.21, "NMI Virtualization"): a virtual NMI waits in V_NMI_PENDING; while
+   * the guest runs, V_NMI_BLOCKING is the CPU's NMI blocking (set by the virtual NMI's delivery,
+   * cleared by IRET), and the host's blocking is kept aside
+   */
+  vnmiOn = false;
+  vnmiPending = false;
+  hostNmiBlocked = false;
+  /** GMET (nested_ctl bit 3): supervisor fetches from user nested pages fault */
+  gmet = false;
+  /** V_VMSAVE_VMLOAD (virt_ext bit 1): the guest's VMSAVE/VMLOAD use guest-physical rAX */
+  vVmsave = false;
+  /** the pause filter: PAUSEs left before the intercept, the threshold (cycles) and the last PAUSE */
+  pauseCount = 0;
+  pauseThreshold = 0;
+  pauseLast = 0;
+  /** LBR virtualization (virt_ext bit 0) and the host's DebugCtl and LBR MSRs while it runs */
+  lbrVirt = false;
+  readonly hostLbr = new Float64Array(5);
+  /** TSC_RATIO MSR (C000_0104h): 8.32 fixed point, 1.0 at reset */
+  tscRatioLo = 0;
+  tscRatioHi = 1;
+  /**
+   * VMCB clean bits: the VMCB at cachePa as this CPU left it at its last #VMEXIT (-1: none);
+   * VMRUN of the same VMCB may take a clean group from here (APM Vol. 2 15.15, "VMCB State Caching")
+   */
+  cachePa = -1;
+  /** the VMCB being run had clean bits set (then #VMEXIT fills the cache) */
+  cleanUsed = false;
+  readonly cacheW = new Int32Array(1024);
+  /** the host's RFLAGS.TF at VMRUN: VMRUN's single-step trap is taken on the host after #VMEXIT */
+  hostStep = false;
   /** #VMEXITs taken, by exit code (statistics) */
   readonly exits = new Map<number, number>();
   /** world switches (VMRUNs that entered a guest) */

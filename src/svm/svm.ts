@@ -15,11 +15,14 @@ import type { Cpu } from '../cpu/cpu.js';
 import type { Insn } from '../x86/insn.js';
 import { FAULT, raise, VMEXIT_ABORT } from '../cpu/fault.js';
 import { deliverCatching, Ev } from '../cpu/interrupts.js';
+import { Acc } from '../cpu/mmu.js';
 import { MAXPHYADDR } from '../cpu/paging.js';
+import './assist.js';
 import { Cr0, Efer, Fl, TWO32, Vec } from '../cpu/state.js';
 import { Exit } from './vmcb.js';
 import { loadVmloadSet, saveVmloadSet } from './vmcbio.js';
 import { vmexit, vmrun } from './world.js';
+import { icptInsn } from './icpt.js';
 
 /** Install the SVM hooks on a CPU (done once, by its constructor). */
 export function installSvm(c: Cpu): void {
@@ -51,7 +54,7 @@ export function installSvm(c: Cpu): void {
   };
   c.invlpgHook = null;
   c.guestEvents = guestEvents;
-  c.extraAttention = () => c.guestMode && c.svm.vIrq;
+  c.extraAttention = () => c.guestMode && (c.svm.vIrq || c.svm.vnmiPending);
 }
 
 /**
@@ -82,6 +85,19 @@ function ioIntercepted(c: Cpu, port: number, sizeBits: number): boolean {
 function guestEvents(c: Cpu): void {
   const sv = c.svm;
   if (!sv.gif) return;
+  // SMI before NMI (APM Vol. 2 8.5); with the intercept the SMI stays pending for the host
+  if (c.smiPending) {
+    if (c.intercepted(Exit.SMI)) { c.svmExitAt(Exit.SMI, 0, 0, 0, c.rip, 0); return; }
+    c.smiPending = false;
+    c.smisDropped++;
+  }
+  // vNMI: the virtual NMI, held by V_NMI_BLOCKING and (with VGIF) by V_GIF = 0
+  if (sv.vnmiPending && !c.nmiBlocked && (!sv.vgifOn || sv.vgif)) {
+    sv.vnmiPending = false;
+    c.nmiBlocked = true;
+    deliverToGuest(c, 2, Ev.Nmi);
+    return;
+  }
   if (c.nmiPending && !c.nmiBlocked) {
     if (c.intercepted(Exit.NMI)) { c.svmExitAt(Exit.NMI, 0, 0, 0, c.rip, 0); return; }
     c.nmiPending = false;
@@ -98,7 +114,8 @@ function guestEvents(c: Cpu): void {
       return;
     }
   }
-  if (sv.vIrq && (c.flags & Fl.IF) !== 0 && (sv.vIgnTpr || sv.vIntrPrio > sv.vTpr)) {
+  // with VGIF, V_GIF = 0 holds virtual interrupts (APM Vol. 2 ch. 15, "Virtual GIF")
+  if (sv.vIrq && (c.flags & Fl.IF) !== 0 && (sv.vIgnTpr || sv.vIntrPrio > sv.vTpr) && (!sv.vgifOn || sv.vgif)) {
     if (c.intercepted(Exit.VINTR)) { c.svmExitAt(Exit.VINTR, 0, 0, 0, c.rip, 0); return; }
     sv.vIrq = false;
     deliverToGuest(c, sv.vIntrVector, Ev.Ext);
@@ -120,49 +137,64 @@ function svmCheck(c: Cpu): void {
 
 /** rAX at the effective address size: a 4 KiB-aligned physical address below MAXPHYADDR */
 function raxAddress(c: Cpu, i: Insn): number {
-  const a = i.adsize === 8 ? (c.rh[0] >>> 0) * TWO32 + (c.rl[0] >>> 0) : i.adsize === 4 ? c.rl[0] >>> 0 : c.rl[0] & 0xffff;
-  if (a % 4096 !== 0 || a >= 2 ** MAXPHYADDR) raise(Vec.GP, 0);
-  return a;
+  const lo = i.adsize === 2 ? c.rl[0] & 0xffff : c.rl[0];
+  const hi = i.adsize === 8 ? c.rh[0] : 0;
+  if ((lo & 0xfff) !== 0 || (hi >>> (MAXPHYADDR - 32)) !== 0) raise(Vec.GP, 0);
+  return hi === 0 ? lo >>> 0 : hi * TWO32 + (lo >>> 0);
 }
 
 function vmrunInsn(c: Cpu, i: Insn): void {
   svmCheck(c);
   const pa = raxAddress(c, i);
-  c.icpt(Exit.VMRUN);
+  if (icptInsn(c, i, Exit.VMRUN)) return;
   vmrun(c, pa);
+}
+
+/**
+ * V_VMSAVE_VMLOAD (APM Vol. 2 ch. 15, "VMSAVE and VMLOAD Virtualization"): a guest's VMLOAD/VMSAVE that is not intercepted takes
+ * rAX as a guest-physical address, translated by the nested page tables (an #NPF if they do not
+ * map it); without it rAX is a system-physical address.
+ */
+function vmlsAddress(c: Cpu, pa: number, write: boolean): number {
+  if (!c.guestMode || !c.svm.vVmsave) return pa;
+  const spa = c.paging.nested(pa, write ? Acc.Write : Acc.Read, false);
+  return spa - (spa % 4096);
 }
 
 function vmload(c: Cpu, i: Insn): void {
   svmCheck(c);
   const pa = raxAddress(c, i);
-  c.icpt(Exit.VMLOAD);
-  loadVmloadSet(c, pa);
+  if (icptInsn(c, i, Exit.VMLOAD)) return;
+  loadVmloadSet(c, vmlsAddress(c, pa, false));
 }
 
 function vmsave(c: Cpu, i: Insn): void {
   svmCheck(c);
   const pa = raxAddress(c, i);
-  c.icpt(Exit.VMSAVE);
-  saveVmloadSet(c, pa);
+  if (icptInsn(c, i, Exit.VMSAVE)) return;
+  saveVmloadSet(c, vmlsAddress(c, pa, true));
 }
 
-function stgi(c: Cpu, _i: Insn): void {
+/** STGI/CLGI; in a guest with VGIF they set and clear V_GIF instead of GIF (APM Vol. 2 ch. 15, "Virtual GIF") */
+function stgi(c: Cpu, i: Insn): void {
   svmCheck(c);
-  c.icpt(Exit.STGI);
-  c.svm.gif = true;
+  if (icptInsn(c, i, Exit.STGI)) return;
+  if (c.guestMode && c.svm.vgifOn) c.svm.vgif = true;
+  else c.svm.gif = true;
   // events held while GIF was 0 are taken now
   c.attention = true;
 }
 
-function clgi(c: Cpu, _i: Insn): void {
+function clgi(c: Cpu, i: Insn): void {
   svmCheck(c);
-  c.icpt(Exit.CLGI);
-  c.svm.gif = false;
+  if (icptInsn(c, i, Exit.CLGI)) return;
+  if (c.guestMode && c.svm.vgifOn) c.svm.vgif = false;
+  else c.svm.gif = false;
 }
 
 /** VMMCALL: #UD unless intercepted; no CPL check (APM Vol. 3 VMMCALL) */
-function vmmcall(c: Cpu, _i: Insn): void {
-  c.icpt(Exit.VMMCALL);
+function vmmcall(c: Cpu, i: Insn): void {
+  if (icptInsn(c, i, Exit.VMMCALL)) return;
   raise(Vec.UD, 0);
 }
 
@@ -175,9 +207,18 @@ function invlpga(c: Cpu, i: Insn): void {
   c.flushFetch();
 }
 
+/**
+ * RSM outside SMM is #UD, but in a guest the RSM intercept is checked first (APM Vol. 2 15.7:
+ * the RSM intercept; SMM itself is not implemented, so RSM is never legal here).
+ */
+function rsm(c: Cpu, _i: Insn): void {
+  c.icpt(Exit.RSM);
+  raise(Vec.UD, 0);
+}
+
 /** SKINIT is not implemented (CPUID 8000_0001 ECX.SKINIT = 0): #UD */
 function skinit(_c: Cpu, _i: Insn): void {
   raise(Vec.UD, 0);
 }
 
-export const handlers = { vmrun: vmrunInsn, vmload, vmsave, stgi, clgi, vmmcall, invlpga, skinit };
+export const handlers = { rsm, vmrun: vmrunInsn, vmload, vmsave, stgi, clgi, vmmcall, invlpga, skinit };

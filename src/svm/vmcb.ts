@@ -123,6 +123,52 @@ export const VMLOAD_FIELDS: readonly string[] = [
   'sysenter_cs', 'sysenter_esp', 'sysenter_eip',
 ];
 
+/** VMCB clean bits (APM Vol. 2 15.15, "VMCB State Caching"; Linux enum VMCB_*): the group of fields each covers */
+export const enum Clean {
+  /** intercept vectors, TSC offset, pause filter count and threshold */
+  I = 0,
+  /** IOPM_BASE_PA, MSRPM_BASE_PA */
+  IOPM = 1,
+  ASID = 2,
+  /** V_TPR, V_IRQ, V_INTR_PRIO, V_IGN_TPR, V_INTR_MASKING, V_INTR_VECTOR (int_ctl, int_vector) */
+  TPR = 3,
+  /** NP_ENABLE, N_CR3, G_PAT */
+  NP = 4,
+  /** CR0, CR3, CR4, EFER */
+  CR = 5,
+  /** DR6, DR7 */
+  DR = 6,
+  /** GDTR, IDTR */
+  DT = 7,
+  /** ES, CS, SS, DS, CPL */
+  SEG = 8,
+  CR2 = 9,
+  /** DbgCtlMsr, BR_FROM/TO, LASTINT_FROM/TO */
+  LBR = 10,
+}
+
+/** int_ctl (060h) bits beyond V_TPR/V_IRQ/V_INTR_PRIO/V_IGN_TPR/V_INTR_MASKING */
+export const enum IntCtl {
+  VGIF = 1 << 9,
+  VNMI_PENDING = 1 << 11,
+  VNMI_BLOCKING = 1 << 12,
+  VGIF_ENABLE = 1 << 25,
+  VNMI_ENABLE = 1 << 26,
+}
+
+/** nested_ctl (090h) */
+export const enum NpCtl {
+  NP = 1 << 0,
+  /** guest-mode execute trap (APM Vol. 2 15.25, "Guest Mode Execute Trap") */
+  GMET = 1 << 3,
+}
+
+/** virt_ext (0B8h) */
+export const enum VirtExt {
+  LBR = 1 << 0,
+  VMSAVE_VMLOAD = 1 << 1,
+}
+
 /** Exit codes (APM Vol. 2 Appendix C; Linux uapi/asm/svm.h) */
 export const enum Exit {
   READ_CR0 = 0x00, WRITE_CR0 = 0x10, READ_DR0 = 0x20, WRITE_DR0 = 0x30, EXCP_BASE = 0x40,

@@ -378,7 +378,7 @@ I('0F A5', 'shld Ev,Gv,CL', 'shld', '', 0);
 I('0F A8', 'push GS', 'pushSeg', 'd64', 5);
 I('0F A9', 'pop GS', 'popSeg', 'd64', 5);
 // RSM outside SMM raises #UD (APM Vol. 3, RSM); worldswitch has no SMM
-I('0F AA', 'rsm', 'ud');
+I('0F AA', 'rsm', 'rsm');
 I('0F AB', 'bts Ev,Gv', 'btG', 'lock', 1);
 I('0F AC', 'shrd Ev,Gv,Ib', 'shld', '', 1);
 I('0F AD', 'shrd Ev,Gv,CL', 'shld', '', 1);

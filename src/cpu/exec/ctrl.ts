@@ -4,6 +4,7 @@
  */
 
 import { Exit } from '../../svm/vmcb.js';
+import { icptInfo, icptMovCr } from '../../svm/icpt.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../../x86/insn.js';
 import { raise } from '../fault.js';
@@ -83,7 +84,7 @@ export function writeCr3(c: Cpu, lo: number, hi: number): void {
 
 function movCR(c: Cpu, i: Insn): void {
   requireCpl0(c);
-  c.icpt(Exit.WRITE_CR0 + i.reg);
+  icptMovCr(c, Exit.WRITE_CR0 + i.reg, i.rm);
   const lo = getReg(c, i.rm, i.opsize);
   const hi = c.xh;
   if (i.reg === 0) cr0SelectiveWrite(c, lo);
@@ -105,7 +106,7 @@ function movCR(c: Cpu, i: Insn): void {
 
 function movRC(c: Cpu, i: Insn): void {
   requireCpl0(c);
-  c.icpt(Exit.READ_CR0 + i.reg);
+  icptMovCr(c, Exit.READ_CR0 + i.reg, i.rm);
   let v: number;
   switch (i.reg) {
     case 0: v = c.cr0; break;
@@ -149,7 +150,7 @@ function generalDetect(c: Cpu): void {
  */
 function movDR(c: Cpu, i: Insn): void {
   requireCpl0(c);
-  c.icpt(Exit.WRITE_DR0 + i.reg);
+  icptInfo(c, Exit.WRITE_DR0 + i.reg, i.rm & 15, 0);
   generalDetect(c);
   const r = drIndex(c, i.reg);
   const lo = getReg(c, i.rm, i.opsize);
@@ -166,7 +167,7 @@ function movDR(c: Cpu, i: Insn): void {
 
 function movRD(c: Cpu, i: Insn): void {
   requireCpl0(c);
-  c.icpt(Exit.READ_DR0 + i.reg);
+  icptInfo(c, Exit.READ_DR0 + i.reg, i.rm & 15, 0);
   generalDetect(c);
   const r = drIndex(c, i.reg);
   const v = c.dr[r];
@@ -185,7 +186,9 @@ function lmsw(c: Cpu, i: Insn): void {
   c.icpt(Exit.WRITE_CR0);
   const v = readE(c, i, 2);
   const nv = ((c.cr0 & ~0xe) | (v & 0xf) | (c.cr0 & Cr0.PE)) >>> 0;
-  cr0SelectiveWrite(c, nv);
+  // LMSW treats the selective CR0-write intercept as non-selective: it exits whatever the value
+  // written, MP and TS changes included (APM Vol. 2 15.9)
+  c.icpt(Exit.CR0_SEL_WRITE);
   writeCr0(c, nv, 0);
 }
 
@@ -226,8 +229,9 @@ function sidt(c: Cpu, i: Insn): void { c.icpt(Exit.IDTR_READ); storeTable(c, i, 
 
 function invlpg(c: Cpu, i: Insn): void {
   requireCpl0(c);
-  c.icpt(Exit.INVLPG);
   const lin = ea(c, i);
+  // decode assists: EXITINFO1 = the linear address (APM Vol. 2 ch. 15, "Decode Assists")
+  icptInfo(c, Exit.INVLPG, lin | 0, Math.floor(lin / TWO32) | 0);
   if (c.invlpgHook !== null && c.invlpgHook(c, lin)) return;
   c.paging.invlpg(lin);
   c.flushFetch();

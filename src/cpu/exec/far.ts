@@ -4,6 +4,7 @@
  * (AMD64 APM Vol. 3; privilege rules from Vol. 2 ch. 4 and 8).
  */
 
+import { taskSwitchIntercept, TS_IRET } from '../../svm/icpt.js';
 import { Exit } from '../../svm/vmcb.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../../x86/insn.js';
@@ -203,7 +204,11 @@ function iret(c: Cpu, i: Insn): void {
     c.nmiBlocked = false;
     return;
   }
-  if ((c.flags & Fl.NT) !== 0 && (c.efer & Efer.LMA) === 0) raise(Vec.GP, 0); // task return: not implemented
+  if ((c.flags & Fl.NT) !== 0 && (c.efer & Efer.LMA) === 0) {
+    // a task return to the TSS's back link: only its SVM intercept is modelled (icpt.ts)
+    if (c.guestMode) taskSwitchIntercept(c, readTrLink(c), TS_IRET);
+    raise(Vec.GP, 0); // task return: not implemented
+  }
   if ((c.flags & Fl.NT) !== 0) raise(Vec.GP, 0);
   const rip = peekStack(c, 0, size);
   const ripHi = c.xh;
@@ -292,3 +297,10 @@ function loadFarPtr(c: Cpu, i: Insn): void {
 
 export const handlers = { jmpFar, callFar, jmpFarInd, callFarInd, retFar, iret, movSE, popSeg, loadFarPtr };
 
+
+/** the back link (bits 15:0 of the first word) of the current TSS, read as a supervisor access */
+function readTrLink(c: Cpu): number {
+  const save = c.implicitSupervisor;
+  c.implicitSupervisor = true;
+  try { return read16(c, c.segBase[S.TR]) & 0xffff; } finally { c.implicitSupervisor = save; }
+}

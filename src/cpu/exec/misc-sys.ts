@@ -4,6 +4,7 @@
  */
 
 import { Exit } from '../../svm/vmcb.js';
+import { icptInfo, icptInsn, pauseIntercept } from '../../svm/icpt.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../../x86/insn.js';
 import { raise } from '../fault.js';
@@ -18,8 +19,8 @@ const CR4_VME = 0x1;
 const CR4_PVI = 0x2;
 
 /** F3 90: a spin-loop hint; architecturally a NOP */
-function pause(c: Cpu, _i: Insn): void {
-  c.icpt(Exit.PAUSE);
+function pause(c: Cpu, i: Insn): void {
+  pauseIntercept(c, i, icptInsn);
 }
 
 /** 9B: WAIT / FWAIT: #NM when CR0.MP and CR0.TS are both set, then #MF for a pending
@@ -60,7 +61,8 @@ function int3(c: Cpu, _i: Insn): void {
 function intN(c: Cpu, i: Insn): void {
   if ((c.flags & Fl.VM) !== 0 && (c.flags & Fl.IOPL) !== Fl.IOPL && (c.cr4 & CR4_VME) === 0 &&
     (c.cr0 & Cr0.PE) !== 0) raise(Vec.GP, 0);
-  c.icpt(Exit.SWINT);
+  // decode assists: EXITINFO1 = the vector
+  icptInfo(c, Exit.SWINT, i.imm & 0xff, 0);
   c.deliverSoftware(c, i.imm & 0xff, 4);
 }
 
