@@ -26,6 +26,7 @@ import { FpuState } from './fpu/state.js';
 import { branchExec, DbgCtl, isBranchRow, Perf } from './pmu.js';
 import { AmdMsrState } from './msr-amd.js';
 import { deliverDb, Dr6, insnMatch } from './debug.js';
+import { Jit, JIT_DEFAULTS } from './jit/jit.js';
 
 /** The interrupt controller as the CPU sees it (the LAPIC). */
 export interface InterruptSource {
@@ -478,9 +479,18 @@ export class Cpu {
 
   private readonly decoder: Decoder;
   private readonly codeCache = new Map<number, (Insn | undefined)[]>();
-  /** linear address of the page whose decoded instructions are in fetchArr */
-  private fetchBase = 0;
-  private fetchArr: (Insn | undefined)[] = EMPTY_PAGE;
+  /** linear address of the page whose decoded instructions are in fetchArr (read by the jit) */
+  fetchBase = 0;
+  fetchArr: (Insn | undefined)[] = EMPTY_PAGE;
+  /** bumped whenever decoded instructions are dropped (a code write): compiled blocks stop */
+  codeGen = 0;
+  /** the block compiler (jit/jit.ts); null: the interpreter runs everything */
+  jit: Jit | null = null;
+
+  /** Turn the block compiler on or off (nothing observable changes either way). */
+  setJit(on: boolean, threshold = JIT_DEFAULTS.threshold): void {
+    this.jit = on ? new Jit(threshold) : null;
+  }
   private readonly fetchBuf = new Uint8Array(16);
   private readonly scratchInsn: Insn;
 
@@ -492,12 +502,14 @@ export class Cpu {
     this.paging = new Paging(this);
     installSvm(this);
     mem.onCodeWrite = (page) => this.invalidateCodePage(page);
+    if (JIT_DEFAULTS.on) this.setJit(true);
   }
 
   // ---- decoded-instruction cache ----
 
   /** Drop decoded instructions of one physical page (a write hit it). */
   invalidateCodePage(page: number): void {
+    this.codeGen++;
     this.codeCache.delete(page);
     this.mem.codePage[page] = 0;
     this.fetchArr = EMPTY_PAGE;
@@ -509,6 +521,7 @@ export class Cpu {
   }
 
   flushCodeCache(): void {
+    this.codeGen++;
     for (const page of this.codeCache.keys()) this.mem.codePage[page] = 0;
     this.codeCache.clear();
     this.flushFetch();
@@ -695,6 +708,8 @@ export class Cpu {
       const rip = this.rip;
       this.ripStart = rip;
       const insn = this.fetch();
+      // the block compiler runs a whole block from here, or leaves this instruction to us
+      if (this.jit !== null && (this.flags & Fl.TF) === 0 && this.jit.enter(this, insn, end)) continue;
       let next = rip + insn.len;
       // outside 64-bit mode EIP is a 32-bit register and sequential execution does not wrap it
       // at 64 KiB in 16-bit code (only branches truncate to the operand size): 16-bit code

@@ -1,0 +1,326 @@
+/**
+ * JavaScript source for one block (jit.ts): the instructions in order, each either inlined
+ * (the common integer forms, emitted below to do exactly what their handler does) or a direct
+ * call of its handler with the block's own copy of the decoded instruction.
+ *
+ * Inside a block the retired-instruction count and the cycle counter are kept in locals
+ * (`ic0 + k`, `cy`) and written back to the CPU before anything that can read them or fault (a
+ * handler call, a memory access) and at every exit, so what a fault, a device or the run loop
+ * sees is what the interpreter would show. RIP and ripStart are written back the same way. The
+ * cycle counter advances one instruction at a time (`cy += cost`), in the interpreter's order,
+ * so it is the same number to the last bit whatever the costs are.
+ *
+ * Only numbers are ever placed in the source: register numbers, immediates, displacements,
+ * RIPs, lengths and costs from the decoder and the cost table (`num` rejects anything else).
+ */
+
+import type { Insn } from '../../x86/insn.js';
+import { BASE_RIP } from '../../x86/insn.js';
+import { Kind, execName } from './kinds.js';
+import { ea } from '../operands.js';
+import { read32, read64, write32, write64, readN, writeN } from '../mmu.js';
+import { push, pop } from '../stack.js';
+import { cond } from '../flags.js';
+import { raise } from '../fault.js';
+
+/** helpers the generated code calls (passed in, never looked up by name from guest data) */
+export const RUNTIME = { ea, read32, read64, write32, write64, readN, writeN, push, pop, cond, raise };
+
+/** a number as JavaScript source; anything that is not a finite number is refused */
+export function num(x: number): string {
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`jit: not a finite number: ${String(x)}`);
+  return x < 0 || Object.is(x, -0) ? `(${x})` : `${x}`;
+}
+
+/** an integer register number 0..15 as source */
+function reg(r: number): string {
+  if (!Number.isInteger(r) || r < 0 || r > 15) throw new Error(`jit: bad register ${String(r)}`);
+  return `${r}`;
+}
+
+const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
+
+export class GenCtx {
+  /** lazy-flag size set by the last inlined flag writer of this block (0: unknown) */
+  lazyKnown = 0;
+  /** the block loops on itself (its last instruction branches back to its start) */
+  selfLoop = false;
+
+  constructor(readonly rip: number, readonly bits: number, readonly insns: Insn[]) {}
+
+  /** the whole factory body: constants, then the block function */
+  source(body: string[]): string {
+    const n = this.insns.length;
+    const pre: string[] = ['"use strict";'];
+    for (let k = 0; k < n; k++) pre.push(`const i${k} = I[${k}], h${k} = H[${k}];`);
+    pre.push('const ea = rt.ea, read32 = rt.read32, read64 = rt.read64, write32 = rt.write32, write64 = rt.write64, readN = rt.readN, writeN = rt.writeN, push = rt.push, pop = rt.pop, cond = rt.cond, raise = rt.raise;');
+    const fn: string[] = [];
+    fn.push('return function block(c, end) {');
+    fn.push('const rl = c.rl, rh = c.rh, g = c.codeGen;');
+    fn.push('let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline;');
+    if (this.selfLoop) fn.push('for (;;) {');
+    fn.push(...body);
+    if (this.selfLoop) {
+      fn.push(`if (c.rip !== ${num(this.rip)} || c.icount + ${n} > end || cy >= c.cycleDeadline || c.attention || c.stopReason !== 0 || c.codeGen !== g) return;`);
+      fn.push(`ic0 += ${n}; dl = c.cycleDeadline;`);
+      fn.push('}');
+    }
+    fn.push('};');
+    return pre.join('\n') + '\n' + fn.join('\n');
+  }
+}
+
+/** write the counters and RIP back as they stand before instruction k (at RIP `rs`) */
+function sync(k: number, rs: number, nx: number): string {
+  return `c.icount = ic0 + ${k}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(nx)};`;
+}
+
+/** 64-bit mode register-to-register forms: the result of `op` on (a, ah), (b, bh) */
+function aluBody(op: number, size: number, dst: string | null, a: string, ah: string, b: string, bh: string): string | null {
+  const L: string[] = [];
+  if (size === 4) {
+    L.push(`const a = ${a}, b = ${b};`);
+    switch (op) {
+      case Alu.ADD:
+        L.push('const s = (a >>> 0) + (b >>> 0), r = s | 0;');
+        L.push('c.flags = (c.flags & ~0x811) | (s > 0xffffffff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0);');
+        break;
+      case Alu.SUB: case Alu.CMP:
+        L.push('const d = (a >>> 0) - (b >>> 0), r = d | 0;');
+        L.push('c.flags = (c.flags & ~0x811) | (d < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0);');
+        break;
+      case Alu.AND: L.push('const r = a & b; c.flags &= ~0x811;'); break;
+      case Alu.OR: L.push('const r = a | b; c.flags &= ~0x811;'); break;
+      case Alu.XOR: L.push('const r = a ^ b; c.flags &= ~0x811;'); break;
+      default: return null;
+    }
+    L.push('c.lazyRes = r; c.lazyResHi = 0; c.lazySize = 4;');
+    if (dst !== null && op !== Alu.CMP) L.push(`rl[${dst}] = r; rh[${dst}] = 0;`);
+    return L.join(' ');
+  }
+  if (size === 8) {
+    L.push(`const a = ${a}, ah = ${ah}, b = ${b}, bh = ${bh};`);
+    switch (op) {
+      case Alu.ADD:
+        L.push('const sl = (a >>> 0) + (b >>> 0), r = sl | 0, sh = (ah >>> 0) + (bh >>> 0) + (sl > 0xffffffff ? 1 : 0), rh2 = sh | 0;');
+        L.push('c.flags = (c.flags & ~0x811) | (sh > 0xffffffff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0);');
+        break;
+      case Alu.SUB: case Alu.CMP:
+        L.push('const dl0 = (a >>> 0) - (b >>> 0), r = dl0 | 0, dh = (ah >>> 0) - (bh >>> 0) - (dl0 < 0 ? 1 : 0), rh2 = dh | 0;');
+        L.push('c.flags = (c.flags & ~0x811) | (dh < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0);');
+        break;
+      case Alu.AND: L.push('const r = a & b, rh2 = ah & bh; c.flags &= ~0x811;'); break;
+      case Alu.OR: L.push('const r = a | b, rh2 = ah | bh; c.flags &= ~0x811;'); break;
+      case Alu.XOR: L.push('const r = a ^ b, rh2 = ah ^ bh; c.flags &= ~0x811;'); break;
+      default: return null;
+    }
+    L.push('c.lazyRes = r; c.lazyResHi = rh2; c.lazySize = 8;');
+    if (dst !== null && op !== Alu.CMP) L.push(`rl[${dst}] = r; rh[${dst}] = rh2;`);
+    return L.join(' ');
+  }
+  return null;
+}
+
+/** INC/DEC of a register (CF kept; APM Vol. 3 INC, DEC) */
+function incDecBody(dec: boolean, size: number, r: string): string | null {
+  if (size === 4) {
+    return dec
+      ? `const a = rl[${r}], d = (a >>> 0) - 1, x = d | 0; c.flags = (c.flags & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((a ^ 1) & (a ^ x)) < 0 ? 0x800 : 0); c.lazyRes = x; c.lazyResHi = 0; c.lazySize = 4; rl[${r}] = x; rh[${r}] = 0;`
+      : `const a = rl[${r}], s = (a >>> 0) + 1, x = s | 0; c.flags = (c.flags & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((a ^ x) & (1 ^ x)) < 0 ? 0x800 : 0); c.lazyRes = x; c.lazyResHi = 0; c.lazySize = 4; rl[${r}] = x; rh[${r}] = 0;`;
+  }
+  if (size === 8) {
+    return dec
+      ? `const a = rl[${r}], ah = rh[${r}], d = (a >>> 0) - 1, x = d | 0, dh = (ah >>> 0) - (d < 0 ? 1 : 0), xh = dh | 0; c.flags = (c.flags & ~0x810) | ((a ^ 1 ^ x) & 0x10) | ((ah & (ah ^ xh)) < 0 ? 0x800 : 0); c.lazyRes = x; c.lazyResHi = xh; c.lazySize = 8; rl[${r}] = x; rh[${r}] = xh;`
+      : `const a = rl[${r}], ah = rh[${r}], s = (a >>> 0) + 1, x = s | 0, sh = (ah >>> 0) + (s > 0xffffffff ? 1 : 0), xh = sh | 0; c.flags = (c.flags & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((ah ^ xh) & xh) < 0 ? 0x800 : 0); c.lazyRes = x; c.lazyResHi = xh; c.lazySize = 8; rl[${r}] = x; rh[${r}] = xh;`;
+  }
+  return null;
+}
+
+/** a condition code as an expression, using what the block knows of the lazy flags */
+function condExpr(ctx: GenCtx, cc: number): string {
+  const known = ctx.lazyKnown;
+  let zf: string | null = null;
+  let sf: string | null = null;
+  if (known === 4) { zf = '(c.lazyRes === 0)'; sf = '(c.lazyRes < 0)'; }
+  else if (known === 8) { zf = '((c.lazyRes | c.lazyResHi) === 0)'; sf = '(c.lazyResHi < 0)'; }
+  let r: string | null;
+  switch (cc >> 1) {
+    case 0: r = '((c.flags & 0x800) !== 0)'; break;
+    case 1: r = '((c.flags & 1) !== 0)'; break;
+    case 2: r = zf; break;
+    case 3: r = zf === null ? null : `((c.flags & 1) !== 0 || ${zf})`; break;
+    case 4: r = sf; break;
+    case 6: r = sf === null ? null : `(${sf} !== ((c.flags & 0x800) !== 0))`; break;
+    case 7: r = zf === null ? null : `(${zf} || ${sf} !== ((c.flags & 0x800) !== 0))`; break;
+    default: r = null;
+  }
+  if (r === null) return (cc & 1) === 0 ? `cond(c, ${cc})` : `cond(c, ${cc})`;
+  return (cc & 1) === 0 ? r : `!${r}`;
+}
+
+/** a near-branch target as the handler computes it; null when it would fault (left to the handler) */
+function nearTarget(size: number, t: number): number | null {
+  if (size === 8) return t < -0x800000000000 || t >= 0x800000000000 ? null : t;
+  return size === 4 ? t >>> 0 : t & 0xffff;
+}
+
+/**
+ * Source for instruction k at RIP `rs` (next RIP `nx`); `last`: the block's final instruction.
+ */
+export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number, kind: Kind, last: boolean): string {
+  const L: string[] = [`// ${k}`];
+  if (k > 0) L.push(`if (cy >= dl) { ${sync(k, ctx.insns[k - 1] === undefined ? rs : rs - ctx.insns[k - 1].len, rs)} return; }`);
+  const inl = ctx.bits === 64 ? inline64(ctx, k, i, rs, nx) : null;
+  if (inl !== null) {
+    L.push(`{ ${inl} }`);
+    L.push(`cy += ${num(i.cost)};`);
+  } else {
+    L.push(sync(k, rs, nx));
+    L.push(`h${k}(c, i${k});`);
+    L.push(`cy += ${num(i.cost)};`);
+    ctx.lazyKnown = 0;
+  }
+  if (last) {
+    // the block ends: counters and RIP as the loop expects them
+    L.push(`c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)};`);
+    if (inl !== null && kind !== Kind.Branch) L.push(`c.rip = ${num(nx)};`);
+    if (kind === Kind.Branch && (execName(i) === 'jcc' || execName(i) === 'jmpRel')) {
+      const t = nearTarget(i.opsize, nx + i.imm);
+      if (t === ctx.rip) ctx.selfLoop = true;
+    }
+  } else if (kind === Kind.Mem) {
+    L.push(`if (c.attention || c.stopReason !== 0 || c.codeGen !== g) { c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(nx)}; return; }`);
+    L.push('dl = c.cycleDeadline;');
+  }
+  return L.join('\n');
+}
+
+/** the lazy-flag size an inlined ALU op leaves (for condExpr) */
+function aluLazy(op: number, size: number): number {
+  return op === Alu.ADC || op === Alu.SBB ? 0 : size;
+}
+
+/**
+ * Inline forms for 64-bit mode. Returns null for anything not inlined (the handler is called).
+ * Inlined forms here never fault and touch only registers and flags, except where they write
+ * the counters back first (memory forms).
+ */
+function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): string | null {
+  const name = execName(i);
+  const size = i.opsize;
+  const regForm = i.rm >= 0;
+  switch (name) {
+    case 'nop':
+      return '';
+    case 'movZI':
+      if (size === 4) return `rl[${reg(i.reg)}] = ${num(i.imm | 0)}; rh[${reg(i.reg)}] = 0;`;
+      if (size === 8) return `rl[${reg(i.reg)}] = ${num(i.imm | 0)}; rh[${reg(i.reg)}] = ${num(i.immHi | 0)};`;
+      return null;
+    case 'movEI':
+      if (!regForm) return null;
+      if (size === 4) return `rl[${reg(i.rm)}] = ${num(i.imm | 0)}; rh[${reg(i.rm)}] = 0;`;
+      if (size === 8) return `rl[${reg(i.rm)}] = ${num(i.imm | 0)}; rh[${reg(i.rm)}] = ${num(i.immHi | 0)};`;
+      return null;
+    case 'movEG': case 'movGE': {
+      const g = reg(i.reg);
+      if (regForm) {
+        const [d, s] = name === 'movEG' ? [reg(i.rm), g] : [g, reg(i.rm)];
+        if (size === 4) return `rl[${d}] = rl[${s}]; rh[${d}] = 0;`;
+        if (size === 8) return `rl[${d}] = rl[${s}]; rh[${d}] = rh[${s}];`;
+        return null;
+      }
+      if (size !== 4 && size !== 8) return null;
+      const pre = sync(k, rs, nx);
+      if (name === 'movGE') {
+        return size === 4
+          ? `${pre} const v = read32(c, ea(c, i${k})); rl[${g}] = v; rh[${g}] = 0;`
+          : `${pre} const v = read64(c, ea(c, i${k})); rl[${g}] = v; rh[${g}] = c.xh;`;
+      }
+      return size === 4
+        ? `${pre} write32(c, ea(c, i${k}), rl[${g}]);`
+        : `${pre} write64(c, ea(c, i${k}), rl[${g}], rh[${g}]);`;
+    }
+    case 'lea': {
+      if (size !== 4 && size !== 8) return null;
+      const d = reg(i.reg);
+      if (i.adsize === 8) {
+        const L: string[] = [`let l = ${num(i.disp | 0)}, h = ${num((i.disp | 0) >> 31)};`];
+        if (i.base >= 0) {
+          if (i.base === BASE_RIP) {
+            // the next instruction's RIP, a constant of the block
+            L.push(`{ const s = (l >>> 0) + ${num(nx >>> 0)}; l = s | 0; h = (h + ${num(Math.floor(nx / 4294967296) | 0)} + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+          } else {
+            L.push(`{ const s = (l >>> 0) + (rl[${reg(i.base)}] >>> 0); l = s | 0; h = (h + rh[${reg(i.base)}] + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+          }
+        }
+        if (i.index >= 0) {
+          const x = reg(i.index);
+          const sc = i.scale;
+          if (sc < 0 || sc > 3) return null;
+          L.push(sc === 0
+            ? `{ const xl = rl[${x}], xh = rh[${x}]; const s = (l >>> 0) + (xl >>> 0); l = s | 0; h = (h + xh + (s >= 4294967296 ? 1 : 0)) | 0; }`
+            : `{ const xl0 = rl[${x}], xh = (rh[${x}] << ${sc}) | (xl0 >>> ${32 - sc}), xl = xl0 << ${sc}; const s = (l >>> 0) + (xl >>> 0); l = s | 0; h = (h + xh + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+        }
+        L.push(size === 8 ? `rl[${d}] = l; rh[${d}] = h;` : `rl[${d}] = l; rh[${d}] = 0;`);
+        return L.join(' ');
+      }
+      if (i.adsize === 4) {
+        let e = `${num(i.disp | 0)}`;
+        if (i.base >= 0) e += i.base === BASE_RIP ? ` + ${num(nx | 0)}` : ` + rl[${reg(i.base)}]`;
+        if (i.index >= 0) e += ` + (rl[${reg(i.index)}] << ${i.scale & 3})`;
+        return `rl[${d}] = (${e}) | 0; rh[${d}] = 0;`;
+      }
+      return null;
+    }
+    case 'aluEG': case 'aluGE': case 'aluAI': case 'aluEI': case 'testEG': case 'testEI': case 'testAI': {
+      if (size !== 4 && size !== 8) return null;
+      const test = name.startsWith('test');
+      const op = test ? Alu.AND : i.arg;
+      let dst: string | null;
+      let a: string; let ah: string; let b: string; let bh: string;
+      const immLo = num(i.imm | 0);
+      const immHi = size === 8 ? num(i.immHi | 0) : '0';
+      if (name === 'aluAI' || name === 'testAI') {
+        dst = '0'; a = 'rl[0]'; ah = 'rh[0]'; b = immLo; bh = immHi;
+      } else {
+        if (!regForm) return null;
+        const e = reg(i.rm);
+        const gg = reg(i.reg);
+        if (name === 'aluEG' || name === 'testEG') { dst = e; a = `rl[${e}]`; ah = `rh[${e}]`; b = `rl[${gg}]`; bh = `rh[${gg}]`; }
+        else if (name === 'aluGE') { dst = gg; a = `rl[${gg}]`; ah = `rh[${gg}]`; b = `rl[${e}]`; bh = `rh[${e}]`; }
+        else { dst = e; a = `rl[${e}]`; ah = `rh[${e}]`; b = immLo; bh = immHi; }
+      }
+      if (test) dst = null;
+      const body = aluBody(op, size, dst, a, ah, b, bh);
+      if (body === null) return null;
+      ctx.lazyKnown = aluLazy(op, size);
+      return body;
+    }
+    case 'incDecZ': case 'incDecE': {
+      const r = name === 'incDecZ' ? i.reg : i.rm;
+      if (name === 'incDecE' && !regForm) return null;
+      const body = incDecBody(i.arg === 1, size, reg(r));
+      if (body === null) return null;
+      ctx.lazyKnown = size;
+      return body;
+    }
+    case 'jcc': case 'jmpRel': {
+      const t = nearTarget(i.opsize, nx + i.imm);
+      if (t === null) return null;
+      if (name === 'jmpRel') return `c.rip = ${num(t)};`;
+      return `c.rip = ${condExpr(ctx, i.arg)} ? ${num(t)} : ${num(nx)};`;
+    }
+    case 'pushZ': {
+      if (size !== 8) return null;
+      const r = reg(i.reg);
+      return `${sync(k, rs, nx)} push(c, 8, rl[${r}], rh[${r}]);`;
+    }
+    case 'popZ': {
+      if (size !== 8) return null;
+      const r = reg(i.reg);
+      return `${sync(k, rs, nx)} const v = pop(c, 8); rl[${r}] = v; rh[${r}] = c.xh;`;
+    }
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The block compiler: hot straight-line code becomes one JavaScript function per block.
+ *
+ * A block starts at an instruction the interpreter has fetched often enough (`THRESHOLD`
+ * times) and runs on through the instructions already decoded on the same 4 KiB page, up to
+ * and including the first near branch, an instruction that may not be in a block (kinds.ts),
+ * the end of the page, or `MAX_INSNS`. Blocks hang off the interpreter's decoded-instruction
+ * cache (the start instruction's `blk`), which is kept per physical page and dropped when the
+ * page is written: a block lives exactly as long as the bytes it was built from. Its entry is
+ * checked against RIP and the code size, so code mapped at two addresses or run in two modes
+ * gets the right block (or none).
+ *
+ * What the interpreter's run loop does between two instructions, the block does too, or it
+ * returns to the loop before the next instruction: the retired-instruction count and the
+ * cycle counter advance by each instruction's own cost, in order; the budget is checked at
+ * entry for the whole block and the cycle deadline before every instruction, as the loop does;
+ * after every instruction that may access memory the block returns if something needs the
+ * loop's attention (an event made pending by a device, a stop) or if a write hit decoded code
+ * (`Cpu.codeGen`: self-modifying code, including the block's own page). A fault inside an
+ * instruction is precise: RIP, ripStart and the counters are those of the faulting
+ * instruction, as in the interpreter. The loop enters blocks only with RFLAGS.TF clear, and no
+ * instruction in a block can set it. Lab hooks (breakpoints, the GS-access hook, the cost
+ * ledger, branch recording) wrap the decoded instructions' handlers; a wrapped instruction is
+ * never put in a block, so the hooks see every instruction they saw before.
+ *
+ * Code generation embeds only numbers (RIPs, lengths, costs, decoded fields) in the source;
+ * never text from the guest. (gen.ts says how each instruction is emitted.)
+ */
+
+import type { Cpu } from '../cpu.js';
+import { Insn } from '../../x86/insn.js';
+import { TWO32 } from '../state.js';
+import { Kind, kindOf } from './kinds.js';
+import { emitInsn, GenCtx, RUNTIME } from './gen.js';
+
+/** fetches of an instruction before a block is compiled at it */
+export const THRESHOLD = 24;
+/** most instructions in one block */
+export const MAX_INSNS = 48;
+
+export type BlockFn = (c: Cpu, end: number) => void;
+
+export class Block {
+  constructor(
+    /** RIP and code size the block was compiled for */
+    readonly rip: number,
+    readonly bits: number,
+    /** instructions in the block (0: nothing compilable here) */
+    readonly n: number,
+    readonly fn: BlockFn,
+  ) {}
+}
+
+/**
+ * Whether a new CPU starts with the block compiler on, and its threshold (the CLI's --jit /
+ * --no-jit and the equality test set these; Machine's `jit` option overrides per machine).
+ */
+export const JIT_DEFAULTS = { on: false, threshold: THRESHOLD };
+
+/** the block compiled where nothing can be compiled (the interpreter runs the instruction) */
+const NONE = new Block(0, 0, 0, () => {});
+
+/** statistics (not machine state) */
+export class JitStats {
+  compiled = 0;
+  entered = 0;
+  declined = 0;
+}
+
+export class Jit {
+  readonly stats = new JitStats();
+
+  /** `threshold`: fetches of an instruction before a block is compiled there (1: at once) */
+  constructor(readonly threshold = THRESHOLD) {}
+
+  /**
+   * The run loop fetched `insn` at RIP (events already handled, TF clear): run the block that
+   * starts there if there is one and it fits the budget (`end`) and the cycle deadline. Returns
+   * false if the interpreter should execute the instruction itself.
+   */
+  enter(c: Cpu, insn: Insn, end: number): boolean {
+    let b = insn.blk as Block | null;
+    if (b === null || b.rip !== c.rip || b.bits !== c.bits) {
+      if (b !== null && b !== NONE) {
+        // the same bytes at another RIP or in another mode: start counting again
+        insn.blk = null;
+        insn.hits = 0;
+      }
+      if (b === NONE || ++insn.hits < this.threshold) return false;
+      b = compile(c, insn);
+      insn.blk = b;
+      this.stats.compiled++;
+    }
+    if (b.n === 0) return false;
+    if (c.icount + b.n > end) {
+      this.stats.declined++;
+      return false;
+    }
+    this.stats.entered++;
+    b.fn(c, end);
+    return true;
+  }
+}
+
+/** a copy of a decoded instruction, owned by a block (the cache's may be decoded again in place) */
+function cloneInsn(i: Insn): Insn {
+  const n = new Insn(i.exec);
+  Object.assign(n, i);
+  n.hits = 0;
+  n.blk = null;
+  return n;
+}
+
+/** Compile the block starting at `first` (the instruction at RIP, fetched from the page cache). */
+function compile(c: Cpu, first: Insn): Block {
+  const arr = c.fetchArr;
+  const lin = c.ripLinear();
+  let off = lin - c.fetchBase;
+  // only instructions from the page cache (not a page-crossing or uncacheable one)
+  if (off < 0 || off >= 4096 || arr[off] !== first) return NONE;
+  const bits = c.bits;
+  const insns: Insn[] = [];
+  const kinds: Kind[] = [];
+  let rip = c.rip;
+  for (;;) {
+    const i = arr[off];
+    if (i === undefined || i.bits !== bits || i.exec !== i.orig) break;
+    if (off + i.len > 4096) break;
+    const k = kindOf(i);
+    if (k === Kind.No) break;
+    const next = rip + i.len;
+    // sequential execution past 2^32 outside 64-bit mode: left to the interpreter
+    if (bits !== 64 && next >= TWO32) break;
+    insns.push(cloneInsn(i));
+    kinds.push(k);
+    rip = next;
+    off += i.len;
+    if (k === Kind.Branch || insns.length >= MAX_INSNS || off >= 4096) break;
+  }
+  if (insns.length === 0) return NONE;
+  const ctx = new GenCtx(c.rip, bits, insns);
+  let r = c.rip;
+  const body: string[] = [];
+  for (let k = 0; k < insns.length; k++) {
+    const i = insns[k];
+    const last = k === insns.length - 1;
+    body.push(emitInsn(ctx, k, i, r, r + i.len, kinds[k], last));
+    r += i.len;
+  }
+  const src = ctx.source(body);
+  const factory = new Function('I', 'H', 'rt', src) as (I: Insn[], H: unknown[], rt: typeof RUNTIME) => BlockFn;
+  const fn = factory(insns, insns.map((i) => i.exec), RUNTIME);
+  return new Block(c.rip, bits, insns.length, fn);
+}
