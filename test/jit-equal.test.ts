@@ -5,7 +5,7 @@
 // segments, event state, and a hash of every page written).
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Machine } from '../src/machine/machine.js';
@@ -36,6 +36,14 @@ function withJit<T>(mode: (typeof MODES)[number], f: () => T): T {
   } finally {
     Object.assign(JIT_DEFAULTS, saved);
   }
+}
+
+/** blocks entered and instructions run in blocks, over every run with the compiler on (the
+ * comparison would be empty if no block ever ran) */
+const ran = { blocks: 0, insns: 0 };
+function noteJit(m: Machine): void {
+  const j = m.cpu.jit;
+  if (j !== null) { ran.blocks += j.stats.entered; ran.insns += j.stats.insns; }
 }
 
 /** FNV-1a over the pages the run wrote (page number and contents) */
@@ -69,6 +77,7 @@ function runImage(image: Uint8Array, budget: number): Record<string, unknown> {
   const m = new Machine({ onUartByte: (b) => { text += String.fromCharCode(b); } });
   m.boot(image, { name: 'kernel' });
   const r = m.run(budget);
+  noteJit(m);
   return { reason: r.reason, exit: r.exitStatus, text, ...fingerprint(m) };
 }
 
@@ -79,7 +88,6 @@ beforeAll(() => {
 }, 180_000);
 
 describe('the block compiler changes nothing observable', () => {
-  const images = existsSync(OUT) ? readdirSync(OUT).filter((f) => f.endsWith('.elf')).sort() : [];
   it.skipIf(!haveTools)('test kernels: same counts, cycles, output and final state', () => {
     const images2 = readdirSync(OUT).filter((f) => f.endsWith('.elf')).sort();
     expect(images2.length).toBeGreaterThan(20);
@@ -93,7 +101,8 @@ describe('the block compiler changes nothing observable', () => {
         expect(got, `${f} with ${mode.name}`).toEqual(ref);
       }
     }
-    console.log(`jit-equal: ${images2.length} kernels, ${insns} instructions each way`);
+    console.log(`jit-equal: ${images2.length} kernels, ${insns} instructions each way; ${ran.blocks} blocks entered, ${ran.insns} instructions in blocks`);
+    expect(ran.insns).toBeGreaterThan(insns / 10);
   }, 600_000);
 
   const hostRuns: (Partial<HostOptions> & { design: string; workload: string })[] = [
@@ -120,13 +129,15 @@ describe('the block compiler changes nothing observable', () => {
     for (let seed = 1; seed <= FUZZ_STREAMS; seed++) {
       const outs = fuzzers.map((f) => {
         const r = f.stream(seed, 3000, 60_000);
-        return { outcome: r.outcome, error: r.error, ...fingerprint(f.m) };
+        return { outcome: r.outcome, error: r.error, n: r.icount, ...fingerprint(f.m) };
       });
-      insns += outs[0].icount as number;
+      insns += outs[0].n;
       expect(outs[1], `seed ${seed} with jit`).toEqual(outs[0]);
       expect(outs[2], `seed ${seed} with jit eager`).toEqual(outs[0]);
     }
-    console.log(`jit-equal: ${FUZZ_STREAMS} fuzz streams`);
+    const before = ran.blocks;
+    fuzzers.forEach((f) => noteJit(f.m));
+    console.log(`jit-equal: ${FUZZ_STREAMS} fuzz streams, ${insns} instructions each way; ${ran.blocks - before} blocks entered`);
+    expect(ran.blocks - before).toBeGreaterThan(FUZZ_STREAMS);
   }, 600_000);
-  void images;
 });

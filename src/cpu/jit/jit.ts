@@ -65,6 +65,8 @@ export class JitStats {
   compiled = 0;
   entered = 0;
   declined = 0;
+  /** instructions retired inside blocks */
+  insns = 0;
 }
 
 export class Jit {
@@ -96,8 +98,14 @@ export class Jit {
       this.stats.declined++;
       return false;
     }
-    this.stats.entered++;
-    b.fn(c, end);
+    const st = this.stats;
+    st.entered++;
+    const i0 = c.icount;
+    try {
+      b.fn(c, end);
+    } finally {
+      st.insns += c.icount - i0;
+    }
     return true;
   }
 }
