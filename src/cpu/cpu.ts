@@ -482,6 +482,8 @@ export class Cpu {
   /** linear address of the page whose decoded instructions are in fetchArr (read by the jit) */
   fetchBase = 0;
   fetchArr: (Insn | undefined)[] = EMPTY_PAGE;
+  /** physical address of that page */
+  private fetchPhys = 0;
   /** bumped whenever decoded instructions are dropped (a code write): compiled blocks stop */
   codeGen = 0;
   /** the block compiler (jit/jit.ts); null: the interpreter runs everything */
@@ -563,6 +565,7 @@ export class Cpu {
     if (arr !== undefined) {
       this.fetchArr = arr;
       this.fetchBase = base;
+      this.fetchPhys = ppage * 4096;
       const have = arr[off];
       if (have !== undefined && have.bits === this.bits) return have;
     }
@@ -582,6 +585,27 @@ export class Cpu {
     }
     this.finishDecode(insn, lin);
     if (arr !== undefined) arr[off] = insn;
+    return insn;
+  }
+
+  /**
+   * For the block compiler: the decoded instruction at offset `off` of the current fetch page,
+   * decoding it into the page's cache now if it is not there yet (as fetching it later would;
+   * a write to the page drops it with the rest). undefined if it does not lie wholly in the
+   * page or the offset holds an instruction decoded for another code size.
+   */
+  decodeAhead(off: number): Insn | undefined {
+    const arr = this.fetchArr;
+    if (arr === EMPTY_PAGE || off < 0 || off >= 4096) return undefined;
+    const have = arr[off];
+    if (have !== undefined) return have.bits === this.bits ? have : undefined;
+    const n = Math.min(4096 - off, 15);
+    const buf = this.fetchBuf;
+    for (let k = 0; k < n; k++) buf[k] = this.mem.read8(this.fetchPhys + off + k);
+    const insn = new Insn(udExec);
+    if (this.decoder.decode(insn, buf, 0, n, this.bits) === NEED_MORE) return undefined;
+    this.finishDecode(insn, this.fetchBase + off);
+    arr[off] = insn;
     return insn;
   }
 

@@ -22,9 +22,11 @@ import { read32, read64, write32, write64, readN, writeN } from '../mmu.js';
 import { push, pop } from '../stack.js';
 import { cond } from '../flags.js';
 import { raise } from '../fault.js';
+import { fastRead, fastWrite } from './fastmem.js';
+import { memInline64, stackInline64 } from './gen-mem.js';
 
 /** helpers the generated code calls (passed in, never looked up by name from guest data) */
-export const RUNTIME = { ea, read32, read64, write32, write64, readN, writeN, push, pop, cond, raise };
+export const RUNTIME = { ea, read32, read64, write32, write64, readN, writeN, push, pop, cond, raise, fastRead, fastWrite };
 
 /** a number as JavaScript source; anything that is not a finite number is refused */
 export function num(x: number): string {
@@ -45,6 +47,13 @@ export class GenCtx {
   lazyKnown = 0;
   /** the block loops on itself (its last instruction branches back to its start) */
   selfLoop = false;
+  /**
+   * Every cost is an integer: then, with an integer cycle counter, the sums are exact and one
+   * test at entry (`cy + costBefore < dl`) stands for the test before every instruction.
+   */
+  intCosts = true;
+  /** the cost of every instruction but the last */
+  costBefore = 0;
 
   constructor(readonly rip: number, readonly bits: number, readonly insns: Insn[]) {}
 
@@ -52,17 +61,19 @@ export class GenCtx {
   source(body: string[]): string {
     const n = this.insns.length;
     const pre: string[] = ['"use strict";'];
-    for (let k = 0; k < n; k++) pre.push(`const i${k} = I[${k}], h${k} = H[${k}];`);
-    pre.push('const ea = rt.ea, read32 = rt.read32, read64 = rt.read64, write32 = rt.write32, write64 = rt.write64, readN = rt.readN, writeN = rt.writeN, push = rt.push, pop = rt.pop, cond = rt.cond, raise = rt.raise;');
+    for (let k = 0; k < n; k++) pre.push(`const d${k} = I[${k}], h${k} = H[${k}];`);
+    pre.push('const ea = rt.ea, read32 = rt.read32, read64 = rt.read64, write32 = rt.write32, write64 = rt.write64, readN = rt.readN, writeN = rt.writeN, push = rt.push, pop = rt.pop, cond = rt.cond, raise = rt.raise, fastRead = rt.fastRead, fastWrite = rt.fastWrite;');
     const fn: string[] = [];
+    // chk: the cycle deadline must be tested before each instruction (see intCosts)
+    const chk = this.intCosts ? `!(cy % 1 === 0 && cy + ${num(this.costBefore)} < dl)` : 'true';
     fn.push('return function block(c, end) {');
-    fn.push('const rl = c.rl, rh = c.rh, g = c.codeGen;');
-    fn.push('let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline;');
+    fn.push('const rl = c.rl, rh = c.rh, g = c.codeGen, m32 = c.mem.i32;');
+    fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline, x = false, chk = ${chk};`);
     if (this.selfLoop) fn.push('for (;;) {');
     fn.push(...body);
     if (this.selfLoop) {
       fn.push(`if (c.rip !== ${num(this.rip)} || c.icount + ${n} > end || cy >= c.cycleDeadline || c.attention || c.stopReason !== 0 || c.codeGen !== g) return;`);
-      fn.push(`ic0 += ${n}; dl = c.cycleDeadline;`);
+      fn.push(`ic0 += ${n}; dl = c.cycleDeadline; x = false; chk = ${chk};`);
       fn.push('}');
     }
     fn.push('};');
@@ -169,14 +180,14 @@ function nearTarget(size: number, t: number): number | null {
  */
 export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number, kind: Kind, last: boolean): string {
   const L: string[] = [`// ${k}`];
-  if (k > 0) L.push(`if (cy >= dl) { ${sync(k, ctx.insns[k - 1] === undefined ? rs : rs - ctx.insns[k - 1].len, rs)} return; }`);
+  if (k > 0) L.push(`if (chk && cy >= dl) { ${sync(k, rs - ctx.insns[k - 1].len, rs)} return; }`);
   const inl = ctx.bits === 64 ? inline64(ctx, k, i, rs, nx) : null;
   if (inl !== null) {
     L.push(`{ ${inl} }`);
     L.push(`cy += ${num(i.cost)};`);
   } else {
     L.push(sync(k, rs, nx));
-    L.push(`h${k}(c, i${k});`);
+    L.push(`h${k}(c, d${k});`);
     L.push(`cy += ${num(i.cost)};`);
     ctx.lazyKnown = 0;
   }
@@ -189,8 +200,9 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
       if (t === ctx.rip) ctx.selfLoop = true;
     }
   } else if (kind === Kind.Mem) {
-    L.push(`if (c.attention || c.stopReason !== 0 || c.codeGen !== g) { c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(nx)}; return; }`);
-    L.push('dl = c.cycleDeadline;');
+    // after a handler that may have touched memory (inlined forms: only if they fell back to it)
+    const check = `if (c.attention || c.stopReason !== 0 || c.codeGen !== g) { c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(nx)}; return; } dl = c.cycleDeadline; chk = true;`;
+    L.push(inl !== null ? `if (x) { x = false; ${check} }` : check);
   }
   return L.join('\n');
 }
@@ -209,6 +221,14 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
   const name = execName(i);
   const size = i.opsize;
   const regForm = i.rm >= 0;
+  // the fallback of the memory forms: state written back, the handler called
+  const slow = `${sync(k, rs, nx)} x = true; h${k}(c, d${k});`;
+  const mem = memInline64(i, k, nx, slow, aluBody, (sz) => { ctx.lazyKnown = sz; });
+  if (mem !== null) return mem;
+  if (name === 'pushZ' || name === 'popZ' || name === 'callRel' || name === 'retNear') {
+    const st = stackInline64(i, nx, slow, name === 'callRel' ? nearTarget(8, nx + i.imm) : null);
+    if (st !== null) return st;
+  }
   switch (name) {
     case 'nop':
       return '';
@@ -229,16 +249,7 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
         if (size === 8) return `rl[${d}] = rl[${s}]; rh[${d}] = rh[${s}];`;
         return null;
       }
-      if (size !== 4 && size !== 8) return null;
-      const pre = sync(k, rs, nx);
-      if (name === 'movGE') {
-        return size === 4
-          ? `${pre} const v = read32(c, ea(c, i${k})); rl[${g}] = v; rh[${g}] = 0;`
-          : `${pre} const v = read64(c, ea(c, i${k})); rl[${g}] = v; rh[${g}] = c.xh;`;
-      }
-      return size === 4
-        ? `${pre} write32(c, ea(c, i${k}), rl[${g}]);`
-        : `${pre} write64(c, ea(c, i${k}), rl[${g}], rh[${g}]);`;
+      return null;
     }
     case 'lea': {
       if (size !== 4 && size !== 8) return null;
@@ -309,16 +320,6 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
       if (t === null) return null;
       if (name === 'jmpRel') return `c.rip = ${num(t)};`;
       return `c.rip = ${condExpr(ctx, i.arg)} ? ${num(t)} : ${num(nx)};`;
-    }
-    case 'pushZ': {
-      if (size !== 8) return null;
-      const r = reg(i.reg);
-      return `${sync(k, rs, nx)} push(c, 8, rl[${r}], rh[${r}]);`;
-    }
-    case 'popZ': {
-      if (size !== 8) return null;
-      const r = reg(i.reg);
-      return `${sync(k, rs, nx)} const v = pop(c, 8); rl[${r}] = v; rh[${r}] = c.xh;`;
     }
     default:
       return null;

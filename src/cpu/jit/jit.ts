@@ -2,9 +2,10 @@
  * The block compiler: hot straight-line code becomes one JavaScript function per block.
  *
  * A block starts at an instruction the interpreter has fetched often enough (`THRESHOLD`
- * times) and runs on through the instructions already decoded on the same 4 KiB page, up to
- * and including the first near branch, an instruction that may not be in a block (kinds.ts),
- * the end of the page, or `MAX_INSNS`. Blocks hang off the interpreter's decoded-instruction
+ * times) and runs on through the following instructions of the same 4 KiB page (decoded into
+ * the page's cache as the interpreter would decode them: Cpu.decodeAhead), up to and including
+ * the first near branch, an instruction that may not be in a block (kinds.ts), one that would
+ * cross into the next page, the end of the page, or `MAX_INSNS`. Blocks hang off the interpreter's decoded-instruction
  * cache (the start instruction's `blk`), which is kept per physical page and dropped when the
  * page is written: a block lives exactly as long as the bytes it was built from. Its entry is
  * checked against RIP and the code size, so code mapped at two addresses or run in two modes
@@ -16,7 +17,9 @@
  * entry for the whole block and the cycle deadline before every instruction, as the loop does;
  * after every instruction that may access memory the block returns if something needs the
  * loop's attention (an event made pending by a device, a stop) or if a write hit decoded code
- * (`Cpu.codeGen`: self-modifying code, including the block's own page). A fault inside an
+ * (`Cpu.codeGen`: self-modifying code, including the block's own page). A block is not
+ * entered while the loop's attention flag is up (a held interrupt, an armed instruction
+ * breakpoint, a pending #DB trap): that instruction runs alone in the interpreter. A fault inside an
  * instruction is precise: RIP, ripStart and the counters are those of the faulting
  * instruction, as in the interpreter. The loop enters blocks only with RFLAGS.TF clear, and no
  * instruction in a block can set it. Lab hooks (breakpoints, the GS-access hook, the cost
@@ -94,7 +97,9 @@ export class Jit {
       this.stats.compiled++;
     }
     if (b.n === 0) return false;
-    if (c.icount + b.n > end) {
+    // something wants the loop at the next boundary (a held event, an armed instruction
+    // breakpoint, a pending #DB): that instruction runs alone, in the interpreter
+    if (c.attention || c.icount + b.n > end) {
       this.stats.declined++;
       return false;
     }
@@ -131,7 +136,7 @@ function compile(c: Cpu, first: Insn): Block {
   const kinds: Kind[] = [];
   let rip = c.rip;
   for (;;) {
-    const i = arr[off];
+    const i = c.decodeAhead(off);
     if (i === undefined || i.bits !== bits || i.exec !== i.orig) break;
     if (off + i.len > 4096) break;
     const k = kindOf(i);
@@ -152,6 +157,8 @@ function compile(c: Cpu, first: Insn): Block {
   for (let k = 0; k < insns.length; k++) {
     const i = insns[k];
     const last = k === insns.length - 1;
+    if (!Number.isInteger(i.cost) || i.cost < 0) ctx.intCosts = false;
+    if (!last) ctx.costBefore += i.cost;
     body.push(emitInsn(ctx, k, i, r, r + i.len, kinds[k], last));
     r += i.len;
   }
