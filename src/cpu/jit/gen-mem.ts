@@ -69,9 +69,50 @@ export type AluBody = (op: number, size: number, dst: string | null, a: string, 
  * An inlined memory form, or null. `slow` is the source that writes the state back and calls
  * the handler (setting `x`); `onLazy` is told the lazy-flag size an ALU form leaves.
  */
+/** a byte register (decoder numbering: 16..19 are AH, CH, DH, BH) as a zero-extended value */
+function byteReg(r: number): string {
+  if (!Number.isInteger(r) || r < 0 || r > 19) throw new Error(`jit: bad byte register ${String(r)}`);
+  return r < 16 ? `(rl[${r}] & 0xff)` : `((rl[${r - 16}] >> 8) & 0xff)`;
+}
+
+/** assign a byte to a byte register (regs.ts setReg, size 1) */
+function setByteReg(r: number, v: string): string {
+  if (!Number.isInteger(r) || r < 0 || r > 19) throw new Error(`jit: bad byte register ${String(r)}`);
+  return r < 16 ? `rl[${r}] = (rl[${r}] & ~0xff) | (${v} & 0xff);` : `rl[${r - 16}] = (rl[${r - 16}] & ~0xff00) | ((${v} & 0xff) << 8);`;
+}
+
+/** byte forms: MOV to and from memory, and CMP/TEST/ALU with a memory destination */
+function memByte64(i: Insn, nx: number, slow: string, aluBody: AluBody, onLazy: (size: number) => void): string | null {
+  const name = execName(i);
+  if (i.rm >= 0) return null;
+  const ea = eaSrc(i, nx, slow);
+  if (ea === null) return null;
+  switch (name) {
+    case 'movGE':
+      return `${ea} const p = canon ? fastRead(c, lin, 1) : -1; if (p >= 0) { ${setByteReg(i.reg8, 'm8[p]')} } else { ${slow} }`;
+    case 'movEG': case 'movEI': {
+      const v = name === 'movEG' ? byteReg(i.reg8) : num(i.imm & 0xff);
+      return `${ea} const p = canon ? fastWrite(c, lin, 1) : -1; if (p >= 0) { m8[p] = ${v}; } else { ${slow} }`;
+    }
+    case 'aluEG': case 'aluEI': case 'testEG': case 'testEI': {
+      const test = name.startsWith('test');
+      const op = test ? Alu.AND : i.arg;
+      const b = name === 'aluEG' || name === 'testEG' ? byteReg(i.reg8) : num(i.imm & 0xff);
+      const body = aluBody(op, 1, null, 'm', '0', b, '0');
+      if (body === null) return null;
+      onLazy(1);
+      if (test || op === Alu.CMP) return `${ea} const p = canon ? fastRead(c, lin, 1) : -1; if (p >= 0) { const m = m8[p]; ${body} } else { ${slow} }`;
+      return `${ea} const p = canon ? fastWrite(c, lin, 1) : -1; if (p >= 0) { const m = m8[p]; ${body} m8[p] = r; } else { ${slow} }`;
+    }
+    default:
+      return null;
+  }
+}
+
 export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBody: AluBody, onLazy: (size: number) => void): string | null {
   const name = execName(i);
   const size = i.opsize;
+  if (size === 1) return memByte64(i, nx, slow, aluBody, onLazy);
   if (size !== 4 && size !== 8) return null;
   const w = size === 8;
   switch (name) {

@@ -54,6 +54,13 @@ export class GenCtx {
   intCosts = true;
   /** the cost of every instruction but the last */
   costBefore = 0;
+  /** the self-loop goes round inside its last instruction's code (no tail test needed) */
+  inlineLoop = false;
+
+  /** the test that the cycle deadline must be checked before each instruction (see intCosts) */
+  chkExpr(): string {
+    return this.intCosts ? `!(cy % 1 === 0 && cy + ${num(this.costBefore)} < dl)` : 'true';
+  }
 
   constructor(readonly rip: number, readonly bits: number, readonly insns: Insn[]) {}
 
@@ -65,17 +72,17 @@ export class GenCtx {
     pre.push('const ea = rt.ea, read32 = rt.read32, read64 = rt.read64, write32 = rt.write32, write64 = rt.write64, readN = rt.readN, writeN = rt.writeN, push = rt.push, pop = rt.pop, cond = rt.cond, raise = rt.raise, fastRead = rt.fastRead, fastWrite = rt.fastWrite;');
     const fn: string[] = [];
     // chk: the cycle deadline must be tested before each instruction (see intCosts)
-    const chk = this.intCosts ? `!(cy % 1 === 0 && cy + ${num(this.costBefore)} < dl)` : 'true';
+    const chk = this.chkExpr();
     fn.push('return function block(c, end) {');
-    fn.push('const rl = c.rl, rh = c.rh, g = c.codeGen, m32 = c.mem.i32;');
+    fn.push('const rl = c.rl, rh = c.rh, g = c.codeGen, m32 = c.mem.i32, m8 = c.mem.u8;');
     fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline, x = false, chk = ${chk};`);
     if (this.selfLoop) fn.push('for (;;) {');
     fn.push(...body);
-    if (this.selfLoop) {
+    if (this.selfLoop && !this.inlineLoop) {
       fn.push(`if (c.rip !== ${num(this.rip)} || c.icount + ${n} > end || cy >= c.cycleDeadline || c.attention || c.stopReason !== 0 || c.codeGen !== g) return;`);
       fn.push(`ic0 += ${n}; dl = c.cycleDeadline; x = false; chk = ${chk};`);
-      fn.push('}');
     }
+    if (this.selfLoop) fn.push('}');
     fn.push('};');
     return pre.join('\n') + '\n' + fn.join('\n');
   }
@@ -89,6 +96,29 @@ function sync(k: number, rs: number, nx: number): string {
 /** 64-bit mode register-to-register forms: the result of `op` on (a, ah), (b, bh) */
 function aluBody(op: number, size: number, dst: string | null, a: string, ah: string, b: string, bh: string): string | null {
   const L: string[] = [];
+  if (size === 1) {
+    // byte operands: `a` and `b` are zero-extended bytes; `dst` (if any) takes the byte result
+    // through its own assignment (the caller's), so only memory forms use this
+    if (dst !== null) return null;
+    L.push(`const a = ${a}, b = ${b};`);
+    switch (op) {
+      case Alu.ADD:
+        L.push('const s = a + b, r = s & 0xff;');
+        L.push('c.flags = (c.flags & ~0x811) | (s > 0xff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r) & 0x80) !== 0 ? 0x800 : 0);');
+        break;
+      case Alu.SUB: case Alu.CMP:
+        L.push('const d = a - b, r = d & 0xff;');
+        L.push('c.flags = (c.flags & ~0x811) | (d < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r) & 0x80) !== 0 ? 0x800 : 0);');
+        break;
+      case Alu.AND: L.push('const r = a & b; c.flags &= ~0x811;'); break;
+      case Alu.OR: L.push('const r = a | b; c.flags &= ~0x811;'); break;
+      case Alu.XOR: L.push('const r = a ^ b; c.flags &= ~0x811;'); break;
+      default: return null;
+    }
+    L.push('c.lazyRes = r; c.lazyResHi = 0; c.lazySize = 1;');
+    void ah; void bh;
+    return L.join(' ');
+  }
   if (size === 4) {
     L.push(`const a = ${a}, b = ${b};`);
     switch (op) {
@@ -152,7 +182,8 @@ function condExpr(ctx: GenCtx, cc: number): string {
   const known = ctx.lazyKnown;
   let zf: string | null = null;
   let sf: string | null = null;
-  if (known === 4) { zf = '(c.lazyRes === 0)'; sf = '(c.lazyRes < 0)'; }
+  if (known === 1) { zf = '((c.lazyRes & 0xff) === 0)'; sf = '((c.lazyRes & 0x80) !== 0)'; }
+  else if (known === 4) { zf = '(c.lazyRes === 0)'; sf = '(c.lazyRes < 0)'; }
   else if (known === 8) { zf = '((c.lazyRes | c.lazyResHi) === 0)'; sf = '(c.lazyResHi < 0)'; }
   let r: string | null;
   switch (cc >> 1) {
@@ -181,6 +212,21 @@ function nearTarget(size: number, t: number): number | null {
 export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number, kind: Kind, last: boolean): string {
   const L: string[] = [`// ${k}`];
   if (k > 0) L.push(`if (chk && cy >= dl) { ${sync(k, rs - ctx.insns[k - 1].len, rs)} return; }`);
+  const name = execName(i);
+  const target = last && (name === 'jcc' || name === 'jmpRel') ? nearTarget(i.opsize, nx + i.imm) : null;
+  if (target !== null && target === ctx.rip && ctx.bits === 64) {
+    // a block that branches back to its own start: go round again without returning while
+    // the loop would do nothing else in between (nothing can have changed the run state, the
+    // deadline or the code since the last check: only the fallbacks can, and they check)
+    const n = ctx.insns.length;
+    ctx.selfLoop = true;
+    ctx.inlineLoop = true;
+    const tk = name === 'jmpRel' ? 'true' : condExpr(ctx, i.arg);
+    L.push(`{ const tk = ${tk}; cy += ${num(i.cost)};`);
+    L.push(`if (tk && ic0 + ${2 * n} <= end && cy < dl) { ic0 += ${n}; chk = ${ctx.chkExpr()}; continue; }`);
+    L.push(`c.icount = ic0 + ${n}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = tk ? ${num(target)} : ${num(nx)}; return; }`);
+    return L.join('\n');
+  }
   const inl = ctx.bits === 64 ? inline64(ctx, k, i, rs, nx) : null;
   if (inl !== null) {
     L.push(`{ ${inl} }`);
@@ -195,10 +241,7 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     // the block ends: counters and RIP as the loop expects them
     L.push(`c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)};`);
     if (inl !== null && kind !== Kind.Branch) L.push(`c.rip = ${num(nx)};`);
-    if (kind === Kind.Branch && (execName(i) === 'jcc' || execName(i) === 'jmpRel')) {
-      const t = nearTarget(i.opsize, nx + i.imm);
-      if (t === ctx.rip) ctx.selfLoop = true;
-    }
+    if (target !== null && target === ctx.rip) ctx.selfLoop = true;
   } else if (kind === Kind.Mem) {
     // after a handler that may have touched memory (inlined forms: only if they fell back to it)
     const check = `if (c.attention || c.stopReason !== 0 || c.codeGen !== g) { c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(nx)}; return; } dl = c.cycleDeadline; chk = true;`;

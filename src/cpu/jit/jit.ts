@@ -104,10 +104,25 @@ export class Jit {
       return false;
     }
     const st = this.stats;
-    st.entered++;
     const i0 = c.icount;
     try {
-      b.fn(c, end);
+      for (;;) {
+        st.entered++;
+        b.fn(c, end);
+        // chain to the block at the new RIP when the loop would go straight there: the same
+        // tests as the loop's top (run state, budget, deadline, attention) and its fetch's
+        // fast path (the same page, an instruction decoded for this code size)
+        if (c.stopReason !== 0 || c.attention || c.icount >= end || c.cycles >= c.cycleDeadline) break;
+        const lin = c.bits === 64 ? c.rip : (c.segBase[1] + c.rip) % TWO32;
+        const off = lin - c.fetchBase;
+        if (off < 0 || off >= 4096) break;
+        const next = c.fetchArr[off];
+        if (next === undefined || next.bits !== c.bits) break;
+        const nb = next.blk as Block | null;
+        if (nb === null || nb.n === 0 || nb.rip !== c.rip || nb.bits !== c.bits || c.icount + nb.n > end) break;
+        c.ripStart = c.rip;
+        b = nb;
+      }
     } finally {
       st.insns += c.icount - i0;
     }
