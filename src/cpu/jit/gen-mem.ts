@@ -67,7 +67,8 @@ export type AluBody = (op: number, size: number, dst: string | null, a: string, 
 
 /**
  * An inlined memory form, or null. `slow` is the source that writes the state back and calls
- * the handler (setting `x`); `onLazy` is told the lazy-flag size an ALU form leaves.
+ * the handler (setting `x`); `flagOp` is told the lazy-flag size an ALU form leaves and returns
+ * what must come first (the flags into the block's locals).
  */
 /** a byte register (decoder numbering: 16..19 are AH, CH, DH, BH) as a zero-extended value */
 function byteReg(r: number): string {
@@ -82,7 +83,7 @@ function setByteReg(r: number, v: string): string {
 }
 
 /** byte forms: MOV to and from memory, and CMP/TEST/ALU with a memory destination */
-function memByte64(i: Insn, nx: number, slow: string, aluBody: AluBody, onLazy: (size: number) => void): string | null {
+function memByte64(i: Insn, nx: number, slow: string, aluBody: AluBody, flagOp: (size: number) => string): string | null {
   const name = execName(i);
   if (i.rm >= 0) return null;
   const ea = eaSrc(i, nx, slow);
@@ -100,19 +101,19 @@ function memByte64(i: Insn, nx: number, slow: string, aluBody: AluBody, onLazy: 
       const b = name === 'aluEG' || name === 'testEG' ? byteReg(i.reg8) : num(i.imm & 0xff);
       const body = aluBody(op, 1, null, 'm', '0', b, '0');
       if (body === null) return null;
-      onLazy(1);
-      if (test || op === Alu.CMP) return `${ea} const p = canon ? fastRead(c, lin, 1) : -1; if (p >= 0) { const m = m8[p]; ${body} } else { ${slow} }`;
-      return `${ea} const p = canon ? fastWrite(c, lin, 1) : -1; if (p >= 0) { const m = m8[p]; ${body} m8[p] = r; } else { ${slow} }`;
+      const pre = flagOp(1);
+      if (test || op === Alu.CMP) return `${pre} ${ea} const p = canon ? fastRead(c, lin, 1) : -1; if (p >= 0) { const m = m8[p]; ${body} } else { ${slow} }`;
+      return `${pre} ${ea} const p = canon ? fastWrite(c, lin, 1) : -1; if (p >= 0) { const m = m8[p]; ${body} m8[p] = r; } else { ${slow} }`;
     }
     default:
       return null;
   }
 }
 
-export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBody: AluBody, onLazy: (size: number) => void): string | null {
+export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBody: AluBody, flagOp: (size: number) => string): string | null {
   const name = execName(i);
   const size = i.opsize;
-  if (size === 1) return memByte64(i, nx, slow, aluBody, onLazy);
+  if (size === 1) return memByte64(i, nx, slow, aluBody, flagOp);
   if (size !== 4 && size !== 8) return null;
   const w = size === 8;
   switch (name) {
@@ -143,19 +144,18 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBod
       if (name === 'aluGE') {
         body = aluBody(op, size, op === Alu.CMP ? null : g, `rl[${g}]`, `rh[${g}]`, 'm', 'mh');
         if (body === null) return null;
-        onLazy(size);
-        return `${ea} const p = canon ? fastRead(c, lin, ${size}) : -1; if (p >= 0) { ${load} ${body} } else { ${slow} }`;
+        return `${flagOp(size)} ${ea} const p = canon ? fastRead(c, lin, ${size}) : -1; if (p >= 0) { ${load} ${body} } else { ${slow} }`;
       }
       const b = name === 'aluEG' || name === 'testEG' ? `rl[${g}]` : immLo;
       const bh = name === 'aluEG' || name === 'testEG' ? `rh[${g}]` : immHi;
       body = aluBody(op, size, null, 'm', 'mh', b, bh);
       if (body === null) return null;
-      onLazy(size);
+      const pre = flagOp(size);
       if (test || op === Alu.CMP) {
-        return `${ea} const p = canon ? fastRead(c, lin, ${size}) : -1; if (p >= 0) { ${load} ${body} } else { ${slow} }`;
+        return `${pre} ${ea} const p = canon ? fastRead(c, lin, ${size}) : -1; if (p >= 0) { ${load} ${body} } else { ${slow} }`;
       }
       // read-modify-write: the write permission is checked first, as readRmw does
-      return `${ea} const p = canon ? fastWrite(c, lin, ${size}) : -1; if (p >= 0) { ${load} ${body} m32[q] = r;${w ? ' m32[q + 1] = rh2;' : ''} } else { ${slow} }`;
+      return `${pre} ${ea} const p = canon ? fastWrite(c, lin, ${size}) : -1; if (p >= 0) { ${load} ${body} m32[q] = r;${w ? ' m32[q + 1] = rh2;' : ''} } else { ${slow} }`;
     }
     default:
       return null;

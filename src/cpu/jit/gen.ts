@@ -20,13 +20,39 @@ import { Kind, execName } from './kinds.js';
 import { ea } from '../operands.js';
 import { read32, read64, write32, write64, readN, writeN } from '../mmu.js';
 import { push, pop } from '../stack.js';
-import { cond } from '../flags.js';
+import { cond, PARITY } from '../flags.js';
 import { raise } from '../fault.js';
 import { fastRead, fastWrite } from './fastmem.js';
 import { memInline64, stackInline64 } from './gen-mem.js';
 
 /** helpers the generated code calls (passed in, never looked up by name from guest data) */
-export const RUNTIME = { ea, read32, read64, write32, write64, readN, writeN, push, pop, cond, raise, fastRead, fastWrite };
+/** flags.ts cond on a block's local copy of RFLAGS and the lazy-flag state */
+function condL(f: number, lr: number, lrh: number, ls: number, cc: number): boolean {
+  let zf: boolean;
+  let sf: boolean;
+  switch (ls) {
+    case 0: zf = (f & 0x40) !== 0; sf = (f & 0x80) !== 0; break;
+    case 1: zf = (lr & 0xff) === 0; sf = (lr & 0x80) !== 0; break;
+    case 2: zf = (lr & 0xffff) === 0; sf = (lr & 0x8000) !== 0; break;
+    case 4: zf = lr === 0; sf = lr < 0; break;
+    default: zf = (lr | lrh) === 0; sf = lrh < 0; break;
+  }
+  const of = (f & 0x800) !== 0;
+  let r: boolean;
+  switch (cc >> 1) {
+    case 0: r = of; break;
+    case 1: r = (f & 1) !== 0; break;
+    case 2: r = zf; break;
+    case 3: r = (f & 1) !== 0 || zf; break;
+    case 4: r = sf; break;
+    case 5: r = ls === 0 ? (f & 0x4) !== 0 : PARITY[lr & 0xff] === 1; break;
+    case 6: r = sf !== of; break;
+    default: r = zf || sf !== of; break;
+  }
+  return (cc & 1) === 0 ? r : !r;
+}
+
+export const RUNTIME = { condL, ea, read32, read64, write32, write64, readN, writeN, push, pop, cond, raise, fastRead, fastWrite };
 
 /** a number as JavaScript source; anything that is not a finite number is refused */
 export function num(x: number): string {
@@ -45,6 +71,12 @@ const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, C
 export class GenCtx {
   /** lazy-flag size set by the last inlined flag writer of this block (0: unknown) */
   lazyKnown = 0;
+  /**
+   * RFLAGS and the lazy-flag state are in the block's locals (F, LR, LRH, LS) rather than in the
+   * CPU: they are written back before anything that can look (a handler, an exit) and read
+   * again after a handler ran.
+   */
+  fl = true;
   /** the block loops on itself (its last instruction branches back to its start) */
   selfLoop = false;
   /**
@@ -56,6 +88,24 @@ export class GenCtx {
   costBefore = 0;
   /** the self-loop goes round inside its last instruction's code (no tail test needed) */
   inlineLoop = false;
+
+  /** write the flags back to the CPU if the locals hold them */
+  store(): string {
+    return this.fl ? 'c.flags = F; c.lazyRes = LR; c.lazyResHi = LRH; c.lazySize = LS;' : '';
+  }
+
+  /** the counters, RIP and flags written back as they stand before instruction k (at RIP `rs`) */
+  sync(k: number, rs: number, nx: number): string {
+    return `${sync(k, rs, nx)} ${this.store()}`;
+  }
+
+  /** before an inlined instruction that writes the flags: the locals must hold RFLAGS */
+  flagOp(size: number): string {
+    this.lazyKnown = size;
+    if (this.fl) return '';
+    this.fl = true;
+    return 'F = c.flags;';
+  }
 
   /** the test that the cycle deadline must be checked before each instruction (see intCosts) */
   chkExpr(): string {
@@ -69,24 +119,28 @@ export class GenCtx {
     const n = this.insns.length;
     const pre: string[] = ['"use strict";'];
     for (let k = 0; k < n; k++) pre.push(`const d${k} = I[${k}], h${k} = H[${k}];`);
-    pre.push('const ea = rt.ea, read32 = rt.read32, read64 = rt.read64, write32 = rt.write32, write64 = rt.write64, readN = rt.readN, writeN = rt.writeN, push = rt.push, pop = rt.pop, cond = rt.cond, raise = rt.raise, fastRead = rt.fastRead, fastWrite = rt.fastWrite;');
+    pre.push('const condL = rt.condL, ea = rt.ea, read32 = rt.read32, read64 = rt.read64, write32 = rt.write32, write64 = rt.write64, readN = rt.readN, writeN = rt.writeN, push = rt.push, pop = rt.pop, cond = rt.cond, raise = rt.raise, fastRead = rt.fastRead, fastWrite = rt.fastWrite;');
     const fn: string[] = [];
     // chk: the cycle deadline must be tested before each instruction (see intCosts)
     const chk = this.chkExpr();
     fn.push('return function block(c, end) {');
     fn.push('const rl = c.rl, rh = c.rh, g = c.codeGen, m32 = c.mem.i32, m8 = c.mem.u8;');
     fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline, x = false, chk = ${chk};`);
+    fn.push('let F = c.flags, LR = c.lazyRes, LRH = c.lazyResHi, LS = c.lazySize;');
     if (this.selfLoop) fn.push('for (;;) {');
     fn.push(...body);
     if (this.selfLoop && !this.inlineLoop) {
       fn.push(`if (c.rip !== ${num(this.rip)} || c.icount + ${n} > end || cy >= c.cycleDeadline || c.attention || c.stopReason !== 0 || c.codeGen !== g) return;`);
       fn.push(`ic0 += ${n}; dl = c.cycleDeadline; x = false; chk = ${chk};`);
+      if (!this.fl) fn.push(LOAD_FLAGS);
     }
     if (this.selfLoop) fn.push('}');
     fn.push('};');
     return pre.join('\n') + '\n' + fn.join('\n');
   }
 }
+
+const LOAD_FLAGS = 'F = c.flags; LR = c.lazyRes; LRH = c.lazyResHi; LS = c.lazySize;';
 
 /** write the counters and RIP back as they stand before instruction k (at RIP `rs`) */
 function sync(k: number, rs: number, nx: number): string {
@@ -104,18 +158,18 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     switch (op) {
       case Alu.ADD:
         L.push('const s = a + b, r = s & 0xff;');
-        L.push('c.flags = (c.flags & ~0x811) | (s > 0xff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r) & 0x80) !== 0 ? 0x800 : 0);');
+        L.push('F = (F & ~0x811) | (s > 0xff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r) & 0x80) !== 0 ? 0x800 : 0);');
         break;
       case Alu.SUB: case Alu.CMP:
         L.push('const d = a - b, r = d & 0xff;');
-        L.push('c.flags = (c.flags & ~0x811) | (d < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r) & 0x80) !== 0 ? 0x800 : 0);');
+        L.push('F = (F & ~0x811) | (d < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r) & 0x80) !== 0 ? 0x800 : 0);');
         break;
-      case Alu.AND: L.push('const r = a & b; c.flags &= ~0x811;'); break;
-      case Alu.OR: L.push('const r = a | b; c.flags &= ~0x811;'); break;
-      case Alu.XOR: L.push('const r = a ^ b; c.flags &= ~0x811;'); break;
+      case Alu.AND: L.push('const r = a & b; F &= ~0x811;'); break;
+      case Alu.OR: L.push('const r = a | b; F &= ~0x811;'); break;
+      case Alu.XOR: L.push('const r = a ^ b; F &= ~0x811;'); break;
       default: return null;
     }
-    L.push('c.lazyRes = r; c.lazyResHi = 0; c.lazySize = 1;');
+    L.push('LR = r; LRH = 0; LS = 1;');
     void ah; void bh;
     return L.join(' ');
   }
@@ -124,18 +178,18 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     switch (op) {
       case Alu.ADD:
         L.push('const s = (a >>> 0) + (b >>> 0), r = s | 0;');
-        L.push('c.flags = (c.flags & ~0x811) | (s > 0xffffffff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0);');
+        L.push('F = (F & ~0x811) | (s > 0xffffffff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0);');
         break;
       case Alu.SUB: case Alu.CMP:
         L.push('const d = (a >>> 0) - (b >>> 0), r = d | 0;');
-        L.push('c.flags = (c.flags & ~0x811) | (d < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0);');
+        L.push('F = (F & ~0x811) | (d < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0);');
         break;
-      case Alu.AND: L.push('const r = a & b; c.flags &= ~0x811;'); break;
-      case Alu.OR: L.push('const r = a | b; c.flags &= ~0x811;'); break;
-      case Alu.XOR: L.push('const r = a ^ b; c.flags &= ~0x811;'); break;
+      case Alu.AND: L.push('const r = a & b; F &= ~0x811;'); break;
+      case Alu.OR: L.push('const r = a | b; F &= ~0x811;'); break;
+      case Alu.XOR: L.push('const r = a ^ b; F &= ~0x811;'); break;
       default: return null;
     }
-    L.push('c.lazyRes = r; c.lazyResHi = 0; c.lazySize = 4;');
+    L.push('LR = r; LRH = 0; LS = 4;');
     if (dst !== null && op !== Alu.CMP) L.push(`rl[${dst}] = r; rh[${dst}] = 0;`);
     return L.join(' ');
   }
@@ -144,18 +198,18 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     switch (op) {
       case Alu.ADD:
         L.push('const sl = (a >>> 0) + (b >>> 0), r = sl | 0, sh = (ah >>> 0) + (bh >>> 0) + (sl > 0xffffffff ? 1 : 0), rh2 = sh | 0;');
-        L.push('c.flags = (c.flags & ~0x811) | (sh > 0xffffffff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0);');
+        L.push('F = (F & ~0x811) | (sh > 0xffffffff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0);');
         break;
       case Alu.SUB: case Alu.CMP:
         L.push('const dl0 = (a >>> 0) - (b >>> 0), r = dl0 | 0, dh = (ah >>> 0) - (bh >>> 0) - (dl0 < 0 ? 1 : 0), rh2 = dh | 0;');
-        L.push('c.flags = (c.flags & ~0x811) | (dh < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0);');
+        L.push('F = (F & ~0x811) | (dh < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0);');
         break;
-      case Alu.AND: L.push('const r = a & b, rh2 = ah & bh; c.flags &= ~0x811;'); break;
-      case Alu.OR: L.push('const r = a | b, rh2 = ah | bh; c.flags &= ~0x811;'); break;
-      case Alu.XOR: L.push('const r = a ^ b, rh2 = ah ^ bh; c.flags &= ~0x811;'); break;
+      case Alu.AND: L.push('const r = a & b, rh2 = ah & bh; F &= ~0x811;'); break;
+      case Alu.OR: L.push('const r = a | b, rh2 = ah | bh; F &= ~0x811;'); break;
+      case Alu.XOR: L.push('const r = a ^ b, rh2 = ah ^ bh; F &= ~0x811;'); break;
       default: return null;
     }
-    L.push('c.lazyRes = r; c.lazyResHi = rh2; c.lazySize = 8;');
+    L.push('LR = r; LRH = rh2; LS = 8;');
     if (dst !== null && op !== Alu.CMP) L.push(`rl[${dst}] = r; rh[${dst}] = rh2;`);
     return L.join(' ');
   }
@@ -166,13 +220,13 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
 function incDecBody(dec: boolean, size: number, r: string): string | null {
   if (size === 4) {
     return dec
-      ? `const a = rl[${r}], d = (a >>> 0) - 1, x = d | 0; c.flags = (c.flags & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((a ^ 1) & (a ^ x)) < 0 ? 0x800 : 0); c.lazyRes = x; c.lazyResHi = 0; c.lazySize = 4; rl[${r}] = x; rh[${r}] = 0;`
-      : `const a = rl[${r}], s = (a >>> 0) + 1, x = s | 0; c.flags = (c.flags & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((a ^ x) & (1 ^ x)) < 0 ? 0x800 : 0); c.lazyRes = x; c.lazyResHi = 0; c.lazySize = 4; rl[${r}] = x; rh[${r}] = 0;`;
+      ? `const a = rl[${r}], d = (a >>> 0) - 1, x = d | 0; F = (F & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((a ^ 1) & (a ^ x)) < 0 ? 0x800 : 0); LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;`
+      : `const a = rl[${r}], s = (a >>> 0) + 1, x = s | 0; F = (F & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((a ^ x) & (1 ^ x)) < 0 ? 0x800 : 0); LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;`;
   }
   if (size === 8) {
     return dec
-      ? `const a = rl[${r}], ah = rh[${r}], d = (a >>> 0) - 1, x = d | 0, dh = (ah >>> 0) - (d < 0 ? 1 : 0), xh = dh | 0; c.flags = (c.flags & ~0x810) | ((a ^ 1 ^ x) & 0x10) | ((ah & (ah ^ xh)) < 0 ? 0x800 : 0); c.lazyRes = x; c.lazyResHi = xh; c.lazySize = 8; rl[${r}] = x; rh[${r}] = xh;`
-      : `const a = rl[${r}], ah = rh[${r}], s = (a >>> 0) + 1, x = s | 0, sh = (ah >>> 0) + (s > 0xffffffff ? 1 : 0), xh = sh | 0; c.flags = (c.flags & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((ah ^ xh) & xh) < 0 ? 0x800 : 0); c.lazyRes = x; c.lazyResHi = xh; c.lazySize = 8; rl[${r}] = x; rh[${r}] = xh;`;
+      ? `const a = rl[${r}], ah = rh[${r}], d = (a >>> 0) - 1, x = d | 0, dh = (ah >>> 0) - (d < 0 ? 1 : 0), xh = dh | 0; F = (F & ~0x810) | ((a ^ 1 ^ x) & 0x10) | ((ah & (ah ^ xh)) < 0 ? 0x800 : 0); LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`
+      : `const a = rl[${r}], ah = rh[${r}], s = (a >>> 0) + 1, x = s | 0, sh = (ah >>> 0) + (s > 0xffffffff ? 1 : 0), xh = sh | 0; F = (F & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((ah ^ xh) & xh) < 0 ? 0x800 : 0); LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`;
   }
   return null;
 }
@@ -180,23 +234,24 @@ function incDecBody(dec: boolean, size: number, r: string): string | null {
 /** a condition code as an expression, using what the block knows of the lazy flags */
 function condExpr(ctx: GenCtx, cc: number): string {
   const known = ctx.lazyKnown;
+  const [f, lr, lrh] = ctx.fl ? ['F', 'LR', 'LRH'] : ['c.flags', 'c.lazyRes', 'c.lazyResHi'];
   let zf: string | null = null;
   let sf: string | null = null;
-  if (known === 1) { zf = '((c.lazyRes & 0xff) === 0)'; sf = '((c.lazyRes & 0x80) !== 0)'; }
-  else if (known === 4) { zf = '(c.lazyRes === 0)'; sf = '(c.lazyRes < 0)'; }
-  else if (known === 8) { zf = '((c.lazyRes | c.lazyResHi) === 0)'; sf = '(c.lazyResHi < 0)'; }
+  if (known === 1) { zf = `((${lr} & 0xff) === 0)`; sf = `((${lr} & 0x80) !== 0)`; }
+  else if (known === 4) { zf = `(${lr} === 0)`; sf = `(${lr} < 0)`; }
+  else if (known === 8) { zf = `((${lr} | ${lrh}) === 0)`; sf = `(${lrh} < 0)`; }
   let r: string | null;
   switch (cc >> 1) {
-    case 0: r = '((c.flags & 0x800) !== 0)'; break;
-    case 1: r = '((c.flags & 1) !== 0)'; break;
+    case 0: r = `((${f} & 0x800) !== 0)`; break;
+    case 1: r = `((${f} & 1) !== 0)`; break;
     case 2: r = zf; break;
-    case 3: r = zf === null ? null : `((c.flags & 1) !== 0 || ${zf})`; break;
+    case 3: r = zf === null ? null : `((${f} & 1) !== 0 || ${zf})`; break;
     case 4: r = sf; break;
-    case 6: r = sf === null ? null : `(${sf} !== ((c.flags & 0x800) !== 0))`; break;
-    case 7: r = zf === null ? null : `(${zf} || ${sf} !== ((c.flags & 0x800) !== 0))`; break;
+    case 6: r = sf === null ? null : `(${sf} !== ((${f} & 0x800) !== 0))`; break;
+    case 7: r = zf === null ? null : `(${zf} || ${sf} !== ((${f} & 0x800) !== 0))`; break;
     default: r = null;
   }
-  if (r === null) return (cc & 1) === 0 ? `cond(c, ${cc})` : `cond(c, ${cc})`;
+  if (r === null) return ctx.fl ? `condL(F, LR, LRH, LS, ${cc})` : `cond(c, ${cc})`;
   return (cc & 1) === 0 ? r : `!${r}`;
 }
 
@@ -211,7 +266,7 @@ function nearTarget(size: number, t: number): number | null {
  */
 export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number, kind: Kind, last: boolean): string {
   const L: string[] = [`// ${k}`];
-  if (k > 0) L.push(`if (chk && cy >= dl) { ${sync(k, rs - ctx.insns[k - 1].len, rs)} return; }`);
+  if (k > 0) L.push(`if (chk && cy >= dl) { ${ctx.sync(k, rs - ctx.insns[k - 1].len, rs)} return; }`);
   const name = execName(i);
   const target = last && (name === 'jcc' || name === 'jmpRel') ? nearTarget(i.opsize, nx + i.imm) : null;
   if (target !== null && target === ctx.rip && ctx.bits === 64) {
@@ -223,8 +278,8 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     ctx.inlineLoop = true;
     const tk = name === 'jmpRel' ? 'true' : condExpr(ctx, i.arg);
     L.push(`{ const tk = ${tk}; cy += ${num(i.cost)};`);
-    L.push(`if (tk && ic0 + ${2 * n} <= end && cy < dl) { ic0 += ${n}; chk = ${ctx.chkExpr()}; continue; }`);
-    L.push(`c.icount = ic0 + ${n}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = tk ? ${num(target)} : ${num(nx)}; return; }`);
+    L.push(`if (tk && ic0 + ${2 * n} <= end && cy < dl) { ic0 += ${n}; chk = ${ctx.chkExpr()};${ctx.fl ? '' : ` ${LOAD_FLAGS}`} continue; }`);
+    L.push(`c.icount = ic0 + ${n}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = tk ? ${num(target)} : ${num(nx)}; ${ctx.store()} return; }`);
     return L.join('\n');
   }
   const inl = ctx.bits === 64 ? inline64(ctx, k, i, rs, nx) : null;
@@ -232,19 +287,20 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     L.push(`{ ${inl} }`);
     L.push(`cy += ${num(i.cost)};`);
   } else {
-    L.push(sync(k, rs, nx));
+    L.push(ctx.sync(k, rs, nx));
     L.push(`h${k}(c, d${k});`);
     L.push(`cy += ${num(i.cost)};`);
     ctx.lazyKnown = 0;
+    ctx.fl = false;
   }
   if (last) {
     // the block ends: counters and RIP as the loop expects them
-    L.push(`c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)};`);
+    L.push(`c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; ${ctx.store()}`);
     if (inl !== null && kind !== Kind.Branch) L.push(`c.rip = ${num(nx)};`);
     if (target !== null && target === ctx.rip) ctx.selfLoop = true;
   } else if (kind === Kind.Mem) {
     // after a handler that may have touched memory (inlined forms: only if they fell back to it)
-    const check = `if (c.attention || c.stopReason !== 0 || c.codeGen !== g) { c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(nx)}; return; } dl = c.cycleDeadline; chk = true;`;
+    const check = `if (c.attention || c.stopReason !== 0 || c.codeGen !== g) { c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(nx)}; ${ctx.store()} return; } dl = c.cycleDeadline; chk = true;`;
     L.push(inl !== null ? `if (x) { x = false; ${check} }` : check);
   }
   return L.join('\n');
@@ -265,8 +321,8 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
   const size = i.opsize;
   const regForm = i.rm >= 0;
   // the fallback of the memory forms: state written back, the handler called
-  const slow = `${sync(k, rs, nx)} x = true; h${k}(c, d${k});`;
-  const mem = memInline64(i, k, nx, slow, aluBody, (sz) => { ctx.lazyKnown = sz; });
+  const slow = `${ctx.sync(k, rs, nx)} x = true; h${k}(c, d${k}); ${LOAD_FLAGS}`;
+  const mem = memInline64(i, k, nx, slow, aluBody, (sz) => ctx.flagOp(sz));
   if (mem !== null) return mem;
   if (name === 'pushZ' || name === 'popZ' || name === 'callRel' || name === 'retNear') {
     const st = stackInline64(i, nx, slow, name === 'callRel' ? nearTarget(8, nx + i.imm) : null);
@@ -347,16 +403,14 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
       if (test) dst = null;
       const body = aluBody(op, size, dst, a, ah, b, bh);
       if (body === null) return null;
-      ctx.lazyKnown = aluLazy(op, size);
-      return body;
+      return `${ctx.flagOp(aluLazy(op, size))} ${body}`;
     }
     case 'incDecZ': case 'incDecE': {
       const r = name === 'incDecZ' ? i.reg : i.rm;
       if (name === 'incDecE' && !regForm) return null;
       const body = incDecBody(i.arg === 1, size, reg(r));
       if (body === null) return null;
-      ctx.lazyKnown = size;
-      return body;
+      return `${ctx.flagOp(size)} ${body}`;
     }
     case 'jcc': case 'jmpRel': {
       const t = nearTarget(i.opsize, nx + i.imm);
