@@ -14,6 +14,21 @@ import { execName } from './kinds.js';
 
 const TWO32 = 4294967296;
 
+/**
+ * Source that declares `p`: the physical address for a fast read of `n` bytes at the linear
+ * address in `v`, or -1. The block keeps the last page that passed the full test (`rpg`, its
+ * physical base `rpb`; only a page wholly in RAM); nothing but a handler can change the TLB, the
+ * permissions or the memory map, and the block forgets the page whenever one runs.
+ */
+function rd(v: string, n: number): string {
+  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === rpg && (o & ${n - 1}) === 0) p = rpb + o; else if (canon) { p = fastRead(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpg = ${v} - o; rpb = p - o; } }`;
+}
+
+/** as `rd`, for a write (`wpg`, `wpb`: a page already dirty and holding no decoded code) */
+function wr(v: string, n: number): string {
+  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === wpg && (o & ${n - 1}) === 0) p = wpb + o; else if (canon) { p = fastWrite(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpg = ${v} - o; wpb = p - o; } }`;
+}
+
 function num(x: number): string {
   if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`jit: not a finite number: ${String(x)}`);
   return x < 0 || Object.is(x, -0) ? `(${x})` : `${x}`;
@@ -90,10 +105,10 @@ function memByte64(i: Insn, nx: number, slow: string, aluBody: AluBody, flagOp: 
   if (ea === null) return null;
   switch (name) {
     case 'movGE':
-      return `${ea} const p = canon ? fastRead(c, lin, 1) : -1; if (p >= 0) { ${setByteReg(i.reg8, 'm8[p]')} } else { ${slow} }`;
+      return `${ea} ${rd('lin', 1)} if (p >= 0) { ${setByteReg(i.reg8, 'm8[p]')} } else { ${slow} }`;
     case 'movEG': case 'movEI': {
       const v = name === 'movEG' ? byteReg(i.reg8) : num(i.imm & 0xff);
-      return `${ea} const p = canon ? fastWrite(c, lin, 1) : -1; if (p >= 0) { m8[p] = ${v}; } else { ${slow} }`;
+      return `${ea} ${wr('lin', 1)} if (p >= 0) { m8[p] = ${v}; } else { ${slow} }`;
     }
     case 'aluEG': case 'aluEI': case 'testEG': case 'testEI': {
       const test = name.startsWith('test');
@@ -102,8 +117,8 @@ function memByte64(i: Insn, nx: number, slow: string, aluBody: AluBody, flagOp: 
       const body = aluBody(op, 1, null, 'm', '0', b, '0');
       if (body === null) return null;
       const pre = flagOp(1);
-      if (test || op === Alu.CMP) return `${pre} ${ea} const p = canon ? fastRead(c, lin, 1) : -1; if (p >= 0) { const m = m8[p]; ${body} } else { ${slow} }`;
-      return `${pre} ${ea} const p = canon ? fastWrite(c, lin, 1) : -1; if (p >= 0) { const m = m8[p]; ${body} m8[p] = r; } else { ${slow} }`;
+      if (test || op === Alu.CMP) return `${pre} ${ea} ${rd('lin', 1)} if (p >= 0) { const m = m8[p]; ${body} } else { ${slow} }`;
+      return `${pre} ${ea} ${wr('lin', 1)} if (p >= 0) { const m = m8[p]; ${body} m8[p] = r; } else { ${slow} }`;
     }
     default:
       return null;
@@ -123,11 +138,11 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBod
       if (ea === null) return null;
       if (name === 'movGE') {
         const g = reg(i.reg);
-        return `${ea} const p = canon ? fastRead(c, lin, ${size}) : -1; if (p >= 0) { const q = p >>> 2; ${w ? `const v = m32[q], vh = m32[q + 1]; rl[${g}] = v; rh[${g}] = vh;` : `rl[${g}] = m32[q]; rh[${g}] = 0;`} } else { ${slow} }`;
+        return `${ea} ${rd('lin', size)} if (p >= 0) { const q = p >>> 2; ${w ? `const v = m32[q], vh = m32[q + 1]; rl[${g}] = v; rh[${g}] = vh;` : `rl[${g}] = m32[q]; rh[${g}] = 0;`} } else { ${slow} }`;
       }
       const lo = name === 'movEG' ? `rl[${reg(i.reg)}]` : num(i.imm | 0);
       const hi = name === 'movEG' ? `rh[${reg(i.reg)}]` : num(i.immHi | 0);
-      return `${ea} const p = canon ? fastWrite(c, lin, ${size}) : -1; if (p >= 0) { const q = p >>> 2; m32[q] = ${lo};${w ? ` m32[q + 1] = ${hi};` : ''} } else { ${slow} }`;
+      return `${ea} ${wr('lin', size)} if (p >= 0) { const q = p >>> 2; m32[q] = ${lo};${w ? ` m32[q + 1] = ${hi};` : ''} } else { ${slow} }`;
     }
     case 'aluGE': case 'aluEG': case 'aluEI': case 'testEG': case 'testEI': {
       if (i.rm >= 0) return null;
@@ -144,7 +159,7 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBod
       if (name === 'aluGE') {
         body = aluBody(op, size, op === Alu.CMP ? null : g, `rl[${g}]`, `rh[${g}]`, 'm', 'mh');
         if (body === null) return null;
-        return `${flagOp(size)} ${ea} const p = canon ? fastRead(c, lin, ${size}) : -1; if (p >= 0) { ${load} ${body} } else { ${slow} }`;
+        return `${flagOp(size)} ${ea} ${rd('lin', size)} if (p >= 0) { ${load} ${body} } else { ${slow} }`;
       }
       const b = name === 'aluEG' || name === 'testEG' ? `rl[${g}]` : immLo;
       const bh = name === 'aluEG' || name === 'testEG' ? `rh[${g}]` : immHi;
@@ -152,10 +167,10 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBod
       if (body === null) return null;
       const pre = flagOp(size);
       if (test || op === Alu.CMP) {
-        return `${pre} ${ea} const p = canon ? fastRead(c, lin, ${size}) : -1; if (p >= 0) { ${load} ${body} } else { ${slow} }`;
+        return `${pre} ${ea} ${rd('lin', size)} if (p >= 0) { ${load} ${body} } else { ${slow} }`;
       }
       // read-modify-write: the write permission is checked first, as readRmw does
-      return `${pre} ${ea} const p = canon ? fastWrite(c, lin, ${size}) : -1; if (p >= 0) { ${load} ${body} m32[q] = r;${w ? ' m32[q + 1] = rh2;' : ''} } else { ${slow} }`;
+      return `${pre} ${ea} ${wr('lin', size)} if (p >= 0) { ${load} ${body} m32[q] = r;${w ? ' m32[q + 1] = rh2;' : ''} } else { ${slow} }`;
     }
     default:
       return null;
@@ -179,19 +194,19 @@ export function stackInline64(i: Insn, nx: number, slow: string, target: number 
   switch (name) {
     case 'pushZ': {
       const r = reg(i.reg);
-      return `${RSP_LIN(-8)} const p = canon ? fastWrite(c, sa, 8) : -1; if (p >= 0) { const q = p >>> 2; m32[q] = rl[${r}]; m32[q + 1] = rh[${r}]; ${adjustRsp(-8)} } else { ${slow} }`;
+      return `${RSP_LIN(-8)} ${wr('sa', 8)} if (p >= 0) { const q = p >>> 2; m32[q] = rl[${r}]; m32[q + 1] = rh[${r}]; ${adjustRsp(-8)} } else { ${slow} }`;
     }
     case 'popZ': {
       const r = reg(i.reg);
-      return `${RSP_LIN(0)} const p = canon ? fastRead(c, sa, 8) : -1; if (p >= 0) { const q = p >>> 2, v = m32[q], vh = m32[q + 1]; ${adjustRsp(8)} rl[${r}] = v; rh[${r}] = vh; } else { ${slow} }`;
+      return `${RSP_LIN(0)} ${rd('sa', 8)} if (p >= 0) { const q = p >>> 2, v = m32[q], vh = m32[q + 1]; ${adjustRsp(8)} rl[${r}] = v; rh[${r}] = vh; } else { ${slow} }`;
     }
     case 'callRel': {
       if (target === null) return null;
-      return `${RSP_LIN(-8)} const p = canon ? fastWrite(c, sa, 8) : -1; if (p >= 0) { const q = p >>> 2; m32[q] = ${num(nx | 0)}; m32[q + 1] = ${num(Math.floor(nx / TWO32) | 0)}; ${adjustRsp(-8)} c.rip = ${num(target)}; } else { ${slow} }`;
+      return `${RSP_LIN(-8)} ${wr('sa', 8)} if (p >= 0) { const q = p >>> 2; m32[q] = ${num(nx | 0)}; m32[q + 1] = ${num(Math.floor(nx / TWO32) | 0)}; ${adjustRsp(-8)} c.rip = ${num(target)}; } else { ${slow} }`;
     }
     case 'retNear': {
       const extra = i.imm & 0xffff;
-      return `${RSP_LIN(0)} const p = canon ? fastRead(c, sa, 8) : -1; let t = 0; if (p >= 0) { const q = p >>> 2; t = m32[q + 1] * 4294967296 + (m32[q] >>> 0); } if (p >= 0 && t >= -0x800000000000 && t < 0x800000000000) { ${adjustRsp(8 + extra)} c.rip = t; } else { ${slow} }`;
+      return `${RSP_LIN(0)} ${rd('sa', 8)} let t = 0; if (p >= 0) { const q = p >>> 2; t = m32[q + 1] * 4294967296 + (m32[q] >>> 0); } if (p >= 0 && t >= -0x800000000000 && t < 0x800000000000) { ${adjustRsp(8 + extra)} c.rip = t; } else { ${slow} }`;
     }
     default:
       return null;

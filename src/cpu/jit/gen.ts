@@ -127,6 +127,8 @@ export class GenCtx {
     fn.push('const rl = c.rl, rh = c.rh, g = c.codeGen, m32 = c.mem.i32, m8 = c.mem.u8;');
     fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline, x = false, chk = ${chk};`);
     fn.push('let F = c.flags, LR = c.lazyRes, LRH = c.lazyResHi, LS = c.lazySize;');
+    // the memory fast path's last read and write pages (gen-mem.ts rd, wr)
+    fn.push('const M = c.mem; let rpg = -1, rpb = 0, wpg = -1, wpb = 0;');
     if (this.selfLoop) fn.push('for (;;) {');
     fn.push(...body);
     if (this.selfLoop && !this.inlineLoop) {
@@ -288,7 +290,7 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     L.push(`cy += ${num(i.cost)};`);
   } else {
     L.push(ctx.sync(k, rs, nx));
-    L.push(`h${k}(c, d${k});`);
+    L.push(`h${k}(c, d${k}); rpg = -1; wpg = -1;`);
     L.push(`cy += ${num(i.cost)};`);
     ctx.lazyKnown = 0;
     ctx.fl = false;
@@ -321,7 +323,7 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
   const size = i.opsize;
   const regForm = i.rm >= 0;
   // the fallback of the memory forms: state written back, the handler called
-  const slow = `${ctx.sync(k, rs, nx)} x = true; h${k}(c, d${k}); ${LOAD_FLAGS}`;
+  const slow = `${ctx.sync(k, rs, nx)} x = true; h${k}(c, d${k}); ${LOAD_FLAGS} rpg = -1; wpg = -1;`;
   const mem = memInline64(i, k, nx, slow, aluBody, (sz) => ctx.flagOp(sz));
   if (mem !== null) return mem;
   if (name === 'pushZ' || name === 'popZ' || name === 'callRel' || name === 'retNear') {
