@@ -5,7 +5,8 @@
 // segments, event state, and a hash of every page written).
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { bootLinux } from '../src/lab/linuxboot.js';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Machine } from '../src/machine/machine.js';
@@ -122,6 +123,24 @@ describe('the block compiler changes nothing observable', () => {
       }
     }, 300_000);
   }
+
+  // Debian's Linux 6.1 (npm run linux): the first LINUX_INSNS instructions of its boot, both ways
+  const LINUX = join(ROOT, '.cache', 'linux');
+  const LINUX_INSNS = Number(process.env.WS_JIT_LINUX_INSNS ?? 40_000_000);
+  const haveLinux = existsSync(join(LINUX, 'vmlinuz')) && existsSync(join(LINUX, 'init.cpio'));
+  it.skipIf(!haveLinux)(`Linux boot: the first ${LINUX_INSNS} instructions${haveLinux ? '' : ' (skipped: no .cache/linux, npm run linux)'}`, () => {
+    const kernel = readFileSync(join(LINUX, 'vmlinuz'));
+    const initrd = readFileSync(join(LINUX, 'init.cpio'));
+    const boot = () => {
+      const r = bootLinux({ kernel, initrd, cmdline: 'console=ttyS0 cryptomgr.notests', maxInsns: LINUX_INSNS });
+      noteJit(r.machine);
+      return { log: r.log, stop: r.stop.reason, ...fingerprint(r.machine) };
+    };
+    const ref = withJit(MODES[0], boot);
+    const got = withJit(MODES[1], boot);
+    expect(got).toEqual(ref);
+    expect(ref.icount).toBeGreaterThan(LINUX_INSNS / 2);
+  }, 600_000);
 
   it(`${FUZZ_STREAMS} whole-machine fuzz streams`, () => {
     const fuzzers = MODES.map((mode) => withJit(mode, () => new MachineFuzzer()));

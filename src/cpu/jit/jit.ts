@@ -58,7 +58,7 @@ export class Block {
  * Whether a new CPU starts with the block compiler on, and its threshold (the CLI's --jit /
  * --no-jit and the equality test set these; Machine's `jit` option overrides per machine).
  */
-export const JIT_DEFAULTS = { on: false, threshold: THRESHOLD };
+export const JIT_DEFAULTS = { on: true, threshold: THRESHOLD };
 
 /** the block compiled where nothing can be compiled (the interpreter runs the instruction) */
 const NONE = new Block(0, 0, 0, () => {});
