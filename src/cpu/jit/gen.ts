@@ -52,7 +52,15 @@ function condL(f: number, lr: number, lrh: number, ls: number, cc: number): bool
   return (cc & 1) === 0 ? r : !r;
 }
 
-export const RUNTIME = { condL, ea, read32, read64, write32, write64, readN, writeN, push, pop, cond, raise, fastRead, fastWrite };
+/** a fallback from an inlined form: the block's state written back, then the handler */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function slowCall(c: any, h: (c: any, d: Insn) => void, d: Insn, ic: number, cy: number, rs: number, nx: number, f: number, lr: number, lrh: number, ls: number): void {
+  c.icount = ic; c.cycles = cy; c.ripStart = rs; c.rip = nx;
+  c.flags = f; c.lazyRes = lr; c.lazyResHi = lrh; c.lazySize = ls;
+  h(c, d);
+}
+
+export const RUNTIME = { slowCall, condL, ea, read32, read64, write32, write64, readN, writeN, push, pop, cond, raise, fastRead, fastWrite };
 
 /** a number as JavaScript source; anything that is not a finite number is refused */
 export function num(x: number): string {
@@ -109,7 +117,7 @@ export class GenCtx {
 
   /** the test that the cycle deadline must be checked before each instruction (see intCosts) */
   chkExpr(): string {
-    return this.intCosts ? `!(cy % 1 === 0 && cy + ${num(this.costBefore)} < dl)` : 'true';
+    return this.intCosts ? `!(Math.floor(cy) === cy && cy + ${num(this.costBefore)} < dl)` : 'true';
   }
 
   constructor(readonly rip: number, readonly bits: number, readonly insns: Insn[]) {}
@@ -119,7 +127,7 @@ export class GenCtx {
     const n = this.insns.length;
     const pre: string[] = ['"use strict";'];
     for (let k = 0; k < n; k++) pre.push(`const d${k} = I[${k}], h${k} = H[${k}];`);
-    pre.push('const condL = rt.condL, ea = rt.ea, read32 = rt.read32, read64 = rt.read64, write32 = rt.write32, write64 = rt.write64, readN = rt.readN, writeN = rt.writeN, push = rt.push, pop = rt.pop, cond = rt.cond, raise = rt.raise, fastRead = rt.fastRead, fastWrite = rt.fastWrite;');
+    pre.push('const slowCall = rt.slowCall, condL = rt.condL, ea = rt.ea, read32 = rt.read32, read64 = rt.read64, write32 = rt.write32, write64 = rt.write64, readN = rt.readN, writeN = rt.writeN, push = rt.push, pop = rt.pop, cond = rt.cond, raise = rt.raise, fastRead = rt.fastRead, fastWrite = rt.fastWrite;');
     const fn: string[] = [];
     // chk: the cycle deadline must be tested before each instruction (see intCosts)
     const chk = this.chkExpr();
@@ -129,14 +137,20 @@ export class GenCtx {
     fn.push('let F = c.flags, LR = c.lazyRes, LRH = c.lazyResHi, LS = c.lazySize;');
     // the memory fast path's last read and write pages (gen-mem.ts rd, wr)
     fn.push('const M = c.mem; let rpg = -1, rpb = 0, wpg = -1, wpb = 0;');
+    fn.push('let e = 0;');
+    fn.push('ex: {');
     if (this.selfLoop) fn.push('for (;;) {');
     fn.push(...body);
     if (this.selfLoop && !this.inlineLoop) {
       fn.push(`if (c.rip !== ${num(this.rip)} || c.icount + ${n} > end || cy >= c.cycleDeadline || c.attention || c.stopReason !== 0 || c.codeGen !== g) return;`);
       fn.push(`ic0 += ${n}; dl = c.cycleDeadline; x = false; chk = ${chk};`);
-      if (!this.fl) fn.push(LOAD_FLAGS);
     }
     if (this.selfLoop) fn.push('}');
+    // the body's own end returns; a test that stops the block breaks out here, `e` naming the
+    // last instruction retired
+    fn.push('return;');
+    fn.push('}');
+    fn.push('c.icount = ic0 + e + 1; c.cycles = cy; c.ripStart = RS[e]; c.rip = NX[e]; c.flags = F; c.lazyRes = LR; c.lazyResHi = LRH; c.lazySize = LS;');
     fn.push('};');
     return pre.join('\n') + '\n' + fn.join('\n');
   }
@@ -268,7 +282,7 @@ function nearTarget(size: number, t: number): number | null {
  */
 export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number, kind: Kind, last: boolean): string {
   const L: string[] = [`// ${k}`];
-  if (k > 0) L.push(`if (chk && cy >= dl) { ${ctx.sync(k, rs - ctx.insns[k - 1].len, rs)} return; }`);
+  if (k > 0) L.push(`if (chk && cy >= dl) { e = ${k - 1}; break ex; }`);
   const name = execName(i);
   const target = last && (name === 'jcc' || name === 'jmpRel') ? nearTarget(i.opsize, nx + i.imm) : null;
   if (target !== null && target === ctx.rip && ctx.bits === 64) {
@@ -290,10 +304,9 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     L.push(`cy += ${num(i.cost)};`);
   } else {
     L.push(ctx.sync(k, rs, nx));
-    L.push(`h${k}(c, d${k}); rpg = -1; wpg = -1;`);
+    L.push(`h${k}(c, d${k}); ${LOAD_FLAGS} rpg = -1; wpg = -1;`);
     L.push(`cy += ${num(i.cost)};`);
     ctx.lazyKnown = 0;
-    ctx.fl = false;
   }
   if (last) {
     // the block ends: counters and RIP as the loop expects them
@@ -302,7 +315,7 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     if (target !== null && target === ctx.rip) ctx.selfLoop = true;
   } else if (kind === Kind.Mem) {
     // after a handler that may have touched memory (inlined forms: only if they fell back to it)
-    const check = `if (c.attention || c.stopReason !== 0 || c.codeGen !== g) { c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(nx)}; ${ctx.store()} return; } dl = c.cycleDeadline; chk = true;`;
+    const check = `if (c.attention || c.stopReason !== 0 || c.codeGen !== g) { e = ${k}; break ex; } dl = c.cycleDeadline; chk = true;`;
     L.push(inl !== null ? `if (x) { x = false; ${check} }` : check);
   }
   return L.join('\n');
@@ -323,7 +336,7 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
   const size = i.opsize;
   const regForm = i.rm >= 0;
   // the fallback of the memory forms: state written back, the handler called
-  const slow = `${ctx.sync(k, rs, nx)} x = true; h${k}(c, d${k}); ${LOAD_FLAGS} rpg = -1; wpg = -1;`;
+  const slow = `x = true; slowCall(c, h${k}, d${k}, ic0 + ${k}, cy, ${num(rs)}, ${num(nx)}, F, LR, LRH, LS); ${LOAD_FLAGS} rpg = -1; wpg = -1;`;
   const mem = memInline64(i, k, nx, slow, aluBody, (sz) => ctx.flagOp(sz));
   if (mem !== null) return mem;
   if (name === 'pushZ' || name === 'popZ' || name === 'callRel' || name === 'retNear') {

@@ -36,8 +36,15 @@ import { TWO32 } from '../state.js';
 import { Kind, kindOf } from './kinds.js';
 import { emitInsn, GenCtx, RUNTIME } from './gen.js';
 
-/** fetches of an instruction before a block is compiled at it */
-export const THRESHOLD = 24;
+/**
+ * Fetches of an instruction before a block is compiled at it. High on purpose: a compiled block
+ * pays for its compilation and its machine code, and kernel code (Linux boot: thousands of
+ * short blocks, ~4 instructions each) ran no faster compiled than interpreted (350 M
+ * instructions of the boot: 10.0 s CPU interpreted; compiled at threshold 24: 19-20 s, 4000:
+ * 11.9 s, 10000: 10.2 s), while tight loops (bench/cpu-loop.mjs, the sieve) gain 3-4x at any
+ * threshold.
+ */
+export const THRESHOLD = 8192;
 /** most instructions in one block */
 export const MAX_INSNS = 48;
 
@@ -105,27 +112,25 @@ export class Jit {
     }
     const st = this.stats;
     const i0 = c.icount;
-    try {
-      for (;;) {
-        st.entered++;
-        b.fn(c, end);
-        // chain to the block at the new RIP when the loop would go straight there: the same
-        // tests as the loop's top (run state, budget, deadline, attention) and its fetch's
-        // fast path (the same page, an instruction decoded for this code size)
-        if (c.stopReason !== 0 || c.attention || c.icount >= end || c.cycles >= c.cycleDeadline) break;
-        const lin = c.bits === 64 ? c.rip : (c.segBase[1] + c.rip) % TWO32;
-        const off = lin - c.fetchBase;
-        if (off < 0 || off >= 4096) break;
-        const next = c.fetchArr[off];
-        if (next === undefined || next.bits !== c.bits) break;
-        const nb = next.blk as Block | null;
-        if (nb === null || nb.n === 0 || nb.rip !== c.rip || nb.bits !== c.bits || c.icount + nb.n > end) break;
-        c.ripStart = c.rip;
-        b = nb;
-      }
-    } finally {
-      st.insns += c.icount - i0;
+    for (;;) {
+      st.entered++;
+      b.fn(c, end);
+      // chain to the block at the new RIP when the loop would go straight there: the same
+      // tests as the loop's top (run state, budget, deadline, attention) and its fetch's
+      // fast path (the same page, an instruction decoded for this code size)
+      if (c.stopReason !== 0 || c.attention || c.icount >= end || c.cycles >= c.cycleDeadline) break;
+      const lin = c.bits === 64 ? c.rip : (c.segBase[1] + c.rip) % TWO32;
+      const off = lin - c.fetchBase;
+      if (off < 0 || off >= 4096) break;
+      const next = c.fetchArr[off];
+      if (next === undefined || next.bits !== c.bits) break;
+      const nb = next.blk as Block | null;
+      if (nb === null || nb.n === 0 || nb.rip !== c.rip || nb.bits !== c.bits || c.icount + nb.n > end) break;
+      c.ripStart = c.rip;
+      b = nb;
     }
+    // (instructions of a chain that ends in a fault are not counted: statistics only)
+    st.insns += c.icount - i0;
     return true;
   }
 }
@@ -178,7 +183,11 @@ function compile(c: Cpu, first: Insn): Block {
     r += i.len;
   }
   const src = ctx.source(body);
-  const factory = new Function('I', 'H', 'rt', src) as (I: Insn[], H: unknown[], rt: typeof RUNTIME) => BlockFn;
-  const fn = factory(insns, insns.map((i) => i.exec), RUNTIME);
+  const factory = new Function('I', 'H', 'rt', 'RS', 'NX', src) as (I: Insn[], H: unknown[], rt: typeof RUNTIME, RS: Float64Array, NX: Float64Array) => BlockFn;
+  // RIP of each instruction and of the next, for the exits (gen.ts)
+  const rsArr = new Float64Array(insns.length);
+  const nxArr = new Float64Array(insns.length);
+  for (let k = 0, q = c.rip; k < insns.length; k++) { rsArr[k] = q; q += insns[k].len; nxArr[k] = q; }
+  const fn = factory(insns, insns.map((i) => i.exec), RUNTIME, rsArr, nxArr);
   return new Block(c.rip, bits, insns.length, fn);
 }
