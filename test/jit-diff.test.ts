@@ -202,6 +202,7 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
         }
         total += a.icount;
         inBlocks += b.jit!.stats.insns;
+        expect(b.jit!.stats.failed, `seed ${seed}: a block failed to compile`).toBe(0);
       }
       console.log(`jit-diff ${bits}: ${total} instructions, ${inBlocks} in blocks`);
       expect(inBlocks).toBeGreaterThan(total / 3);

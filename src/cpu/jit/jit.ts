@@ -70,6 +70,9 @@ export const JIT_DEFAULTS = { on: true, threshold: THRESHOLD };
 /** the block compiled where nothing can be compiled (the interpreter runs the instruction) */
 const NONE = new Block(0, 0, 0, () => {});
 
+/** false once the host refused to compile generated code (a CSP without 'unsafe-eval') */
+let evalAllowed = true;
+
 /** statistics (not machine state) */
 export class JitStats {
   compiled = 0;
@@ -77,6 +80,8 @@ export class JitStats {
   declined = 0;
   /** instructions retired inside blocks */
   insns = 0;
+  /** blocks whose generation or compilation failed (the interpreter runs them) */
+  failed = 0;
 }
 
 export class Jit {
@@ -84,6 +89,24 @@ export class Jit {
 
   /** `threshold`: fetches of an instruction before a block is compiled there (1: at once) */
   constructor(readonly threshold = THRESHOLD) {}
+
+  /**
+   * Compiling needs `new Function` (a page whose Content-Security-Policy forbids 'unsafe-eval'
+   * refuses it): if it is refused, or anything else goes wrong, the instruction is marked as
+   * having no block and the interpreter runs it, as it would with the compiler off.
+   */
+  private tryCompile(c: Cpu, insn: Insn): Block {
+    if (!evalAllowed) return NONE;
+    try {
+      const b = compile(c, insn);
+      this.stats.compiled++;
+      return b;
+    } catch (e) {
+      this.stats.failed++;
+      if (e instanceof EvalError) evalAllowed = false;
+      return NONE;
+    }
+  }
 
   /**
    * The run loop fetched `insn` at RIP (events already handled, TF clear): run the block that
@@ -99,9 +122,8 @@ export class Jit {
         insn.hits = 0;
       }
       if (b === NONE || ++insn.hits < this.threshold) return false;
-      b = compile(c, insn);
+      b = this.tryCompile(c, insn);
       insn.blk = b;
-      this.stats.compiled++;
     }
     if (b.n === 0) return false;
     // something wants the loop at the next boundary (a held event, an armed instruction
