@@ -1,12 +1,14 @@
 // npm run bench:linux: boot Debian's cloud kernel (npm run linux) with the project's initramfs
 // on worldswitch, three times: instructions and wall time to /init and to power-off (medians),
 // the snapshot taken at /init (its size, and the time to restore it).
-//   node bench/linux-boot.mjs [--runs N] [--max-insns N] [--pvh]
+//   node bench/linux-boot.mjs [--runs N] [--max-insns N] [--pvh] [--jit | --no-jit]
+// (--jit / --no-jit: the block compiler on or off; default: off)
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootLinux } from '../dist/lab/linuxboot.js';
 import { restoreSnapshot } from '../dist/lab/snapshot.js';
 import { parseSystemMap } from '../dist/lab/sysmap.js';
+import { JIT_DEFAULTS } from '../dist/cpu/jit/jit.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CACHE = join(ROOT, '.cache', 'linux');
@@ -15,6 +17,8 @@ const opt = (name, dflt) => { const k = args.indexOf(name); return k >= 0 ? args
 const runs = Number(opt('--runs', '3'));
 const maxInsns = Number(opt('--max-insns', '3000000000'));
 const image = args.includes('--pvh') ? 'vmlinux' : 'vmlinuz';
+if (args.includes('--jit')) JIT_DEFAULTS.on = true;
+if (args.includes('--no-jit')) JIT_DEFAULTS.on = false;
 for (const f of [image, 'init.cpio']) {
   if (!existsSync(join(CACHE, f))) { console.error(`bench: ${join(CACHE, f)} is missing: run npm run linux`); process.exit(1); }
 }
@@ -28,8 +32,10 @@ const rows = [];
 let last;
 for (let k = 0; k < runs; k++) {
   const t0 = performance.now();
+  const u0 = process.cpuUsage();
   last = bootLinux({ kernel, initrd, cmdline, maxInsns, snapshotAtInit: k === runs - 1 });
-  rows.push({ ...last, wall: performance.now() - t0 });
+  const u1 = process.cpuUsage(u0);
+  rows.push({ ...last, wall: performance.now() - t0, cpu: (u1.user + u1.system) / 1e6 });
   const r = rows[rows.length - 1];
   console.error(`run ${k + 1}: /init at ${r.initInsns} insns (${(r.initMs / 1000).toFixed(1)} s), power-off at ${r.powerOffInsns} insns (${(r.powerOffMs / 1000).toFixed(1)} s)`);
   if (r.powerOffInsns < 0) {
@@ -40,7 +46,8 @@ for (let k = 0; k < runs; k++) {
   }
 }
 const out = {
-  kernel: image, cmdline, runs: rows.length,
+  kernel: image, cmdline, runs: rows.length, jit: JIT_DEFAULTS.on,
+  cpuSeconds: median(rows.map((r) => r.cpu)),
   initInsns: median(rows.map((r) => r.initInsns)), initSeconds: median(rows.map((r) => r.initMs)) / 1000,
   initSimulatedSeconds: median(rows.map((r) => r.initSimSeconds)),
   powerOffInsns: median(rows.map((r) => r.powerOffInsns)), powerOffSeconds: median(rows.map((r) => r.powerOffMs)) / 1000,

@@ -9,6 +9,7 @@ import { addHostCommand } from './host.js';
 import { addBenchCommands } from './bench.js';
 import { addVerifyCommand } from './verify.js';
 import { addMeasureCommand } from './measure.js';
+import { JIT_DEFAULTS } from '../cpu/jit/jit.js';
 
 /** An error meant for the user: printed as one line. */
 export class UserError extends Error {}
@@ -19,7 +20,14 @@ export async function main(argv: string[]): Promise<number> {
     .name('worldswitch')
     .description('An AMD-V capable x86-64 machine for studying hypervisor world switches')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .option('--jit', 'compile hot guest code to JavaScript (the block compiler; changes nothing observable)')
+    .option('--no-jit', 'interpret every instruction');
+  // the block compiler setting applies to every machine the command builds
+  program.hook('preAction', () => {
+    const on = (program.opts() as { jit?: boolean }).jit;
+    if (on !== undefined) JIT_DEFAULTS.on = on;
+  });
 
   let code = 0;
   program

@@ -26,6 +26,7 @@ import { FpuState } from './fpu/state.js';
 import { branchExec, DbgCtl, isBranchRow, Perf } from './pmu.js';
 import { AmdMsrState } from './msr-amd.js';
 import { deliverDb, Dr6, insnMatch } from './debug.js';
+import { Jit, JIT_DEFAULTS } from './jit/jit.js';
 
 /** The interrupt controller as the CPU sees it (the LAPIC). */
 export interface InterruptSource {
@@ -494,9 +495,20 @@ export class Cpu {
 
   private readonly decoder: Decoder;
   private readonly codeCache = new Map<number, (Insn | undefined)[]>();
-  /** linear address of the page whose decoded instructions are in fetchArr */
-  private fetchBase = 0;
-  private fetchArr: (Insn | undefined)[] = EMPTY_PAGE;
+  /** linear address of the page whose decoded instructions are in fetchArr (read by the jit) */
+  fetchBase = 0;
+  fetchArr: (Insn | undefined)[] = EMPTY_PAGE;
+  /** physical address of that page */
+  private fetchPhys = 0;
+  /** bumped whenever decoded instructions are dropped (a code write): compiled blocks stop */
+  codeGen = 0;
+  /** the block compiler (jit/jit.ts); null: the interpreter runs everything */
+  jit: Jit | null = null;
+
+  /** Turn the block compiler on or off (nothing observable changes either way). */
+  setJit(on: boolean, threshold = JIT_DEFAULTS.threshold): void {
+    this.jit = on ? new Jit(threshold) : null;
+  }
   private readonly fetchBuf = new Uint8Array(16);
   private readonly scratchInsn: Insn;
 
@@ -508,12 +520,14 @@ export class Cpu {
     this.paging = new Paging(this);
     installSvm(this);
     mem.onCodeWrite = (page) => this.invalidateCodePage(page);
+    if (JIT_DEFAULTS.on) this.setJit(true);
   }
 
   // ---- decoded-instruction cache ----
 
   /** Drop decoded instructions of one physical page (a write hit it). */
   invalidateCodePage(page: number): void {
+    this.codeGen++;
     this.codeCache.delete(page);
     this.mem.codePage[page] = 0;
     this.fetchArr = EMPTY_PAGE;
@@ -525,6 +539,7 @@ export class Cpu {
   }
 
   flushCodeCache(): void {
+    this.codeGen++;
     for (const page of this.codeCache.keys()) this.mem.codePage[page] = 0;
     this.codeCache.clear();
     this.flushFetch();
@@ -566,6 +581,7 @@ export class Cpu {
     if (arr !== undefined) {
       this.fetchArr = arr;
       this.fetchBase = base;
+      this.fetchPhys = ppage * 4096;
       const have = arr[off];
       if (have !== undefined && have.bits === this.bits) return have;
     }
@@ -585,6 +601,27 @@ export class Cpu {
     }
     this.finishDecode(insn, lin);
     if (arr !== undefined) arr[off] = insn;
+    return insn;
+  }
+
+  /**
+   * For the block compiler: the decoded instruction at offset `off` of the current fetch page,
+   * decoding it into the page's cache now if it is not there yet (as fetching it later would;
+   * a write to the page drops it with the rest). undefined if it does not lie wholly in the
+   * page or the offset holds an instruction decoded for another code size.
+   */
+  decodeAhead(off: number): Insn | undefined {
+    const arr = this.fetchArr;
+    if (arr === EMPTY_PAGE || off < 0 || off >= 4096) return undefined;
+    const have = arr[off];
+    if (have !== undefined) return have.bits === this.bits ? have : undefined;
+    const n = Math.min(4096 - off, 15);
+    const buf = this.fetchBuf;
+    for (let k = 0; k < n; k++) buf[k] = this.mem.read8(this.fetchPhys + off + k);
+    const insn = new Insn(udExec);
+    if (this.decoder.decode(insn, buf, 0, n, this.bits) === NEED_MORE) return undefined;
+    this.finishDecode(insn, this.fetchBase + off);
+    arr[off] = insn;
     return insn;
   }
 
@@ -711,6 +748,9 @@ export class Cpu {
       const rip = this.rip;
       this.ripStart = rip;
       const insn = this.fetch();
+      // the block compiler runs a whole block from here, or leaves this instruction to us
+      const jit = this.jit;
+      if (jit !== null && (insn.blk !== null || ++insn.hits >= jit.threshold) && (this.flags & Fl.TF) === 0 && jit.enter(this, insn, end)) continue;
       let next = rip + insn.len;
       // outside 64-bit mode EIP is a 32-bit register and sequential execution does not wrap it
       // at 64 KiB in 16-bit code (only branches truncate to the operand size): 16-bit code

@@ -109,6 +109,21 @@ export class Paging {
     return this.walk(lin, acc, user);
   }
 
+  /**
+   * The TLB's answer for this access if it has one that allows it, with no side effect: the
+   * physical address, or -1 (then `translate` decides). The block compiler's fast path; the
+   * same hit `translate` would take (a hit needs no data-breakpoint check, see there).
+   */
+  probe(lin: number, acc: number, user: boolean): number {
+    const page = Math.floor(lin / 4096);
+    const k = page & TLB_MASK;
+    if (this.tag[k] === page && this.tasid[k] === this.asid) {
+      const p = this.perm[k];
+      if (this.allowed(p, acc, user) && (acc !== Acc.Write || (p & P.D) !== 0)) return this.frame[k] * 4096 + (lin & 0xfff);
+    }
+    return -1;
+  }
+
   private allowed(p: number, acc: number, user: boolean): boolean {
     const c = this.c;
     if (user) {

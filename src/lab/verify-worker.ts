@@ -8,8 +8,11 @@ import { readSymbols } from './symbols.js';
 import { runUnit, type UnitResult } from './verify-inject.js';
 import { errorUnit } from './verify-report.js';
 import type { UnitJob, WorkerMessage } from './verify.js';
+import { JIT_DEFAULTS } from '../cpu/jit/jit.js';
 
 const image = (workerData as { image: Uint8Array }).image;
+const jit = (workerData as { jit?: typeof JIT_DEFAULTS }).jit;
+if (jit !== undefined) Object.assign(JIT_DEFAULTS, jit);
 const port = parentPort!;
 // a bad image is reported by every unit rather than thrown out of the worker
 let syms: ReturnType<typeof readSymbols> | Error;

@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { unitJobs, type UnitJob, type WorkerMessage } from './verify-jobs.js';
+import { JIT_DEFAULTS } from '../cpu/jit/jit.js';
 import { readSymbols } from './symbols.js';
 import { runUnit, type UnitResult } from './verify-inject.js';
 import type { EventKind } from './verify-invariants.js';
@@ -138,7 +139,8 @@ function runOnWorkers(url: URL, threads: number, image: Uint8Array, jobs: UnitJo
       w.postMessage(j);
     };
     for (let k = 0; k < threads; k++) {
-      const w = new Worker(url, { workerData: { image } });
+      // the block compiler setting travels with the image (a worker's modules start afresh)
+      const w = new Worker(url, { workerData: { image, jit: { ...JIT_DEFAULTS } } });
       w.on('error', (e) => { if (!failed) { failed = true; reject(e); } });
       start(w);
     }

@@ -66,6 +66,8 @@ export interface MachineOptions {
   tscHz?: number;
   /** what the RTC shows at cycle 0, in Unix seconds (default 2026-01-01 00:00:00 UTC) */
   rtcEpoch?: number;
+  /** the CPU's block compiler (cpu/jit) on or off; default: JIT_DEFAULTS.on */
+  jit?: boolean;
 }
 
 export interface RunResult {
@@ -116,6 +118,7 @@ export class Machine {
     }
     if (this.mem.size > MAX_MEM_SIZE) throw tooBig(this.mem.size);
     const cpu = this.cpu;
+    if (opts.jit !== undefined) cpu.setJit(opts.jit);
     this.sched.clock = () => cpu.cycles;
     // an event armed while the CPU runs (a guest starting the APIC timer) ends the slice there
     this.sched.onArm = (at) => { if (at < cpu.cycleDeadline) cpu.cycleDeadline = at; };

@@ -76,6 +76,9 @@ export class Insn {
   ledger = 0;
   /** the decoded handler when `exec` is a breakpoint wrapper (lab tools), else the same */
   orig: Exec;
+  /** block compiler (src/cpu/jit): fetches counted here, and the block compiled at this instruction */
+  hits = 0;
+  blk: object | null = null;
 
   constructor(exec: Exec) {
     this.exec = exec;

@@ -1,0 +1,214 @@
+/**
+ * Inline memory forms for 64-bit mode (gen.ts): MOV to and from memory, the ALU forms with a
+ * memory operand, PUSH/POP of a register, CALL rel32 and RET. Each computes the effective
+ * address inline (as operands.ts ea64 does), tries the RAM fast path (fastmem.ts), and otherwise
+ * writes the block's state back and calls the instruction's handler, which does everything the
+ * interpreter does (the address computation has no side effect, so doing it twice is the same).
+ * `x = true` then tells the block to look at the loop's attention, stops and code writes after
+ * the instruction, as it does after every handler that may touch memory.
+ */
+
+import type { Insn } from '../../x86/insn.js';
+import { BASE_RIP } from '../../x86/insn.js';
+import { execName } from './kinds.js';
+
+const TWO32 = 4294967296;
+
+/**
+ * Source that declares `p`: the physical address for a fast read of `n` bytes at the linear
+ * address in `v`, or -1. The block keeps the last page that passed the full test (`rpg`, its
+ * physical base `rpb`; only a page wholly in RAM); nothing but a handler can change the TLB, the
+ * permissions or the memory map, and the block forgets the page whenever one runs.
+ */
+function rd(v: string, n: number): string {
+  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === rpg && (o & ${n - 1}) === 0) p = rpb + o; else if (canon) { p = fastRead(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpg = ${v} - o; rpb = p - o; } }`;
+}
+
+/** as `rd`, for a write (`wpg`, `wpb`: a page already dirty and holding no decoded code) */
+function wr(v: string, n: number): string {
+  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === wpg && (o & ${n - 1}) === 0) p = wpb + o; else if (canon) { p = fastWrite(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpg = ${v} - o; wpb = p - o; } }`;
+}
+
+function num(x: number): string {
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`jit: not a finite number: ${String(x)}`);
+  return x < 0 || Object.is(x, -0) ? `(${x})` : `${x}`;
+}
+
+function reg(r: number): string {
+  if (!Number.isInteger(r) || r < 0 || r > 15) throw new Error(`jit: bad register ${String(r)}`);
+  return `${r}`;
+}
+
+/**
+ * Source that declares `lin`: the linear address of a 64-bit-address-size memory operand
+ * (operands.ts ea64), or null if not inlined. A non-canonical address goes to the handler
+ * (`slow`), which raises the fault with the state written back.
+ */
+function eaSrc(i: Insn, nx: number, slow: string): string | null {
+  if (i.adsize !== 8) return null;
+  const L: string[] = [`let lo = ${num(i.disp | 0)}, hi = ${num((i.disp | 0) >> 31)};`];
+  if (i.base >= 0) {
+    if (i.base === BASE_RIP) {
+      L.push(`{ const s = (lo >>> 0) + ${num(nx >>> 0)}; lo = s | 0; hi = (hi + ${num(Math.floor(nx / TWO32) | 0)} + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+    } else {
+      const b = reg(i.base);
+      L.push(`{ const s = (lo >>> 0) + (rl[${b}] >>> 0); lo = s | 0; hi = (hi + rh[${b}] + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+    }
+  }
+  if (i.index >= 0) {
+    const x = reg(i.index);
+    const sc = i.scale;
+    if (sc < 0 || sc > 3) return null;
+    L.push(sc === 0
+      ? `{ const s = (lo >>> 0) + (rl[${x}] >>> 0); lo = s | 0; hi = (hi + rh[${x}] + (s >= 4294967296 ? 1 : 0)) | 0; }`
+      : `{ const xl0 = rl[${x}], xh = (rh[${x}] << ${sc}) | (xl0 >>> ${32 - sc}), xl = xl0 << ${sc}; const s = (lo >>> 0) + (xl >>> 0); lo = s | 0; hi = (hi + xh + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+  }
+  const seg = i.seg;
+  if (seg >= 4) {
+    if (seg > 5) return null;
+    L.push(`{ const sb = c.segBase[${seg}], bl = sb | 0, bh = Math.floor(sb / 4294967296) | 0; const s = (lo >>> 0) + (bl >>> 0); lo = s | 0; hi = (hi + bh + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+  }
+  L.push(`const canon = ((hi << 16) >> 16) === hi;`);
+  L.push(`const lin = hi * 4294967296 + (lo >>> 0);`);
+  // the caller tests `canon` first; `slow` is unused here but names the fallback for readers
+  void slow;
+  return L.join(' ');
+}
+
+const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
+
+/** the ALU flag and result computation (gen.ts aluBody) */
+export type AluBody = (op: number, size: number, dst: string | null, a: string, ah: string, b: string, bh: string) => string | null;
+
+/**
+ * An inlined memory form, or null. `slow` is the source that writes the state back and calls
+ * the handler (setting `x`); `flagOp` is told the lazy-flag size an ALU form leaves and returns
+ * what must come first (the flags into the block's locals).
+ */
+/** a byte register (decoder numbering: 16..19 are AH, CH, DH, BH) as a zero-extended value */
+function byteReg(r: number): string {
+  if (!Number.isInteger(r) || r < 0 || r > 19) throw new Error(`jit: bad byte register ${String(r)}`);
+  return r < 16 ? `(rl[${r}] & 0xff)` : `((rl[${r - 16}] >> 8) & 0xff)`;
+}
+
+/** assign a byte to a byte register (regs.ts setReg, size 1) */
+function setByteReg(r: number, v: string): string {
+  if (!Number.isInteger(r) || r < 0 || r > 19) throw new Error(`jit: bad byte register ${String(r)}`);
+  return r < 16 ? `rl[${r}] = (rl[${r}] & ~0xff) | (${v} & 0xff);` : `rl[${r - 16}] = (rl[${r - 16}] & ~0xff00) | ((${v} & 0xff) << 8);`;
+}
+
+/** byte forms: MOV to and from memory, and CMP/TEST/ALU with a memory destination */
+function memByte64(i: Insn, nx: number, slow: string, aluBody: AluBody, flagOp: (size: number) => string): string | null {
+  const name = execName(i);
+  if (i.rm >= 0) return null;
+  const ea = eaSrc(i, nx, slow);
+  if (ea === null) return null;
+  switch (name) {
+    case 'movGE':
+      return `${ea} ${rd('lin', 1)} if (p >= 0) { ${setByteReg(i.reg8, 'm8[p]')} } else { ${slow} }`;
+    case 'movEG': case 'movEI': {
+      const v = name === 'movEG' ? byteReg(i.reg8) : num(i.imm & 0xff);
+      return `${ea} ${wr('lin', 1)} if (p >= 0) { m8[p] = ${v}; } else { ${slow} }`;
+    }
+    case 'aluEG': case 'aluEI': case 'testEG': case 'testEI': {
+      const test = name.startsWith('test');
+      const op = test ? Alu.AND : i.arg;
+      const b = name === 'aluEG' || name === 'testEG' ? byteReg(i.reg8) : num(i.imm & 0xff);
+      const body = aluBody(op, 1, null, 'm', '0', b, '0');
+      if (body === null) return null;
+      const pre = flagOp(1);
+      if (test || op === Alu.CMP) return `${pre} ${ea} ${rd('lin', 1)} if (p >= 0) { const m = m8[p]; ${body} } else { ${slow} }`;
+      return `${pre} ${ea} ${wr('lin', 1)} if (p >= 0) { const m = m8[p]; ${body} m8[p] = r; } else { ${slow} }`;
+    }
+    default:
+      return null;
+  }
+}
+
+export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBody: AluBody, flagOp: (size: number) => string): string | null {
+  const name = execName(i);
+  const size = i.opsize;
+  if (size === 1) return memByte64(i, nx, slow, aluBody, flagOp);
+  if (size !== 4 && size !== 8) return null;
+  const w = size === 8;
+  switch (name) {
+    case 'movGE': case 'movEG': case 'movEI': {
+      if (i.rm >= 0) return null;
+      const ea = eaSrc(i, nx, slow);
+      if (ea === null) return null;
+      if (name === 'movGE') {
+        const g = reg(i.reg);
+        return `${ea} ${rd('lin', size)} if (p >= 0) { const q = p >>> 2; ${w ? `const v = m32[q], vh = m32[q + 1]; rl[${g}] = v; rh[${g}] = vh;` : `rl[${g}] = m32[q]; rh[${g}] = 0;`} } else { ${slow} }`;
+      }
+      const lo = name === 'movEG' ? `rl[${reg(i.reg)}]` : num(i.imm | 0);
+      const hi = name === 'movEG' ? `rh[${reg(i.reg)}]` : num(i.immHi | 0);
+      return `${ea} ${wr('lin', size)} if (p >= 0) { const q = p >>> 2; m32[q] = ${lo};${w ? ` m32[q + 1] = ${hi};` : ''} } else { ${slow} }`;
+    }
+    case 'aluGE': case 'aluEG': case 'aluEI': case 'testEG': case 'testEI': {
+      if (i.rm >= 0) return null;
+      const ea = eaSrc(i, nx, slow);
+      if (ea === null) return null;
+      const test = name.startsWith('test');
+      const op = test ? Alu.AND : i.arg;
+      if (op === Alu.ADC || op === Alu.SBB) return null;
+      const immLo = num(i.imm | 0);
+      const immHi = w ? num(i.immHi | 0) : '0';
+      const g = reg(i.reg);
+      const load = `const q = p >>> 2, m = m32[q], mh = ${w ? 'm32[q + 1]' : '0'};`;
+      let body: string | null;
+      if (name === 'aluGE') {
+        body = aluBody(op, size, op === Alu.CMP ? null : g, `rl[${g}]`, `rh[${g}]`, 'm', 'mh');
+        if (body === null) return null;
+        return `${flagOp(size)} ${ea} ${rd('lin', size)} if (p >= 0) { ${load} ${body} } else { ${slow} }`;
+      }
+      const b = name === 'aluEG' || name === 'testEG' ? `rl[${g}]` : immLo;
+      const bh = name === 'aluEG' || name === 'testEG' ? `rh[${g}]` : immHi;
+      body = aluBody(op, size, null, 'm', 'mh', b, bh);
+      if (body === null) return null;
+      const pre = flagOp(size);
+      if (test || op === Alu.CMP) {
+        return `${pre} ${ea} ${rd('lin', size)} if (p >= 0) { ${load} ${body} } else { ${slow} }`;
+      }
+      // read-modify-write: the write permission is checked first, as readRmw does
+      return `${pre} ${ea} ${wr('lin', size)} if (p >= 0) { ${load} ${body} m32[q] = r;${w ? ' m32[q + 1] = rh2;' : ''} } else { ${slow} }`;
+    }
+    default:
+      return null;
+  }
+}
+
+/** RSP + delta as a canonical linear address source (stack.ts stackLinear, 64-bit stack) */
+const RSP_LIN = (delta: number) => `const sa = rh[4] * 4294967296 + (rl[4] >>> 0) + ${num(delta)}; const canon = sa >= -0x800000000000 && sa < 0x800000000000;`;
+
+/** add `delta` to RSP (stack.ts adjustRsp, 64-bit stack) */
+function adjustRsp(delta: number): string {
+  return delta < 0
+    ? `{ const s = (rl[4] >>> 0) + ${num(delta)}; rl[4] = s | 0; if (s < 0) rh[4] = (rh[4] - 1) | 0; }`
+    : `{ const s = (rl[4] >>> 0) + ${num(delta)}; rl[4] = s | 0; if (s >= 4294967296) rh[4] = (rh[4] + 1) | 0; }`;
+}
+
+/** PUSH r64, POP r64, CALL rel32, RET (64-bit stack only: the caller checks the code size) */
+export function stackInline64(i: Insn, nx: number, slow: string, target: number | null): string | null {
+  const name = execName(i);
+  if (i.opsize !== 8) return null;
+  switch (name) {
+    case 'pushZ': {
+      const r = reg(i.reg);
+      return `${RSP_LIN(-8)} ${wr('sa', 8)} if (p >= 0) { const q = p >>> 2; m32[q] = rl[${r}]; m32[q + 1] = rh[${r}]; ${adjustRsp(-8)} } else { ${slow} }`;
+    }
+    case 'popZ': {
+      const r = reg(i.reg);
+      return `${RSP_LIN(0)} ${rd('sa', 8)} if (p >= 0) { const q = p >>> 2, v = m32[q], vh = m32[q + 1]; ${adjustRsp(8)} rl[${r}] = v; rh[${r}] = vh; } else { ${slow} }`;
+    }
+    case 'callRel': {
+      if (target === null) return null;
+      return `${RSP_LIN(-8)} ${wr('sa', 8)} if (p >= 0) { const q = p >>> 2; m32[q] = ${num(nx | 0)}; m32[q + 1] = ${num(Math.floor(nx / TWO32) | 0)}; ${adjustRsp(-8)} c.rip = ${num(target)}; } else { ${slow} }`;
+    }
+    case 'retNear': {
+      const extra = i.imm & 0xffff;
+      return `${RSP_LIN(0)} ${rd('sa', 8)} let t = 0; if (p >= 0) { const q = p >>> 2; t = m32[q + 1] * 4294967296 + (m32[q] >>> 0); } if (p >= 0 && t >= -0x800000000000 && t < 0x800000000000) { ${adjustRsp(8 + extra)} c.rip = t; } else { ${slow} }`;
+    }
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * The block compiler: hot straight-line code becomes one JavaScript function per block.
+ *
+ * A block starts at an instruction the interpreter has fetched often enough (`THRESHOLD`
+ * times) and runs on through the following instructions of the same 4 KiB page (decoded into
+ * the page's cache as the interpreter would decode them: Cpu.decodeAhead), up to and including
+ * the first near branch, an instruction that may not be in a block (kinds.ts), one that would
+ * cross into the next page, the end of the page, or `MAX_INSNS`. Blocks hang off the interpreter's decoded-instruction
+ * cache (the start instruction's `blk`), which is kept per physical page and dropped when the
+ * page is written: a block lives exactly as long as the bytes it was built from. Its entry is
+ * checked against RIP and the code size, so code mapped at two addresses or run in two modes
+ * gets the right block (or none).
+ *
+ * What the interpreter's run loop does between two instructions, the block does too, or it
+ * returns to the loop before the next instruction: the retired-instruction count and the
+ * cycle counter advance by each instruction's own cost, in order; the budget is checked at
+ * entry for the whole block and the cycle deadline before every instruction, as the loop does;
+ * after every instruction that may access memory the block returns if something needs the
+ * loop's attention (an event made pending by a device, a stop) or if a write hit decoded code
+ * (`Cpu.codeGen`: self-modifying code, including the block's own page). A block is not
+ * entered while the loop's attention flag is up (a held interrupt, an armed instruction
+ * breakpoint, a pending #DB trap): that instruction runs alone in the interpreter. A fault inside an
+ * instruction is precise: RIP, ripStart and the counters are those of the faulting
+ * instruction, as in the interpreter. The loop enters blocks only with RFLAGS.TF clear, and no
+ * instruction in a block can set it. Lab hooks (breakpoints, the GS-access hook, the cost
+ * ledger, branch recording) wrap the decoded instructions' handlers; a wrapped instruction is
+ * never put in a block, so the hooks see every instruction they saw before.
+ *
+ * Code generation embeds only numbers (RIPs, lengths, costs, decoded fields) in the source;
+ * never text from the guest. (gen.ts says how each instruction is emitted.)
+ */
+
+import type { Cpu } from '../cpu.js';
+import { Insn } from '../../x86/insn.js';
+import { TWO32 } from '../state.js';
+import { Kind, kindOf } from './kinds.js';
+import { emitInsn, GenCtx, RUNTIME } from './gen.js';
+
+/**
+ * Fetches of an instruction before a block is compiled at it. High on purpose: a compiled block
+ * pays for its compilation and its machine code, and kernel code (Linux boot: thousands of
+ * short blocks, ~4 instructions each) ran no faster compiled than interpreted (350 M
+ * instructions of the boot: 10.0 s CPU interpreted; compiled at threshold 24: 19-20 s, 4000:
+ * 11.9 s, 10000: 10.2 s), while tight loops (bench/cpu-loop.mjs, the sieve) gain 3-4x at any
+ * threshold.
+ */
+export const THRESHOLD = 8192;
+/** most instructions in one block */
+export const MAX_INSNS = 48;
+
+export type BlockFn = (c: Cpu, end: number) => void;
+
+export class Block {
+  constructor(
+    /** RIP and code size the block was compiled for */
+    readonly rip: number,
+    readonly bits: number,
+    /** instructions in the block (0: nothing compilable here) */
+    readonly n: number,
+    readonly fn: BlockFn,
+  ) {}
+}
+
+/**
+ * Whether a new CPU starts with the block compiler on, and its threshold (the CLI's --jit /
+ * --no-jit and the equality test set these; Machine's `jit` option overrides per machine).
+ * Off by default: every suite agrees in both modes (test/jit-equal.test.ts), but the compiler
+ * only pays off in tight loops; the Linux boot (745 M instructions: 24.1 s CPU compiled, 21.4 s
+ * interpreted) and `verify --design all` (27 s against 19-20 s) run slower with it.
+ */
+export const JIT_DEFAULTS = { on: false, threshold: THRESHOLD };
+
+/** the block compiled where nothing can be compiled (the interpreter runs the instruction) */
+const NONE = new Block(0, 0, 0, () => {});
+
+type Factory = (I: Insn[], H: unknown[], rt: typeof RUNTIME, RS: Float64Array, NX: Float64Array) => BlockFn;
+/** compiled block factories by their source (shared by every CPU; a cache, not machine state) */
+const FACTORIES = new Map<string, Factory>();
+const MAX_FACTORIES = 20000;
+
+/** false once the host refused to compile generated code (a CSP without 'unsafe-eval') */
+let evalAllowed = true;
+
+/** statistics (not machine state) */
+export class JitStats {
+  compiled = 0;
+  entered = 0;
+  declined = 0;
+  /** instructions retired inside blocks */
+  insns = 0;
+  /** blocks whose generation or compilation failed (the interpreter runs them) */
+  failed = 0;
+}
+
+export class Jit {
+  readonly stats = new JitStats();
+
+  /** `threshold`: fetches of an instruction before a block is compiled there (1: at once) */
+  constructor(readonly threshold = THRESHOLD) {}
+
+  /**
+   * Compiling needs `new Function` (a page whose Content-Security-Policy forbids 'unsafe-eval'
+   * refuses it): if it is refused, or anything else goes wrong, the instruction is marked as
+   * having no block and the interpreter runs it, as it would with the compiler off.
+   */
+  private tryCompile(c: Cpu, insn: Insn): Block {
+    if (!evalAllowed) return NONE;
+    try {
+      const b = compile(c, insn);
+      this.stats.compiled++;
+      return b;
+    } catch (e) {
+      this.stats.failed++;
+      if (e instanceof EvalError) evalAllowed = false;
+      return NONE;
+    }
+  }
+
+  /**
+   * The run loop fetched `insn` at RIP (events already handled, TF clear): run the block that
+   * starts there if there is one and it fits the budget (`end`) and the cycle deadline. Returns
+   * false if the interpreter should execute the instruction itself.
+   */
+  enter(c: Cpu, insn: Insn, end: number): boolean {
+    // the loop calls this when the instruction has a block, or has just been fetched for the
+    // threshold's time (it counts the fetches)
+    let b = insn.blk as Block | null;
+    if (b === null) {
+      b = this.tryCompile(c, insn);
+      insn.blk = b;
+    } else if (b.rip !== c.rip || b.bits !== c.bits) {
+      if (b !== NONE) {
+        // the same bytes at another RIP or in another mode: start counting again
+        insn.blk = null;
+        insn.hits = 0;
+      }
+      return false;
+    }
+    if (b.n === 0) return false;
+    // something wants the loop at the next boundary (a held event, an armed instruction
+    // breakpoint, a pending #DB): that instruction runs alone, in the interpreter
+    if (c.attention || c.icount + b.n > end) {
+      this.stats.declined++;
+      return false;
+    }
+    const st = this.stats;
+    const i0 = c.icount;
+    for (;;) {
+      st.entered++;
+      b.fn(c, end);
+      // chain to the block at the new RIP when the loop would go straight there: the same
+      // tests as the loop's top (run state, budget, deadline, attention) and its fetch's
+      // fast path (the same page, an instruction decoded for this code size)
+      if (c.stopReason !== 0 || c.attention || c.icount >= end || c.cycles >= c.cycleDeadline) break;
+      const lin = c.bits === 64 ? c.rip : (c.segBase[1] + c.rip) % TWO32;
+      const off = lin - c.fetchBase;
+      if (off < 0 || off >= 4096) break;
+      const next = c.fetchArr[off];
+      if (next === undefined || next.bits !== c.bits) break;
+      const nb = next.blk as Block | null;
+      if (nb === null || nb.n === 0 || nb.rip !== c.rip || nb.bits !== c.bits || c.icount + nb.n > end) break;
+      c.ripStart = c.rip;
+      b = nb;
+    }
+    // (instructions of a chain that ends in a fault are not counted: statistics only)
+    st.insns += c.icount - i0;
+    return true;
+  }
+}
+
+/** a copy of a decoded instruction, owned by a block (the cache's may be decoded again in place) */
+function cloneInsn(i: Insn): Insn {
+  const n = new Insn(i.exec);
+  Object.assign(n, i);
+  n.hits = 0;
+  n.blk = null;
+  return n;
+}
+
+/** Compile the block starting at `first` (the instruction at RIP, fetched from the page cache). */
+function compile(c: Cpu, first: Insn): Block {
+  const arr = c.fetchArr;
+  const lin = c.ripLinear();
+  let off = lin - c.fetchBase;
+  // only instructions from the page cache (not a page-crossing or uncacheable one)
+  if (off < 0 || off >= 4096 || arr[off] !== first) return NONE;
+  const bits = c.bits;
+  const insns: Insn[] = [];
+  const kinds: Kind[] = [];
+  let rip = c.rip;
+  for (;;) {
+    const i = c.decodeAhead(off);
+    if (i === undefined || i.bits !== bits || i.exec !== i.orig) break;
+    if (off + i.len > 4096) break;
+    const k = kindOf(i);
+    if (k === Kind.No) break;
+    const next = rip + i.len;
+    // sequential execution past 2^32 outside 64-bit mode: left to the interpreter
+    if (bits !== 64 && next >= TWO32) break;
+    insns.push(cloneInsn(i));
+    kinds.push(k);
+    rip = next;
+    off += i.len;
+    if (k === Kind.Branch || insns.length >= MAX_INSNS || off >= 4096) break;
+  }
+  if (insns.length === 0) return NONE;
+  const ctx = new GenCtx(c.rip, bits, insns);
+  let r = c.rip;
+  const body: string[] = [];
+  for (let k = 0; k < insns.length; k++) {
+    const i = insns[k];
+    const last = k === insns.length - 1;
+    if (!Number.isInteger(i.cost) || i.cost < 0) ctx.intCosts = false;
+    if (!last) ctx.costBefore += i.cost;
+    body.push(emitInsn(ctx, k, i, r, r + i.len, kinds[k], last));
+    r += i.len;
+  }
+  const src = ctx.source(body);
+  // the same source again (the page was written and decoded anew, a snapshot was restored,
+  // another CPU): reuse the compiled factory, so the host parses and compiles it only once
+  let factory = FACTORIES.get(src);
+  if (factory === undefined) {
+    factory = new Function('I', 'H', 'rt', 'RS', 'NX', src) as Factory;
+    if (FACTORIES.size >= MAX_FACTORIES) FACTORIES.clear();
+    FACTORIES.set(src, factory);
+  }
+  // RIP of each instruction and of the next, for the exits (gen.ts)
+  const rsArr = new Float64Array(insns.length);
+  const nxArr = new Float64Array(insns.length);
+  for (let k = 0, q = c.rip; k < insns.length; k++) { rsArr[k] = q; q += insns[k].len; nxArr[k] = q; }
+  const fn = factory(insns, insns.map((i) => i.exec), RUNTIME, rsArr, nxArr);
+  return new Block(c.rip, bits, insns.length, fn);
+}

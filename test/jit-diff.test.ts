@@ -1,0 +1,211 @@
+// Differential test of the block compiler on random integer code: the same program on two bare
+// cores, one interpreting and one compiling every block at its first fetch (threshold 1), run
+// in the same uneven slices; after every slice the registers, the whole RFLAGS, RIP, the counters
+// (with a fractional cost per instruction, so the cycle sums must match to the last bit), the
+// stop and the data memory must be equal. The programs mix the inlined forms (ALU, MOV, LEA,
+// INC/DEC, PUSH/POP, Jcc) at 8/16/32/64 bits with handler-called ones (SETcc, CMOVcc, shifts,
+// IMUL, MOVZX, XCHG), LAHF/PUSHF to expose flags, stores into the code page (self-modifying
+// code), and a counted loop back to the start (a block that loops on itself).
+
+import { describe, expect, it } from 'vitest';
+import { Cpu } from '../src/cpu/cpu.js';
+import { PhysMem } from '../src/machine/memory.js';
+import { setFlatMode } from '../src/cpu/setup.js';
+import { getFlags } from '../src/cpu/flags.js';
+import { getProfile } from '../src/cost/profiles.js';
+
+const CODE = 0x1000;
+const DATA = 0x10000;
+const STACK = 0x30000;
+
+function rng(seed: number): () => number {
+  let s = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ 0xc2b2ae35) >>> 0 || 1;
+  return () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s; };
+}
+
+/** destination registers: never RSP, RSI, RDI (the data pointers) or R15 (the loop counter) */
+const DST = [0, 1, 2, 3, 5, 8, 9, 10, 11, 12, 13, 14];
+
+function program(r: () => number, bits: 32 | 64): number[] {
+  const pick = <T>(xs: readonly T[]): T => xs[r() % xs.length];
+  const out: number[][] = [];
+  const rex = (w: boolean, reg: number, rm: number, idx = 0) => {
+    if (bits !== 64) return [];
+    const b = 0x40 | (w ? 8 : 0) | ((reg >> 3) << 2) | ((idx >> 3) << 1) | (rm >> 3);
+    return b === 0x40 && r() % 2 === 0 ? [] : [b];
+  };
+  const regs = bits === 64 ? DST : [0, 1, 2, 3, 5];
+  const imm32 = () => { const v = r(); return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24]; };
+  const small = () => pick([0, 1, 0x7f, 0x80, 0xff, 0xffffffff, 0x80000000, 0x7fffffff, r()]);
+  const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+  // a memory operand [rsi + disp8] (mod 01, rm 110) or [rdi + rcx*?] is avoided: rsi only
+  const memRm = (reg: number) => [0x40 | ((reg & 7) << 3) | 6, r() & 0x78];
+  const n = 4 + (r() % 24);
+  for (let k = 0; k < n; k++) {
+    const d = pick(regs);
+    const s = pick(regs);
+    const w = bits === 64 && r() % 2 === 0;
+    const p66 = r() % 6 === 0 ? [0x66] : [];
+    const kind = r() % 22;
+    switch (kind) {
+      case 0: case 1: { // ALU Ev,Gv / Gv,Ev (register or memory)
+        const op = r() % 8;
+        const mem = r() % 3 === 0;
+        const opc = op * 8 + (r() % 2 === 0 ? 1 : 3) - (r() % 5 === 0 ? 1 : 0);
+        out.push([...p66, ...rex(w, s, mem ? 6 : d), opc, ...(mem ? memRm(s) : [0xc0 | ((s & 7) << 3) | (d & 7)])]);
+        break;
+      }
+      case 2: { // ALU Ev, imm (81 / 83)
+        const op = r() % 8;
+        if (r() % 2 === 0) out.push([...rex(w, 0, d), 0x83, 0xc0 | (op << 3) | (d & 7), r() & 0xff]);
+        else out.push([...rex(w, 0, d), 0x81, 0xc0 | (op << 3) | (d & 7), ...imm32()]);
+        break;
+      }
+      case 3: out.push([...rex(w, 0, 0), 0x05 + 8 * (r() % 8), ...imm32()]); break; // op eAX, imm32
+      case 4: out.push([...p66, ...rex(w, 0, d), 0xff, 0xc0 | ((r() % 2) << 3) | (d & 7)]); break; // INC/DEC
+      case 5: out.push([...rex(w, 0, d), 0xb8 + (d & 7), ...(w ? [...le32(small()), ...le32(small())] : le32(small()))]); break; // MOV r, imm
+      case 6: { // MOV Ev,Gv / Gv,Ev, register or memory
+        const mem = r() % 2 === 0;
+        out.push([...rex(w, s, mem ? 6 : d), r() % 2 === 0 ? 0x89 : 0x8b, ...(mem ? memRm(s) : [0xc0 | ((s & 7) << 3) | (d & 7)])]);
+        break;
+      }
+      case 7: { // LEA r, [base + index*scale + disp8]
+        const b = pick(regs);
+        const x = pick(regs.filter((q) => (q & 7) !== 4));
+        out.push([...rex(w, d, b, x), 0x8d, 0x44 | ((d & 7) << 3), ((r() % 4) << 6) | ((x & 7) << 3) | (b & 7), r() & 0xff]);
+        break;
+      }
+      case 8: { // TEST / CMP reg, reg
+        out.push([...rex(w, s, d), r() % 2 === 0 ? 0x85 : 0x39, 0xc0 | ((s & 7) << 3) | (d & 7)]);
+        break;
+      }
+      case 9: { // Jcc over the next instruction (a MOV r, imm32)
+        const skip = [...rex(false, 0, d), 0xb8 + (d & 7), ...imm32()];
+        out.push([0x70 + (r() % 16), skip.length]);
+        out.push(skip);
+        break;
+      }
+      case 10: out.push([0x0f, 0x90 + (r() % 16), 0xc0 | (d & 7)].map((x, i) => (i === 2 && bits === 64 ? x : x))); break; // SETcc (low regs)
+      case 11: out.push([...rex(w, d, s), 0x0f, 0x40 + (r() % 16), 0xc0 | ((d & 7) << 3) | (s & 7)]); break; // CMOVcc
+      case 12: out.push([...rex(w, 0, d), 0xc1, 0xc0 | ((r() % 8) << 3) | (d & 7), r() & 0x3f]); break; // shifts
+      case 13: out.push([...rex(w, d, s), 0x0f, 0xaf, 0xc0 | ((d & 7) << 3) | (s & 7)]); break; // IMUL
+      case 14: out.push([0x9f]); break; // LAHF
+      case 15: out.push(bits === 64 ? [0x9c, 0x8f, 0x46, r() & 0x78] : [0x9c, 0x8f, 0x46, r() & 0x78]); break; // PUSHF; POP [rsi+d]
+      case 16: { // PUSH / POP
+        if (r() % 2 === 0) out.push([...(d >= 8 ? [0x41] : []), 0x50 + (d & 7)]);
+        else out.push([...(d >= 8 ? [0x41] : []), 0x58 + (d & 7)]);
+        break;
+      }
+      case 17: out.push([...rex(w, d, s), 0x0f, 0xb6 + (r() % 2) * 8, 0xc0 | ((d & 7) << 3) | (s & 7)]); break; // MOVZX/MOVSX r, r8
+      case 18: { // store into the code page: a byte of the immediate of the MOV EAX, imm32 that
+        // ends the loop body (later in the same block: the store must take effect at once)
+        // patched below: MOV byte [rip+disp], imm8 or MOV dword [rip+disp], imm32 (the whole
+        // immediate, aligned: the compiled fast path's store)
+        out.push(r() % 2 === 0 ? [0xc6, 0x05, ...le32(0), r() & 0xff] : [0xc7, 0x05, ...le32(0), ...imm32()]);
+        break;
+      }
+      case 19: // 64-bit: CALL to the next instruction (then POP RCX), or LEA RAX,[RIP+2]; PUSH RAX; RET
+        if (bits === 64 && r() % 2 === 0) out.push([0xe8, 0, 0, 0, 0], [0x59]);
+        else if (bits === 64) out.push([0x48, 0x8d, 0x05, 2, 0, 0, 0], [0x50], [0xc3]);
+        else out.push([...rex(w, s, d), 0x87, 0xc0 | ((s & 7) << 3) | (d & 7)]);
+        break;
+      case 20: { // byte memory forms: MOV r8 to/from memory, MOV m8 imm8, ALU m8 imm8, TEST m8 imm8
+        const m = memRm(s);
+        const f = r() % 5;
+        if (f === 0) out.push([...rex(false, s, 6), 0x88, ...m]);
+        else if (f === 1) out.push([...rex(false, s, 6), 0x8a, ...m]);
+        else if (f === 2) out.push([0xc6, m[0] & ~0x38, m[1], r() & 0xff]);
+        else if (f === 3) out.push([0x80, (m[0] & ~0x38) | ((r() % 8) << 3), m[1], r() & 0xff]);
+        else out.push([0xf6, m[0] & ~0x38, m[1], r() & 0xff]);
+        break;
+      }
+      default: out.push([...rex(w, s, d), 0x87, 0xc0 | ((s & 7) << 3) | (d & 7)]); // XCHG
+    }
+  }
+  // the loop: dec r15d / dec ebp-less counter; jnz to the start; then hlt
+  // the ADD EAX, imm32 the code stores patch (its sum keeps any stale value), its immediate aligned
+  while ((CODE + out.flat().length + 1) % 4 !== 0) out.push([0x90]);
+  out.push([0x05, ...imm32()]);
+  const body = out.flat();
+  const tail = bits === 64 ? [0x41, 0xff, 0xcf] : [0xff, 0xcf]; // dec r15d / dec edi
+  const len = body.length + tail.length + 2;
+  const code = [...body, ...tail, 0x75, (-len) & 0xff, 0xf4];
+  if (len > 127) return program(r, bits);
+  // patch the code stores: RIP-relative in 64-bit mode, absolute in 32-bit mode, aimed at one
+  // byte of that MOV's immediate
+  const movImm = body.length - 4;
+  for (let k = 0, off = 0; k < out.length; off += out[k].length, k++) {
+    const ins = out[k];
+    if ((ins[0] === 0xc6 || ins[0] === 0xc7) && ins[1] === 0x05 && k < out.length - 1) {
+      const target = CODE + movImm + (ins[0] === 0xc6 ? r() % 4 : 0);
+      const disp = bits === 64 ? target - (CODE + off + ins.length) : target;
+      code.splice(off + 2, 4, ...le32(disp));
+    }
+  }
+  return code;
+}
+
+function core(code: number[], bits: 32 | 64, seed: number, jit: boolean, paged: boolean): Cpu {
+  const mem = new PhysMem(1 << 20);
+  mem.load(CODE, Uint8Array.from(code));
+  const c = new Cpu(mem);
+  setFlatMode(c, bits);
+  if (paged) {
+    // long mode with 4-level paging: PML4 0x80000 -> PDPT 0x81000 -> PD 0x82000, one 2 MiB page
+    mem.write32(0x80000, 0x81003); mem.write32(0x81000, 0x82003); mem.write32(0x82000, 0x83);
+    c.cr3 = 0x80000;
+    c.cr4 |= 0x20;
+    c.cr0 = (c.cr0 | 0x80000000) >>> 0;
+    c.pagingOn = true;
+    c.paging.flushAll();
+  }
+  const p = getProfile('zen3');
+  p.base.cycles = 0.7;
+  c.setCostProfile(p);
+  c.setJit(jit, 1);
+  const r = rng(seed * 7 + 1);
+  for (let k = 0; k < 16; k++) { c.rl[k] = r() | 0; c.rh[k] = bits === 64 ? r() | 0 : 0; }
+  c.rl[4] = STACK; c.rh[4] = 0;
+  c.rl[6] = DATA; c.rh[6] = 0;
+  c.rl[7] = DATA + 0x800; c.rh[7] = 0;
+  c.rl[15] = 5; c.rh[15] = 0;
+  if (bits === 32) c.rl[7] = 5;
+  c.flags = 0x2 | (r() & 0x8d5);
+  c.rip = CODE;
+  for (let a = DATA; a < DATA + 0x1000; a += 4) mem.write32(a, r() | 0);
+  return c;
+}
+
+function state(c: Cpu): unknown {
+  let h = 0;
+  for (let a = DATA; a < STACK + 0x100; a += 4) h = Math.imul(h ^ c.mem.read32(a), 0x01000193);
+  for (let a = CODE; a < CODE + 0x200; a += 4) h = Math.imul(h ^ c.mem.read32(a), 0x01000193);
+  return { rl: [...c.rl], rh: [...c.rh], flags: getFlags(c), rip: c.rip, ripStart: c.ripStart, icount: c.icount, cycles: c.cycles, stop: c.stopReason, fault: { ...c.lastFault }, mem: h };
+}
+
+describe('block compiler: random integer programs, interpreter vs. compiled', () => {
+  for (const [bits, paged] of [[64, false], [64, true], [32, false]] as const) {
+    it(`${bits}-bit${paged ? ' paged' : ''}: 1000 programs, compared after every slice`, () => {
+      let inBlocks = 0;
+      let total = 0;
+      for (let seed = 1; seed <= 1000; seed++) {
+        const r = rng(seed);
+        const code = program(r, bits);
+        const a = core(code, bits, seed, false, paged);
+        const b = core(code, bits, seed, true, paged);
+        const slices = rng(seed + 99);
+        for (let step = 0; step < 12 && a.stopReason !== 2 && a.stopReason !== 5; step++) {
+          const n = 1 + (slices() % 40);
+          a.run(n);
+          b.run(n);
+          expect(state(b), `seed ${seed}, slice ${step}`).toEqual(state(a));
+        }
+        total += a.icount;
+        inBlocks += b.jit!.stats.insns;
+        expect(b.jit!.stats.failed, `seed ${seed}: a block failed to compile`).toBe(0);
+      }
+      console.log(`jit-diff ${bits}: ${total} instructions, ${inBlocks} in blocks`);
+      expect(inBlocks).toBeGreaterThan(total / 3);
+    }, 300_000);
+  }
+});
