@@ -29,8 +29,9 @@ export function snapshotFromBytes(b: Uint8Array): Snapshot {
 let codeHash: string | null = null;
 
 /**
- * A hash of the machine's own code (every .js file of this build): a snapshot is only valid
- * for the emulator that took it.
+ * A hash of the machine's own code (every .js file of the emulator's directories, and the
+ * snapshot format): a snapshot is only valid for the emulator that took it. The lab's and the
+ * CLI's other files do not change what a machine does, so editing them keeps the snapshots.
  */
 export function emulatorHash(): string {
   if (codeHash !== null) return codeHash;
@@ -43,7 +44,8 @@ export function emulatorHash(): string {
       else if (name.endsWith('.js')) { h.update(name); h.update(readFileSync(p)); }
     }
   };
-  walk(root);
+  for (const dir of ['x86', 'cpu', 'svm', 'machine', 'cost']) walk(join(root, dir));
+  for (const name of ['snapshot.js', 'snapshot-file.js']) { h.update(name); h.update(readFileSync(join(root, 'lab', name))); }
   codeHash = h.digest('hex');
   return codeHash;
 }

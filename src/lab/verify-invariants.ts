@@ -154,6 +154,8 @@ export interface HostFacts {
   guestPages: number[];
   /** do_nmi and trap_dispatch */
   handlers: Set<number>;
+  /** the vector the `intr` kind raises (default INTR_VECTOR) */
+  intrVector?: number;
 }
 
 export interface Violation {
@@ -323,7 +325,7 @@ export class Checker {
     }
     const rip = c.rip;
     if (kind === Ev.Nmi) this.delivered |= 1;
-    else if (kind === Ev.Ext && vector === INTR_VECTOR) this.delivered |= 2;
+    else if (kind === Ev.Ext && vector === (this.facts.intrVector ?? INTR_VECTOR)) this.delivered |= 2;
     if (kind !== Ev.Nmi && kind !== Ev.Ext) {
       this.flag(c, 'no-crash', 'exception in the host', 'exception', `vector ${vector}${vector === 14 ? ` (#PF, CR2 ${hex(c.cr2)})` : ''}`, 'none', rip);
       return;
