@@ -15,8 +15,9 @@
  *     entry stack (the page below TSS.sp0: an event from ring 3 lands there), the IRQ
  *     stack (16 KiB below the per-cpu hardirq_stack_ptr) and the IST stacks (8 KiB below each
  *     TSS.IST entry);
- *   - C code: every function symbol of the kernel's text (System.map, the .entry.text
- *     assembly left out: it runs before SWAPGS) and of the modules' text sections (their ELF
+ *   - C code: every function symbol of the kernel's text (System.map; the .entry.text
+ *     assembly, which runs before SWAPGS, and the retpoline/return thunks, which the exit
+ *     path's assembly calls before the host state is back, left out) and of the modules' text sections (their ELF
  *     symbols at the section addresses the kernel chose, MODSECT);
  *   - the handlers' C entry points: exc_nmi and the sysvec_ / common_interrupt functions;
  *   - the VMM's state at each KVM_RUN's entry, and where SYSCALL returns to (RCX).
@@ -68,6 +69,11 @@ export interface LinuxUnitSpec {
   runs?: number;
 }
 
+/** the VMM stopped before the KVM_RUN the window was to start at; `reached` KVM_RUNs had begun */
+export class NotReached extends Error {
+  constructor(message: string, readonly reached: number) { super(message); }
+}
+
 export interface ModulePair { kvm: Uint8Array; kvmAmd: Uint8Array }
 
 function modeOf(c: Cpu): number {
@@ -109,6 +115,8 @@ export class LinuxUnit implements ReplayUnit {
   readonly describe: LinuxDescriber;
   readonly out: number[] = [];
   readonly runs: number;
+  /** the KVM_RUN the window starts at (from 1) */
+  readonly startRun: number;
   readonly syms: KernelSymbols;
   readonly intrVector = LINUX_INTR_VECTOR;
   readonly replayBudget: number;
@@ -132,6 +140,7 @@ export class LinuxUnit implements ReplayUnit {
     const i0 = c.icount;
     m.uart.onTx = (b) => { out.push(b); };
     const nth = spec.kvmRun ?? 3;
+    this.startRun = nth;
     this.runs = Math.max(1, spec.runs ?? 3);
     const what = `${spec.design}/${spec.workload}`;
 
@@ -162,7 +171,10 @@ export class LinuxUnit implements ReplayUnit {
     while (!atEntry) {
       const r = m.run(1_000_000);
       if (atEntry) break;
-      if (r.reason !== Stop.Budget || c.icount >= runEnd) throw new Error(`${what}: the VMM did not reach KVM_RUN #${nth} (${Stop[r.reason]}): ${this.tail()}`);
+      const crash = this.crashLine(this.console());
+      if (r.reason !== Stop.Budget || c.icount >= runEnd || crash !== undefined) {
+        throw new NotReached(`${what}: the VMM did not reach KVM_RUN #${nth} (${crash ?? Stop[r.reason]}): ${this.tail()}`, calls);
+      }
     }
     c.setBreakpoints(null);
     this.setup = { instructions: c.icount - i0, ms: Math.round(performance.now() - t0) };
@@ -225,6 +237,7 @@ export class LinuxUnit implements ReplayUnit {
       guestPages: [],
       handlers,
       intrVector: this.intrVector,
+      cEntryTr: false,
     };
     this.describe = new LinuxDescriber(mem, cr3, syms);
     const checker = new Checker(this.facts, mem);
@@ -270,10 +283,14 @@ export class LinuxUnit implements ReplayUnit {
     const text1 = t.require('_etext');
     const entry0 = t.require('__entry_text_start');
     const entry1 = t.require('__entry_text_end');
+    // the retpoline and return thunks (arch/x86/lib/retpoline.S) are assembly too, called from
+    // the exit path's assembly before the host state is back (UNTRAIN_RET)
+    const thunk0 = t.get('__indirect_thunk_start') ?? 0;
+    const thunk1 = t.get('__indirect_thunk_end') ?? 0;
     const out: number[] = [];
     for (const s of t.all()) {
       if (!s.func) continue;
-      const kernel = s.addr >= text0 && s.addr < text1 && !(s.addr >= entry0 && s.addr < entry1);
+      const kernel = s.addr >= text0 && s.addr < text1 && !(s.addr >= entry0 && s.addr < entry1) && !(s.addr >= thunk0 && s.addr < thunk1);
       const module = s.addr >= MODULES_LO && s.addr < MODULES_HI && this.syms.moduleOf(s.name) !== undefined;
       if (kernel || module) out.push(s.addr);
     }
@@ -318,6 +335,10 @@ export class LinuxUnit implements ReplayUnit {
       }
       push(lin, running);
       if (icount.length > MAX_PATH) { stop = `no return to ring 3 within ${MAX_PATH} instructions`; break; }
+      if ((icount.length & 4095) === 0 && this.out.length > 0) {
+        const crash = this.crashLine(latin1(this.out));
+        if (crash !== undefined) { stop = crash; break; }
+      }
       checker.stopAtExit = checker.exitCount + 1;
       const r = m.run(1);
       if (r.reason !== Stop.Budget && r.reason !== Stop.Exception) {

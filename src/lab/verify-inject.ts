@@ -117,6 +117,9 @@ export interface RunOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** instructions per slice of a replay's run to its end when a crash can end it early */
+const CRASH_SLICE = 100_000;
+
 function keyOf(v: Violation): string {
   return `${v.inv}|${v.check}|${v.what}|${v.got}|${v.rip}`;
 }
@@ -175,8 +178,22 @@ export class Injector {
     const { m, checker } = this.unit;
     const c = m.cpu;
     let stop = Stop.Budget;
-    if (!trace) {
+    const crashed = this.unit.crashLine;
+    if (!trace && crashed === undefined) {
       stop = m.run(this.budget).reason;
+    } else if (!trace && crashed !== undefined) {
+      // in slices, so that a host that has crashed (a panic loops until the budget) ends early
+      const end = c.icount + this.budget;
+      let seen = 0;
+      while (!checker.ended && c.icount < end) {
+        stop = m.run(Math.min(CRASH_SLICE, end - c.icount)).reason;
+        if (stop !== Stop.Budget) break;
+        const out = this.unit.out;
+        if (out.length !== seen) {
+          seen = out.length;
+          if (crashed.call(this.unit, latin1(out)) !== undefined) break;
+        }
+      }
     } else {
       const t = checker.trace!;
       for (let n = 0; n < this.budget && !checker.ended; n++) {
@@ -184,6 +201,7 @@ export class Injector {
         t.push({ rip: c.ripLinear(), bits: c.bits, guest: c.guestMode });
         stop = m.run(1).reason;
         if (stop !== Stop.Budget) break;
+        if ((n & 8191) === 8191 && this.unit.crashLine?.(latin1(this.unit.out)) !== undefined) break;
       }
     }
     if (checker.ended) return;
