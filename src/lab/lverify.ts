@@ -79,17 +79,19 @@ export function runLinuxUnit(ctx: LinuxUnitContext, j: LinuxJob, onProgress?: (d
     const mods = { kvm: readFileSync(`${ctx.modules}/${j.design}/kvm.ko`), kvmAmd: readFileSync(`${ctx.modules}/${j.design}/kvm-amd.ko`) };
     const spec = { design: j.design, workload: j.workload, runs: j.runs, kvmRun: j.kvmRun };
     let unit: LinuxUnit;
+    let brokeDown = false;
     try {
       unit = new LinuxUnit(ctx.boot, ctx.memSize, ctx.kernelMap, mods, spec);
     } catch (e) {
       // the host broke down before the window's first KVM_RUN: record from the last one that began
       if (!(e instanceof NotReached) || e.reached < 1) throw e;
       unit = new LinuxUnit(ctx.boot, ctx.memSize, ctx.kernelMap, mods, { ...spec, kvmRun: e.reached, runs: 1 });
+      brokeDown = true;
     }
     const inj = new Injector(unit);
-    // a window that does not get back to the VMM without any event: the reference run says
-    // where it broke down; replays would only repeat it
-    const kinds = unit.path.complete ? j.kinds : [];
+    // a host that breaks down without any event (before the window, or in it): the reference
+    // run says where and why; replays would only repeat it
+    const kinds = unit.path.complete && !brokeDown ? j.kinds : [];
     const r = replayUnit(inj, { design: j.design, workload: j.workload, fsgsbase: true, mutant: findLinuxMutant(j.design) !== undefined }, kinds, { stride: j.stride, onProgress }, t0);
     return { ...r, setup: unit.setup, functions: unit.functions, startRun: unit.startRun };
   } catch (e) {
