@@ -38,6 +38,7 @@ export interface LinuxVerifyCliOpts {
   runs?: number;
   json?: string;
   linuxDir?: string;
+  nullClearsBase?: boolean;
 }
 
 function names(s: string, option: string, known: readonly string[], all: readonly string[]): string[] {
@@ -102,14 +103,14 @@ export async function verifyLinuxCommand(o: LinuxVerifyCliOpts): Promise<number>
       progress.update(p.unitsDone, p.units, `${p.done}/${p.total} replays`);
     }
   };
-  const r = await verifyLinux({ files, designs, workloads, kinds: o.kinds, runs: o.runs, stride: o.stride, jobs: o.jobs }, onProgress);
+  const r = await verifyLinux({ files, designs, workloads, kinds: o.kinds, runs: o.runs, stride: o.stride, jobs: o.jobs, nullClearsBase: o.nullClearsBase }, onProgress);
   const nRuns = r.units.find((u) => u.runs > 0)?.runs ?? 0;
   const stride = o.stride ?? 1;
   const head = `worldswitch verify --host linux: ${o.kinds.join(', ')} at every ${stride === 1 ? '' : `${stride}th `}instruction boundary of ${nRuns} consecutive KVM_RUN${nRuns === 1 ? '' : 's'} ` +
-    `(each from the ioctl's SYSCALL entry to the VMM's next instruction) on Debian's Linux 6.1 with each design's kvm.ko + kvm-amd.ko, workload${workloads.length > 1 ? 's' : ''} ${workloads.join(', ')}`;
+    `(each from the ioctl's SYSCALL entry to the VMM's next instruction) on Debian's Linux 6.1 with each design's kvm.ko + kvm-amd.ko, workload${workloads.length > 1 ? 's' : ''} ${workloads.join(', ')}${o.nullClearsBase === true ? ', null selector loads clear the base' : ''}`;
   process.stdout.write(formatLinuxVerify(r, o.kinds, head) + '\n');
   if (o.json !== undefined) {
-    writeOutput(o.json, '--json', JSON.stringify({ host: 'linux', options: { designs, workloads, kinds: o.kinds, stride, runs: nRuns }, invariants: INVARIANTS, mutants: LINUX_MUTANTS, ...r }, null, 2) + '\n');
+    writeOutput(o.json, '--json', JSON.stringify({ host: 'linux', options: { designs, workloads, kinds: o.kinds, stride, runs: nRuns, nullClearsBase: o.nullClearsBase === true }, invariants: INVARIANTS, mutants: LINUX_MUTANTS, ...r }, null, 2) + '\n');
   }
   return r.ok ? 0 : 1;
 }

@@ -67,6 +67,8 @@ export interface LinuxUnitSpec {
   kvmRun?: number;
   /** consecutive KVM_RUNs in the window (default 3) */
   runs?: number;
+  /** the CPU clears a segment's base on a null selector load (from the module load on) */
+  nullClearsBase?: boolean;
 }
 
 /** the VMM stopped before the KVM_RUN the window was to start at; `reached` KVM_RUNs had begun */
@@ -135,6 +137,7 @@ export class LinuxUnit implements ReplayUnit {
     this.m = m;
     adoptSnapshot(m, bootSnap);
     const c = m.cpu;
+    if (spec.nullClearsBase === true) c.nullSelClearsBase = true;
     c.setCostProfile(null);
     c.flushCodeCache();
     const i0 = c.icount;

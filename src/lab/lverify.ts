@@ -40,6 +40,7 @@ export interface LinuxVerifyOptions {
   kvmRun?: number;
   stride?: number;
   jobs?: number;
+  nullClearsBase?: boolean;
 }
 
 /** a unit's result with the real host's extras */
@@ -64,7 +65,7 @@ export interface LinuxVerifyResult {
   jobs: number;
 }
 
-export interface LinuxJob { id: number; design: string; workload: string; kinds: EventKind[]; stride: number; runs?: number; kvmRun?: number }
+export interface LinuxJob { id: number; design: string; workload: string; kinds: EventKind[]; stride: number; runs?: number; kvmRun?: number; nullClearsBase?: boolean }
 export type LinuxWorkerMessage =
   | { type: 'progress'; id: number; done: number; total: number }
   | { type: 'result'; id: number; result: LinuxUnitResult };
@@ -77,7 +78,7 @@ export function runLinuxUnit(ctx: LinuxUnitContext, j: LinuxJob, onProgress?: (d
   const t0 = performance.now();
   try {
     const mods = { kvm: readFileSync(`${ctx.modules}/${j.design}/kvm.ko`), kvmAmd: readFileSync(`${ctx.modules}/${j.design}/kvm-amd.ko`) };
-    const spec = { design: j.design, workload: j.workload, runs: j.runs, kvmRun: j.kvmRun };
+    const spec = { design: j.design, workload: j.workload, runs: j.runs, kvmRun: j.kvmRun, nullClearsBase: j.nullClearsBase };
     let unit: LinuxUnit;
     let brokeDown = false;
     try {
@@ -117,7 +118,7 @@ export async function verifyLinux(o: LinuxVerifyOptions, onProgress?: (p: LinuxV
   const boot = { instructions: b.bootInsns, ms: Math.round(b.bootMs), fromCache: b.fromCache, loadMs: Math.round(b.loadMs) };
   const mapText = readFileSync(f.systemMap, 'utf8');
   const jobs: LinuxJob[] = [];
-  for (const design of o.designs) for (const workload of o.workloads) jobs.push({ id: jobs.length, design, workload, kinds: o.kinds, stride, runs: o.runs, kvmRun: o.kvmRun });
+  for (const design of o.designs) for (const workload of o.workloads) jobs.push({ id: jobs.length, design, workload, kinds: o.kinds, stride, runs: o.runs, kvmRun: o.kvmRun, nullClearsBase: o.nullClearsBase });
   const results: (LinuxUnitResult | undefined)[] = new Array(jobs.length);
   const done = new Float64Array(jobs.length);
   const total = new Float64Array(jobs.length).fill(Math.ceil(GUESS_BOUNDARIES / stride) * o.kinds.length);
