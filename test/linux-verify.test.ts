@@ -19,7 +19,7 @@ const ROOT = join(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'worldswitch.js');
 const CLEAN = 'debian';
 const MUTANT = 'vmload-stgi-first';
-const STRIDE = 97;
+const STRIDE = 29;
 const needed = [
   join(ROOT, '.cache', 'linux', 'vmlinuz'), join(ROOT, '.cache', 'linux', 'System.map'), join(ROOT, '.cache', 'linux', 'kvmhost.cpio'),
   join(ROOT, 'dist', 'cli', 'main.js'),

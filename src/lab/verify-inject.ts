@@ -136,8 +136,14 @@ export class Injector {
   private readonly budget: number;
   private readonly refKeys = new Set<string>();
 
-  constructor(unit: ReplayUnit) {
-    this.unit = unit;
+  /** a recorded unit, or the mini host's image, symbols and spec (recorded here) */
+  constructor(unit: ReplayUnit | Uint8Array, syms?: SymbolTable, spec?: UnitSpec) {
+    if (unit instanceof Uint8Array) {
+      if (syms === undefined || spec === undefined) throw new Error('Injector: an image needs its symbols and a spec');
+      this.unit = new Unit(unit, syms, spec);
+    } else {
+      this.unit = unit;
+    }
     const u = this.unit;
     u.checker.snapshotPage = (p) => u.snap.pages.get(p);
     this.budget = u.replayBudget ?? u.path.icount[u.path.n - 1] * 4 + 100_000;
