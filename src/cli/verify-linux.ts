@@ -60,7 +60,7 @@ export function formatLinuxVerify(r: LinuxVerifyResult, kinds: readonly string[]
   out.push('per unit: module load and run to the KVM_RUN snapshot, instructions in the window, function entries checked, replays, time');
   for (const u of r.units) {
     if (u.error !== undefined) continue;
-    out.push(`  ${u.design.padEnd(24)} setup ${((u.setup?.instructions ?? 0) / 1e6).toFixed(0).padStart(4)} M insns ${((u.setup?.ms ?? 0) / 1000).toFixed(1).padStart(5)} s; ` +
+    out.push(`  ${`${u.design}/${u.workload}`.padEnd(30)} setup ${((u.setup?.instructions ?? 0) / 1e6).toFixed(0).padStart(4)} M insns ${((u.setup?.ms ?? 0) / 1000).toFixed(1).padStart(5)} s; ` +
       `${u.instructions} instructions; ${u.functions ?? 0} functions; ${u.replays} replays; ${(u.ms / 1000).toFixed(1)} s`);
   }
   out.push('');
