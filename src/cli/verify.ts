@@ -16,6 +16,7 @@ import { formatFindings, formatLegend, formatTable } from '../lab/verify-report.
 import { DEFAULT_HOST_IMAGE, readHostImage } from './host.js';
 import { UserError } from './main.js';
 import { Progress } from './progress.js';
+import { verifyLinuxCommand } from './verify-linux.js';
 
 export interface VerifyCliOpts {
   design: string;
@@ -29,6 +30,10 @@ export interface VerifyCliOpts {
   nullClearsBase?: boolean;
   json?: string;
   image?: string;
+  /** mini (the project's host image) or linux (Debian's kernel with each design's kvm_amd) */
+  host?: string;
+  /** the same as --events */
+  kinds?: string;
 }
 
 function list(s: string, option: string, known: readonly string[], all?: readonly string[]): string[] {
@@ -49,6 +54,19 @@ function intArg(s: string | undefined, name: string, lo: number, hi: number): nu
 }
 
 export async function verifyCommand(o: VerifyCliOpts): Promise<number> {
+  const host = o.host ?? 'mini';
+  if (host !== 'mini' && host !== 'linux') throw new UserError(`--host: '${host}' is not mini or linux`);
+  if (o.kinds !== undefined) o.events = o.kinds;
+  if (host === 'linux') {
+    if (o.image !== undefined) throw new UserError('--image: not with --host linux (the kernel and modules come from .cache)');
+    if (!o.fsgsbase) throw new UserError('--no-fsgsbase: not with --host linux (the boot snapshot is taken with FSGSBASE on)');
+    const kinds = list(o.events, '--kinds', EVENT_KINDS, EVENT_KINDS) as EventKind[];
+    return verifyLinuxCommand({
+      design: o.design, mutants: o.mutants, workload: o.workload, kinds, json: o.json,
+      jobs: intArg(o.jobs, '--jobs', 1, 256), stride: intArg(o.stride, '--stride', 1, 1_000_000), runs: intArg(o.runs, '--runs', 1, 50),
+      nullClearsBase: o.nullClearsBase === true,
+    });
+  }
   const mutantNames = MUTANTS.map((m) => m.name);
   const designs = list(o.design, '--design', [...DESIGNS, ...mutantNames], DESIGNS);
   if (o.mutants !== undefined && o.mutants !== false) {
@@ -111,7 +129,9 @@ export function addVerifyCommand(program: Command, done: (code: number) => void)
     .option('--design <names>', `${DESIGNS.join(', ')} or mutants, comma-separated, or all`, 'all')
     .option('--mutants [names]', 'also verify the mutation suite (all, or comma-separated names): each must be caught')
     .option('--workload <names>', `${VERIFY_WORKLOADS.join(', ')}, comma-separated, or all (default ${DEFAULT_WORKLOADS.join(',')})`)
+    .option('--host <host>', 'mini (the project\'s host image) or linux (Debian\'s Linux 6.1 with each design\'s kvm_amd: designs and mutants from .cache/kvm)', 'mini')
     .option('--events <kinds>', 'nmi, intr, both, comma-separated', EVENT_KINDS.join(','))
+    .option('--kinds <kinds>', 'the same as --events')
     .option('--no-fsgsbase', 'boot with CR4.FSGSBASE off (the NMI entry uses RDMSR and SWAPGS)')
     .option('--jobs <n>', 'worker threads (default: the number of cores)')
     .option('--stride <k>', 'try every kth boundary only (default 1: all)')

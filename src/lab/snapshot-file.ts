@@ -6,7 +6,7 @@
 
 import { serialize, deserialize } from 'node:v8';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Snapshot } from './snapshot.js';
 
@@ -29,8 +29,9 @@ export function snapshotFromBytes(b: Uint8Array): Snapshot {
 let codeHash: string | null = null;
 
 /**
- * A hash of the machine's own code (every .js file of this build): a snapshot is only valid
- * for the emulator that took it.
+ * A hash of the machine's own code (every .js file of the emulator's directories, and the
+ * snapshot format): a snapshot is only valid for the emulator that took it. The lab's and the
+ * CLI's other files do not change what a machine does, so editing them keeps the snapshots.
  */
 export function emulatorHash(): string {
   if (codeHash !== null) return codeHash;
@@ -40,10 +41,14 @@ export function emulatorHash(): string {
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.js')) { h.update(name); h.update(readFileSync(p)); }
+      else if (name.endsWith('.js') || (name.endsWith('.ts') && !name.endsWith('.d.ts'))) { h.update(name); h.update(readFileSync(p)); }
     }
   };
-  walk(root);
+  for (const dir of ['x86', 'cpu', 'svm', 'machine', 'cost']) walk(join(root, dir));
+  for (const name of ['snapshot.js', 'snapshot-file.js', 'snapshot.ts', 'snapshot-file.ts']) {
+    const p = join(root, 'lab', name);
+    if (existsSync(p)) { h.update(name); h.update(readFileSync(p)); }
+  }
   codeHash = h.digest('hex');
   return codeHash;
 }

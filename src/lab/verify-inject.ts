@@ -14,11 +14,34 @@
  */
 
 import { Stop } from '../cpu/state.js';
-import { restoreSnapshot } from './snapshot.js';
+import type { Machine } from '../machine/machine.js';
+import { restoreSnapshot, type Snapshot } from './snapshot.js';
 import type { SymbolTable } from './symbols.js';
-import { INTR_VECTOR, type EventKind, type Inv, type TraceEntry, type Violation } from './verify-invariants.js';
-import { latin1, Mode, Unit, type UnitSpec } from './verify-record.js';
+import { INTR_VECTOR, type Checker, type EventKind, type Inv, type TraceEntry, type Violation } from './verify-invariants.js';
+import { latin1, Mode, Unit, type Path, type UnitSpec } from './verify-record.js';
 import { findMutant } from './verify-mutants.js';
+
+/**
+ * What replays need from a recorded unit: the mini host's (verify-record.ts) or the real
+ * Linux host's (lverify-record.ts).
+ */
+export interface ReplayUnit {
+  readonly m: Machine;
+  readonly snap: Snapshot;
+  readonly path: Path;
+  readonly checker: Checker;
+  /** the host's console output since the last restore */
+  readonly out: number[];
+  readonly spec: { design: string; workload: string };
+  readonly describe: { where(rip: number, guest: boolean): string; insnAt(rip: number, bits: number): string };
+  readonly runs: number;
+  /** the vector the `intr` kind raises (default INTR_VECTOR) */
+  readonly intrVector?: number;
+  /** instructions a replay may run (default: four times the window and 100,000) */
+  readonly replayBudget?: number;
+  /** the console line that says the host crashed, if any (default: a line starting PANIC:) */
+  crashLine?(text: string): string | undefined;
+}
 
 export interface ViolationOut {
   invariant: Inv;
@@ -94,6 +117,9 @@ export interface RunOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** instructions per slice of a replay's run to its end when a crash can end it early */
+const CRASH_SLICE = 100_000;
+
 function keyOf(v: Violation): string {
   return `${v.inv}|${v.check}|${v.what}|${v.got}|${v.rip}`;
 }
@@ -105,16 +131,22 @@ function describeMode(mode: number): string {
 
 /** A unit's replays. */
 export class Injector {
-  readonly unit: Unit;
+  readonly unit: ReplayUnit;
   /** replay budget: far more than the recorded window */
   private readonly budget: number;
   private readonly refKeys = new Set<string>();
 
-  constructor(image: Uint8Array, syms: SymbolTable, spec: UnitSpec) {
-    this.unit = new Unit(image, syms, spec);
+  /** a recorded unit, or the mini host's image, symbols and spec (recorded here) */
+  constructor(unit: ReplayUnit | Uint8Array, syms?: SymbolTable, spec?: UnitSpec) {
+    if (unit instanceof Uint8Array) {
+      if (syms === undefined || spec === undefined) throw new Error('Injector: an image needs its symbols and a spec');
+      this.unit = new Unit(unit, syms, spec);
+    } else {
+      this.unit = unit;
+    }
     const u = this.unit;
     u.checker.snapshotPage = (p) => u.snap.pages.get(p);
-    this.budget = u.path.icount[u.path.n - 1] * 4 + 100_000;
+    this.budget = u.replayBudget ?? u.path.icount[u.path.n - 1] * 4 + 100_000;
   }
 
   private restore(): void {
@@ -144,7 +176,7 @@ export class Injector {
   private raise(kind: EventKind): void {
     const m = this.unit.m;
     if (kind !== 'intr') m.cpu.raiseNmi();
-    if (kind !== 'nmi') m.lapic.accept(INTR_VECTOR, false);
+    if (kind !== 'nmi') m.lapic.accept(this.unit.intrVector ?? INTR_VECTOR, false);
   }
 
   /** run to the end of the window; a run that does not get there is a violation */
@@ -152,8 +184,22 @@ export class Injector {
     const { m, checker } = this.unit;
     const c = m.cpu;
     let stop = Stop.Budget;
-    if (!trace) {
+    const crashed = this.unit.crashLine;
+    if (!trace && crashed === undefined) {
       stop = m.run(this.budget).reason;
+    } else if (!trace && crashed !== undefined) {
+      // in slices, so that a host that has crashed (a panic loops until the budget) ends early
+      const end = c.icount + this.budget;
+      let seen = 0;
+      while (!checker.ended && c.icount < end) {
+        stop = m.run(Math.min(CRASH_SLICE, end - c.icount)).reason;
+        if (stop !== Stop.Budget) break;
+        const out = this.unit.out;
+        if (out.length !== seen) {
+          seen = out.length;
+          if (crashed.call(this.unit, latin1(out)) !== undefined) break;
+        }
+      }
     } else {
       const t = checker.trace!;
       for (let n = 0; n < this.budget && !checker.ended; n++) {
@@ -161,11 +207,12 @@ export class Injector {
         t.push({ rip: c.ripLinear(), bits: c.bits, guest: c.guestMode });
         stop = m.run(1).reason;
         if (stop !== Stop.Budget) break;
+        if ((n & 8191) === 8191 && this.unit.crashLine?.(latin1(this.unit.out)) !== undefined) break;
       }
     }
     if (checker.ended) return;
     const text = latin1(this.unit.out);
-    const panic = text.split('\n').find((l) => l.startsWith('PANIC:'));
+    const panic = this.unit.crashLine !== undefined ? this.unit.crashLine(text) : text.split('\n').find((l) => l.startsWith('PANIC:'));
     const why = panic !== undefined ? panic.trim()
       : stop === Stop.Shutdown ? `shutdown (${c.shutdown.reason || 'triple fault'})`
         : stop === Stop.Budget ? `no return to ring 3 within ${this.budget} instructions`
@@ -232,7 +279,12 @@ export class Injector {
 /** Verify one design (or mutant) on one workload with the given event kinds. */
 export function runUnit(image: Uint8Array, syms: SymbolTable, spec: UnitSpec, kinds: readonly EventKind[], o: RunOptions = {}): UnitResult {
   const t0 = performance.now();
-  const inj = new Injector(image, syms, spec);
+  const inj = new Injector(new Unit(image, syms, spec));
+  return replayUnit(inj, { ...spec, mutant: findMutant(spec.design) !== undefined }, kinds, o, t0);
+}
+
+/** Replay a recorded unit at its boundaries (every stride-th) with each event kind. */
+export function replayUnit(inj: Injector, spec: { design: string; workload: string; fsgsbase: boolean; mutant: boolean }, kinds: readonly EventKind[], o: RunOptions = {}, t0 = performance.now()): UnitResult {
   const u = inj.unit;
   const path = u.path;
   const stride = Math.max(1, o.stride ?? 1);
@@ -295,7 +347,7 @@ export function runUnit(image: Uint8Array, syms: SymbolTable, spec: UnitSpec, ki
   o.onProgress?.(total, total);
   return {
     design: spec.design,
-    mutant: findMutant(spec.design) !== undefined,
+    mutant: spec.mutant,
     workload: spec.workload,
     fsgsbase: spec.fsgsbase,
     boundaries: path.n,

@@ -154,6 +154,14 @@ export interface HostFacts {
   guestPages: number[];
   /** do_nmi and trap_dispatch */
   handlers: Set<number>;
+  /** the vector the `intr` kind raises (default INTR_VECTOR) */
+  intrVector?: number;
+  /**
+   * check TR at C function entries too (default true). Linux's designs run C with the guest's
+   * TR between #VMEXIT and reload_tss() by design (5.11 did); there TR is checked where it is
+   * used: event delivery and the return to ring 3
+   */
+  cEntryTr?: boolean;
 }
 
 export interface Violation {
@@ -280,7 +288,7 @@ export class Checker {
     const f = this.facts;
     const gs = c.segBase[S.GS];
     if (gs !== f.percpu) this.flag(c, inv, check, 'GS base', hex(gs), `${hex(f.percpu)} (the kernel's per-cpu base)`, rip);
-    this.checkTr(c, inv, check, rip);
+    if (f.cEntryTr !== false) this.checkTr(c, inv, check, rip);
     const rsp = c.rh[4] * TWO32 + (c.rl[4] >>> 0);
     let onStack = false;
     for (const s of f.stacks) if (rsp > s.lo && rsp <= s.hi) onStack = true;
@@ -323,7 +331,7 @@ export class Checker {
     }
     const rip = c.rip;
     if (kind === Ev.Nmi) this.delivered |= 1;
-    else if (kind === Ev.Ext && vector === INTR_VECTOR) this.delivered |= 2;
+    else if (kind === Ev.Ext && vector === (this.facts.intrVector ?? INTR_VECTOR)) this.delivered |= 2;
     if (kind !== Ev.Nmi && kind !== Ev.Ext) {
       this.flag(c, 'no-crash', 'exception in the host', 'exception', `vector ${vector}${vector === 14 ? ` (#PF, CR2 ${hex(c.cr2)})` : ''}`, 'none', rip);
       return;

@@ -7,7 +7,10 @@
 
 import type { KindResult, UnitResult, ViolationOut } from './verify-inject.js';
 import { EVENT_KINDS, INVARIANTS } from './verify-invariants.js';
-import { findMutant } from './verify-mutants.js';
+import { findMutant as findMiniMutant, type Mutant } from './verify-mutants.js';
+
+/** a mutant by name (the mini host's suite unless a caller passes the real host's) */
+export type MutantLookup = (name: string) => (Pick<Mutant, 'broken' | 'caughtBy' | 'equivalentOn'> & { base: string }) | undefined;
 
 export interface Verdict {
   design: string;
@@ -19,7 +22,7 @@ export interface Verdict {
 }
 
 /** a unit that could not be verified (it did not boot to KVM_RUN, a replay diverged, ...) */
-export function errorUnit(design: string, workload: string, fsgsbase: boolean, error: string): UnitResult {
+export function errorUnit(design: string, workload: string, fsgsbase: boolean, error: string, findMutant: MutantLookup = findMiniMutant): UnitResult {
   return {
     design, mutant: findMutant(design) !== undefined, workload, fsgsbase, boundaries: 0, instructions: 0, runs: 0, untried: { outsideRun: 0, stride: 0 },
     complete: false, reference: [], kinds: [], replays: 0, ms: 0, error,
@@ -43,7 +46,7 @@ function invariantsOf(u: UnitResult): string[] {
   return [...s];
 }
 
-export function verdicts(units: UnitResult[]): Verdict[] {
+export function verdicts(units: UnitResult[], findMutant: MutantLookup = findMiniMutant): Verdict[] {
   const names: string[] = [];
   for (const u of units) if (!names.includes(u.design)) names.push(u.design);
   return names.map((design) => {
@@ -139,9 +142,9 @@ function sameFinding(a: ViolationOut | undefined, b: ViolationOut | undefined): 
  * Where each mutant (and each design that is not clean) was caught: its first violation in
  * full for the first workload that shows it, the other workloads in a line each.
  */
-export function formatFindings(units: UnitResult[], traceLines = 10): string {
+export function formatFindings(units: UnitResult[], traceLines = 10, findMutant: MutantLookup = findMiniMutant): string {
   const lines: string[] = [];
-  for (const v of verdicts(units)) {
+  for (const v of verdicts(units, findMutant)) {
     if (!v.mutant && v.ok) continue;
     const m = findMutant(v.design);
     lines.push(`${v.design}${m !== undefined ? ` (${m.base}: ${m.broken})` : ''}: ${v.summary}`);

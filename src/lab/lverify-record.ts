@@ -1,0 +1,383 @@
+/**
+ * Recording KVM_RUNs of the real host (Debian's Linux 6.1 with a design's kvm.ko and
+ * kvm-amd.ko, linuxhost.ts) for the verifier. From the boot snapshot: type the design line, let
+ * the VMM load the modules, type the run line (the VMM with `nochecks`: the machine checks, and
+ * `fsflip`: the VMM moves its FS and GS bases to the next of three blocks before every
+ * KVM_RUN, period 3), stop at the SYSCALL entry of the chosen KVM_RUN ioctl, snapshot there and
+ * step through `runs` consecutive KVM_RUNs to the VMM's first instruction after the last one's
+ * return. The boundaries are numbered as in verify-record.ts (instructions retired, #VMEXITs).
+ *
+ * What the invariants compare with is read from Linux's own state at the ioctl's SYSCALL entry:
+ *   - the per-cpu base: __per_cpu_offset[0] in the kernel's memory, which must be what
+ *     KERNEL_GS_BASE holds there (the entry's SWAPGS brings it into GS base);
+ *   - the host TSS: TR as the kernel has it (selector, base, limit);
+ *   - the kernel stacks: the task's (16 KiB below the per-cpu cpu_current_top_of_stack), the
+ *     entry stack (the page below TSS.sp0: an event from ring 3 lands there), the IRQ
+ *     stack (16 KiB below the per-cpu hardirq_stack_ptr) and the IST stacks (8 KiB below each
+ *     TSS.IST entry);
+ *   - C code: every function symbol of the kernel's text (System.map; the .entry.text
+ *     assembly, which runs before SWAPGS, and the retpoline/return thunks, which the exit
+ *     path's assembly calls before the host state is back, left out) and of the modules' text sections (their ELF
+ *     symbols at the section addresses the kernel chose, MODSECT);
+ *   - the handlers' C entry points: exc_nmi and the sysvec_ / common_interrupt functions;
+ *   - the VMM's state at each KVM_RUN's entry, and where SYSCALL returns to (RCX).
+ * The `intr` kind raises IRQ_WORK_VECTOR (0xf6): Linux has a handler for it
+ * (sysvec_irq_work, found through the IDT) that does nothing when no work is queued, so the
+ * event itself changes nothing an invariant looks at.
+ */
+
+import { Machine } from '../machine/machine.js';
+import type { PhysMem } from '../machine/memory.js';
+import type { Cpu } from '../cpu/cpu.js';
+import { Fl, S, Stop, TWO32 } from '../cpu/state.js';
+import { V } from '../svm/vmcb.js';
+import { adoptSnapshot, restoreSnapshot, takeSnapshot, type Snapshot } from './snapshot.js';
+import type { SymbolTable } from './symbols.js';
+import { kernelSymbols, parseModuleSections, type KernelSymbols } from './kmod.js';
+import { Bp, Checker, readCpuSet, readVmcbSet, SET_WORDS, type HostFacts, type StackRange } from './verify-invariants.js';
+import { latin1, Mode, type Path } from './verify-record.js';
+import { LinuxDescriber, readLinear32, readLinear64 } from './lverify-describe.js';
+import type { ReplayUnit } from './verify-inject.js';
+
+/** the ioctl system call and the KVM_RUN request (_IO(KVMIO, 0x80)) */
+const SYS_IOCTL = 16;
+const KVM_RUN = 0xae80;
+const MODULES_LOADED = 'kvmhost: modules loaded';
+/** Linux's IRQ_WORK_VECTOR (arch/x86/include/asm/irq_vectors.h) */
+export const LINUX_INTR_VECTOR = 0xf6;
+const LOAD_BUDGET = 3_000_000_000;
+const RUN_BUDGET = 200_000_000;
+const MAX_PATH = 2_000_000;
+/** the kernel's module area (arch/x86/include/asm/pgtable_64_types.h: MODULES_VADDR, MODULES_END) */
+const MODULES_LO = -0x60000000;
+const MODULES_HI = -0x1000000;
+const THREAD_SIZE = 16384;
+const IRQ_STACK_SIZE = 16384;
+const EXCEPTION_STKSZ = 8192;
+const ENTRY_STACK_SIZE = 4096;
+
+/** console lines that say the kernel is in trouble */
+const CRASH = /Oops|BUG:|Kernel panic|general protection fault|double fault|WARNING: CPU|RIP: 0010:|kernel stack overflow/;
+
+export interface LinuxUnitSpec {
+  /** the module set (a directory under /kvm in the initramfs: a design, a mutant, "debian") */
+  design: string;
+  workload: string;
+  /** which KVM_RUN the window starts at, from 1 (default 3: the first ones build the MMU) */
+  kvmRun?: number;
+  /** consecutive KVM_RUNs in the window (default 3) */
+  runs?: number;
+  /** the CPU clears a segment's base on a null selector load (from the module load on) */
+  nullClearsBase?: boolean;
+}
+
+/** the VMM stopped before the KVM_RUN the window was to start at; `reached` KVM_RUNs had begun */
+export class NotReached extends Error {
+  constructor(message: string, readonly reached: number) { super(message); }
+}
+
+export interface ModulePair { kvm: Uint8Array; kvmAmd: Uint8Array }
+
+function modeOf(c: Cpu): number {
+  return (c.guestMode ? Mode.Guest : 0) | (c.svm.gif ? Mode.Gif : 0) | ((c.flags & Fl.IF) !== 0 ? Mode.If : 0) | (c.cpl === 3 ? Mode.User : 0);
+}
+
+function read64(mem: PhysMem, pa: number): number {
+  return mem.read32(pa + 4) * TWO32 + (mem.read32(pa) >>> 0);
+}
+
+/** guest RAM: the pages the nested tables map without a reserved bit (KVM marks MMIO SPTEs with high reserved bits) */
+function guestRamPages(mem: PhysMem, nCr3: number): number[] {
+  const pages: number[] = [];
+  const walk = (table: number, level: number): void => {
+    for (let i = 0; i < 512; i++) {
+      const lo = mem.read32(table + 8 * i);
+      const hi = mem.read32(table + 8 * i + 4);
+      if ((lo & 1) === 0 || (hi & (1 << 19)) !== 0) continue;
+      const addr = (hi & 0x7ffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+      if (level > 1 && (level === 4 || (lo & 0x80) === 0)) {
+        if (addr + 4096 <= mem.size) walk(addr, level - 1);
+        continue;
+      }
+      const bytes = level === 1 ? 4096 : level === 2 ? 1 << 21 : 1 << 30;
+      for (let a = addr; a < addr + bytes && a < mem.size; a += 4096) pages.push(a / 4096);
+    }
+  };
+  walk(nCr3 - (nCr3 % 4096), 4);
+  return pages;
+}
+
+/** A design (or mutant) of the real host ready for replays. */
+export class LinuxUnit implements ReplayUnit {
+  readonly m: Machine;
+  readonly checker: Checker;
+  readonly snap: Snapshot;
+  readonly path: Path;
+  readonly facts: HostFacts;
+  readonly describe: LinuxDescriber;
+  readonly out: number[] = [];
+  readonly runs: number;
+  /** the KVM_RUN the window starts at (from 1) */
+  readonly startRun: number;
+  readonly syms: KernelSymbols;
+  readonly intrVector = LINUX_INTR_VECTOR;
+  readonly replayBudget: number;
+  /** function entries checked (kernel + modules) */
+  readonly functions: number;
+  /** instructions and host milliseconds of the module load and the run to the snapshot */
+  readonly setup: { instructions: number; ms: number };
+  /** the SYSCALL entry (entry_SYSCALL_64) */
+  private readonly entry: number;
+  private text = '';
+
+  constructor(bootSnap: Snapshot, memSize: number, kernelMap: SymbolTable, mods: ModulePair, readonly spec: LinuxUnitSpec) {
+    const t0 = performance.now();
+    const out = this.out;
+    const m = new Machine({ memSize });
+    this.m = m;
+    adoptSnapshot(m, bootSnap);
+    const c = m.cpu;
+    if (spec.nullClearsBase === true) c.nullSelClearsBase = true;
+    c.setCostProfile(null);
+    c.flushCodeCache();
+    const i0 = c.icount;
+    m.uart.onTx = (b) => { out.push(b); };
+    const nth = spec.kvmRun ?? 3;
+    this.startRun = nth;
+    this.runs = Math.max(1, spec.runs ?? 3);
+    const what = `${spec.design}/${spec.workload}`;
+
+    // 1. the modules
+    m.uart.queueInput(`design=${spec.design}\n`);
+    const loadEnd = c.icount + LOAD_BUDGET;
+    while (!this.console().includes(MODULES_LOADED)) {
+      const r = m.run(2_000_000);
+      if (r.reason !== Stop.Budget || c.icount >= loadEnd || /RESULT fail/.test(this.text)) {
+        throw new Error(`${what}: the modules did not load (${Stop[r.reason]}): ${this.tail()}`);
+      }
+    }
+    const sections = parseModuleSections(this.text);
+    const syms = kernelSymbols(kernelMap, [{ name: 'kvm', ko: mods.kvm }, { name: 'kvm_amd', ko: mods.kvmAmd }], sections);
+    this.syms = syms;
+    const table = syms.table;
+
+    // 2. to the SYSCALL entry of the nth KVM_RUN
+    const entry = table.require('entry_SYSCALL_64');
+    this.entry = entry;
+    let calls = 0;
+    let atEntry = false;
+    c.setBreakpoints(new Set([entry]), (cpu) => {
+      if (cpu.rl[0] === SYS_IOCTL && cpu.rh[0] === 0 && cpu.rl[6] === KVM_RUN && cpu.rh[6] === 0 && ++calls === nth) { atEntry = true; cpu.stopReason = Stop.Exception; }
+    });
+    m.uart.queueInput(`workload=${spec.workload} iterations=${nth + this.runs + 2} nochecks fsflip\n`);
+    const runEnd = c.icount + RUN_BUDGET;
+    while (!atEntry) {
+      const r = m.run(1_000_000);
+      if (atEntry) break;
+      const crash = this.crashLine(this.console());
+      if (r.reason !== Stop.Budget || c.icount >= runEnd || crash !== undefined) {
+        throw new NotReached(`${what}: the VMM did not reach KVM_RUN #${nth} (${crash ?? Stop[r.reason]}): ${this.tail()}`, calls);
+      }
+    }
+    c.setBreakpoints(null);
+    this.setup = { instructions: c.icount - i0, ms: Math.round(performance.now() - t0) };
+
+    // 3. the facts, from the kernel's own state
+    const mem = m.mem;
+    const cr3 = c.cr3;
+    const lin64 = (lin: number, name: string) => {
+      const v = readLinear64(mem, cr3, lin);
+      if (v === null) throw new Error(`${what}: ${name} (0x${BigInt.asUintN(64, BigInt(lin)).toString(16)}) is not mapped`);
+      return v;
+    };
+    const percpu = lin64(table.require('__per_cpu_offset'), '__per_cpu_offset[0]');
+    if (percpu !== c.kernelGsBase) {
+      throw new Error(`${what}: KERNEL_GS_BASE at the SYSCALL entry (0x${BigInt.asUintN(64, BigInt(c.kernelGsBase)).toString(16)}) is not __per_cpu_offset[0] (0x${BigInt.asUintN(64, BigInt(percpu)).toString(16)})`);
+    }
+    const tss = c.segBase[S.TR];
+    const stacks: StackRange[] = [];
+    // the task's stack: the per-cpu cpu_current_top_of_stack (what entry_SYSCALL_64 loads)
+    const topVar = table.get('cpu_current_top_of_stack');
+    const top = topVar !== undefined ? lin64(percpu + topVar, 'cpu_current_top_of_stack') : lin64(tss + 12, 'TSS.sp1');
+    stacks.push({ name: 'task stack', lo: top - THREAD_SIZE, hi: top });
+    // the entry stack (TSS.sp0): where an event from ring 3 lands, before the entry code moves to the task stack
+    const sp0 = lin64(tss + 4, 'TSS.sp0');
+    stacks.push({ name: 'entry stack', lo: sp0 - ENTRY_STACK_SIZE, hi: sp0 });
+    const irqPtr = table.get('hardirq_stack_ptr');
+    if (irqPtr !== undefined) {
+      const top = lin64(percpu + irqPtr, 'hardirq_stack_ptr') + 8;
+      stacks.push({ name: 'IRQ stack', lo: top - IRQ_STACK_SIZE, hi: top });
+    }
+    for (let k = 0; k < 7; k++) {
+      const ist = lin64(tss + 0x24 + 8 * k, `TSS.IST${k + 1}`);
+      if (ist !== 0) stacks.push({ name: `IST${k + 1} stack`, lo: ist - EXCEPTION_STKSZ, hi: ist });
+    }
+    // the handler the interrupt vector leads to: asm_sysvec_X in the IDT, its C body sysvec_X
+    const gate = c.idtrBase + this.intrVector * 16;
+    const g0 = readLinear32(mem, cr3, gate);
+    const g1 = readLinear32(mem, cr3, gate + 4);
+    const g2 = readLinear32(mem, cr3, gate + 8);
+    const handlers = new Set<number>([table.require('exc_nmi')]);
+    if (g0 === null || g1 === null || g2 === null) throw new Error(`${what}: the IDT is not mapped`);
+    const target = (g2 | 0) * TWO32 + (((g1 & 0xffff0000) | (g0 & 0xffff)) >>> 0);
+    const gateName = table.at(target)?.name ?? '';
+    const body = gateName.startsWith('asm_') ? table.get(gateName.slice(4)) : undefined;
+    if (body === undefined) throw new Error(`${what}: vector 0x${this.intrVector.toString(16)} leads to ${table.describe(target)}, not an asm_sysvec_ handler`);
+    handlers.add(body);
+    for (const s of table.all()) if (s.func && (s.name.startsWith('sysvec_') || s.name === 'common_interrupt')) handlers.add(s.addr);
+    const before = new Uint32Array(SET_WORDS);
+    readCpuSet(c, before);
+    this.facts = {
+      percpu,
+      trSel: c.segSel[S.TR],
+      trBase: tss,
+      trLimit: c.segLimit[S.TR],
+      stacks,
+      befores: [before],
+      runs: this.runs,
+      userReturn: c.rh[1] * TWO32 + (c.rl[1] >>> 0),
+      vmcb: 0,
+      guestPages: [],
+      handlers,
+      intrVector: this.intrVector,
+      cEntryTr: false,
+    };
+    this.describe = new LinuxDescriber(mem, cr3, syms);
+    const checker = new Checker(this.facts, mem);
+    this.checker = checker;
+    const svmExitAt = c.svmExitAt;
+    c.svmExitAt = (code, i1lo, i1hi, i2, guestRip, nrip) => {
+      svmExitAt(code, i1lo, i1hi, i2, guestRip, nrip);
+      checker.onExit(c, code);
+    };
+    c.onDeliver = (cpu, vector, kind) => checker.onDeliver(cpu, vector, kind);
+    c.setGsAccessHook((cpu) => checker.onGsAccess(cpu));
+    out.length = 0;
+    this.snap = takeSnapshot(m);
+    this.path = this.record();
+    const vmcb = c.svm.vmcb;
+    restoreSnapshot(m, this.snap);
+    this.facts.vmcb = vmcb;
+    if (vmcb !== 0) {
+      this.facts.guestPages = guestRamPages(mem, read64(mem, vmcb + V.N_CR3));
+      readVmcbSet(mem, vmcb, checker.baseline);
+    }
+    this.replayBudget = this.path.icount[this.path.n - 1] * 4 + 2_000_000;
+    this.functions = this.placeBreakpoints();
+  }
+
+  private console(): string {
+    if (this.out.length > 0) { this.text += latin1(this.out); this.out.length = 0; }
+    return this.text;
+  }
+
+  private tail(): string {
+    return this.console().trim().split('\n').slice(-4).join(' | ');
+  }
+
+  crashLine(text: string): string | undefined {
+    return text.split('\n').find((l) => CRASH.test(l))?.trim();
+  }
+
+  /** kernel text (not .entry.text) and module functions */
+  private cFunctions(): number[] {
+    const t = this.syms.table;
+    const text0 = t.require('_stext');
+    const text1 = t.require('_etext');
+    const entry0 = t.require('__entry_text_start');
+    const entry1 = t.require('__entry_text_end');
+    // the retpoline and return thunks (arch/x86/lib/retpoline.S) are assembly too, called from
+    // the exit path's assembly before the host state is back (UNTRAIN_RET)
+    const thunk0 = t.get('__indirect_thunk_start') ?? 0;
+    const thunk1 = t.get('__indirect_thunk_end') ?? 0;
+    const out: number[] = [];
+    for (const s of t.all()) {
+      if (!s.func) continue;
+      const kernel = s.addr >= text0 && s.addr < text1 && !(s.addr >= entry0 && s.addr < entry1) && !(s.addr >= thunk0 && s.addr < thunk1);
+      const module = s.addr >= MODULES_LO && s.addr < MODULES_HI && this.syms.moduleOf(s.name) !== undefined;
+      if (kernel || module) out.push(s.addr);
+    }
+    return out;
+  }
+
+  /** step from the snapshot to the VMM's first instruction after the last KVM_RUN */
+  private record(): Path {
+    const { m, checker, facts } = this;
+    const c = m.cpu;
+    c.setBreakpoints(new Set());
+    const base = c.icount;
+    const icount: number[] = [];
+    const exits: number[] = [];
+    const rip: number[] = [];
+    const bits: number[] = [];
+    const mode: number[] = [];
+    const inRun: number[] = [];
+    let complete = false;
+    let stop = '';
+    let returns = 0;
+    let running = true;
+    const push = (lin: number, inside: boolean) => {
+      icount.push(c.icount - base);
+      exits.push(checker.exitCount);
+      rip.push(lin);
+      bits.push(c.bits);
+      mode.push(modeOf(c));
+      inRun.push(inside ? 1 : 0);
+    };
+    for (;;) {
+      const lin = c.ripLinear();
+      if (!running && lin === this.entry && c.cpl === 0 && !c.guestMode && c.rl[0] === SYS_IOCTL && c.rl[6] === KVM_RUN && c.rh[6] === 0) {
+        const b = new Uint32Array(SET_WORDS);
+        readCpuSet(c, b);
+        facts.befores.push(b);
+        running = true;
+      }
+      if (c.cpl === 3 && !c.guestMode && lin === facts.userReturn && running) {
+        running = false;
+        if (++returns === this.runs) { push(lin, false); complete = true; break; }
+      }
+      push(lin, running);
+      if (icount.length > MAX_PATH) { stop = `no return to ring 3 within ${MAX_PATH} instructions`; break; }
+      if ((icount.length & 4095) === 0 && this.out.length > 0) {
+        const crash = this.crashLine(latin1(this.out));
+        if (crash !== undefined) { stop = crash; break; }
+      }
+      checker.stopAtExit = checker.exitCount + 1;
+      const r = m.run(1);
+      if (r.reason !== Stop.Budget && r.reason !== Stop.Exception) {
+        stop = `${Stop[r.reason]} at 0x${r.rip.toString(16)}`;
+        push(c.ripLinear(), running);
+        break;
+      }
+    }
+    checker.stopAtExit = -1;
+    return {
+      n: icount.length,
+      icount: Float64Array.from(icount),
+      exits: Int32Array.from(exits),
+      rip: Float64Array.from(rip),
+      bits: Uint8Array.from(bits),
+      mode: Uint8Array.from(mode),
+      inRun: Uint8Array.from(inRun),
+      complete,
+      stop,
+    };
+  }
+
+  /** every function entry, the handlers, each VMRUN of the path, and the VMM's return point */
+  private placeBreakpoints(): number {
+    const { path, checker, facts } = this;
+    const roles = checker.roles;
+    const add = (a: number, r: number) => roles.set(a, (roles.get(a) ?? 0) | r);
+    const funcs = this.cFunctions();
+    for (const a of funcs) add(a, Bp.CEntry);
+    for (const h of facts.handlers) add(h, Bp.Handler);
+    for (let k = 0; k + 1 < path.n; k++) {
+      if ((path.mode[k] & Mode.Guest) === 0 && (path.mode[k + 1] & Mode.Guest) !== 0) add(path.rip[k], Bp.Vmrun);
+    }
+    add(facts.userReturn, Bp.UserReturn);
+    this.m.cpu.setBreakpoints(new Set(roles.keys()), (cpu, lin) => checker.onBreakpoint(cpu, lin));
+    return funcs.length;
+  }
+}
+
