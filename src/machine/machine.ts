@@ -306,10 +306,7 @@ export class Machine {
     const r = loadKernel(this.mem, file, { cpus: this.cpus.length, ...opts });
     applyInitialState(this.cpu, r.state);
     // the APs wait for INIT/SIPI, as firmware leaves them
-    for (let k = 1; k < this.cpus.length; k++) {
-      this.smp.waitSipi[k] = 1;
-      this.cpus[k].halted = true;
-    }
+    for (let k = 1; k < this.cpus.length; k++) this.smp.parkAp(k);
     return r;
   }
 

@@ -99,6 +99,15 @@ export class Smp implements IpiBus {
     this.waitSipi = new Uint8Array(n);
     this.lowestPriorityHits = new Uint32Array(n);
     for (const l of lapics) l.bus = this;
+    // the APs start as firmware leaves them: initialised, waiting for a startup IPI
+    for (let k = 1; k < n; k++) this.parkAp(k);
+  }
+
+  /** CPU k (not the BSP) in the INIT state, waiting for a startup IPI */
+  parkAp(k: number): void {
+    resetToInit(this.cpus[k]);
+    this.waitSipi[k] = 1;
+    this.cpus[k].halted = true;
   }
 
   // ---- destinations (APM Vol. 2 16.5, 16.6) ----
@@ -238,7 +247,10 @@ export class Smp implements IpiBus {
     this.waitSipi[k] = 0;
     c.segSel[S.CS] = vector << 8;
     c.segBase[S.CS] = vector << 12;
+    c.segLimit[S.CS] = 0xffff;
+    c.segAttr[S.CS] = 0x9b;
     c.rip = 0;
+    updateMode(c);
     c.halted = false;
     c.nmiPending = false;
     c.attention = true;
