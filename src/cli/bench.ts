@@ -17,6 +17,7 @@ import { formatSensitivity, formatUncertainty, sensitivity, uncertainty } from '
 import { profileFromJson } from '../cost/profile-file.js';
 import { runHost, DESIGNS, WORKLOADS } from '../lab/hostrun.js';
 import { DEFAULT_HOST_IMAGE, mixGroup, readHostImage } from './host.js';
+import { parseCpus } from './run.js';
 import { UserError } from './main.js';
 import { Progress } from './progress.js';
 
@@ -35,6 +36,7 @@ interface BenchCliOpts {
   seed: string;
   profile?: string;
   image?: string;
+  cpus?: string;
 }
 
 function profilesOf(cpu: string): string[] {
@@ -93,7 +95,7 @@ export async function benchCommand(o: BenchCliOpts): Promise<number> {
 
   for (const name of fileProfile !== undefined ? [fileProfile.name] : profiles) {
     const { profile, cal } = prepare(image, name, o.calibrate, fileProfile);
-    const spec: BenchSpec = { profile, workload: o.workload, designs, iterations, kexits, uexits, fsgsbase: o.fsgsbase };
+    const spec: BenchSpec = { profile, workload: o.workload, designs, iterations, kexits, uexits, fsgsbase: o.fsgsbase, cpus: parseCpus(o.cpus ?? '1') };
     const entry: Record<string, unknown> = { profile: name, workload: o.workload, iterations, fsgsbase: o.fsgsbase };
     if (cal !== null) {
       process.stdout.write(`${name}: calibrated on the merged design's phases (576 / 1368 / 584): base ${cal.base} cycles per instruction, world switch ${cal.worldSwitch} cycles\n`);
@@ -172,6 +174,7 @@ export function addBenchCommands(program: Command, done: (code: number) => void)
     .option('--seed <n>', 'seed of the draws', '1')
     .option('--profile <file>', 'a measured cost profile (JSON, as `worldswitch measure` prints it; docs/measure.md), used as it is')
     .option('--image <path>', 'host image (default build/host/host.elf)')
+    .option('--cpus <n>', 'CPUs in the machine (the host runs on CPU 0)', '1')
     .action(async (opts: BenchCliOpts) => { done(await benchCommand(opts)); });
   program
     .command('calibrate')

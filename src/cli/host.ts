@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from './main.js';
+import { parseCpus } from './run.js';
 import { DESIGNS, BROKEN_DESIGNS, WORKLOADS, MAX_ITERATIONS, runHost, type HostOptions, type HostResult } from '../lab/hostrun.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -116,6 +117,7 @@ export interface HostCliOpts {
   image?: string;
   raw?: boolean;
   maxInsns?: string;
+  cpus?: string;
 }
 
 function count(s: string, name: string, min: number, max: number): number {
@@ -161,6 +163,7 @@ export function hostCommand(o: HostCliOpts): number {
     nmi: o.nmi === undefined ? undefined : count(o.nmi, '--nmi', 0, 1_000_000_000),
     timer: o.timer === undefined ? undefined : count(o.timer, '--timer', 0, 0xffffffff),
     maxInsns: o.maxInsns === undefined ? undefined : count(o.maxInsns, '--max-insns', 1, Number.MAX_SAFE_INTEGER),
+    cpus: parseCpus(o.cpus ?? '1'),
   };
   const image = readHostImage(o.image ?? DEFAULT_HOST_IMAGE);
   const designs = o.design === 'all' ? [...DESIGNS] : [o.design];
@@ -200,5 +203,6 @@ export function addHostCommand(program: Command, done: (code: number) => void): 
     .option('--image <path>', 'host image (default build/host/host.elf)')
     .option('--raw', 'also print the host\'s console output')
     .option('--max-insns <n>', 'stop each run after this many instructions')
+    .option('--cpus <n>', 'CPUs in the machine (the host runs on CPU 0)', '1')
     .action((opts: HostCliOpts) => { done(hostCommand(opts)); });
 }

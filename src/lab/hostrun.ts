@@ -32,6 +32,8 @@ export interface HostOptions {
   maxInsns?: number;
   /** count instructions, serializing instructions and MSR accesses inside KVM_RUN */
   measureIoctl?: boolean;
+  /** CPUs in the machine (default 1; the host kernel runs on CPU 0) */
+  cpus?: number;
 }
 
 export interface Phase { min: number; median: number; max: number }
@@ -163,8 +165,8 @@ export function parseHostOutput(text: string): Omit<HostResult, 'design' | 'text
 /** Boot the host image on a Machine with these options and read what the VMM printed. */
 export function runHost(image: Uint8Array, o: HostOptions, onByte?: (b: number) => void, profile?: CostProfile | null): HostResult {
   const bytes: number[] = [];
-  const m = new Machine({ onUartByte: (b) => { bytes.push(b); onByte?.(b); } });
-  if (profile) m.cpu.setCostProfile(profile);
+  const m = new Machine({ cpus: o.cpus, onUartByte: (b) => { bytes.push(b); onByte?.(b); } });
+  if (profile) m.setCostProfile(profile);
   m.cpu.countSerializing = true;
   m.cpu.flushCodeCache();
   const ioctl = o.measureIoctl ? measureIoctl(m, image) : { calls: 0, instructions: 0, serializing: 0, msrAccesses: 0, cycles: 0 };

@@ -32,6 +32,8 @@ export interface VerifyOptions {
   runs?: number;
   /** the CPU clears a segment's base on a null selector load */
   nullClearsBase?: boolean;
+  /** CPUs in the machine (default 1) */
+  cpus?: number;
   /** worker threads (default: the machine's cores; <= 1 runs in this thread) */
   jobs?: number;
 }
@@ -83,7 +85,7 @@ export async function verify(o: VerifyOptions, onProgress?: (p: VerifyProgress) 
   const stride = Math.max(1, o.stride ?? 1);
   const jobs: UnitJob[] = [];
   for (const design of o.designs) {
-    for (const workload of o.workloads) jobs.push({ id: jobs.length, spec: { design, workload, fsgsbase: o.fsgsbase, runs: o.runs, nullClearsBase: o.nullClearsBase }, kinds: o.kinds, stride });
+    for (const workload of o.workloads) jobs.push({ id: jobs.length, spec: { design, workload, fsgsbase: o.fsgsbase, runs: o.runs, nullClearsBase: o.nullClearsBase, cpus: o.cpus }, kinds: o.kinds, stride });
   }
   const results: (UnitResult | undefined)[] = new Array(jobs.length);
   const done = new Float64Array(jobs.length);

@@ -256,6 +256,11 @@ export class Machine {
     c.halted = true;
   }
 
+  /** a cost profile (or null) on every CPU */
+  setCostProfile(p: Parameters<Cpu['setCostProfile']>[0]): void {
+    for (const c of this.cpus) c.setCostProfile(p);
+  }
+
   /** the CPU running now (CPU 0 with one CPU) */
   currentCpu(): Cpu {
     return this.cpus[this.smp.current];
