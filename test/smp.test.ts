@@ -193,6 +193,20 @@ describe('machine with more CPUs', () => {
 });
 
 describe('SMP kernel under snapshots', () => {
+  it('interleaves the same however the caller slices the run', () => {
+    const go = (slice: number) => {
+      let out = '';
+      const m = new Machine({ memSize: 64 << 20, cpus: 2, onUartByte: (b) => { out += String.fromCharCode(b); } });
+      m.boot(readFileSync(join(ROOT, 'build', 'guest', 'smp.elf')), { name: 'smp' });
+      let r = m.run(slice);
+      while (r.reason === Stop.Budget && m.icount() < 60_000_000) r = m.run(slice);
+      return { out, perCpu: r.perCpu, reason: r.reason };
+    };
+    const a = go(100_000_000);
+    expect(a.out).toContain('SUMMARY: 14 tests, 0 unexpected failures');
+    expect(go(7777)).toEqual(a);
+  }, 120_000);
+
   beforeAll(() => {
     execFileSync('bash', [join(ROOT, 'guest', 'build.sh')], { stdio: 'pipe' });
   }, 120_000);

@@ -127,11 +127,20 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
   if (opts.trace) {
     // one instruction at a time, each printed before it runs
     const end = machine.icount() + maxInsns;
+    const many = machine.cpus.length > 1;
+    const lines = machine.cpus.map(() => '');
+    const before = machine.cpus.map(() => 0);
     for (;;) {
-      let text: string;
-      try { text = disasm(cpu.peek(), cpu.ripLinear()); } catch { text = '(fetch faults)'; }
-      process.stderr.write(`${hex(cpu.ripLinear())}: ${text}\n`);
+      machine.cpus.forEach((c, k) => {
+        let text: string;
+        try { text = disasm(c.peek(), c.ripLinear()); } catch { text = '(fetch faults)'; }
+        lines[k] = `${many ? `cpu${k} ` : ''}${hex(c.ripLinear())}: ${text}\n`;
+        before[k] = c.icount;
+      });
+      if (!many) process.stderr.write(lines[0]);
       r = machine.run(1);
+      // with more CPUs: the line of the CPU that ran (an instruction that faulted prints nothing)
+      if (many) machine.cpus.forEach((c, k) => { if (c.icount !== before[k]) process.stderr.write(lines[k]); });
       if (r.reason !== Stop.Budget || machine.icount() >= end) break;
     }
   } else {

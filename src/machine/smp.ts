@@ -76,6 +76,11 @@ export class Smp implements IpiBus {
   current = 0;
   /** instructions per CPU per turn */
   quantum = DEFAULT_QUANTUM;
+  /** whose turn it is, the instructions left in it (0: a new turn starts), and whether the
+   * turn retired any */
+  turn = 0;
+  turnLeft = 0;
+  turnRan = false;
   /** pending INIT/SMI/startup messages per CPU (Msg bits) */
   readonly pending: Uint8Array;
   /** the startup vector of a pending startup IPI */
@@ -262,7 +267,7 @@ export class Smp implements IpiBus {
   /** interrupt requests so far on every APIC (the idle check compares it across a jump) */
   requests(): number {
     let n = 0;
-    for (const l of this.lapics) n += l.acceptCount + (l.nmiPending ? 1 : 0);
+    for (const l of this.lapics) n += l.acceptCount;
     return n;
   }
 }
@@ -349,56 +354,76 @@ export interface SmpMachine {
   requests(): number;
 }
 
+/** instructions retired (and exception storms counted) on every CPU */
+function used(cpus: Cpu[]): number {
+  let n = 0;
+  for (const c of cpus) n += c.icount + c.stormCount;
+  return n;
+}
+
 /**
  * Run the CPUs round robin until the guest exits, every CPU halts for good, one stops (shutdown,
- * a bare core's exception), or `maxInsns` instructions have retired on all CPUs together.
+ * a bare core's exception, a lab hook), or `maxInsns` instructions have retired on all CPUs
+ * together. The turn in progress (whose CPU, how much of its quantum is left) carries over to
+ * the next call, so the interleaving does not depend on how a caller slices the run.
  */
 export function runSmp(m: SmpMachine, smp: Smp, maxInsns: number): Stop {
   const cpus = smp.cpus;
   const n = cpus.length;
   const sched = m.sched;
-  let total = 0;
-  for (const c of cpus) total += c.icount + c.stormCount;
-  const end = total + maxInsns;
+  const end = used(cpus) + maxInsns;
   let now = 0;
   for (const c of cpus) if (c.cycles > now) now = c.cycles;
   let idleAccepts = -1;
+  // turns in a row in which no instruction retired
+  let idle = 0;
   for (;;) {
-    let progressed = false;
-    for (let k = 0; k < n; k++) {
-      const c = cpus[k];
-      if (smp.current !== k) { smp.current = k; m.placeApicFor(k); }
-      // a CPU waiting (HLT, or for a startup IPI) keeps up with time
+    const k = smp.turn;
+    const c = cpus[k];
+    if (smp.current !== k) { smp.current = k; m.placeApicFor(k); }
+    if (smp.turnLeft === 0) {
+      // a new turn; a CPU that waits (HLT, or for a startup IPI) keeps up with time
       if ((c.halted || smp.waitSipi[k] !== 0) && c.cycles < now) {
         if (smp.waitSipi[k] === 0) c.perf.haltCycles += now - c.cycles;
         c.cycles = now;
       }
-      sched.runDue(c.cycles);
-      if (m.exitStatus !== null) return Stop.Exit;
-      if (m.resetRequested) return Stop.Reset;
-      if (smp.pending[k] !== 0) smp.service(k, now);
-      if (smp.waitSipi[k] !== 0) continue;
-      let used = 0;
-      for (const x of cpus) used += x.icount + x.stormCount;
-      const left = end - used;
+      smp.turnLeft = smp.quantum;
+      smp.turnRan = false;
+    }
+    sched.runDue(c.cycles);
+    if (m.exitStatus !== null) return Stop.Exit;
+    if (m.resetRequested) return Stop.Reset;
+    if (smp.pending[k] !== 0) smp.service(k, now);
+    if (smp.waitSipi[k] === 0) {
+      const left = end - used(cpus);
       if (left <= 0) return Stop.Budget;
       const i0 = c.icount + c.stormCount;
       c.cycleDeadline = sched.next();
-      const stop = c.run(Math.min(smp.quantum, left));
+      const stop = c.run(Math.min(smp.turnLeft, left));
       c.cycleDeadline = Infinity;
-      if (c.icount + c.stormCount !== i0) progressed = true;
+      const done = c.icount + c.stormCount - i0;
+      smp.turnLeft = Math.max(0, smp.turnLeft - done);
+      if (done > 0) smp.turnRan = true;
       if (c.cycles > now) now = c.cycles;
       if (m.exitStatus !== null) return Stop.Exit;
       if (m.resetRequested) return Stop.Reset;
       if (stop !== Stop.Budget && stop !== Stop.Halt) return stop;
+      // the slice ended at a device event, a message or the caller's budget: the turn goes on
+      if (stop === Stop.Budget && smp.turnLeft > 0) continue;
     }
-    if (progressed) { idleAccepts = -1; continue; }
-    // nothing ran: jump to the next device event, unless nothing new can come of it (no
-    // event, or the last jump only repeated a request no CPU can take)
-    const wake = sched.next();
-    const req = m.requests();
-    if (wake === Infinity || req === idleAccepts) return Stop.Halt;
-    idleAccepts = req;
-    if (wake !== Infinity && wake > now) now = wake;
+    // the turn is over: its quantum is used, or the CPU waits
+    if (smp.turnRan) { idle = 0; idleAccepts = -1; } else idle++;
+    smp.turnLeft = 0;
+    smp.turn = (k + 1) % n;
+    if (idle >= n) {
+      // a whole round without an instruction: jump to the next device event, unless nothing
+      // new can come of it (no event, or the last jump only repeated a request no CPU takes)
+      idle = 0;
+      const wake = sched.next();
+      const req = m.requests();
+      if (wake === Infinity || req === idleAccepts) return Stop.Halt;
+      idleAccepts = req;
+      if (wake > now) now = wake;
+    }
   }
 }
