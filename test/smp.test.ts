@@ -14,6 +14,8 @@ import { restoreSnapshot, takeSnapshot } from '../src/lab/snapshot.js';
 import { cpuidLeaf } from '../src/cpu/cpuid.js';
 import { buildMadt } from '../src/machine/firmware/acpi.js';
 import { Stop } from '../src/cpu/state.js';
+import { runUnit } from '../src/lab/verify-inject.js';
+import { readSymbols } from '../src/lab/symbols.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -229,4 +231,22 @@ describe('SMP kernel under snapshots', () => {
       expect({ out, perCpu: r.perCpu, reason: r.reason, exit: r.exitStatus, aprip: m.cpus[1].rip }).toEqual(want);
     }
   }, 120_000);
+});
+
+describe('verify on a machine with two CPUs', () => {
+  beforeAll(() => {
+    execFileSync('bash', [join(ROOT, 'guest', 'host', 'build.sh')], { stdio: 'pipe' });
+  }, 120_000);
+
+  it('records and replays the host (on CPU 0) as with one CPU, the AP waiting in its snapshots', () => {
+    const image = readFileSync(join(ROOT, 'build', 'host', 'host.elf'));
+    const syms = readSymbols(image);
+    const spec = { design: 'vmload', workload: 'hlt', fsgsbase: true };
+    const one = runUnit(image, syms, spec, ['nmi'], { stride: 7 });
+    const two = runUnit(image, syms, { ...spec, cpus: 2 }, ['nmi'], { stride: 7 });
+    expect(two.complete).toBe(true);
+    expect(two.reference).toEqual([]);
+    expect(two.kinds[0].violating).toBe(0);
+    expect([two.boundaries, two.instructions, two.replays]).toEqual([one.boundaries, one.instructions, one.replays]);
+  }, 300_000);
 });
