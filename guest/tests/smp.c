@@ -421,6 +421,7 @@ static void init_held_by_gif(void) {
   if (!svm_begin(0)) return;
   u32 s = ap_seq;
   ap_res[0] = ap_res[1] = 0;
+  guest_running = 0;
   ap_cmd = CMD_GIF_INIT;
   if (!wait_for(&ap_flag, 1)) { t_fail("the AP did not clear GIF"); return; }
   icr(1, ICR_INIT | ICR_ASSERT | ICR_LEVEL);
@@ -431,6 +432,8 @@ static void init_held_by_gif(void) {
   if (ok) {
     CHECK_EQ(ap_res[1], 1);
     CHECK_EQ(ap_res[0], EXIT_INIT);
+    /* the held INIT is taken at the guest's first instruction boundary, before its code runs */
+    CHECK_EQ(guest_running, 0);
   }
 }
 

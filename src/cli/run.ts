@@ -198,8 +198,11 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
       process.stderr.write(`worldswitch: stopped after ${maxInsns} instructions (--max-insns) at RIP ${where(cpu.rip)}\n`);
       return 124;
     case Stop.Shutdown: {
-      const chain = cpu.shutdown.chain.map((v) => `#${v}`).join(' -> ');
-      process.stderr.write(`worldswitch: shutdown (${cpu.shutdown.reason}) at RIP ${where(cpu.shutdown.rip)}, exceptions ${chain}\n`);
+      // with more CPUs: the one that shut down
+      const k = Math.max(0, machine.cpus.findIndex((c) => c.stopReason === Stop.Shutdown));
+      const sd = machine.cpus[k].shutdown;
+      const chain = sd.chain.map((v) => `#${v}`).join(' -> ');
+      process.stderr.write(`worldswitch: shutdown (${sd.reason})${machine.cpus.length > 1 ? ` on CPU ${k}` : ''} at RIP ${where(sd.rip)}, exceptions ${chain}\n`);
       return 3;
     }
     case Stop.Reset:

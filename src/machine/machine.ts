@@ -336,6 +336,8 @@ export class Machine {
       const next = sched.next();
       let slice = left;
       if (next !== Infinity) slice = Math.min(left, Math.max(1, Math.floor((next - cpu.cycles) / this.cpi)));
+      // an INIT or SMI held by GIF = 0: one instruction at a time until it is taken
+      if (this.smp.pending[0] !== 0 && this.smp.held(0)) slice = 1;
       const i0 = cpu.icount;
       const c0 = cpu.cycles;
       cpu.cycleDeadline = next;
@@ -394,7 +396,7 @@ export class Machine {
       picMasks: [this.pic.master.mask, this.pic.slave.mask],
       unmappedReads: this.mem.unmappedReads,
       apicIgnoredWrites: this.lapic.ignoredWrites,
-      apicIgnoredMessages: this.lapic.ignoredMessages,
+      apicIgnoredMessages: this.lapics.reduce((n, l) => n + l.ignoredMessages, 0),
     };
   }
 }

@@ -201,6 +201,15 @@ export class Smp implements IpiBus {
 
   // ---- the receiving CPU ----
 
+  /**
+   * CPU k has an INIT or SMI that GIF = 0 holds: it runs one instruction at a time, so that the
+   * message is taken at the first boundary where GIF is 1 (after STGI, or in the guest VMRUN
+   * enters)
+   */
+  held(k: number): boolean {
+    return (this.pending[k] & (Msg.Init | Msg.Smi)) !== 0 && this.waitSipi[k] === 0;
+  }
+
   /** Take CPU k's pending messages at an instruction boundary (before its slice). */
   service(k: number, now: number): void {
     const c = this.cpus[k];
@@ -399,7 +408,7 @@ export function runSmp(m: SmpMachine, smp: Smp, maxInsns: number): Stop {
       if (left <= 0) return Stop.Budget;
       const i0 = c.icount + c.stormCount;
       c.cycleDeadline = sched.next();
-      const stop = c.run(Math.min(smp.turnLeft, left));
+      const stop = c.run(smp.held(k) ? 1 : Math.min(smp.turnLeft, left));
       c.cycleDeadline = Infinity;
       const done = c.icount + c.stormCount - i0;
       smp.turnLeft = Math.max(0, smp.turnLeft - done);
