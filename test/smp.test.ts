@@ -16,6 +16,7 @@ import { buildMadt } from '../src/machine/firmware/acpi.js';
 import { Stop } from '../src/cpu/state.js';
 import { runUnit } from '../src/lab/verify-inject.js';
 import { readSymbols } from '../src/lab/symbols.js';
+import { DESIGNS, runHost } from '../src/lab/hostrun.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -249,4 +250,39 @@ describe('verify on a machine with two CPUs', () => {
     expect(two.kinds[0].violating).toBe(0);
     expect([two.boundaries, two.instructions, two.replays]).toEqual([one.boundaries, one.instructions, one.replays]);
   }, 300_000);
+});
+
+describe('vCPU migration in the KVM-style host (migrate=N, two CPUs)', () => {
+  beforeAll(() => {
+    execFileSync('bash', [join(ROOT, 'guest', 'host', 'build.sh')], { stdio: 'pipe' });
+  }, 120_000);
+  const image = () => readFileSync(join(ROOT, 'build', 'host', 'host.elf'));
+
+  it('runs every design with the vcpu moving between CPU 0 and CPU 1, every check passing', () => {
+    const img = image();
+    for (const design of DESIGNS) {
+      for (const fsgsbase of [true, false]) {
+        const r = runHost(img, { design, workload: 'mix', iterations: 30, cpus: 2, migrate: 2, nmi: 3, fsgsbase });
+        expect(r.ok, `${design} fsgsbase=${fsgsbase}: ${r.status}\n${r.text.split('\n').slice(-6).join('\n')}`).toBe(true);
+        expect(r.text).toMatch(/MIGRATE every=2 moves=14/);
+      }
+    }
+  }, 300_000);
+
+  it('catches wrgsbase-pcpu-once, which is wrong only when the vcpu migrates', () => {
+    const img = image();
+    const o = { design: 'wrgsbase-pcpu-once', workload: 'mix', iterations: 30, nmi: 3 };
+    expect(runHost(img, { ...o, cpus: 2 }).ok).toBe(true);
+    const bad = runHost(img, { ...o, cpus: 2, migrate: 2 });
+    expect(bad.ok).toBe(false);
+    expect(bad.text).toMatch(/gs_violations=[1-9]/);
+    expect(bad.text).toMatch(/nmi_bad_gs=[1-9]/);
+  }, 120_000);
+
+  it('refuses to migrate on a machine with one CPU', () => {
+    expect(() => runHost(image(), { design: 'vmload', workload: 'hlt', iterations: 5, migrate: 2 })).not.toThrow();
+    const r = runHost(image(), { design: 'vmload', workload: 'hlt', iterations: 5, migrate: 2 });
+    expect(r.ok).toBe(false);
+    expect(r.text).toMatch(/CPU 1 did not start/);
+  }, 60_000);
 });
