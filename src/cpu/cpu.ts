@@ -273,6 +273,10 @@ export class Cpu {
   halted = false;
   /** MONITOR armed the (unmodelled) monitor hardware; MWAIT disarms it */
   monitorArmed = false;
+  /** physical address of the 64-byte line MONITOR armed, and of the line an MWAIT now waits on
+   * (-1: none); with more CPUs a write to it by another CPU ends the wait (smp.ts) */
+  monitorLine = -1;
+  mwaitLine = -1;
   /**
    * Something may need doing between instructions (pending NMI or interrupt, interrupt
    * shadow, HLT): the run loop checks this one flag per instruction and does the rest only

@@ -96,6 +96,11 @@ export class Smp implements IpiBus {
   smiExits = 0;
   /** lowest-priority messages delivered to each CPU */
   readonly lowestPriorityHits: Uint32Array;
+  /** the line each CPU waits on in MWAIT (-1: none) and its contents when the wait began */
+  readonly watchLine: Float64Array;
+  readonly watchData: Int32Array;
+  /** MWAITs ended by another CPU's write to the monitored line */
+  monitorWakes = 0;
 
   constructor(readonly cpus: Cpu[], readonly lapics: LocalApic[]) {
     const n = cpus.length;
@@ -103,6 +108,8 @@ export class Smp implements IpiBus {
     this.sipiVector = new Uint8Array(n);
     this.waitSipi = new Uint8Array(n);
     this.lowestPriorityHits = new Uint32Array(n);
+    this.watchLine = new Float64Array(n).fill(-1);
+    this.watchData = new Int32Array(n * 16);
     for (const l of lapics) l.bus = this;
     // the APs start as firmware leaves them: initialised, waiting for a startup IPI
     for (let k = 1; k < n; k++) this.parkAp(k);
@@ -273,6 +280,40 @@ export class Smp implements IpiBus {
     if (c.cycles < now) c.cycles = now;
   }
 
+  /**
+   * MONITOR/MWAIT across CPUs (APM Vol. 3 MWAIT: a store to the monitored line ends the wait):
+   * after CPU k's slice, a new MWAIT wait starts watching its line; before CPU k's turn, a line
+   * whose contents changed (another CPU stored to it) ends the wait. A store of the value
+   * already there is not seen.
+   */
+  watchMwait(k: number): void {
+    const c = this.cpus[k];
+    if (c.mwaitLine < 0) return;
+    const line = c.mwaitLine;
+    c.mwaitLine = -1;
+    const mem = c.mem;
+    if (!c.halted || line + 64 > mem.size) return;
+    this.watchLine[k] = line;
+    for (let w = 0; w < 16; w++) this.watchData[k * 16 + w] = mem.i32[line / 4 + w];
+  }
+
+  checkMwait(k: number): void {
+    const line = this.watchLine[k];
+    if (line < 0) return;
+    const c = this.cpus[k];
+    if (!c.halted) { this.watchLine[k] = -1; return; }
+    const mem = c.mem;
+    for (let w = 0; w < 16; w++) {
+      if (this.watchData[k * 16 + w] !== mem.i32[line / 4 + w]) {
+        this.watchLine[k] = -1;
+        this.monitorWakes++;
+        c.halted = false;
+        c.attention = true;
+        return;
+      }
+    }
+  }
+
   /** interrupt requests so far on every APIC (the idle check compares it across a jump) */
   requests(): number {
     let n = 0;
@@ -403,6 +444,7 @@ export function runSmp(m: SmpMachine, smp: Smp, maxInsns: number): Stop {
     if (m.exitStatus !== null) return Stop.Exit;
     if (m.resetRequested) return Stop.Reset;
     if (smp.pending[k] !== 0) smp.service(k, now);
+    if (smp.watchLine[k] >= 0) smp.checkMwait(k);
     if (smp.waitSipi[k] === 0) {
       const left = end - used(cpus);
       if (left <= 0) return Stop.Budget;
@@ -410,6 +452,7 @@ export function runSmp(m: SmpMachine, smp: Smp, maxInsns: number): Stop {
       c.cycleDeadline = sched.next();
       const stop = c.run(smp.held(k) ? 1 : Math.min(smp.turnLeft, left));
       c.cycleDeadline = Infinity;
+      if (c.mwaitLine >= 0) smp.watchMwait(k);
       const done = c.icount + c.stormCount - i0;
       smp.turnLeft = Math.max(0, smp.turnLeft - done);
       if (done > 0) smp.turnRan = true;
