@@ -47,18 +47,22 @@ export function testNames(kernel: string): string[] {
   return [...table[1].matchAll(/\bT\((\w+)\)/g)].map((m) => m[1]);
 }
 
-export function runQemu(image: string): Outcome {
+/** `cpus`: QEMU's -smp, worldswitch's Machine cpus (default 1) */
+export interface RunOptions { cpus?: number }
+
+export function runQemu(image: string, o: RunOptions = {}): Outcome {
   const args = ['-nodefaults', '-nographic', '-no-reboot', '-cpu', 'max,+svm', '-m', '256M', '-serial', 'stdio',
     '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x4', '-kernel', image];
+  if (o.cpus !== undefined && o.cpus > 1) args.push('-smp', String(o.cpus));
   const r = spawnSync(QEMU, args, { encoding: 'utf8', timeout: QEMU_TIMEOUT_MS });
   const text = (r.stdout ?? '') + (r.stderr ? `\n[stderr] ${r.stderr}` : '');
   const status = r.error ? `error ${r.error.message}` : r.signal ? `killed by ${r.signal} (timeout ${QEMU_TIMEOUT_MS} ms?)` : `exit ${r.status}`;
   return { ...parse(text), text, status };
 }
 
-export function runWorldswitch(image: string): Outcome & { stop: Stop; shutdown: string } {
+export function runWorldswitch(image: string, o: RunOptions = {}): Outcome & { stop: Stop; shutdown: string; icount: number; cycles: number } {
   let text = '';
-  const m = new Machine({ onUartByte: (b) => { text += String.fromCharCode(b); } });
+  const m = new Machine({ onUartByte: (b) => { text += String.fromCharCode(b); }, cpus: o.cpus });
   m.boot(readFileSync(image), { name: image });
   const r = m.run(WS_BUDGET);
   const sd = m.cpu.shutdown;
@@ -66,7 +70,7 @@ export function runWorldswitch(image: string): Outcome & { stop: Stop; shutdown:
   const status = r.reason === Stop.Exit ? `exit ${r.exitStatus}`
     : r.reason === Stop.Shutdown ? `shutdown (${shutdown})`
       : `${Stop[r.reason]} at RIP 0x${r.rip.toString(16)} after ${r.icount} instructions`;
-  return { ...parse(text), text, status, stop: r.reason, shutdown };
+  return { ...parse(text), text, status, stop: r.reason, shutdown, icount: r.icount, cycles: r.cycles };
 }
 
 export const show = (l: Line | undefined) => (l === undefined ? 'no result line' : `${l.status}${l.detail ? ` (${l.detail})` : ''}`);

@@ -16,6 +16,7 @@ import { jobJson, runBenchJob } from '../lab/benchjob.js';
 import { profileFromJson } from '../cost/profile-file.js';
 import { DESIGNS, WORKLOADS } from '../lab/hostrun.js';
 import { DEFAULT_HOST_IMAGE, readHostImage } from './host.js';
+import { parseCpus } from './run.js';
 import { UserError } from './main.js';
 import { Progress } from './progress.js';
 import { benchLinuxCommand } from './bench-linux.js';
@@ -37,6 +38,7 @@ interface BenchCliOpts {
   image?: string;
   host: string;
   linuxDir?: string;
+  cpus?: string;
 }
 
 function profilesOf(cpu: string): string[] {
@@ -80,7 +82,7 @@ export async function benchCommand(o: BenchCliOpts, iterationsGiven = true): Pro
   const bars = new Map<string, Progress>();
   const r = runBenchJob(image, {
     profiles, fileProfile, profileSource: o.profile, workload: o.workload, designs, iterations, inKernel, fsgsbase: o.fsgsbase,
-    calibrate: o.calibrate, sweep: sw, draws, seed, plots: o.svg !== undefined,
+    calibrate: o.calibrate, cpus: parseCpus(o.cpus ?? '1'), sweep: sw, draws, seed, plots: o.svg !== undefined,
   }, (stage, done, total, what) => {
     if (stage.startsWith('calibrate') || stage.startsWith('uncertainty')) return;
     let p = bars.get(stage);
@@ -118,6 +120,7 @@ export function addBenchCommands(program: Command, done: (code: number) => void)
     .option('--seed <n>', 'seed of the draws', '1')
     .option('--profile <file>', 'a measured cost profile (JSON, as `worldswitch measure` prints it; docs/measure.md), used as it is')
     .option('--image <path>', 'host image (default build/host/host.elf)')
+    .option('--cpus <n>', 'CPUs in the machine (the host runs on CPU 0)', '1')
     .option('--host <mini|linux>', 'mini: the project\'s small KVM-style host; linux: Debian\'s Linux 6.1 with kvm_amd built per design (npm run linux)', 'mini')
     .option('--linux-dir <dir>', 'where .cache/linux and .cache/kvm are (default: the worldswitch checkout)')
     .action(async (opts: BenchCliOpts, cmd: Command) => { done(await benchCommand(opts, cmd.getOptionValueSource('iterations') !== 'default')); });

@@ -17,7 +17,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from './main.js';
-import { DESIGNS, BROKEN_DESIGNS, WORKLOADS, MAX_ITERATIONS, mixGroup, runHost, type HostOptions, type HostResult } from '../lab/hostrun.js';
+import { parseCpus } from './run.js';
+import { DESIGNS, BROKEN_DESIGNS, MIGRATION_MUTANTS, WORKLOADS, MAX_ITERATIONS, mixGroup, runHost, type HostOptions, type HostResult } from '../lab/hostrun.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_HOST_IMAGE = join(ROOT, 'build', 'host', 'host.elf');
@@ -116,6 +117,8 @@ export interface HostCliOpts {
   image?: string;
   raw?: boolean;
   maxInsns?: string;
+  cpus?: string;
+  migrate?: string;
 }
 
 function count(s: string, name: string, min: number, max: number): number {
@@ -125,9 +128,9 @@ function count(s: string, name: string, min: number, max: number): number {
 }
 
 export function hostCommand(o: HostCliOpts): number {
-  const known = [...DESIGNS, ...BROKEN_DESIGNS] as readonly string[];
+  const known = [...DESIGNS, ...BROKEN_DESIGNS, ...MIGRATION_MUTANTS] as readonly string[];
   if (o.design !== 'all' && !known.includes(o.design)) {
-    throw new UserError(`--design: unknown '${o.design}' (one of ${DESIGNS.join(', ')}, all; or ${BROKEN_DESIGNS.join(', ')})`);
+    throw new UserError(`--design: unknown '${o.design}' (one of ${DESIGNS.join(', ')}, all; or ${[...BROKEN_DESIGNS, ...MIGRATION_MUTANTS].join(', ')})`);
   }
   if (!(WORKLOADS as readonly string[]).includes(o.workload)) {
     throw new UserError(`--workload: unknown '${o.workload}' (one of ${WORKLOADS.join(', ')})`);
@@ -151,7 +154,10 @@ export function hostCommand(o: HostCliOpts): number {
     nmi: o.nmi === undefined ? undefined : count(o.nmi, '--nmi', 0, 1_000_000_000),
     timer: o.timer === undefined ? undefined : count(o.timer, '--timer', 0, 0xffffffff),
     maxInsns: o.maxInsns === undefined ? undefined : count(o.maxInsns, '--max-insns', 1, Number.MAX_SAFE_INTEGER),
+    cpus: parseCpus(o.cpus ?? '1'),
+    migrate: o.migrate === undefined ? undefined : count(o.migrate, '--migrate', 0, 1_000_000),
   };
+  if ((base.migrate ?? 0) > 0 && (base.cpus ?? 1) < 2) throw new UserError('--migrate needs --cpus 2 or more');
   const image = readHostImage(o.image ?? DEFAULT_HOST_IMAGE);
   const designs = o.design === 'all' ? [...DESIGNS] : [o.design];
   const results: HostResult[] = [];
@@ -190,5 +196,7 @@ export function addHostCommand(program: Command, done: (code: number) => void): 
     .option('--image <path>', 'host image (default build/host/host.elf)')
     .option('--raw', 'also print the host\'s console output')
     .option('--max-insns <n>', 'stop each run after this many instructions')
+    .option('--cpus <n>', 'CPUs in the machine (the host runs on CPU 0)', '1')
+    .option('--migrate <n>', 'with --cpus 2: the VMM moves to the other CPU every n KVM_RUNs (vcpu_put there, vcpu_load here)')
     .action((opts: HostCliOpts) => { done(hostCommand(opts)); });
 }

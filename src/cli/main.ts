@@ -43,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--stats', 'print instructions and cycles on stderr at the end')
     .option('--symbols <System.map>', 'name the code at RIP in stop and progress lines (a Linux System.map)')
     .option('--quiet', 'no progress line on stderr during long runs')
+    .option('--cpus <n>', 'number of CPUs (CPU 0 boots, the others wait for INIT/SIPI)', '1')
+    .option('--quantum <n>', 'with more than one CPU: instructions per CPU per turn', '1000')
     .action(async (image: string, opts: RunOpts) => { code = await runCommand(image, opts); });
   addHostCommand(program, (c) => { code = c; });
   addBenchCommands(program, (c) => { code = c; });
@@ -72,6 +74,8 @@ export interface RunOpts {
   stats?: boolean;
   quiet?: boolean;
   symbols?: string;
+  cpus: string;
+  quantum: string;
 }
 
 function collect(v: string, prev: string[]): string[] {

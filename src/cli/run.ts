@@ -1,7 +1,7 @@
 /** `worldswitch run IMAGE`: boot an image, UART to stdout, exit status from the debug-exit port. */
 
 import { readInputFile } from './files.js';
-import { Machine, MAX_MEM_SIZE } from '../machine/machine.js';
+import { Machine, MAX_CPUS, MAX_MEM_SIZE } from '../machine/machine.js';
 import { readModules } from '../machine/loaders.js';
 import { isBzImage, pvhEntry } from '../machine/linux.js';
 import { Stop } from '../cpu/state.js';
@@ -26,6 +26,13 @@ export function parseSize(s: string): number {
 function parseCount(s: string, name: string): number {
   const v = Number(s);
   if (!Number.isSafeInteger(v) || v <= 0) throw new UserError(`${name}: '${s}' is not a positive integer`);
+  return v;
+}
+
+/** --cpus: 1..MAX_CPUS */
+export function parseCpus(s: string): number {
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < 1 || v > MAX_CPUS) throw new UserError(`--cpus: '${s}' is not a number of CPUs from 1 to ${MAX_CPUS}`);
   return v;
 }
 
@@ -95,6 +102,8 @@ function where(rip: number): string {
 export async function runCommand(image: string, opts: RunOpts): Promise<number> {
   const memSize = parseSize(opts.mem);
   const maxInsns = parseCount(opts.maxInsns, '--max-insns');
+  const cpus = parseCpus(opts.cpus ?? '1');
+  const quantum = parseCount(opts.quantum ?? '1000', '--quantum');
   const file = readImage(image);
   const modules = readModules(opts.module, (p) => readInputFile(p, 'module'));
   const initrd = opts.initrd !== undefined ? readImage(opts.initrd, 'initrd') : undefined;
@@ -103,6 +112,8 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
   const buf: number[] = [];
   const machine = new Machine({
     memSize,
+    cpus,
+    quantum,
     onUartByte: (b) => { buf.push(b); if (b === 10 || buf.length >= 4096) flush(); },
   });
   const flush = () => { if (buf.length) { out.write(Buffer.from(buf)); buf.length = 0; } };
@@ -115,13 +126,22 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
   let r;
   if (opts.trace) {
     // one instruction at a time, each printed before it runs
-    const end = cpu.icount + maxInsns;
+    const end = machine.icount() + maxInsns;
+    const many = machine.cpus.length > 1;
+    const lines = machine.cpus.map(() => '');
+    const before = machine.cpus.map(() => 0);
     for (;;) {
-      let text: string;
-      try { text = disasm(cpu.peek(), cpu.ripLinear()); } catch { text = '(fetch faults)'; }
-      process.stderr.write(`${hex(cpu.ripLinear())}: ${text}\n`);
+      machine.cpus.forEach((c, k) => {
+        let text: string;
+        try { text = disasm(c.peek(), c.ripLinear()); } catch { text = '(fetch faults)'; }
+        lines[k] = `${many ? `cpu${k} ` : ''}${hex(c.ripLinear())}: ${text}\n`;
+        before[k] = c.icount;
+      });
+      if (!many) process.stderr.write(lines[0]);
       r = machine.run(1);
-      if (r.reason !== Stop.Budget || cpu.icount >= end) break;
+      // with more CPUs: the line of the CPU that ran (an instruction that faulted prints nothing)
+      if (many) machine.cpus.forEach((c, k) => { if (c.icount !== before[k]) process.stderr.write(lines[k]); });
+      if (r.reason !== Stop.Budget || machine.icount() >= end) break;
     }
   } else {
     // in slices, so that stdin reaches the UART and a progress line can be printed
@@ -134,17 +154,17 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
     const t0 = Date.now();
     let lastProgress = t0;
     const showProgress = !opts.quiet && !opts.trace;
-    const end = cpu.icount + maxInsns;
+    const end = machine.icount() + maxInsns;
     try {
       for (;;) {
-        r = machine.run(Math.min(interactive ? SLICE_INTERACTIVE : SLICE, end - cpu.icount));
+        r = machine.run(Math.min(interactive ? SLICE_INTERACTIVE : SLICE, end - machine.icount()));
         // halted with interrupts on and nothing scheduled: only host input can wake it
         const waiting = r.reason === Stop.Halt && (cpu.flags & 0x200) !== 0 && !input.ended.v;
         if (waiting) {
           const pending = machine.uart.inputPending;
           while (!input.ended.v && !input.quit.v && machine.uart.inputPending === pending) await new Promise((res) => setTimeout(res, 10));
           cpu.halted = true;
-        } else if (r.reason !== Stop.Budget || cpu.icount >= end) break;
+        } else if (r.reason !== Stop.Budget || machine.icount() >= end) break;
         // a guest waiting for input halts with nothing to wake it: wait for the host
         await new Promise((res) => setImmediate(res));
         // interactive: wait while simulated time is ahead of wall time, unless input arrives
@@ -157,9 +177,9 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
         if (showProgress && !(interactive && typed) && now - lastProgress >= PROGRESS_MS) {
           lastProgress = now;
           flush();
-          const mips = cpu.icount / 1e3 / Math.max(1, now - t0);
+          const mips = machine.icount() / 1e3 / Math.max(1, now - t0);
           const sim = cpu.cycles / machine.tscHz;
-          process.stderr.write(`worldswitch: ${(cpu.icount / 1e6).toFixed(0)}M instructions, simulated ${sim.toFixed(3)} s, wall ${((now - t0) / 1000).toFixed(0)} s, ${mips.toFixed(1)} MIPS, RIP ${where(cpu.rip)}\n`);
+          process.stderr.write(`worldswitch: ${(machine.icount() / 1e6).toFixed(0)}M instructions, simulated ${sim.toFixed(3)} s, wall ${((now - t0) / 1000).toFixed(0)} s, ${mips.toFixed(1)} MIPS, RIP ${where(cpu.rip)}\n`);
         }
       }
     } finally {
@@ -167,7 +187,10 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
     }
   }
   flush();
-  if (opts.stats) process.stderr.write(`instructions ${r.icount}, cycles ${r.cycles}\n`);
+  if (opts.stats) {
+    process.stderr.write(`instructions ${r.icount}, cycles ${r.cycles}\n`);
+    if (r.perCpu !== undefined) r.perCpu.forEach((p, k) => process.stderr.write(`cpu ${k}: instructions ${p.icount}, cycles ${p.cycles}\n`));
+  }
   switch (r.reason) {
     case Stop.Exit:
       return r.exitStatus ?? 0;
@@ -175,8 +198,11 @@ export async function runCommand(image: string, opts: RunOpts): Promise<number> 
       process.stderr.write(`worldswitch: stopped after ${maxInsns} instructions (--max-insns) at RIP ${where(cpu.rip)}\n`);
       return 124;
     case Stop.Shutdown: {
-      const chain = cpu.shutdown.chain.map((v) => `#${v}`).join(' -> ');
-      process.stderr.write(`worldswitch: shutdown (${cpu.shutdown.reason}) at RIP ${where(cpu.shutdown.rip)}, exceptions ${chain}\n`);
+      // with more CPUs: the one that shut down
+      const k = Math.max(0, machine.cpus.findIndex((c) => c.stopReason === Stop.Shutdown));
+      const sd = machine.cpus[k].shutdown;
+      const chain = sd.chain.map((v) => `#${v}`).join(' -> ');
+      process.stderr.write(`worldswitch: shutdown (${sd.reason})${machine.cpus.length > 1 ? ` on CPU ${k}` : ''} at RIP ${where(sd.rip)}, exceptions ${chain}\n`);
       return 3;
     }
     case Stop.Reset:

@@ -14,6 +14,7 @@ import { EVENT_KINDS, INVARIANTS, type EventKind } from '../lab/verify-invariant
 import { MUTANTS } from '../lab/verify-mutants.js';
 import { formatFindings, formatLegend, formatTable } from '../lab/verify-report.js';
 import { DEFAULT_HOST_IMAGE, readHostImage } from './host.js';
+import { parseCpus } from './run.js';
 import { UserError } from './main.js';
 import { Progress } from './progress.js';
 import { verifyLinuxCommand } from './verify-linux.js';
@@ -34,6 +35,7 @@ export interface VerifyCliOpts {
   host?: string;
   /** the same as --events */
   kinds?: string;
+  cpus?: string;
 }
 
 function list(s: string, option: string, known: readonly string[], all?: readonly string[]): string[] {
@@ -93,7 +95,8 @@ export async function verifyCommand(o: VerifyCliOpts): Promise<number> {
       progress.update(p.unitsDone, p.units, `${p.done}/${p.total} replays`);
     }
   };
-  const r = await verify({ image, designs, workloads, kinds, fsgsbase: o.fsgsbase, jobs, stride, runs, nullClearsBase: o.nullClearsBase === true }, onProgress);
+  const cpus = parseCpus(o.cpus ?? '1');
+  const r = await verify({ image, designs, workloads, kinds, fsgsbase: o.fsgsbase, jobs, stride, runs, nullClearsBase: o.nullClearsBase === true, cpus }, onProgress);
 
   const out: string[] = [];
   const nRuns = r.units.find((u) => u.runs > 0)?.runs ?? 0;
@@ -139,5 +142,6 @@ export function addVerifyCommand(program: Command, done: (code: number) => void)
     .option('--null-clears-base', 'a null selector load clears the segment base (Intel, and AMD parts with NullSelectClearsBase)')
     .option('--json <file>', 'write the full results as JSON')
     .option('--image <path>', 'host image (default build/host/host.elf)')
+    .option('--cpus <n>', 'CPUs in the machine (the host runs on CPU 0; snapshots cover every CPU)', '1')
     .action(async (opts: VerifyCliOpts) => { done(await verifyCommand(opts)); });
 }

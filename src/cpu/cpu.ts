@@ -189,6 +189,11 @@ export class Cpu {
   tscAux = 0;
   /** APIC_BASE: base 0xFEE00000, BSP (bit 8) and enable (bit 11) set */
   apicBase = 0xfee00900;
+  /** initial APIC ID (CPUID 1 EBX[31:24]) and the number of CPUs in the machine (machine.ts, smp.ts) */
+  apicId = 0;
+  cpuCount = 1;
+  /** this CPU's bit in PhysMem.codePage (CPU k: 1 << k), so that CPUs share the page marks */
+  codeBit = 1;
   /** the machine's reaction to an APIC_BASE write (move or remove the APIC), given the old value */
   onApicBase: ((old: number) => void) | null = null;
   /** performance counters, DebugCtl and the last-branch records (pmu.ts) */
@@ -269,6 +274,10 @@ export class Cpu {
   halted = false;
   /** MONITOR armed the (unmodelled) monitor hardware; MWAIT disarms it */
   monitorArmed = false;
+  /** physical address of the 64-byte line MONITOR armed, and of the line an MWAIT now waits on
+   * (-1: none); with more CPUs a write to it by another CPU ends the wait (smp.ts) */
+  monitorLine = -1;
+  mwaitLine = -1;
   /**
    * Something may need doing between instructions (pending NMI or interrupt, interrupt
    * shadow, HLT): the run loop checks this one flag per instruction and does the rest only
@@ -529,7 +538,7 @@ export class Cpu {
   invalidateCodePage(page: number): void {
     this.codeGen++;
     this.codeCache.delete(page);
-    this.mem.codePage[page] = 0;
+    this.mem.codePage[page] &= ~this.codeBit;
     this.fetchArr = EMPTY_PAGE;
   }
 
@@ -540,7 +549,7 @@ export class Cpu {
 
   flushCodeCache(): void {
     this.codeGen++;
-    for (const page of this.codeCache.keys()) this.mem.codePage[page] = 0;
+    for (const page of this.codeCache.keys()) this.mem.codePage[page] &= ~this.codeBit;
     this.codeCache.clear();
     this.flushFetch();
   }
@@ -575,7 +584,7 @@ export class Cpu {
     if (cacheable && arr === undefined) {
       arr = new Array<Insn | undefined>(4096).fill(undefined);
       this.codeCache.set(ppage, arr);
-      this.mem.codePage[ppage] = 1;
+      this.mem.codePage[ppage] |= this.codeBit;
     }
     const off = lin - base;
     if (arr !== undefined) {

@@ -70,6 +70,11 @@ const STD1_EBX = 8 << 8;
 const STD7_EBX = (1 << 0) | (1 << 7) | (1 << 20);
 const STD7_ECX = 1 << 22;
 
+/** CPUID 1 EDX[28] HTT: EBX[23:16] counts the logical processors (set with more than one CPU) */
+const EDX_HTT = 1 << 28;
+/** CPUID 8000_0001 ECX[1] CmpLegacy: the logical processors of CPUID 1 are cores (more than one CPU) */
+const EXT1_CMP_LEGACY = 1 << 1;
+
 /** CPUID 8000_0001 ECX[9] OSVW: OSVW_ID_LENGTH / OSVW_STATUS (msr-amd.ts) */
 const EXT1_OSVW = 1 << 9;
 /** CPUID 8000_0001 ECX[23] PerfCtrExtCore: six core counters at C001_0200 (pmu.ts) */
@@ -132,6 +137,9 @@ export function cpuidLeaf(c: Cpu, eax: number, ecx: number, out: Int32Array): vo
       break;
     case 1:
       a = SIGNATURE; b = STD1_EBX; cx = STD1_ECX | ((c.cr4 & CR4_OSXSAVE) !== 0 ? ECX_OSXSAVE : 0); d = STD1_EDX | apic;
+      // more than one CPU (smp.ts): EBX[31:24] initial APIC ID, EBX[23:16] logical processor
+      // count with EDX[28] HTT (APM Vol. 3 E.3.2; AMD counts cores here, 8000_0008 ECX says how)
+      if (c.cpuCount > 1) { b |= ((c.apicId & 0xff) << 24) | ((c.cpuCount & 0xff) << 16); d |= EDX_HTT; }
       break;
     case 0xd:
       if ((ecx | 0) === 0) { a = 3; b = XSAVE_AREA; cx = XSAVE_AREA; } else if ((ecx | 0) === 1) a = 1;
@@ -143,7 +151,7 @@ export function cpuidLeaf(c: Cpu, eax: number, ecx: number, out: Int32Array): vo
       a = MAX_EXT_LEAF; b = VENDOR_EBX; cx = VENDOR_ECX; d = VENDOR_EDX;
       break;
     case 0x80000001:
-      a = SIGNATURE; cx = EXT1_ECX; d = EXT1_EDX | apic;
+      a = SIGNATURE; cx = EXT1_ECX | (c.cpuCount > 1 ? EXT1_CMP_LEGACY : 0); d = EXT1_EDX | apic;
       break;
     case 0x80000002: case 0x80000003: case 0x80000004: {
       const k = (leaf - 0x80000002) * 4;
@@ -156,6 +164,9 @@ export function cpuidLeaf(c: Cpu, eax: number, ecx: number, out: Int32Array): vo
     case 0x80000008:
       // physical and linear address widths; guest-physical 0 means "same as physical"; one core
       a = MAXPHYADDR | (48 << 8);
+      // ECX[7:0] NC = cores - 1, ECX[15:12] ApicIdCoreIdSize (APM Vol. 3 E.4.7): N cores in one
+      // package, APIC IDs 0..N-1
+      if (c.cpuCount > 1) cx = ((c.cpuCount - 1) & 0xff) | ((32 - Math.clz32(c.cpuCount - 1)) << 12);
       break;
     case 0x8000000a:
       a = SVM_LEAF[0]; b = SVM_LEAF[1]; cx = SVM_LEAF[2]; d = SVM_LEAF[3];

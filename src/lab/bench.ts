@@ -21,6 +21,8 @@ export interface BenchSpec {
   kexits?: number;
   uexits?: number;
   fsgsbase: boolean;
+  /** CPUs in the machine (default 1; the host runs on CPU 0) */
+  cpus?: number;
 }
 
 export interface DesignResult {
@@ -43,7 +45,7 @@ export interface DesignResult {
 function hostOptions(spec: BenchSpec, design: string, iterations: number): HostOptions {
   return {
     design, workload: spec.workload, iterations, kexits: spec.kexits, uexits: spec.uexits,
-    fsgsbase: spec.fsgsbase, timer: 0, measureIoctl: true,
+    fsgsbase: spec.fsgsbase, timer: 0, measureIoctl: true, cpus: spec.cpus,
   };
 }
 

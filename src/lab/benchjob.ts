@@ -27,6 +27,8 @@ export interface BenchJob {
   inKernel?: number;
   fsgsbase: boolean;
   calibrate: boolean;
+  /** CPUs in the machine (the host runs on CPU 0; default 1) */
+  cpus?: number;
   sweep?: { param: string; lo: number; hi: number; steps: number } | null;
   /** uncertainty draws (0: none) and their seed */
   draws: number;
@@ -92,7 +94,7 @@ export function runBenchJob(image: Uint8Array, o: BenchJob, progress?: JobProgre
   for (const name of names) {
     progress?.(`calibrate ${name}`, 0, 1);
     const { profile, cal } = prepare(image, name, o.calibrate, o.fileProfile);
-    const spec: BenchSpec = { profile, workload: o.workload, designs: o.designs, iterations: o.iterations, kexits, uexits, fsgsbase: o.fsgsbase };
+    const spec: BenchSpec = { profile, workload: o.workload, designs: o.designs, iterations: o.iterations, kexits, uexits, fsgsbase: o.fsgsbase, cpus: o.cpus };
     const entry: Record<string, unknown> = { profile: name, workload: o.workload, iterations: o.iterations, fsgsbase: o.fsgsbase };
     if (cal !== null) {
       const t = FIT_TARGET;

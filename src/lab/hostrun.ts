@@ -12,6 +12,8 @@ import { readSymbols } from './symbols.js';
 export const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'vmload-notss', 'wrgsbase'] as const;
 /** deliberately broken variants, for showing what the checks catch */
 export const BROKEN_DESIGNS = ['broken-kgs', 'broken-stgi'] as const;
+/** a mutant that is wrong only when the vcpu migrates (guest/host/kvm/mutant_smp.c) */
+export const MIGRATION_MUTANTS = ['wrgsbase-pcpu-once'] as const;
 export const WORKLOADS = ['hlt', 'pio', 'mmio', 'hypercall', 'cpuid', 'mix'] as const;
 /** the VMM's limit on iterations (its per-iteration arrays) */
 export const MAX_ITERATIONS = 50000;
@@ -32,6 +34,10 @@ export interface HostOptions {
   maxInsns?: number;
   /** count instructions, serializing instructions and MSR accesses inside KVM_RUN */
   measureIoctl?: boolean;
+  /** CPUs in the machine (default 1; the host kernel runs on CPU 0) */
+  cpus?: number;
+  /** the VMM moves to the other CPU every N KVM_RUNs (needs cpus >= 2; 0: never) */
+  migrate?: number;
 }
 
 export interface Phase { min: number; median: number; max: number }
@@ -119,6 +125,7 @@ export function hostCmdline(o: HostOptions): string {
   if (o.fsgsbase === false) parts.push('nofsgsbase');
   if (o.nmi) parts.push(`nmi=${o.nmi}`);
   if (o.timer !== undefined) parts.push(`timer=${o.timer}`);
+  if (o.migrate) parts.push(`migrate=${o.migrate}`);
   return parts.join(' ');
 }
 
@@ -173,8 +180,8 @@ export function parseHostOutput(text: string): Omit<HostResult, 'design' | 'text
 /** Boot the host image on a Machine with these options and read what the VMM printed. */
 export function runHost(image: Uint8Array, o: HostOptions, onByte?: (b: number) => void, profile?: CostProfile | null): HostResult {
   const bytes: number[] = [];
-  const m = new Machine({ onUartByte: (b) => { bytes.push(b); onByte?.(b); } });
-  if (profile) m.cpu.setCostProfile(profile);
+  const m = new Machine({ cpus: o.cpus, onUartByte: (b) => { bytes.push(b); onByte?.(b); } });
+  if (profile) m.setCostProfile(profile);
   m.cpu.countSerializing = true;
   m.cpu.flushCodeCache();
   const ioctl = o.measureIoctl ? measureIoctl(m, image) : { calls: 0, instructions: 0, serializing: 0, msrAccesses: 0, cycles: 0 };

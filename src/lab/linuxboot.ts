@@ -28,6 +28,8 @@ export interface LinuxBootOptions {
   stopAt?: string;
   /** called between slices with the instruction count (progress) */
   onSlice?: (icount: number) => void;
+  /** CPUs (default 1); instruction counts are over all of them */
+  cpus?: number;
 }
 
 export interface LinuxBootResult {
@@ -49,7 +51,7 @@ const SLICE = 100_000;
 
 export function bootLinux(o: LinuxBootOptions): LinuxBootResult {
   const bytes: number[] = [];
-  const m = new Machine({ memSize: o.memSize ?? 256 << 20, onUartByte: (b) => bytes.push(b) });
+  const m = new Machine({ memSize: o.memSize ?? 256 << 20, cpus: o.cpus, onUartByte: (b) => bytes.push(b) });
   m.boot(o.kernel, { name: 'kernel', cmdline: o.cmdline, initrd: o.initrd, initrdName: 'initrd' });
   const dec = new TextDecoder();
   let text = '';
@@ -62,29 +64,29 @@ export function bootLinux(o: LinuxBootOptions): LinuxBootResult {
   let powerOffSim = -1;
   let snapshot: Snapshot | null = null;
   const t0 = performance.now();
-  const end = m.cpu.icount + o.maxInsns;
+  const end = m.icount() + o.maxInsns;
   let r: RunResult;
   for (;;) {
-    r = m.run(Math.min(SLICE, end - m.cpu.icount));
+    r = m.run(Math.min(SLICE, end - m.icount()));
     if (bytes.length > seen) {
       text += dec.decode(Uint8Array.from(bytes.slice(seen)), { stream: true });
       seen = bytes.length;
       if (initInsns < 0 && text.includes(INIT_MARK)) {
-        initInsns = m.cpu.icount;
+        initInsns = m.icount();
         initMs = performance.now() - t0;
         initSim = m.cpu.cycles / m.tscHz;
         if (o.snapshotAtInit) snapshot = takeSnapshot(m);
       }
       if (o.stopAt !== undefined && text.includes(o.stopAt)) break;
       if (powerOffInsns < 0 && text.includes(POWER_OFF_MARK)) {
-        powerOffInsns = m.cpu.icount;
+        powerOffInsns = m.icount();
         powerOffMs = performance.now() - t0;
         powerOffSim = m.cpu.cycles / m.tscHz;
         break;
       }
     }
-    o.onSlice?.(m.cpu.icount);
-    if (r.reason !== Stop.Budget || m.cpu.icount >= end) break;
+    o.onSlice?.(m.icount());
+    if (r.reason !== Stop.Budget || m.icount() >= end) break;
   }
   return { log: text, initInsns, powerOffInsns, initMs, powerOffMs, initSimSeconds: initSim, powerOffSimSeconds: powerOffSim, stop: r, machine: m, snapshot };
 }

@@ -23,6 +23,9 @@ const SKIP = new Set([
   'msrReadCost', 'msrWriteCost', 'breakpoints', 'onDeliver', 'onGsAccess',
   // the PC devices, captured on their own below; `irq` (the router) and `clock` hold no state
   'pit', 'ioapic', 'irq', 'clock', 'rtc', 'acpi', 'sysctl', 'kbc',
+  // more than one CPU: the CPUs and APICs are captured one by one below; the APIC bus links
+  // and the APIC window (which follows the running CPU) are wiring
+  'cpus', 'lapics', 'bus', 'apicDev', 'windowBase',
 ]);
 
 function capture(v: unknown, depth: number): Plain {
@@ -126,6 +129,9 @@ export function takeSnapshot(m: Machine): Snapshot {
     debugExit: capture(m.debugExit, 0),
     sched: capture(m.sched, 0),
     io: capture(m.io, 0),
+    // the application processors and their APICs (CPU 0 and its APIC are above)
+    aps: m.cpus.slice(1).map((c) => capture(c, 0)),
+    apLapics: m.lapics.slice(1).map((l) => capture(l, 0)),
   };
   const snap = new Snapshot(state as { [k: string]: Plain }, pages);
   latest.set(mem, snap);
@@ -167,6 +173,16 @@ function applyState(m: Machine, s: Snapshot): void {
   restoreInto(m.debugExit as unknown as Record<string, unknown>, st.debugExit);
   restoreInto(m.sched as unknown as Record<string, unknown>, st.sched);
   restoreInto(m.io as unknown as Record<string, unknown>, st.io);
+  const aps = (s.state as unknown as { aps: { [k: string]: Plain }[]; apLapics: { [k: string]: Plain }[] });
+  for (let k = 1; k < m.cpus.length; k++) {
+    const ap = m.cpus[k];
+    restoreInto(ap as unknown as Record<string, unknown>, aps.aps[k - 1]);
+    restoreInto(m.lapics[k] as unknown as Record<string, unknown>, aps.apLapics[k - 1]);
+    ap.paging.flushAll();
+    ap.paging.asid = ap.guestMode ? ap.svm.asid : 0;
+    ap.flushCodeCache();
+    m.lapics[k].changed();
+  }
   const c = m.cpu;
   c.paging.flushAll();
   c.paging.asid = c.guestMode ? c.svm.asid : 0;
@@ -174,7 +190,8 @@ function applyState(m: Machine, s: Snapshot): void {
   // decoded branches carry the performance-counter wrappers or not (pmu.ts); the APIC window
   // follows APIC_BASE
   if (c.perf.watchBranches !== watchBranches) c.flushCodeCache();
-  if (c.apicBase !== apicBase) m.placeApic();
+  if (m.cpus.length > 1) m.placeApicFor(m.smp.current);
+  else if (c.apicBase !== apicBase) m.placeApic();
 }
 
 /**

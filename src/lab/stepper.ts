@@ -18,7 +18,7 @@ import { restoreSnapshot } from './snapshot.js';
 import type { SymbolTable } from './symbols.js';
 import { Injector, type ViolationOut } from './verify-inject.js';
 import { hex, readCpuSet, SET_ITEMS, SET_WORDS, type EventKind } from './verify-invariants.js';
-import { Mode } from './verify-record.js';
+import { Mode, type Unit } from './verify-record.js';
 
 /** the columns of the timeline */
 export const STEP_COLUMNS = ['GIF', 'IF', 'GS base', 'KERNEL_GS_BASE', 'FS base', 'TR', 'LDTR', 'STAR', 'LSTAR', 'CSTAR', 'SFMASK'] as const;
@@ -105,7 +105,8 @@ export class Stepper {
 
   /** Step the window once, noting the state at each boundary and each step's cycles under `profile`. */
   timeline(profile: CostProfile | null): Timeline {
-    const u = this.inj.unit;
+    // the stepper records the mini host (verify-record's Unit: its facts and symbols)
+    const u = this.inj.unit as Unit;
     const { m, checker, path, facts, describe } = u;
     const c = m.cpu;
     restoreSnapshot(m, u.snap);

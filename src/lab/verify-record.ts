@@ -48,6 +48,8 @@ export interface UnitSpec {
   runs?: number;
   /** the machine clears a segment's base when a null selector is loaded (the CPU option) */
   nullClearsBase?: boolean;
+  /** CPUs in the machine (default 1; the host kernel runs on CPU 0) */
+  cpus?: number;
 }
 
 /** KVM_RUNs recorded and replayed per unit unless a spec says otherwise */
@@ -163,7 +165,7 @@ export class Unit {
 
   constructor(image: Uint8Array, readonly syms: SymbolTable, readonly spec: UnitSpec) {
     const out = this.out;
-    const m = new Machine({ memSize: MEM_SIZE, onUartByte: (b) => { out.push(b); } });
+    const m = new Machine({ memSize: MEM_SIZE, cpus: spec.cpus, onUartByte: (b) => { out.push(b); } });
     this.m = m;
     const c = m.cpu;
     const nth = spec.kvmRun ?? 1;

@@ -32,6 +32,8 @@ export interface VerifyOptions {
   runs?: number;
   /** the CPU clears a segment's base on a null selector load */
   nullClearsBase?: boolean;
+  /** CPUs in the machine (default 1) */
+  cpus?: number;
   /** worker threads (default: the machine's cores; <= 1 runs in this thread) */
   jobs?: number;
 }

@@ -61,6 +61,8 @@ export class IoApic implements MmioDevice {
   onExtInt: () => void = () => {};
 
   constructor(private readonly lapic: LocalApic) {}
+  /** with more than one CPU, the APIC bus that delivers to the APICs a destination names */
+  bus: { fromIoApic(dest: number, logical: boolean, mode: number, vector: number, level: boolean): boolean } | null = null;
 
   // ---- inputs ----
 
@@ -102,6 +104,13 @@ export class IoApic implements MmioDevice {
     const logical = (lo & 0x800) !== 0;
     switch (mode) {
       case 0: case 1:
+        if (this.bus !== null) {
+          // more than one CPU: the APIC bus finds the destination (smp.ts)
+          if (level) this.redLo[pin] = lo | REMOTE_IRR;
+          if (this.bus.fromIoApic(dest, logical, mode, lo & 0xff, level)) this.deliveries++;
+          else if (level) this.redLo[pin] = lo;
+          return;
+        }
         if (!this.lapic.destinationIsSelf(dest, logical)) return;
         // remote IRR is set when the local APIC accepts a level-triggered interrupt
         if (level) this.redLo[pin] = lo | REMOTE_IRR;
@@ -110,7 +119,8 @@ export class IoApic implements MmioDevice {
         return;
       case 4:
         this.deliveries++;
-        this.lapic.nmi();
+        if (this.bus !== null) this.bus.fromIoApic(dest, logical, 4, 0, false);
+        else this.lapic.nmi();
         return;
       case 7:
         // ExtINT: the 8259 supplies the vector at INTA; nothing is latched here

@@ -42,6 +42,14 @@ import type { Scheduler } from './scheduler.js';
 export const LAPIC_BASE = 0xfee00000;
 export const LAPIC_SIZE = 0x1000;
 
+/**
+ * The APIC bus of a machine with its local APICs (smp.ts): an ICR write whose message may
+ * reach other processors, or INIT, startup and SMI messages, goes there.
+ */
+export interface IpiBus {
+  send(from: LocalApic, icrLo: number, icrHi: number): void;
+}
+
 /** what interrupt delivery in the CPU needs from the interrupt controller */
 export interface InterruptController {
   /** an unmasked interrupt is pending whose priority class is above the processor priority */
@@ -121,6 +129,8 @@ export class LocalApic implements MmioDevice, InterruptController {
   ignoredMessages = 0;
   /** interrupts accepted into an IRR bit that was clear (a coalesced request does not count) */
   acceptCount = 0;
+  /** the machine's APIC bus (smp.ts); null: only messages to this processor are delivered */
+  bus: IpiBus | null = null;
   /** EOI of a level-triggered vector (TMR set): broadcast to the I/O APIC */
   onLevelEoi: (vector: number) => void = () => {};
 
@@ -417,6 +427,7 @@ export class LocalApic implements MmioDevice, InterruptController {
     const toSelf = shorthand === 1 || shorthand === 2
       || (shorthand === 0 && this.destinationIsSelf(this.icrHi >>> 24, (lo & 0x800) !== 0));
     if ((mt === 0 || mt === 1) && vector < 16) { this.error(Esr.SendIllegalVector); return; }
+    if (this.bus !== null) { this.bus.send(this, lo, this.icrHi); return; }
     if (!toSelf) return;
     if (mt === 0 || mt === 1) this.accept(vector, (lo & 0x8000) !== 0);
     else if (mt === 4) this.nmi();

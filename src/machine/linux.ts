@@ -195,7 +195,7 @@ export function loadBzImage(mem: PhysMem, file: Uint8Array, opts: LoadOptions = 
   }
   place.claim(load, need, 'kernel');
   const initrdAt = initrd ? placeInitrd(place, initrd.data.length, h.initrdAddrMax, what, initrd.name) : 0;
-  const fw = buildFirmware(place.ramEnd);
+  const fw = buildFirmware(place.ramEnd, opts.cpus ?? 1);
   if (fw.e820.length > MAX_E820) throw new LoadError(`${what}: too many e820 entries`);
 
   // everything fits: write
@@ -294,7 +294,7 @@ export function loadPvh(mem: PhysMem, file: Uint8Array, opts: LoadOptions = {}):
   if (entry < kStart || entry >= kEnd) throw new LoadError(`${what}: PVH entry ${hex(entry)} is outside the loaded segments`);
   // the initrd must stay below 4 GiB (32-bit addresses in the 32-bit entry)
   const initrdAt = initrd ? placeInitrd(place, initrd.data.length, 0xffffffff, what, initrd.name) : 0;
-  const fw = buildFirmware(place.ramEnd);
+  const fw = buildFirmware(place.ramEnd, opts.cpus ?? 1);
   const modlist = START_INFO + 56;
   const memmap = modlist + 32;
   if (memmap + 24 * fw.e820.length > START_INFO + 0x1000) throw new LoadError(`${what}: too many e820 entries`);

@@ -99,6 +99,8 @@ export interface LoadOptions {
   /** a Linux initramfs (bzImage and PVH kernels) and its name for messages */
   initrd?: Uint8Array | null;
   initrdName?: string;
+  /** CPUs in the machine: the ACPI MADT lists one local APIC per CPU (default 1) */
+  cpus?: number;
 }
 
 interface Chunk {

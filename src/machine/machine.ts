@@ -29,9 +29,10 @@ import { applyInitialState } from './boot.js';
 import { DebugExit, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE } from './debugexit.js';
 import { IoBus, Width } from './iobus.js';
 import { LocalApic, LAPIC_BASE, LAPIC_SIZE } from './lapic.js';
+import { LapicWindow, runSmp, Smp } from './smp.js';
 import { perfSync } from '../cpu/pmu.js';
 import { loadKernel, type LoadOptions, type LoadResult } from './loaders.js';
-import { PhysMem } from './memory.js';
+import { PhysMem, type MmioDevice } from './memory.js';
 import { ELCR_PORT, LegacyPic, PIC_MASTER_PORT, PIC_SLAVE_PORT } from './pic.js';
 import { Scheduler } from './scheduler.js';
 import { DEFAULT_TSC_HZ } from './clock.js';
@@ -68,7 +69,14 @@ export interface MachineOptions {
   rtcEpoch?: number;
   /** the CPU's block compiler (cpu/jit) on or off; default: JIT_DEFAULTS.on */
   jit?: boolean;
+  /** number of CPUs (default 1; at most MAX_CPUS): CPU 0 boots, the others wait for INIT/SIPI */
+  cpus?: number;
+  /** with more than one CPU: instructions per CPU per turn (smp.ts, default DEFAULT_QUANTUM) */
+  quantum?: number;
 }
+
+/** CPUs a machine can have (APIC IDs 0..MAX_CPUS-1, one bit each in PhysMem.codePage) */
+export const MAX_CPUS = 8;
 
 export interface RunResult {
   reason: Stop;
@@ -78,10 +86,22 @@ export interface RunResult {
   /** debug-exit status ((v << 1) | 1), or null if the guest did not exit that way */
   exitStatus: number | null;
   rip: number;
+  /** with more than one CPU: each CPU's instructions and cycles (icount above is their sum,
+   * cycles the largest) */
+  perCpu?: { icount: number; cycles: number }[];
 }
 
 export class Machine {
+  /** CPU 0, the bootstrap processor */
   readonly cpu: Cpu;
+  /** every CPU, CPU k with APIC ID k (cpus[0] === cpu) */
+  readonly cpus: Cpu[];
+  /** their local APICs (lapics[0] === lapic) */
+  readonly lapics: LocalApic[];
+  /** the APIC bus, INIT/SIPI and the interleaving of the CPUs (smp.ts) */
+  readonly smp: Smp;
+  /** the device at the APIC window: the APIC itself with one CPU, else the running CPU's */
+  private readonly apicDev: MmioDevice;
   readonly mem: PhysMem;
   readonly sched = new Scheduler();
   readonly io = new IoBus();
@@ -186,39 +206,122 @@ export class Machine {
     cpu.tprWrite = (v) => lapic.setCr8(v);
     cpu.tprRead = () => lapic.cr8();
     if (opts.architecturalDelivery ?? true) cpu.useArchitecturalDelivery();
+
+    // more CPUs: each with its own APIC (ID k), on the same memory, ports and devices
+    const n = opts.cpus ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_CPUS) throw new RangeError(`cpus: ${n} is not 1..${MAX_CPUS}`);
+    this.cpus = [cpu];
+    this.lapics = [lapic];
+    for (let k = 1; k < n; k++) {
+      const c = new Cpu(this.mem);
+      const l = new LocalApic(this.sched, { id: k, cyclesPerTick: opts.apicCyclesPerTick });
+      this.wireAp(c, l, k, opts.architecturalDelivery ?? true);
+      this.cpus.push(c);
+      this.lapics.push(l);
+    }
+    this.smp = new Smp(this.cpus, this.lapics);
+    if (opts.quantum !== undefined) this.smp.quantum = opts.quantum;
+    this.apicDev = lapic;
+    if (n > 1) {
+      for (let k = 0; k < n; k++) { this.cpus[k].apicId = k; this.cpus[k].cpuCount = n; this.cpus[k].codeBit = 1 << k; }
+      const cpus = this.cpus;
+      this.mem.onCodeWrite = (page) => { for (const c of cpus) c.invalidateCodePage(page); };
+      const smp = this.smp;
+      this.sched.clock = () => cpus[smp.current].cycles;
+      this.sched.onArm = (at) => { const c = cpus[smp.current]; if (at < c.cycleDeadline) c.cycleDeadline = at; };
+      this.ioapic.bus = smp;
+      this.apicDev = new LapicWindow(smp);
+      this.mem.moveMmio(lapic, LAPIC_BASE, LAPIC_SIZE);
+      this.mem.moveMmio(lapic, null, LAPIC_SIZE);
+      this.mem.addMmio(LAPIC_BASE, LAPIC_SIZE, this.apicDev);
+    }
+  }
+
+  /** connect an application processor and its APIC; it waits for INIT/SIPI */
+  private wireAp(c: Cpu, l: LocalApic, k: number, architectural: boolean): void {
+    c.io = this.io;
+    c.intc = l;
+    c.apicBase = 0xfee00800; // enabled, not the BSP
+    l.onSignal = () => {
+      if (l.takeNmi()) c.raiseNmi();
+      c.attention = true;
+    };
+    l.onLevelEoi = (v) => this.ioapic.eoi(v);
+    c.onApicBase = (old) => {
+      if ((c.apicBase & 0x800) !== 0 && (old & 0x800) === 0) l.reset();
+      this.placeApicFor(k);
+    };
+    const pmuEvent = this.sched.register(() => perfSync(c));
+    c.perf.arm = (at) => { if (at === Infinity) this.sched.disarm(pmuEvent); else this.sched.arm(pmuEvent, at); };
+    c.perf.overflow = () => l.perfCounterOverflow();
+    c.tprWrite = (v) => l.setCr8(v);
+    c.tprRead = () => l.cr8();
+    if (architectural) c.useArchitecturalDelivery();
+    c.halted = true;
+  }
+
+  /** a cost profile (or null) on every CPU */
+  setCostProfile(p: Parameters<Cpu['setCostProfile']>[0]): void {
+    for (const c of this.cpus) c.setCostProfile(p);
+  }
+
+  /** the CPU running now (CPU 0 with one CPU) */
+  currentCpu(): Cpu {
+    return this.cpus[this.smp.current];
+  }
+
+  /** instructions retired on all CPUs */
+  icount(): number {
+    let n = 0;
+    for (const c of this.cpus) n += c.icount;
+    return n;
   }
 
   /** Map the APIC's registers where APIC_BASE says, or nowhere while APIC_BASE.AE is clear. */
   placeApic(): void {
-    const v = this.cpu.apicBase;
-    const on = (v & 0x800) !== 0;
-    this.lapic.setHardwareEnabled(on);
-    this.mem.moveMmio(this.lapic, on ? v - (v % 4096) : null, LAPIC_SIZE);
-    this.cpu.flushCodeCache();
+    this.placeApicFor(this.smp.current);
   }
+
+  /** the APIC window as CPU k sees it (with more than one CPU, set at each CPU's turn) */
+  placeApicFor(k: number): void {
+    const c = this.cpus[k];
+    const v = c.apicBase;
+    const on = (v & 0x800) !== 0;
+    this.lapics[k].setHardwareEnabled(on);
+    const base = on ? v - (v % 4096) : null;
+    if (this.cpus.length > 1 && base === this.windowBase) return;
+    this.windowBase = base;
+    this.mem.moveMmio(this.apicDev, base, LAPIC_SIZE);
+    c.flushCodeCache();
+  }
+
+  private windowBase: number | null = LAPIC_BASE;
 
   /** the debug-exit port was written: stop the CPU after this instruction */
   private exit(status: number): void {
     this.exitStatus = status;
-    this.cpu.stopReason = Stop.Exit;
+    this.currentCpu().stopReason = Stop.Exit;
   }
 
   /** the guest reset the machine: stop the CPU after this instruction; the run ends */
   private reset(source: string): void {
     this.stopCause = `reset (${source})`;
     this.resetRequested = true;
-    this.cpu.stopReason = Stop.Reset;
+    this.currentCpu().stopReason = Stop.Reset;
   }
 
   /** Load a kernel (multiboot or ELF64) and put the CPU in its initial state. */
   boot(file: Uint8Array, opts: LoadOptions = {}): LoadResult {
-    const r = loadKernel(this.mem, file, opts);
+    const r = loadKernel(this.mem, file, { cpus: this.cpus.length, ...opts });
     applyInitialState(this.cpu, r.state);
+    // the APs wait for INIT/SIPI, as firmware leaves them
+    for (let k = 1; k < this.cpus.length; k++) this.smp.parkAp(k);
     return r;
   }
 
   /** Run until the guest exits, halts for good, stops on an exception, or runs `maxInsns`. */
   run(maxInsns: number): RunResult {
+    if (this.cpus.length > 1) return this.runAll(maxInsns);
     const cpu = this.cpu;
     const sched = this.sched;
     // the budget counts retired instructions and exception-delivery storms (Cpu.stormCount)
@@ -230,11 +333,15 @@ export class Machine {
       sched.runDue(cpu.cycles);
       if (this.exitStatus !== null) { reason = Stop.Exit; break; }
       if (this.resetRequested) { reason = Stop.Reset; break; }
+      // an INIT or SMI message to itself (smp.ts)
+      if (this.smp.pending[0] !== 0) this.smp.service(0, cpu.cycles);
       const left = end - cpu.icount - cpu.stormCount;
       if (left <= 0) { reason = Stop.Budget; break; }
       const next = sched.next();
       let slice = left;
       if (next !== Infinity) slice = Math.min(left, Math.max(1, Math.floor((next - cpu.cycles) / this.cpi)));
+      // an INIT or SMI held by GIF = 0: one instruction at a time until it is taken
+      if (this.smp.pending[0] !== 0 && this.smp.held(0)) slice = 1;
       const i0 = cpu.icount;
       const c0 = cpu.cycles;
       cpu.cycleDeadline = next;
@@ -269,6 +376,21 @@ export class Machine {
     return { reason, icount: cpu.icount, cycles: cpu.cycles, exitStatus: this.exitStatus, rip: cpu.rip };
   }
 
+  /** more than one CPU: round robin (smp.ts) */
+  private runAll(maxInsns: number): RunResult {
+    const reason = runSmp(this, this.smp, maxInsns);
+    let cycles = 0;
+    for (const c of this.cpus) if (c.cycles > cycles) cycles = c.cycles;
+    for (const c of this.cpus) this.sched.runDue(c.cycles);
+    const perCpu = this.cpus.map((c) => ({ icount: c.icount, cycles: c.cycles }));
+    return { reason, icount: this.icount(), cycles, exitStatus: this.exitStatus, rip: this.cpu.rip, perCpu };
+  }
+
+  /** interrupt requests so far: every APIC and the 8259 */
+  requests(): number {
+    return this.smp.requests() + this.pic.raises;
+  }
+
   /** ports the guest used that have no device, and other things worth a line in a report */
   report(): { unknownPorts: { port: number; reads: number; writes: number }[]; picMasks: [number, number]; unmappedReads: number; apicIgnoredWrites: number; apicIgnoredMessages: number; pciConfigAccesses: number; stopCause: string } {
     return {
@@ -278,7 +400,7 @@ export class Machine {
       picMasks: [this.pic.master.mask, this.pic.slave.mask],
       unmappedReads: this.mem.unmappedReads,
       apicIgnoredWrites: this.lapic.ignoredWrites,
-      apicIgnoredMessages: this.lapic.ignoredMessages,
+      apicIgnoredMessages: this.lapics.reduce((n, l) => n + l.ignoredMessages, 0),
     };
   }
 }

@@ -14,7 +14,7 @@
 /** called when an armed event is due: `due` is the cycle it was armed for, `now` the clock */
 export type EventHandler = (due: number, now: number) => void;
 
-const MAX_EVENTS = 16;
+const MAX_EVENTS = 64;
 
 export class Scheduler {
   /** the standalone clock (used when no machine installs one) */

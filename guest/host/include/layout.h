@@ -49,7 +49,7 @@
 #define PC_HSAVE_PA 48
 
 /* the per-cpu address the kernel keeps in GS base: the direct-map alias */
-#define NR_CPUS 1
+#define NR_CPUS 2               /* CPU 1 is started only with migrate=N (kernel/smp.c) */
 
 /* vectors */
 #define VEC_TIMER 0x20

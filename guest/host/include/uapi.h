@@ -18,6 +18,7 @@
 #define SYS_KVM_RUN 501          /* (): run the vcpu until an exit the kernel does not handle */
 #define SYS_HOST_CHECK 502       /* (struct host_check *): returns the mismatch mask */
 #define SYS_HOST_INFO 503        /* (struct host_info *) */
+#define SYS_MIGRATE 504          /* (cpu): continue this process on that CPU (kernel/smp.c) */
 
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002

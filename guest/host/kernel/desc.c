@@ -52,3 +52,31 @@ void desc_init(void) {
   struct { u16 limit; u64 base; } __attribute__((packed)) p = { sizeof(idt) - 1, (u64)idt };
   asm volatile("lidt %0" :: "m"(p));
 }
+
+/* ---- CPU 1 (started for migrate=N, smp.c): its own GDT, TSS and stacks; the IDT is shared ---- */
+u64 gdt_ap[GDT_ENTRIES] __attribute__((aligned(16)));
+struct tss tss_ap __attribute__((aligned(16)));
+static u8 kstack_ap[16384] __attribute__((aligned(4096)));
+static u8 nmi_stack_ap[8192] __attribute__((aligned(4096)));
+static u8 df_stack_ap[8192] __attribute__((aligned(4096)));
+
+u64 kstack_top_ap(void) { return (u64)kstack_ap + sizeof(kstack_ap); }
+
+void desc_init_ap(void) {
+  memcpy(gdt_ap, gdt, sizeof(gdt_ap));
+  u64 base = (u64)&tss_ap, limit = sizeof(tss_ap) - 1;
+  gdt_ap[TSS_SEL / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ul << 40) |
+                        (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+  gdt_ap[TSS_SEL / 8 + 1] = base >> 32;
+  gdt_ap[CPUNODE_SEL / 8] = 0x0040f50000000000ul | 1;   /* limit = CPU number 1 */
+  struct { u16 limit; u64 base; } __attribute__((packed)) g = { sizeof(gdt_ap) - 1, (u64)gdt_ap };
+  asm volatile("lgdt %0" :: "m"(g));
+  memset(&tss_ap, 0, sizeof(tss_ap));
+  tss_ap.rsp0 = kstack_top_ap();
+  tss_ap.ist[0] = (u64)nmi_stack_ap + sizeof(nmi_stack_ap);
+  tss_ap.ist[1] = (u64)df_stack_ap + sizeof(df_stack_ap);
+  tss_ap.iopb = sizeof(tss_ap);
+  asm volatile("ltr %w0" :: "r"(TSS_SEL));
+  struct { u16 limit; u64 base; } __attribute__((packed)) p = { sizeof(idt) - 1, (u64)idt };
+  asm volatile("lidt %0" :: "m"(p));
+}

@@ -79,12 +79,32 @@ extern u64 gdt[GDT_ENTRIES];
 struct tss { u32 r0; u64 rsp0, rsp1, rsp2, r1; u64 ist[7]; u64 r2; u16 r3, iopb; } __attribute__((packed));
 extern struct tss tss;
 void desc_init(void);
+
+struct pt_regs;
+/* ---- more than one CPU (smp.c): CPU 1, started for migrate=N; the process moves between them ---- */
+extern struct tss tss_ap;
+extern u64 gdt_ap[GDT_ENTRIES];
+extern volatile int cpu1_online;
+void desc_init_ap(void);                 /* CPU 1's GDT (its TSS, CPUNODE limit 1), TSS, IDT */
+u64 kstack_top_ap(void);
+void kvm_init_cpu(void);                 /* EFER.SVME and this CPU's host save area */
+int smp_start_cpu1(void);                /* INIT/SIPI; 1 once CPU 1 runs its idle loop */
+long smp_migrate(struct pt_regs *r, struct task *t, u64 cpu);
+/* the CPU number from the CPUNODE descriptor's limit (LSL), without GS */
+static inline u64 cpunode(void) {
+  u32 v;
+  asm volatile("lsl %1, %0" : "=r"(v) : "r"((u32)CPUNODE_SEL));
+  return v & 0xfff;
+}
+static inline struct tss *cpu_tss(u64 cpu) { return cpu == 0 ? &tss : &tss_ap; }
 struct pt_regs {          /* what the entry stubs push; do not reorder (entry.S) */
   u64 r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
   u64 vector, error, rip, cs, rflags, rsp, ss;
 };
 void lapic_init(u64 period);
 void lapic_eoi(void);
+void lapic_init_ap(void);
+void lapic_icr(u32 dest, u32 lo);
 void enter_user(u64 rip, u64 rsp, u64 arg) __attribute__((noreturn));
 long do_syscall(struct pt_regs *r);
 

@@ -45,3 +45,18 @@ void lapic_init(u64 period) {
 }
 
 void lapic_eoi(void) { lapic_write(APIC_EOI, 0); }
+
+/* CPU 1's APIC: enabled, no timer, LINT0/LINT1 masked (smp.c) */
+void lapic_init_ap(void) {
+  lapic_write(APIC_SVR, 0x100 | VEC_SPURIOUS);
+  lapic_write(APIC_TPR, 0);
+  lapic_write(APIC_LVT_TIMER, LVT_MASKED);
+  lapic_write(APIC_LVT_LINT0, LVT_MASKED);
+  lapic_write(APIC_LVT_LINT1, LVT_MASKED);
+}
+
+/* an IPI through the ICR (APM Vol. 2 16.5): the high half (destination) first, the low half sends */
+void lapic_icr(u32 dest, u32 lo) {
+  lapic_write(0x310, dest << 24);
+  lapic_write(0x300, lo);
+}

@@ -89,6 +89,11 @@ __attribute__((no_stack_protector)) void kernel_main(u32 mb_info) {
   printf("host: kernel up; design %s, fsgsbase %s, nmi %lu, timer %lu\n", kvm_design_name(),
          opt_fsgsbase ? "on" : "off", opt_nmi_period, opt_timer_period);
   lapic_init(opt_timer_period);
+  /* migrate=N: the VMM moves between CPU 0 and CPU 1 every N KVM_RUNs (smp.c) */
+  if (opt_value(cmdline_buf, "migrate", v, sizeof(v)) && strtou(v, NULL) > 0) {
+    if (!smp_start_cpu1()) panic("migrate: CPU 1 did not start (a machine with one CPU?)");
+    printf("host: CPU 1 online\n");
+  }
 
   memcpy(vmm_args, cmdline_buf, sizeof(cmdline_buf));
   enter_user((u64)vmm_start, (u64)vmm_stack_top, (u64)vmm_args);

@@ -73,6 +73,9 @@ long do_syscall(struct pt_regs *r) {
     ret = 0;
     break;
   }
+  case SYS_MIGRATE:
+    ret = smp_migrate(r, t, a0);
+    break;
   default:
     ret = -ENOSYS;
   }

@@ -24,7 +24,10 @@ void gs_check(u64 where) {
   u64 self, canary;
   asm volatile("mov %%gs:%c1, %0" : "=r"(self) : "i"(PC_SELF));
   asm volatile("mov %%gs:%c1, %0" : "=r"(canary) : "i"(PC_CANARY));
-  if (self != percpu_offset[0] || canary != canary_value) {
+  /* with CPU 1 online (migrate=N), GS must hold this CPU's own per-cpu base: the CPU number
+   * comes from the GDT (CPUNODE), not from GS */
+  if (self != percpu_offset[0] || canary != canary_value || cpu1_online) {
+    if (cpu1_online && canary == canary_value && self == percpu_offset[cpunode() % NR_CPUS]) return;
     gs_violations++;
     gs_violation_where = where;
   }
@@ -40,7 +43,8 @@ void do_nmi(struct pt_regs *r, u64 gs_at_entry) {
   nmi_total++;
   /* the NMI probe's NMI is held by GIF = 0 and must be taken at the first boundary after STGI */
   if (r->rip == (u64)svm_after_stgi) nmi_at_stgi++;
-  if ((r->cs & 3) == 0 && gs_at_entry != percpu_offset[0]) {
+  u64 want = cpu1_online ? percpu_offset[cpunode() % NR_CPUS] : percpu_offset[0];
+  if ((r->cs & 3) == 0 && gs_at_entry != want) {
     nmi_bad_gs++;
     nmi_last_bad_gs = gs_at_entry;
     nmi_last_bad_rip = r->rip;

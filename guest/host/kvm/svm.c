@@ -25,6 +25,7 @@ const struct kvm_design *kvm_design = &design_vmload;
 
 /* one CPU, one vcpu: static memory, identity-mapped (virtual = physical) */
 static u8 save_area[4096] __attribute__((aligned(4096)));   /* VM_HSAVE_PA and VMSAVE/VMLOAD host */
+static u8 save_area_ap[4096] __attribute__((aligned(4096)));  /* CPU 1's (smp.c) */
 static u8 check_area[4096] __attribute__((aligned(4096)));  /* VMSAVE for kvm_check_host */
 static u8 vmcb_page[4096] __attribute__((aligned(4096)));
 static u8 msrpm[2 * 4096] __attribute__((aligned(4096)));
@@ -58,9 +59,15 @@ void kvm_init(void) {
   }
   /* svm_hardware_enable: EFER.SVME, and the host save area for VMRUN, which this kernel also
    * uses for VMSAVE/VMLOAD of host state (as Linux does: one page per CPU) */
+  kvm_init_cpu();
+}
+
+/* svm_hardware_enable on this CPU: one host save area per CPU */
+void kvm_init_cpu(void) {
+  u64 area = this_cpu_read(cpu) == 0 ? (u64)save_area : (u64)save_area_ap;
   wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
-  wrmsr(MSR_VM_HSAVE_PA, (u64)save_area);
-  this_cpu_write(hsave_pa, (u64)save_area);
+  wrmsr(MSR_VM_HSAVE_PA, area);
+  this_cpu_write(hsave_pa, area);
 }
 
 static void set_seg(u8 *vmcb, u32 off, u16 sel, u16 attr, u32 limit, u64 base) {
@@ -193,12 +200,13 @@ void kvm_check_host(struct host_check *c) {
   /* in the kernel, KERNEL_GS_BASE holds the user's GS base */
   check(c, CHK_KERNEL_GS_BASE, rdmsr(MSR_KERNEL_GS_BASE), t->gsbase);
   check(c, CHK_FS_BASE, rdmsr(MSR_FS_BASE), t->fsbase);
-  check(c, CHK_GS_BASE, rdmsr(MSR_GS_BASE), percpu_offset[0]);
+  u64 cpu = cpunode() % NR_CPUS;   /* from the GDT, not through GS */
+  check(c, CHK_GS_BASE, rdmsr(MSR_GS_BASE), percpu_offset[cpu]);
   check(c, CHK_TSC_AUX, rdmsr(MSR_TSC_AUX), host_msrs.tsc_aux);
   /* TR and LDTR with their hidden parts: VMSAVE reads them out */
   vmsave((u64)check_area);
   check(c, CHK_TR_SEL, str_sel(), TSS_SEL);
-  check(c, CHK_TR_BASE, VMCB64(check_area, VMCB_TR + SEG_BASE), (u64)&tss);
+  check(c, CHK_TR_BASE, VMCB64(check_area, VMCB_TR + SEG_BASE), (u64)cpu_tss(cpu));
   check(c, CHK_TR_LIMIT, VMCB32(check_area, VMCB_TR + SEG_LIMIT), sizeof(tss) - 1);
   u16 ldt = sldt();
   check(c, CHK_LDTR_SEL, ldt, 0);

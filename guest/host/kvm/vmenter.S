@@ -41,8 +41,11 @@ __svm_vcpu_run:
 	clgi
 	cmpq $0, CTX_SEND_NMI(%rdi)
 	je 1f
-	mov $0xfee00000, %eax           /* an NMI to ourselves (destination APIC ID 0) */
-	movl $0, APIC_ICR_HI(%rax)
+	mov $0xfee00000, %eax           /* an NMI to ourselves: destination APIC ID = CPU number */
+	mov $CPUNODE_SEL, %edx          /* (from the GDT's CPUNODE limit, without GS) */
+	lsl %dx, %edx
+	shl $24, %edx
+	movl %edx, APIC_ICR_HI(%rax)
 	movl $ICR_NMI_ASSERT, APIC_ICR_LO(%rax)
 1:	sti
 	rdtsc
@@ -111,11 +114,13 @@ svm_after_stgi:
 /*
  * reload_tss: TR back to the host's TSS after a VMLOAD of the guest's TR. LTR needs an
  * available descriptor, so the busy bit the last LTR set is cleared first (Linux's
- * reload_tss). Uses no GS; clobbers RAX.
+ * reload_tss). Uses no GS; clobbers RAX. Each CPU has its own GDT (CPU 1's is gdt_ap, smp.c):
+ * the bit is cleared in both, which is harmless for the other CPU's loaded TR.
  */
 	.globl reload_tss
 reload_tss:
 	andb $0xfd, gdt + TSS_SEL + 5(%rip)
+	andb $0xfd, gdt_ap + TSS_SEL + 5(%rip)
 	mov $TSS_SEL, %eax
 	ltr %ax
 	ret

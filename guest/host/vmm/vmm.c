@@ -33,6 +33,9 @@ static struct tls vmm_tls3 __attribute__((aligned(64)));
 static struct tls *cur_tls = &vmm_tls;   /* the FS base the VMM set last */
 static int fsflip;
 static int nochecks;
+/* migrate=N: every N KVM_RUNs the VMM moves to the other CPU (SYS_MIGRATE), so the vcpu is put
+ * on one CPU and loaded on the other; `migrated` counts the moves */
+static u64 migrate_every, migrated;
 struct ugs vmm_ugs __attribute__((aligned(64)));
 static struct ugs vmm_ugs2 __attribute__((aligned(64)));
 static struct ugs vmm_ugs3 __attribute__((aligned(64)));
@@ -208,6 +211,14 @@ static long create_vcpu(void) {
 __attribute__((no_stack_protector)) static u64 run_loop(u64 iterations) {
   u64 i;
   for (i = 0; i < iterations; i++) {
+    if (migrate_every && i > 0 && i % migrate_every == 0) {
+      long m = syscall1(SYS_MIGRATE, (long)((i / migrate_every) & 1));
+      if (m < 0) {
+        printf("EXIT iteration=%lu MIGRATE returned %ld\n", i, m);
+        break;
+      }
+      migrated++;
+    }
     if (fsflip) {
       /* period 3; the first KVM_RUN already has new bases */
       static struct tls *const tls_ring[3] = { &vmm_tls2, &vmm_tls3, &vmm_tls };
@@ -281,6 +292,7 @@ __attribute__((no_stack_protector)) int vmm_main(const char *args) {
   }
   fsflip = opt_word(args, "fsflip");
   nochecks = opt_word(args, "nochecks");
+  migrate_every = opt_value(args, "migrate", v, sizeof(v)) ? strtou(v, NULL) : 0;
   u32 kexits = opt_value(args, "kexits", v, sizeof(v)) ? (u32)strtou(v, NULL) : g->kexits;
   u32 uexits = opt_value(args, "uexits", v, sizeof(v)) ? (u32)strtou(v, NULL) : 1;
   if (uexits == 0) uexits = 1;
@@ -321,6 +333,7 @@ __attribute__((no_stack_protector)) int vmm_main(const char *args) {
   }
   printf("\nCHECK nmis=%lu nmi_at_stgi=%lu nmi_bad_gs=%lu nmi_last_bad_gs=%#lx gs_violations=%lu ticks=%lu\n",
          hc.nmis, hc.nmi_at_stgi, hc.nmi_bad_gs, hc.nmi_last_bad_gs, hc.gs_violations, hc.ticks);
+  if (migrate_every) printf("MIGRATE every=%lu moves=%lu\n", migrate_every, migrated);
   int ok = done == iterations && ux.other == 0 && chk.bad_returns == 0 && hc.nmi_bad_gs == 0 && hc.gs_violations == 0;
   printf("RESULT %s\n", ok ? "ok" : "fail");
   return ok ? 0 : 1;

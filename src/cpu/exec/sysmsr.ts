@@ -264,15 +264,17 @@ function monitor(c: Cpu, i: Insn): void {
   const off = i.adsize === 8 ? c.rh[R.RAX] * TWO32 + (c.rl[R.RAX] >>> 0) : i.adsize === 4 ? c.rl[R.RAX] >>> 0 : c.rl[R.RAX] & 0xffff;
   const lin = c.bits === 64 ? (seg >= S.FS ? off + c.segBase[seg] : off) : (c.segBase[seg] + off) % TWO32;
   if (c.bits === 64 && (lin < -0x800000000000 || lin >= 0x800000000000)) raise(Vec.GP, 0);
-  translate(c, lin, Acc.Read);
+  const phys = translate(c, lin, Acc.Read);
   c.monitorArmed = true;
+  c.monitorLine = phys - (phys % 64);
 }
 
 /**
  * MWAIT: may end for any reason (APM Vol. 3 MWAIT). After MONITOR with interrupts enabled it
  * waits like HLT for an interrupt or NMI (on one CPU with no DMA nothing else can write the
  * monitored line meanwhile), so an OS idle loop (Linux's mwait_idle: `sti; mwait`) lets time
- * jump to the next event instead of spinning; otherwise (no monitor armed, or IF = 0, where
+ * jump to the next event instead of spinning (with more CPUs, a change of the monitored line
+ * by another CPU ends the wait too: machine/smp.ts); otherwise (no monitor armed, or IF = 0, where
  * only ECX[0] = 1 would let a masked interrupt end the wait) it ends at once. The MWAIT
  * intercept, and MWAIT_COND when the monitor is armed.
  */
@@ -284,6 +286,8 @@ function mwait(c: Cpu, _i: Insn): void {
   if (c.monitorArmed && (c.flags & Fl.IF) !== 0) {
     c.halted = true;
     c.attention = true;
+    // with more CPUs, another CPU's write to the line ends the wait (smp.ts)
+    c.mwaitLine = c.monitorLine;
   }
   c.monitorArmed = false;
 }

@@ -12,7 +12,7 @@
  *   DSDT (5.2.11.1): the definition block header and \_S5_ (Package {SLP_TYP_S5, SLP_TYP_S5,
  *        0, 0}), which an OS needs to enter S5 (soft off) through PM1_CNT
  *   MADT (5.2.12): local APIC address 0xFEE00000, PCAT_COMPAT (8259 pair present); processor
- *        local APIC 0; I/O APIC 0 at 0xFEC00000, GSI base 0; interrupt source overrides
+ *        local APICs 0..N-1 (one per CPU); I/O APIC 0 at 0xFEC00000, GSI base 0; interrupt source overrides
  *        IRQ0 -> GSI 2 (the PIT on pin 2, as on PCs) and IRQ9 -> GSI 9 level, active high
  *        (the SCI); local APIC NMI on LINT1 for every processor
  * Every table's bytes sum to 0 modulo 256 (RSDP: its first 20 bytes, and all 36).
@@ -138,10 +138,11 @@ export function buildFadt(facs: number, dsdt: number): Uint8Array {
 /** MADT entry types (5.2.12, table 5.21) */
 export const enum MadtType { LocalApic = 0, IoApic = 1, Iso = 2, LocalApicNmi = 4 }
 
-export function buildMadt(): Uint8Array {
+export function buildMadt(cpus = 1): Uint8Array {
   const entries: number[][] = [];
   const le = (v: number, n: number) => Array.from({ length: n }, (_, k) => (Math.floor(v / 2 ** (8 * k))) & 0xff);
-  entries.push([MadtType.LocalApic, 8, 0 /* ACPI processor UID */, 0 /* APIC ID */, ...le(1 /* enabled */, 4)]);
+  // one processor local APIC entry per CPU: ACPI processor UID k, APIC ID k, enabled
+  for (let k = 0; k < cpus; k++) entries.push([MadtType.LocalApic, 8, k, k, ...le(1, 4)]);
   entries.push([MadtType.IoApic, 12, IOAPIC_ID, 0, ...le(IOAPIC_MMIO, 4), ...le(IOAPIC_GSI_BASE, 4)]);
   // flags: bits 1:0 polarity (0 conforms, 1 high, 3 low), bits 3:2 trigger (0 conforms, 1 edge, 3 level)
   entries.push([MadtType.Iso, 10, 0 /* ISA */, 0, ...le(2, 4), ...le(0, 2)]);
@@ -187,7 +188,7 @@ export interface AcpiImage {
  * Lay the tables out from `base` (16-byte steps, FACS 64-byte aligned), below `limit`, with the
  * RSDP at `rsdpAddr`.
  */
-export function buildAcpi(base: number, limit: number, rsdpAddr: number): AcpiImage {
+export function buildAcpi(base: number, limit: number, rsdpAddr: number, cpus = 1): AcpiImage {
   const pieces: [number, Uint8Array][] = [];
   const tables: Record<string, number> = {};
   let at = base;
@@ -203,7 +204,7 @@ export function buildAcpi(base: number, limit: number, rsdpAddr: number): AcpiIm
   const facs = place('FACS', buildFacs(), 64);
   const dsdt = place('DSDT', buildDsdt());
   const fadt = place('FACP', buildFadt(facs, dsdt));
-  const madt = place('APIC', buildMadt());
+  const madt = place('APIC', buildMadt(cpus));
   const rsdt = place('RSDT', buildSdt('RSDT', [fadt, madt]));
   const xsdt = place('XSDT', buildSdt('XSDT', [fadt, madt]));
   const rsdp = buildRsdp(rsdt, xsdt);

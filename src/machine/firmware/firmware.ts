@@ -49,8 +49,8 @@ export interface Firmware {
 }
 
 /** the tables as they will be written; nothing touches memory */
-export function buildFirmware(ramEnd: number): Firmware {
-  const acpi = buildAcpi(ACPI_TABLES_START, ACPI_TABLES_END, RSDP_ADDR);
+export function buildFirmware(ramEnd: number, cpus = 1): Firmware {
+  const acpi = buildAcpi(ACPI_TABLES_START, ACPI_TABLES_END, RSDP_ADDR, cpus);
   return { e820: e820Map(ramEnd), acpi, rsdp: acpi.rsdp };
 }
 

@@ -1,0 +1,39 @@
+/*
+ * A mutant that is wrong only when the vCPU migrates between CPUs (boot option migrate=N on a
+ * machine with two CPUs): on one CPU it behaves exactly as its design.
+ *
+ *   wrgsbase-pcpu-once  wrgsbase, but the kernel GS base for after #VMEXIT is taken at the
+ *                       vcpu's first vcpu_load only, as if the per-cpu base belonged to the vcpu:
+ *                       after a migration the exit path restores the first CPU's per-cpu base,
+ *                       and until vcpu_put the kernel runs on another CPU's per-cpu data
+ */
+#include "mutants.h"
+
+void wrgsbase_after_exit(struct svm_run_ctx *ctx);
+
+static void pcpu_once_setup(struct vcpu *v) {
+  v->ctx.after_exit = opt_fsgsbase ? wrgsbase_after_exit : msr_after_exit;
+  v->ctx.host_gs_base = 0;
+}
+
+static void pcpu_once_vcpu_load(struct vcpu *v) {
+  u64 hsave = this_cpu_read(hsave_pa);
+  v->ctx.hsave_pa = hsave;
+  v->host_tsc_aux = rdmsr(MSR_TSC_AUX);
+  vmsave(hsave);
+  if (v->ctx.host_gs_base == 0) v->ctx.host_gs_base = percpu_offset[this_cpu_read(cpu)];   /* the bug */
+  wrmsr(MSR_TSC_AUX, v->guest_tsc_aux);
+}
+
+static void pcpu_once_vcpu_put(struct vcpu *v) {
+  vmload(v->ctx.hsave_pa);
+  wrmsr(MSR_TSC_AUX, v->host_tsc_aux);
+}
+
+const struct kvm_design mutant_wrgsbase_pcpu_once = {
+  .name = "wrgsbase-pcpu-once",
+  .what = "wrgsbase, with the per-cpu GS base of the vcpu's first CPU kept across migrations",
+  .setup = pcpu_once_setup,
+  .vcpu_load = pcpu_once_vcpu_load,
+  .vcpu_put = pcpu_once_vcpu_put,
+};
