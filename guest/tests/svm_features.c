@@ -100,6 +100,28 @@ static void decode_assists_more(void) {
   }
 }
 
+/* The bytes are those the processor fetched, even when the instruction's own data accesses
+ * have since replaced the code page's translation: MOVSB reads a source whose page shares the
+ * code page's slot in worldswitch's direct-mapped TLB (2048 entries: 8 MiB apart; on another
+ * CPU it is just a readable page), then its store takes the #NPF. */
+GUEST_INSN(g_npf_movs, "", "movsb");
+
+static void decode_assists_evicted(void) {
+  if (!svm_begin(SVMF_DECODEASSISTS) || !svm_has(SVMF_NP)) return;
+  npt_init();
+  *npt_pte(test_page(50)) = 0;
+  vmcb_init(vmcb, (u64)g_npf_movs);
+  vmcb_enable_npt(vmcb);
+  greg.rsi = ((u64)g_npf_movs_insn & ~0xffful) + (2048ul << 12);
+  greg.rdi = test_page(50) + 8;
+  svm_run(vmcb);
+  if (!expect_exit_at(vmcb, EXIT_NPF, g_npf_movs_insn, NRIP_ANY)) return;
+  CHECK_EQ(exit_info1(vmcb) & 0xf, 0x6); /* a user write to a not-present page */
+  u32 n = VMCB8(vmcb, VMCB_INSN_LEN);
+  CHECK(n >= 1 && n <= 15, "%u instruction bytes, want 1..15", n);
+  if (n >= 1) CHECK_EQ(VMCB8(vmcb, VMCB_INSN_LEN + 1), 0xa4);
+}
+
 /* ---- the pause filter (15.14.4): with count N the (N+1)th intercepted PAUSE exits; with a
  * threshold, PAUSEs further apart than it reload the count ---- */
 GUEST_INSN(g_pauses, "mov $10, %ecx\n1:\tpause\n\tdec %ecx\n\tjnz 1b", "nop");
@@ -338,7 +360,7 @@ static void task_switch_idt_gate(void) {
 
 #define T(n) { #n, n }
 const struct test tests[] = {
-  T(clean_dirty_reloaded), T(clean_dirty_segments), T(decode_assists_more), T(pause_filter_count),
+  T(clean_dirty_reloaded), T(clean_dirty_segments), T(decode_assists_more), T(decode_assists_evicted), T(pause_filter_count),
   T(pause_filter_threshold), T(tsc_ratio), T(tsc_ratio_reserved), T(lbr_virtualization), T(vgif),
   T(vmsave_virtualized), T(gmet), T(vnmi), T(task_switch_intercept), T(task_switch_idt_gate),
 };

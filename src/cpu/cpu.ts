@@ -563,6 +563,16 @@ export class Cpu {
     return this.bits === 64 ? rip : (this.segBase[1] + rip) % TWO32;
   }
 
+  /**
+   * The physical address the current instruction fetch page gives `lin`, or -1 when `lin` is
+   * not on it (decode assists read the bytes the CPU fetched from there: the TLB entry the fetch
+   * used may since have been evicted by the instruction's own data accesses).
+   */
+  fetchedPhys(lin: number): number {
+    const off = lin - this.fetchBase;
+    return this.fetchArr !== EMPTY_PAGE && off >= 0 && off < 4096 ? this.fetchPhys + off : -1;
+  }
+
   private fetch(): Insn {
     const lin = this.bits === 64 ? this.rip : (this.segBase[1] + this.rip) % TWO32;
     const off = lin - this.fetchBase;

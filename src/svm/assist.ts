@@ -16,8 +16,10 @@ const BYTES = new Uint8Array(16);
 
 /**
  * Decode assists (APM Vol. 2 ch. 15, "Decode Assists"): on a #PF or #NPF exit, INSN_LEN (0D0h) and up to 15
- * bytes (0D1h) of the guest instruction at `rip`, read from where the processor fetched it (the
- * TLB: nothing is walked here, so an instruction whose fetch faulted gives 0 bytes).
+ * bytes (0D1h) of the guest instruction at `rip`, the bytes the processor fetched: from the
+ * fetch page the instruction was decoded from, and past its end from the TLB. Nothing is walked
+ * here, so an instruction whose own fetch faulted gives the bytes before the faulting page (0
+ * when it starts there).
  */
 export function insnBytes(c: Cpu, w: Int32Array, k: number, rip: number): void {
   const lin = c.bits === 64 ? rip : (c.segBase[1] + rip) % TWO32;
@@ -26,7 +28,8 @@ export function insnBytes(c: Cpu, w: Int32Array, k: number, rip: number): void {
   let pa = -1;
   while (n < 15) {
     if (n === 0 || ((lin + n) & 0xfff) === 0) {
-      pa = c.paging.cached(lin + n);
+      pa = c.fetchedPhys(lin + n);
+      if (pa < 0) pa = c.paging.cached(lin + n);
       if (pa < 0) break;
     }
     BYTES[1 + n] = c.mem.read8(pa);
