@@ -291,6 +291,32 @@ static void vnmi(void) {
   CHECK_EQ(VMCB32(vmcb, VMCB_INT_CTL) & (V_NMI_PENDING | V_NMI_BLOCKING), V_NMI_PENDING | V_NMI_BLOCKING);
 }
 
+/* An NMI injected through EVENTINJ with vNMI on sets V_NMI_BLOCKING (APM Vol. 2 15.21.10: "VMRUN
+ * sets V_NMI_MASK"), so a pending virtual NMI waits for the handler's IRET; without vNMI an
+ * injected NMI blocks nothing (15.20). First the handler ends the run at once (no IRET): one NMI,
+ * both bits still set; then it returns by IRET: the pending one follows, and both bits clear. */
+static void vnmi_eventinj(void) {
+  if (!svm_begin(SVMF_VNMI)) return;
+  g_ev.count = 0;
+  vmcb_init(vmcb, (u64)g_nops);
+  VMCB32(vmcb, VMCB_INT_CTL) = V_NMI_ENABLE | V_NMI_PENDING;
+  VMCB32(vmcb, VMCB_EVENTINJ) = EV_VALID | EV_TYPE_NMI | NMI;
+  svm_run(vmcb);
+  if (!expect_exit(vmcb, EXIT_VMMCALL)) return;
+  CHECK_EQ(g_ev.count, 1);
+  CHECK_EQ(g_ev.vector, NMI);
+  CHECK_EQ(VMCB32(vmcb, VMCB_INT_CTL) & (V_NMI_PENDING | V_NMI_BLOCKING), V_NMI_PENDING | V_NMI_BLOCKING);
+  guest_return_on(NMI);
+  g_ev.count = 0;
+  vmcb_init(vmcb, (u64)g_nops);
+  VMCB32(vmcb, VMCB_INT_CTL) = V_NMI_ENABLE | V_NMI_PENDING;
+  VMCB32(vmcb, VMCB_EVENTINJ) = EV_VALID | EV_TYPE_NMI | NMI;
+  svm_run(vmcb);
+  if (!expect_exit(vmcb, EXIT_VMMCALL)) return;
+  CHECK_EQ(g_ev.count, 2);
+  CHECK_EQ(VMCB32(vmcb, VMCB_INT_CTL) & (V_NMI_PENDING | V_NMI_BLOCKING), 0);
+}
+
 /* ---- the task-switch intercept (15.14): a legacy-mode guest's task switch exits before it
  * starts, EXITINFO1 = the TSS selector, EXITINFO2 = bit 36 for IRET, 38 for JMP ---- */
 static u64 ts_gdt[4] __attribute__((aligned(16)));
@@ -362,6 +388,6 @@ static void task_switch_idt_gate(void) {
 const struct test tests[] = {
   T(clean_dirty_reloaded), T(clean_dirty_segments), T(decode_assists_more), T(decode_assists_evicted), T(pause_filter_count),
   T(pause_filter_threshold), T(tsc_ratio), T(tsc_ratio_reserved), T(lbr_virtualization), T(vgif),
-  T(vmsave_virtualized), T(gmet), T(vnmi), T(task_switch_intercept), T(task_switch_idt_gate),
+  T(vmsave_virtualized), T(gmet), T(vnmi), T(vnmi_eventinj), T(task_switch_intercept), T(task_switch_idt_gate),
 };
 const int ntests = ARRAY_SIZE(tests);

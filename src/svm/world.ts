@@ -275,7 +275,11 @@ function injectEvent(c: Cpu, lo: number, err: number): void {
     c.deliverException(c, FAULT);
     sv.delivering = 0;
   }
-  // an injected NMI does not block further NMIs (APM 15.20)
+  // An injected NMI does not block further NMIs (APM 15.20), except with NMI virtualization:
+  // "If Event Injection is used to inject an NMI when NMI Virtualization is enabled, VMRUN sets
+  // V_NMI_MASK in the guest state" (APM Vol. 2 15.21.10; while vNMI is on, nmiBlocked is the
+  // guest's V_NMI_BLOCKING, and the guest's IRET clears it).
+  if (type === 2 && sv.vnmiOn) c.nmiBlocked = true;
 }
 
 function countExit(c: Cpu, code: number): void {
