@@ -264,6 +264,20 @@ static void gmet(void) {
   if (!expect_exit(vmcb, EXIT_NPF)) return;
   CHECK((exit_info1(vmcb) & (NPF_FINAL | NPF_P | NPF_US)) == (NPF_FINAL | NPF_P | NPF_US), "EXITINFO1 %#lx", exit_info1(vmcb));
   CHECK_EQ(exit_info2(vmcb) & ~0xffful, (u64)guest_call_entry & ~0xffful);
+  /* U=0 (here at the PML4E) marks supervisor pages: with GMET the guest's kernel code runs
+   * and reads them; without GMET every guest access to them faults (they are user accesses) */
+  npt_pml4[0] &= ~PTE_U;
+  vmcb_init(vmcb, (u64)g_npf_rd);
+  vmcb_enable_npt(vmcb);
+  VMCB64(vmcb, VMCB_NP_ENABLE) |= NP_GMET;
+  greg.rbx = test_page(51);
+  svm_run(vmcb);
+  expect_exit_at(vmcb, EXIT_VMMCALL, g_npf_rd_end, NRIP_ANY);
+  vmcb_init(vmcb, (u64)g_npf_rd);
+  vmcb_enable_npt(vmcb);
+  svm_run(vmcb);
+  if (expect_exit(vmcb, EXIT_NPF)) CHECK_EQ(exit_info1(vmcb) & (NPF_P | NPF_US), NPF_P | NPF_US);
+  npt_pml4[0] |= PTE_U;
 }
 
 /* ---- vNMI (15.21): V_NMI_PENDING is taken as an NMI through the guest IDT unless

@@ -335,9 +335,14 @@ export class Paging {
       if (nxe && eh < 0) nx = true;
       const next = (eh & 0xfffff) * TWO32 + ((e & 0xfffff000) >>> 0);
       if (level === 1 || ps) {
-        if (!u || (acc === Acc.Write && !w) || (acc === Acc.Exec && nx)) return c.npfHook(gpa, err | PfErr.P, errHi);
-        // GMET: a supervisor fetch from a user nested page faults (APM Vol. 2 15.25, "Guest Mode Execute Trap")
-        if (acc === Acc.Exec && c.svm.gmet && !guestWalk && c.cpl < 3) return c.npfHook(gpa, err | PfErr.P, errHi);
+        // Every guest access is a user access (APM 15.25.5), so U=0 faults them all, except with
+        // GMET ("Guest Mode Execute Trap", APM Vol. 2 15.25): then U/S only marks what guest
+        // supervisor code may not execute: a fetch at CPL < 3 from a page with U=1 faults, and
+        // U=0 pages take every access (KVM sets GMET with all-U=0 nested tables "with effectively
+        // no impact", commit fe080f58dec2; its NPT walker ignores U on data accesses under GMET).
+        const gmet = c.svm.gmet;
+        if ((!u && !gmet) || (acc === Acc.Write && !w) || (acc === Acc.Exec && nx)) return c.npfHook(gpa, err | PfErr.P, errHi);
+        if (gmet && u && acc === Acc.Exec && !guestWalk && c.cpl < 3) return c.npfHook(gpa, err | PfErr.P, errHi);
         const dirty = (e & 0x40) !== 0;
         if (acc === Acc.Write && !dirty) mem.write32(ea, e | 0x60);
         else if ((e & 0x20) === 0) mem.write32(ea, e | 0x20);
