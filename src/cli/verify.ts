@@ -112,9 +112,12 @@ export async function verifyCommand(o: VerifyCliOpts): Promise<number> {
     `${migrate > 0 ? `; ${cpus} CPUs, the vcpu migrating every ${migrate} KVM_RUN${migrate === 1 ? '' : 's'}, events raised on the CPU each boundary belongs to` : ''}`);
   const multi = r.units.filter((u) => u.perCpu !== undefined && u.error === undefined);
   if (multi.length > 0) {
-    const sum = (f: (c: NonNullable<UnitResult['perCpu']>[number]) => number, cpu: number) => multi.reduce((n, u) => n + f(u.perCpu![cpu] ?? { cpu, boundaries: 0, inRun: 0, tried: 0, instructions: 0, exits: 0 }), 0);
-    const per = Array.from({ length: cpus }, (_, k) => `CPU ${k}: ${sum((c) => c.boundaries, k)} boundaries, ${sum((c) => c.inRun, k)} inside KVM_RUNs, ${sum((c) => c.tried, k)} replays`);
-    out.push(`per CPU over ${multi.length} units: ${per.join('; ')}; ${multi.reduce((n, u) => n + (u.migrations ?? 0), 0)} migrations in the windows`);
+    const sum = (f: (c: NonNullable<UnitResult['perCpu']>[number]) => number, cpu: number) => multi.reduce((n, u) => n + (u.perCpu![cpu] === undefined ? 0 : f(u.perCpu![cpu])), 0);
+    const per = Array.from({ length: cpus }, (_, k) => `CPU ${k}: ${sum((c) => c.boundaries, k)} boundaries, ${sum((c) => c.inRun, k)} inside KVM_RUNs, ` +
+      `${sum((c) => c.handover, k)} in vcpu hand-overs, ${sum((c) => c.tried, k)} replays`);
+    const held = multi.reduce((n, u) => n + u.kinds.reduce((m, k) => m + (k.heldIdle ?? 0), 0), 0);
+    out.push(`per CPU over ${multi.length} units: ${per.join('; ')}; ${multi.reduce((n, u) => n + (u.migrations ?? 0), 0)} migrations in the windows` +
+      `${held > 0 ? `; ${held} interrupts raised on a CPU after the CLI before its idle loop wait there past the window (not counted as undelivered)` : ''}`);
   }
   const skipped = r.units.reduce((n, u) => n + u.untried.stride, 0);
   if (skipped > 0) out.push(`--stride ${stride}: ${skipped} boundaries inside the KVM_RUNs were not tried; a bug with a window of fewer than ${stride} instructions can hide there`);

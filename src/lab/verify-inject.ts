@@ -41,6 +41,8 @@ export interface ReplayUnit {
   readonly replayBudget?: number;
   /** the console line that says the host crashed, if any (default: a line starting PANIC:) */
   crashLine?(text: string): string | undefined;
+  /** CPU k ends the window where an interrupt waits past it (an idle loop with IF = 0) */
+  heldAtEnd?(k: number): boolean;
 }
 
 export interface ViolationOut {
@@ -81,6 +83,11 @@ export interface KindResult {
   violations: number;
   /** boundaries where a raised event never reached the host (a verifier problem) */
   undelivered: number;
+  /**
+   * boundaries (vcpu hand-over, old CPU) where the interrupt was raised after the CPU's CLI
+   * before its idle loop: it waits there past the end of the window, as on hardware
+   */
+  heldIdle?: number;
   /** invariant -> boundaries where it failed */
   byInvariant: Record<string, number>;
   /** each distinct failed check (invariant, where, what): how many boundaries, the first one */
@@ -113,15 +120,22 @@ export interface UnitResult {
   /** the unit could not be verified (it did not reach KVM_RUN, a replay diverged, ...) */
   error?: string;
   /**
-   * with more than one CPU: per CPU, its boundaries in the window, those inside a KVM_RUN (the
-   * ones tried, less a stride's), the replays raising events there, its instructions and
-   * #VMEXITs in the window; and the vcpu migrations the window holds
+   * with more than one CPU: per CPU, its boundaries in the window, those inside a KVM_RUN and
+   * inside a vcpu hand-over (the ones tried, less a stride's), the replays raising events
+   * there, its instructions and #VMEXITs in the window; and the vcpu migrations the window holds
    */
   perCpu?: CpuFigures[];
   migrations?: number;
 }
 
-export interface CpuFigures { cpu: number; boundaries: number; inRun: number; tried: number; instructions: number; exits: number }
+export interface CpuFigures {
+  cpu: number;
+  /** boundaries in the window, inside KVM_RUNs, inside a vcpu hand-over (both tried) */
+  boundaries: number; inRun: number; handover: number;
+  /** replays raising events at its boundaries */
+  tried: number;
+  instructions: number; exits: number;
+}
 
 export interface RunOptions {
   /** try every stride-th boundary (1: all) */
@@ -270,7 +284,7 @@ export class Injector {
    * Replay with `kind` raised at boundary b; returns the violations the reference run does not
    * have, and whether the events reached the host.
    */
-  replay(b: number, kind: EventKind, trace: boolean): { violations: Violation[]; delivered: boolean } {
+  replay(b: number, kind: EventKind, trace: boolean): { violations: Violation[]; delivered: boolean; held?: boolean } {
     const { checker, path } = this.unit;
     this.restore();
     this.reach(b);
@@ -288,10 +302,14 @@ export class Injector {
     this.raise(kind, cpu ?? 0);
     this.finish(trace);
     const want = kind === 'nmi' ? 1 : kind === 'intr' ? 2 : 3;
-    return {
+    const delivered = (checker.delivered & want) === want;
+    const out: { violations: Violation[]; delivered: boolean; held?: boolean } = {
       violations: checker.violations.filter((v) => !this.refKeys.has(keyOf(v))),
-      delivered: (checker.delivered & want) === want,
+      delivered,
     };
+    // only the interrupt can wait: an NMI is never held by IF
+    if (!delivered && (checker.delivered & 1) === (want & 1) && path.cpu !== undefined && this.unit.heldAtEnd?.(path.cpu[b]) === true) out.held = true;
+    return out;
   }
 
   format(v: Violation): ViolationOut {
@@ -331,11 +349,12 @@ export function replayUnit(inj: Injector, spec: { design: string; workload: stri
   let done = 0;
   let perCpu: CpuFigures[] | undefined;
   if (path.cpu !== undefined) {
-    perCpu = u.m.cpus.map((_, cpu) => ({ cpu, boundaries: 0, inRun: 0, tried: 0, instructions: 0, exits: 0 }));
+    perCpu = u.m.cpus.map((_, cpu) => ({ cpu, boundaries: 0, inRun: 0, handover: 0, tried: 0, instructions: 0, exits: 0 }));
     for (let b = 0; b < path.n; b++) {
       const f = perCpu[path.cpu[b]];
       f.boundaries++;
-      if (path.inRun[b] !== 0) f.inRun++;
+      if (path.inRun[b] === 1) f.inRun++;
+      else if (path.inRun[b] === 2) f.handover++;
       f.instructions = path.icount[b];
       f.exits = path.exits[b];
     }
@@ -352,7 +371,7 @@ export function replayUnit(inj: Injector, spec: { design: string; workload: stri
     const distinct = new Map<string, { invariant: Inv; check: string; what: string; boundaries: number; first: number }>();
     let first = -1;
     for (const b of boundaries) {
-      const { violations, delivered } = inj.replay(b, kind, false);
+      const { violations, delivered, held } = inj.replay(b, kind, false);
       r.tried++;
       if (violations.length > 0) {
         r.violating++;
@@ -371,7 +390,8 @@ export function replayUnit(inj: Injector, spec: { design: string; workload: stri
         }
         for (const i of invs) r.byInvariant[i] = (r.byInvariant[i] ?? 0) + 1;
       } else if (!delivered) {
-        r.undelivered++;
+        if (held === true) r.heldIdle = (r.heldIdle ?? 0) + 1;
+        else r.undelivered++;
       }
       if (++done % 64 === 0) o.onProgress?.(done, total);
     }

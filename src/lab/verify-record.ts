@@ -39,8 +39,9 @@ import { restoreSnapshot, takeSnapshot, type Snapshot } from './snapshot.js';
 import type { SymbolTable } from './symbols.js';
 import { Bp, Checker, readCpuSet, readVmcbSet, SET_WORDS, type HostFacts, type StackRange } from './verify-invariants.js';
 
-/** the host's KVM_RUN system call number (guest/host/include/uapi.h) */
+/** the host's KVM_RUN and MIGRATE system call numbers (guest/host/include/uapi.h) */
 const SYS_KVM_RUN = 501;
+const SYS_MIGRATE = 504;
 /** RAM for a verifier machine: the host image, the VMM and 2 MiB of guest RAM fit in 16 MiB */
 const MEM_SIZE = 32 << 20;
 const BOOT_BUDGET = 20_000_000;
@@ -78,7 +79,11 @@ export interface Path {
   bits: Uint8Array;
   /** Mode bits */
   mode: Uint8Array;
-  /** 1 where the boundary is inside one of the KVM_RUN system calls (entry to SYSRET) */
+  /**
+   * 1 where the boundary is inside one of the KVM_RUN system calls (entry to SYSRET); 2 (mini
+   * host with migrate=N) inside a vcpu hand-over: on the old CPU from the SYS_MIGRATE entry to
+   * its idle loop, on the new one from leaving the idle loop to the return to ring 3
+   */
   inRun: Uint8Array;
   /** did the window end at the user instruction after the last SYSRET (else the machine stopped) */
   complete: boolean;
@@ -286,6 +291,16 @@ export class Unit {
     this.placeBreakpoints();
   }
 
+  /**
+   * After a replay: CPU k ends the window in its idle loop with interrupts off (the old CPU of
+   * a hand-over), where an interrupt raised after its CLI waits, as on hardware, past the window
+   */
+  heldAtEnd(k: number): boolean {
+    const idling = this.syms.get('cpu_idling');
+    const x = this.m.cpus[k];
+    return idling !== undefined && this.m.mem.read32(idling + 4 * k) !== 0 && (x.flags & Fl.IF) === 0 && !x.guestMode;
+  }
+
   isC(rip: number): boolean {
     for (const f of this.cFuncs) if (rip >= f.start && rip < f.end) return true;
     return false;
@@ -326,9 +341,16 @@ export class Unit {
       pre.rip[k] = x.ripLinear();
       pre.bits[k] = x.bits;
       pre.mode[k] = modeOf(x);
-      pre.inRun[k] = running ? 1 : 0;
+      pre.inRun[k] = running ? 1 : hand[k] !== 0 ? 2 : 0;
       pre.moved[k] = x.icount + x.stormCount;
     };
+    // the vcpu hand-over (migrate=N): per CPU 0 none, 1 leaving (SYS_MIGRATE to the idle loop),
+    // 2 arriving (out of the idle loop to ring 3); cpu_idling[k] says who is in the idle loop
+    const idling = (this.spec.migrate ?? 0) > 0 ? this.syms.get('cpu_idling') : undefined;
+    const hand = new Uint8Array(n);
+    const wasIdle = new Uint8Array(n);
+    const idleNow = (k: number) => idling !== undefined && m.mem.read32(idling + 4 * k) !== 0;
+    for (let k = 0; k < n; k++) wasIdle[k] = idleNow(k) ? 1 : 0;
     let complete = false;
     let stop = '';
     let returns = 0;
@@ -353,6 +375,14 @@ export class Unit {
           runningOn = k;
           if (k !== lastRunCpu) migrations++;
           lastRunCpu = k;
+        }
+        if (idling !== undefined) {
+          const idle = idleNow(k);
+          if (hand[k] === 0 && runningOn !== k && lin === this.entry && x.cpl === 0 && !x.guestMode && x.rl[0] === SYS_MIGRATE) hand[k] = 1;
+          else if (hand[k] === 1 && idle) hand[k] = 0;
+          else if (wasIdle[k] !== 0 && !idle) hand[k] = 2;
+          else if (hand[k] === 2 && x.cpl === 3) hand[k] = 0;
+          wasIdle[k] = idle ? 1 : 0;
         }
         if (x.cpl === 3 && !x.guestMode && lin === facts.userReturn && runningOn === k) {
           runningOn = -1;
