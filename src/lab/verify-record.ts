@@ -252,7 +252,8 @@ export class Unit {
       // (every CPU is in the kernel at the snapshot: the other one in its idle loop), its stacks
       const offsets = syms.require('percpu_offset');
       const names = [['kstack', 'nmi_stack', 'df_stack'], ['kstack_ap', 'nmi_stack_ap', 'df_stack_ap', 'idle_stack_ap']];
-      this.facts.cpus = m.cpus.map((x, k) => ({
+      // (the host uses CPUs 0 and 1, NR_CPUS = 2: more CPUs wait for a startup IPI throughout)
+      this.facts.cpus = m.cpus.slice(0, 2).map((x, k) => ({
         percpu: read64(mem, offsets + 8 * k),
         trSel: x.segSel[S.TR], trBase: x.segBase[S.TR], trLimit: x.segLimit[S.TR],
         stacks: stackSet(names[Math.min(k, 1)]),
