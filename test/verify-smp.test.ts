@@ -34,7 +34,7 @@ const spec = (design: string, migrate = 1) => ({ design, workload: 'hlt', fsgsba
 
 describe('verify with the vcpu migrating between two CPUs', () => {
   it('records boundaries of both CPUs, two migrations, and replays vmload clean with every event kind', () => {
-    const r = runUnit(image, syms, spec('vmload'), EVENT_KINDS, { stride: 4 });
+    const r = runUnit(image, syms, spec('vmload'), EVENT_KINDS, { stride: 7 });
     expect(r.error).toBeUndefined();
     expect(r.complete).toBe(true);
     expect(r.migrations).toBe(2); // CPU 0 -> 1 before the second KVM_RUN, 1 -> 0 before the third
@@ -106,19 +106,26 @@ describe('verify with the vcpu migrating between two CPUs', () => {
   for (const name of MIGRATION_MUTANTS.map((x) => x.name)) {
     it(`catches ${name} with migration; on one CPU it is clean`, () => {
       const mutant = findMutant(name)!;
-      const alone = runUnit(image, syms, { design: name, workload: 'hlt', fsgsbase: true }, ['nmi'], { stride: 4 });
+      const alone = runUnit(image, syms, { design: name, workload: 'hlt', fsgsbase: true }, ['nmi'], { stride: 8 });
       expect(alone.reference).toEqual([]);
       expect(alone.kinds[0].violating).toBe(0);
-      const r = runUnit(image, syms, spec(name), ['nmi'], { stride: 4 });
+      const r = runUnit(image, syms, spec(name), ['nmi'], { stride: 8 });
       expect(r.error).toBeUndefined();
       const v = verdicts([r])[0];
       expect(v.ok, v.summary).toBe(true);
       // seen on CPU 1 (the vcpu's second CPU), by an invariant the suite expects
       const seen = [...r.reference, ...(r.kinds[0].first?.violations ?? [])];
       expect(seen.some((x) => x.cpu === 1 && mutant.caughtBy.includes(x.invariant)), JSON.stringify(seen.slice(0, 3))).toBe(true);
-      expect(r.kinds[0].first?.cpu).toBe(1);
+      if (r.kinds[0].first !== undefined) expect(r.kinds[0].first.cpu).toBe(1);
     }, 120_000);
   }
+
+  it('sees vmload-hsave-msr-first, which the host\'s own checks pass with migration, by host-save', () => {
+    const host = runHost(image, { design: 'vmload-hsave-msr-first', workload: 'mix', iterations: 30, cpus: 2, migrate: 1, nmi: 3 });
+    expect(host.ok, host.status).toBe(true);
+    const r = runUnit(image, syms, spec('vmload-hsave-msr-first'), ['nmi'], { stride: 8 });
+    expect(r.reference.map((v) => `${v.invariant} ${v.check} ${v.cpu}`)).toContain('host-save VMRUN on CPU 1 1');
+  }, 120_000);
 
   it('puts the migration mutants in the suite only when the vcpu migrates', () => {
     for (const x of MIGRATION_MUTANTS) expect(MUTANTS.map((y) => y.name)).not.toContain(x.name);

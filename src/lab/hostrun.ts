@@ -13,7 +13,7 @@ export const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'vmload-notss', 'wrgsbase'
 /** deliberately broken variants, for showing what the checks catch */
 export const BROKEN_DESIGNS = ['broken-kgs', 'broken-stgi'] as const;
 /** mutants that are wrong only when the vcpu migrates (guest/host/kvm/mutant_smp.c) */
-export const MIGRATION_MUTANTS = ['wrgsbase-pcpu-once', 'vmload-hsave-first'] as const;
+export const MIGRATION_MUTANTS = ['wrgsbase-pcpu-once', 'vmload-hsave-first', 'vmload-hsave-msr-first'] as const;
 export const WORKLOADS = ['hlt', 'pio', 'mmio', 'hypercall', 'cpuid', 'mix'] as const;
 /** the VMM's limit on iterations (its per-iteration arrays) */
 export const MAX_ITERATIONS = 50000;

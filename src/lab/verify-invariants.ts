@@ -28,6 +28,9 @@
  *                    emulation writes, RBX/RCX/RDX for CPUID and RDX for RDMSR, are exempt)
  *   no-crash         the host returns to ring 3: no exception in the host, no panic, shutdown
  *                    or hang
+ *   host-save        (more than one CPU) at every VMRUN, VM_HSAVE_PA is this CPU's own host save
+ *                    area, never another CPU's: VMRUN writes the host state there, and two CPUs
+ *                    sharing one page corrupt each other's as soon as both run a vcpu
  *
  * With more than one CPU (HostFacts.cpus), "the kernel's per-cpu base", "the host TSS" and "a
  * host stack" are those of the CPU the check is made on: percpu_offset[k], CPU k's TSS as its TR
@@ -51,7 +54,7 @@ export const EVENT_KINDS: readonly EventKind[] = ['nmi', 'intr', 'both'];
 /** the maskable interrupt the verifier raises: the host's timer vector (its handler uses per-cpu data) */
 export const INTR_VECTOR = 0x20;
 
-export type Inv = 'entry-gs' | 'entry-tr' | 'handler' | 'host-c' | 'percpu-access' | 'user-state' | 'guest-state' | 'guest-regs' | 'guest-unchanged' | 'no-crash';
+export type Inv = 'entry-gs' | 'entry-tr' | 'handler' | 'host-c' | 'percpu-access' | 'user-state' | 'guest-state' | 'guest-regs' | 'guest-unchanged' | 'no-crash' | 'host-save';
 
 export const INVARIANTS: Record<Inv, string> = {
   'entry-gs': 'an NMI or interrupt entry finds the kernel\'s per-cpu base in GS base or (for SWAPGS) KERNEL_GS_BASE',
@@ -64,6 +67,7 @@ export const INVARIANTS: Record<Inv, string> = {
   'guest-state': 'the guest\'s VMLOAD state survives from #VMEXIT to VMRUN and is in its VMCB after KVM_RUN',
   'guest-unchanged': 'the guest\'s saved state and memory after KVM_RUN are those of the run without the event',
   'no-crash': 'the host returns to ring 3 without an exception, panic, shutdown or hang',
+  'host-save': 'with more than one CPU: VM_HSAVE_PA at every VMRUN is this CPU\'s own host save area',
 };
 
 // ---- the VMLOAD set (and TSC_AUX) as 32-bit halves ----
@@ -145,6 +149,8 @@ export interface CpuFacts {
   trBase: number;
   trLimit: number;
   stacks: StackRange[];
+  /** its host save area (VM_HSAVE_PA as the kernel set it up on that CPU) */
+  hsave?: number;
 }
 
 export interface HostFacts {
@@ -417,6 +423,11 @@ export class Checker {
   }
 
   private atVmrun(c: Cpu, lin: number): void {
+    const hsave = this.facts.cpus?.[c.apicId]?.hsave;
+    if (hsave !== undefined && c.vmHsavePa !== hsave) {
+      const other = this.facts.cpus!.findIndex((x) => x.hsave === c.vmHsavePa);
+      this.flag(c, 'host-save', 'VMRUN', 'VM_HSAVE_PA', `${hex(c.vmHsavePa)}${other >= 0 ? ` (CPU ${other}'s host save area)` : ''}`, `${hex(hsave)} (CPU ${c.apicId}'s host save area)`, lin);
+    }
     if (this.exitCode >= 0) {
       const code = this.exitCode;
       for (let r = 0; r < 16; r++) {

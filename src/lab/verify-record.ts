@@ -257,6 +257,7 @@ export class Unit {
         percpu: read64(mem, offsets + 8 * k),
         trSel: x.segSel[S.TR], trBase: x.segBase[S.TR], trLimit: x.segLimit[S.TR],
         stacks: stackSet(names[Math.min(k, 1)]),
+        hsave: x.vmHsavePa,
       }));
     }
     this.cFuncs = syms.all().filter((s) => s.func && s.size > 0 && s.addr < vmmStart).map((s) => ({ start: s.addr, end: s.addr + s.size }));

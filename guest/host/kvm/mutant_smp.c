@@ -79,3 +79,33 @@ const struct kvm_design mutant_vmload_hsave_first = {
   .prepare_guest_switch = hsave_first_prepare_guest_switch,
   .vcpu_put = hsave_first_vcpu_put,
 };
+
+/*
+ *   vmload-hsave-msr-first  vmload, but vcpu_load points VM_HSAVE_PA at the vcpu's host save area,
+ *                           taken on its first CPU ("VMRUN must save the host state where the exit
+ *                           path's VMLOAD finds it"): after a migration two CPUs share one host
+ *                           save area. With one vcpu running at a time nothing goes wrong yet;
+ *                           a second vcpu on the old CPU would have its VMRUN overwrite this
+ *                           one's host state. Only the verifier's host-save invariant sees it.
+ */
+static void hsave_msr_first_vcpu_load(struct vcpu *v) {
+  if (v->ctx.hsave_pa == 0) v->ctx.hsave_pa = this_cpu_read(hsave_pa);
+  wrmsr(MSR_VM_HSAVE_PA, v->ctx.hsave_pa);   /* the bug: the first CPU's page, on every CPU */
+}
+
+static void hsave_msr_first_prepare_guest_switch(struct vcpu *v) {
+  if (v->guest_state_loaded) return;
+  v->host_tsc_aux = rdmsr(MSR_TSC_AUX);
+  vmsave(v->ctx.hsave_pa);
+  wrmsr(MSR_TSC_AUX, v->guest_tsc_aux);
+  v->guest_state_loaded = 1;
+}
+
+const struct kvm_design mutant_vmload_hsave_msr_first = {
+  .name = "vmload-hsave-msr-first",
+  .what = "vmload, with VM_HSAVE_PA set at vcpu_load to the save area of the vcpu's first CPU",
+  .setup = hsave_first_setup,
+  .vcpu_load = hsave_msr_first_vcpu_load,
+  .prepare_guest_switch = hsave_msr_first_prepare_guest_switch,
+  .vcpu_put = hsave_first_vcpu_put,
+};
