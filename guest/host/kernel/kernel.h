@@ -91,7 +91,6 @@ u64 kstack_top_ap(void);
 void kvm_init_cpu(void);                 /* EFER.SVME and this CPU's host save area */
 int smp_start_cpu1(void);                /* INIT/SIPI; 1 once CPU 1 runs its idle loop */
 int on_nmi_stack(u64 cpu, u64 p);        /* p lies on that CPU's NMI (IST1) stack (desc.c) */
-extern volatile int kvm_in_run;          /* inside KVM_RUN (run.c), for the NMI census */
 extern volatile int cpu_idling[NR_CPUS];     /* the CPU is in its idle loop (smp.c) */
 extern volatile u64 nmiipi_sent;
 long smp_migrate(struct pt_regs *r, struct task *t, u64 cpu);

@@ -49,6 +49,15 @@ void __stack_chk_fail(void) {
   panic("stack protector: canary at %%gs:40 changed (GS base %#lx, kernel's %#lx)", gs, percpu_offset[0]);
 }
 
+/* this CPU is in the KVM_RUN system call: its frame at the top of its kernel stack still holds
+ * the call number in RAX (until the exit path stores the result there); read without GS, and
+ * without touching KVM_RUN itself, whose instruction counts the benchmarks measure */
+static int in_kvm_run(u64 cpu) {
+  u64 top = cpu == 0 ? kstack_top() : kstack_top_ap();
+  const struct pt_regs *f = (const struct pt_regs *)(top - sizeof(struct pt_regs));
+  return f->rax == SYS_KVM_RUN;
+}
+
 void do_nmi(struct pt_regs *r, u64 gs_at_entry);
 void do_nmi(struct pt_regs *r, u64 gs_at_entry) {
   nmi_total++;
@@ -59,7 +68,7 @@ void do_nmi(struct pt_regs *r, u64 gs_at_entry) {
   if (r->cs & 3) nmi_user++;
   else if (after_stgi(r->rip)) nmi_after_stgi++;
   else if (cpu_idling[cpu]) nmi_idle++;
-  else if (kvm_in_run) nmi_run++;
+  else if (in_kvm_run(cpu)) nmi_run++;
   else nmi_kernel++;
   /* delivered through this CPU's TSS: TR is the host's selector and IST1 was this CPU's stack */
   if (str_sel() != TSS_SEL || !on_nmi_stack(cpu, (u64)r)) nmi_bad_tr++;

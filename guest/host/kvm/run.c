@@ -115,8 +115,6 @@ int handle_exit(struct vcpu *v) {
   }
 }
 
-volatile int kvm_in_run;
-
 /* the ioctl; `stack_protect`: its canary at %gs:40 is read on entry and checked on return, so
  * a world switch that leaves a wrong GS base behind does not go unnoticed */
 __attribute__((stack_protect)) long kvm_run_ioctl(struct task *t) {
@@ -126,7 +124,6 @@ __attribute__((stack_protect)) long kvm_run_ioctl(struct task *t) {
   const struct kvm_design *d = kvm_design;
   u64 t_entry = rdtsc(), t_pre_first = 0, n = 0;
   int again;
-  kvm_in_run = 1;
   d->vcpu_load(v);
   do {
     if (d->prepare_guest_switch) d->prepare_guest_switch(v);
@@ -143,7 +140,6 @@ __attribute__((stack_protect)) long kvm_run_ioctl(struct task *t) {
     again = handle_exit(v);
   } while (again);
   d->vcpu_put(v);
-  kvm_in_run = 0;
   run->t_entry = t_entry;
   run->t_pre_first = t_pre_first;
   run->t_pre_last = v->ctx.t_pre;
