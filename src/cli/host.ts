@@ -16,6 +16,7 @@ import { readSymbols } from '../lab/symbols.js';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { MUTANTS } from '../lab/verify-mutants.js';
 import { UserError } from './main.js';
 import { parseCpus } from './run.js';
 import { DESIGNS, BROKEN_DESIGNS, MIGRATION_MUTANTS, WORKLOADS, MAX_ITERATIONS, mixGroup, runHost, type HostOptions, type HostResult } from '../lab/hostrun.js';
@@ -84,6 +85,17 @@ export function formatTable(results: HostResult[]): string {
   return lines.join('\n');
 }
 
+/** where the NMIs landed (nmiipi=N: NMI IPIs from the idle CPU) */
+export function nmiCensus(r: HostResult): string {
+  const c = r.checks;
+  const exits = r.exitsKernel.nmi ?? 0;
+  const atStgi = c.nmi_after_stgi ?? 0;
+  return `${c.nmiipi_sent ?? 0} NMI IPIs sent, ${c.nmis ?? 0} NMIs taken: ${exits} in the guest (NMI #VMEXIT, taken at STGI), ` +
+    `${atStgi - exits} in the host between CLGI and STGI (held to STGI), ${c.nmi_run ?? 0} elsewhere in KVM_RUN, ` +
+    `${c.nmi_user ?? 0} in the VMM (ring 3), ${c.nmi_kernel ?? 0} in other kernel code, ${c.nmi_idle ?? 0} in an idle loop; ` +
+    `${c.nmi_bad_gs ?? '?'} on a bad GS base, ${c.nmi_bad_tr ?? '?'} through a wrong TSS, ${c.nmi_percpu_bad ?? '?'} per-cpu count mismatches`;
+}
+
 function summary(r: HostResult): string[] {
   const u = r.exitsUser;
   const k = r.exitsKernel;
@@ -93,7 +105,7 @@ function summary(r: HostResult): string[] {
       `in the kernel: doorbell ${k.doorbell ?? 0}, hypercall ${k.hypercall ?? 0}, cpuid ${k.cpuid ?? 0}, intr ${k.intr ?? 0}, nmi ${k.nmi ?? 0} (${k.vmruns ?? 0} VMRUNs)`,
   ];
   if (r.ok) {
-    out.push(`${r.design}: checks passed after all ${c.returns ?? 0} returns to the VMM; NMIs ${c.nmis ?? 0} (none on a bad GS base)`);
+    out.push(`${r.design}: checks passed after all ${c.returns ?? 0} returns to the VMM; NMIs ${c.nmis ?? 0} (none on a bad GS base or TSS)`);
   } else {
     const why = r.panic !== null ? `kernel panic: ${r.panic}`
       : `${c.bad_returns ?? '?'} of ${c.returns ?? '?'} returns with host state not restored, ` +
@@ -101,6 +113,7 @@ function summary(r: HostResult): string[] {
     out.push(`${r.design}: FAILED: ${why}`);
     for (const m of r.mismatches.slice(0, 4)) out.push(`${r.design}:   mismatch ${m}`);
   }
+  if ((c.nmiipi_sent ?? 0) > 0) out.push(`${r.design}: ${nmiCensus(r)}`);
   return out;
 }
 
@@ -119,6 +132,8 @@ export interface HostCliOpts {
   maxInsns?: string;
   cpus?: string;
   migrate?: string;
+  nmiipi?: string;
+  quantum?: string;
 }
 
 function count(s: string, name: string, min: number, max: number): number {
@@ -128,9 +143,10 @@ function count(s: string, name: string, min: number, max: number): number {
 }
 
 export function hostCommand(o: HostCliOpts): number {
-  const known = [...DESIGNS, ...BROKEN_DESIGNS, ...MIGRATION_MUTANTS] as readonly string[];
+  const broken = [...new Set([...BROKEN_DESIGNS, ...MIGRATION_MUTANTS, ...MUTANTS.map((m) => m.name)])];
+  const known = [...DESIGNS, ...broken] as readonly string[];
   if (o.design !== 'all' && !known.includes(o.design)) {
-    throw new UserError(`--design: unknown '${o.design}' (one of ${DESIGNS.join(', ')}, all; or ${[...BROKEN_DESIGNS, ...MIGRATION_MUTANTS].join(', ')})`);
+    throw new UserError(`--design: unknown '${o.design}' (one of ${DESIGNS.join(', ')}, all; or a mutant: ${broken.join(', ')})`);
   }
   if (!(WORKLOADS as readonly string[]).includes(o.workload)) {
     throw new UserError(`--workload: unknown '${o.workload}' (one of ${WORKLOADS.join(', ')})`);
@@ -156,8 +172,11 @@ export function hostCommand(o: HostCliOpts): number {
     maxInsns: o.maxInsns === undefined ? undefined : count(o.maxInsns, '--max-insns', 1, Number.MAX_SAFE_INTEGER),
     cpus: parseCpus(o.cpus ?? '1'),
     migrate: o.migrate === undefined ? undefined : count(o.migrate, '--migrate', 0, 1_000_000),
+    nmiipi: o.nmiipi === undefined ? undefined : count(o.nmiipi, '--nmiipi', 0, 1_000_000),
+    quantum: o.quantum === undefined ? undefined : count(o.quantum, '--quantum', 1, 1_000_000_000),
   };
   if ((base.migrate ?? 0) > 0 && (base.cpus ?? 1) < 2) throw new UserError('--migrate needs --cpus 2 or more');
+  if ((base.nmiipi ?? 0) > 0 && (base.cpus ?? 1) < 2) throw new UserError('--nmiipi needs --cpus 2 or more');
   const image = readHostImage(o.image ?? DEFAULT_HOST_IMAGE);
   const designs = o.design === 'all' ? [...DESIGNS] : [o.design];
   const results: HostResult[] = [];
@@ -198,5 +217,7 @@ export function addHostCommand(program: Command, done: (code: number) => void): 
     .option('--max-insns <n>', 'stop each run after this many instructions')
     .option('--cpus <n>', 'CPUs in the machine (the host runs on CPU 0)', '1')
     .option('--migrate <n>', 'with --cpus 2: the VMM moves to the other CPU every n KVM_RUNs (vcpu_put there, vcpu_load here)')
+    .option('--nmiipi <n>', 'with --cpus 2: the CPU without the VMM sends it an NMI IPI every n passes of its idle loop')
+    .option('--quantum <n>', 'with --cpus 2 or more: instructions per CPU per turn (default 1000)')
     .action((opts: HostCliOpts) => { done(hostCommand(opts)); });
 }

@@ -11,7 +11,8 @@ import type { Command } from 'commander';
 import { DESIGNS } from '../lab/hostrun.js';
 import { DEFAULT_WORKLOADS, VERIFY_WORKLOADS, verify, type VerifyProgress } from '../lab/verify.js';
 import { EVENT_KINDS, INVARIANTS, type EventKind } from '../lab/verify-invariants.js';
-import { MUTANTS } from '../lab/verify-mutants.js';
+import type { UnitResult } from '../lab/verify-inject.js';
+import { MIGRATION_MUTANTS, MUTANTS } from '../lab/verify-mutants.js';
 import { formatFindings, formatLegend, formatTable } from '../lab/verify-report.js';
 import { DEFAULT_HOST_IMAGE, readHostImage } from './host.js';
 import { parseCpus } from './run.js';
@@ -36,6 +37,7 @@ export interface VerifyCliOpts {
   /** the same as --events */
   kinds?: string;
   cpus?: string;
+  migrate?: string;
 }
 
 function list(s: string, option: string, known: readonly string[], all?: readonly string[]): string[] {
@@ -69,10 +71,15 @@ export async function verifyCommand(o: VerifyCliOpts): Promise<number> {
       nullClearsBase: o.nullClearsBase === true,
     });
   }
-  const mutantNames = MUTANTS.map((m) => m.name);
+  const cpus = parseCpus(o.cpus ?? '1');
+  const migrate = intArg(o.migrate, '--migrate', 0, 1000) ?? 0;
+  if (migrate > 0 && cpus < 2) throw new UserError('--migrate needs --cpus 2 or more');
+  // the migration mutants are their base designs unless the vcpu migrates: in the suite only then
+  const suite = [...MUTANTS, ...(migrate > 0 ? MIGRATION_MUTANTS : [])].map((m) => m.name);
+  const mutantNames = [...MUTANTS, ...MIGRATION_MUTANTS].map((m) => m.name);
   const designs = list(o.design, '--design', [...DESIGNS, ...mutantNames], DESIGNS);
   if (o.mutants !== undefined && o.mutants !== false) {
-    const ms = o.mutants === true ? mutantNames : list(o.mutants, '--mutants', mutantNames, mutantNames);
+    const ms = o.mutants === true ? suite : list(o.mutants, '--mutants', mutantNames, suite);
     for (const m of ms) if (!designs.includes(m)) designs.push(m);
   }
   const workloads = o.workload === undefined ? [...DEFAULT_WORKLOADS] : list(o.workload, '--workload', VERIFY_WORKLOADS, VERIFY_WORKLOADS);
@@ -95,14 +102,23 @@ export async function verifyCommand(o: VerifyCliOpts): Promise<number> {
       progress.update(p.unitsDone, p.units, `${p.done}/${p.total} replays`);
     }
   };
-  const cpus = parseCpus(o.cpus ?? '1');
-  const r = await verify({ image, designs, workloads, kinds, fsgsbase: o.fsgsbase, jobs, stride, runs, nullClearsBase: o.nullClearsBase === true, cpus }, onProgress);
+  const r = await verify({ image, designs, workloads, kinds, fsgsbase: o.fsgsbase, jobs, stride, runs, nullClearsBase: o.nullClearsBase === true, cpus, migrate }, onProgress);
 
   const out: string[] = [];
   const nRuns = r.units.find((u) => u.runs > 0)?.runs ?? 0;
   out.push(`worldswitch verify: ${kinds.join(', ')} at every ${stride === undefined || stride === 1 ? '' : `${stride}th `}instruction boundary of ${nRuns} consecutive KVM_RUN${nRuns === 1 ? '' : 's'} ` +
     `(each from the ioctl entry to the VMM's next instruction), workloads ${workloads.join(', ')}, FSGSBASE ${o.fsgsbase ? 'on' : 'off'}` +
-    `${o.nullClearsBase === true ? ', null selector loads clear the base' : ''}`);
+    `${o.nullClearsBase === true ? ', null selector loads clear the base' : ''}` +
+    `${migrate > 0 ? `; ${cpus} CPUs, the vcpu migrating every ${migrate} KVM_RUN${migrate === 1 ? '' : 's'}, events raised on the CPU each boundary belongs to` : ''}`);
+  const multi = r.units.filter((u) => u.perCpu !== undefined && u.error === undefined);
+  if (multi.length > 0) {
+    const sum = (f: (c: NonNullable<UnitResult['perCpu']>[number]) => number, cpu: number) => multi.reduce((n, u) => n + (u.perCpu![cpu] === undefined ? 0 : f(u.perCpu![cpu])), 0);
+    const per = Array.from({ length: cpus }, (_, k) => `CPU ${k}: ${sum((c) => c.boundaries, k)} boundaries, ${sum((c) => c.inRun, k)} inside KVM_RUNs, ` +
+      `${sum((c) => c.handover, k)} in vcpu hand-overs, ${sum((c) => c.tried, k)} replays`);
+    const held = multi.reduce((n, u) => n + u.kinds.reduce((m, k) => m + (k.heldIdle ?? 0), 0), 0);
+    out.push(`per CPU over ${multi.length} units: ${per.join('; ')}; ${multi.reduce((n, u) => n + (u.migrations ?? 0), 0)} migrations in the windows` +
+      `${held > 0 ? `; ${held} interrupts raised on a CPU after the CLI before its idle loop wait there past the window (not counted as undelivered)` : ''}`);
+  }
   const skipped = r.units.reduce((n, u) => n + u.untried.stride, 0);
   if (skipped > 0) out.push(`--stride ${stride}: ${skipped} boundaries inside the KVM_RUNs were not tried; a bug with a window of fewer than ${stride} instructions can hide there`);
   out.push('');
@@ -119,7 +135,7 @@ export async function verifyCommand(o: VerifyCliOpts): Promise<number> {
     `${r.replays} replays in ${(r.ms / 1000).toFixed(1)} s on ${r.jobs} thread${r.jobs === 1 ? '' : 's'}`);
   process.stdout.write(out.join('\n') + '\n');
   if (o.json !== undefined) {
-    writeFileSync(o.json, JSON.stringify({ options: { designs, workloads, events: kinds, fsgsbase: o.fsgsbase, stride: stride ?? 1, runs: nRuns, nullClearsBase: o.nullClearsBase === true }, invariants: INVARIANTS, mutants: MUTANTS, ...r }, null, 2) + '\n');
+    writeFileSync(o.json, JSON.stringify({ options: { designs, workloads, events: kinds, fsgsbase: o.fsgsbase, stride: stride ?? 1, runs: nRuns, nullClearsBase: o.nullClearsBase === true, cpus, migrate }, invariants: INVARIANTS, mutants: [...MUTANTS, ...MIGRATION_MUTANTS], ...r }, null, 2) + '\n');
   }
   return r.ok ? 0 : 1;
 }
@@ -143,5 +159,6 @@ export function addVerifyCommand(program: Command, done: (code: number) => void)
     .option('--json <file>', 'write the full results as JSON')
     .option('--image <path>', 'host image (default build/host/host.elf)')
     .option('--cpus <n>', 'CPUs in the machine (the host runs on CPU 0; snapshots cover every CPU)', '1')
+    .option('--migrate <n>', 'with --cpus 2: the VMM moves to the other CPU every n KVM_RUNs; the window holds migrations and boundaries of both CPUs (--mutants then includes the migration mutants)')
     .action(async (opts: VerifyCliOpts) => { done(await verifyCommand(opts)); });
 }

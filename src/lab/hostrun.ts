@@ -12,8 +12,8 @@ import { readSymbols } from './symbols.js';
 export const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'vmload-notss', 'wrgsbase'] as const;
 /** deliberately broken variants, for showing what the checks catch */
 export const BROKEN_DESIGNS = ['broken-kgs', 'broken-stgi'] as const;
-/** a mutant that is wrong only when the vcpu migrates (guest/host/kvm/mutant_smp.c) */
-export const MIGRATION_MUTANTS = ['wrgsbase-pcpu-once'] as const;
+/** mutants that are wrong only when the vcpu migrates (guest/host/kvm/mutant_smp.c) */
+export const MIGRATION_MUTANTS = ['wrgsbase-pcpu-once', 'vmload-hsave-first', 'vmload-hsave-msr-first'] as const;
 export const WORKLOADS = ['hlt', 'pio', 'mmio', 'hypercall', 'cpuid', 'mix'] as const;
 /** the VMM's limit on iterations (its per-iteration arrays) */
 export const MAX_ITERATIONS = 50000;
@@ -38,6 +38,10 @@ export interface HostOptions {
   cpus?: number;
   /** the VMM moves to the other CPU every N KVM_RUNs (needs cpus >= 2; 0: never) */
   migrate?: number;
+  /** the CPU without the VMM sends it an NMI IPI every N passes of its idle loop (needs cpus >= 2) */
+  nmiipi?: number;
+  /** with more than one CPU: instructions per CPU per turn (Machine's quantum) */
+  quantum?: number;
 }
 
 export interface Phase { min: number; median: number; max: number }
@@ -126,6 +130,7 @@ export function hostCmdline(o: HostOptions): string {
   if (o.nmi) parts.push(`nmi=${o.nmi}`);
   if (o.timer !== undefined) parts.push(`timer=${o.timer}`);
   if (o.migrate) parts.push(`migrate=${o.migrate}`);
+  if (o.nmiipi) parts.push(`nmiipi=${o.nmiipi}`);
   return parts.join(' ');
 }
 
@@ -180,7 +185,7 @@ export function parseHostOutput(text: string): Omit<HostResult, 'design' | 'text
 /** Boot the host image on a Machine with these options and read what the VMM printed. */
 export function runHost(image: Uint8Array, o: HostOptions, onByte?: (b: number) => void, profile?: CostProfile | null): HostResult {
   const bytes: number[] = [];
-  const m = new Machine({ cpus: o.cpus, onUartByte: (b) => { bytes.push(b); onByte?.(b); } });
+  const m = new Machine({ cpus: o.cpus, quantum: o.quantum, onUartByte: (b) => { bytes.push(b); onByte?.(b); } });
   if (profile) m.setCostProfile(profile);
   m.cpu.countSerializing = true;
   m.cpu.flushCodeCache();

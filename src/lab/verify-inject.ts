@@ -41,6 +41,8 @@ export interface ReplayUnit {
   readonly replayBudget?: number;
   /** the console line that says the host crashed, if any (default: a line starting PANIC:) */
   crashLine?(text: string): string | undefined;
+  /** CPU k ends the window where an interrupt waits past it (an idle loop with IF = 0) */
+  heldAtEnd?(k: number): boolean;
 }
 
 export interface ViolationOut {
@@ -55,10 +57,14 @@ export interface ViolationOut {
   insn: string;
   /** the last instructions before it, oldest first (trace replays only) */
   trace?: string[];
+  /** the CPU it was seen on (machines with more than one CPU running host code) */
+  cpu?: number;
 }
 
 export interface FirstViolation {
   boundary: number;
+  /** the CPU the boundary belongs to and the event was raised on (more than one CPU) */
+  cpu?: number;
   /** the instruction at the boundary (the event was raised before it) */
   at: string;
   insn: string;
@@ -77,6 +83,11 @@ export interface KindResult {
   violations: number;
   /** boundaries where a raised event never reached the host (a verifier problem) */
   undelivered: number;
+  /**
+   * boundaries (vcpu hand-over, old CPU) where the interrupt was raised after the CPU's CLI
+   * before its idle loop: it waits there past the end of the window, as on hardware
+   */
+  heldIdle?: number;
   /** invariant -> boundaries where it failed */
   byInvariant: Record<string, number>;
   /** each distinct failed check (invariant, where, what): how many boundaries, the first one */
@@ -108,6 +119,22 @@ export interface UnitResult {
   ms: number;
   /** the unit could not be verified (it did not reach KVM_RUN, a replay diverged, ...) */
   error?: string;
+  /**
+   * with more than one CPU: per CPU, its boundaries in the window, those inside a KVM_RUN and
+   * inside a vcpu hand-over (the ones tried, less a stride's), the replays raising events
+   * there, its instructions and #VMEXITs in the window; and the vcpu migrations the window holds
+   */
+  perCpu?: CpuFigures[];
+  migrations?: number;
+}
+
+export interface CpuFigures {
+  cpu: number;
+  /** boundaries in the window, inside KVM_RUNs, inside a vcpu hand-over (both tried) */
+  boundaries: number; inRun: number; handover: number;
+  /** replays raising events at its boundaries */
+  tried: number;
+  instructions: number; exits: number;
 }
 
 export interface RunOptions {
@@ -146,37 +173,48 @@ export class Injector {
     }
     const u = this.unit;
     u.checker.snapshotPage = (p) => u.snap.pages.get(p);
-    this.budget = u.replayBudget ?? u.path.icount[u.path.n - 1] * 4 + 100_000;
+    const g = u.path.gIcount ?? u.path.icount;
+    this.budget = u.replayBudget ?? g[u.path.n - 1] * 4 + 100_000;
+    this.base = new Float64Array(u.m.cpus.length);
   }
+
+  /** every CPU's instruction count at the snapshot */
+  private readonly base: Float64Array;
 
   private restore(): void {
     const u = this.unit;
     restoreSnapshot(u.m, u.snap);
     u.out.length = 0;
     u.checker.reset();
+    for (let k = 0; k < u.m.cpus.length; k++) this.base[k] = u.m.cpus[k].icount;
   }
 
-  /** Run to boundary b of the recorded path (from a fresh restore). */
+  /**
+   * Run to boundary b of the recorded path (from a fresh restore): the machine's instructions
+   * and #VMEXITs up to it, then a check that the boundary's CPU is where it was recorded.
+   */
   private reach(b: number): void {
     const { m, path, checker } = this.unit;
-    const c = m.cpu;
-    const base = c.icount;
-    const want = path.icount[b];
+    const k = path.cpu?.[b] ?? 0;
+    const c = m.cpus[k];
+    const want = (path.gIcount ?? path.icount)[b];
+    const wantExits = (path.gExits ?? path.exits)[b];
     if (want > 0) m.run(want);
-    if (checker.exitCount < path.exits[b]) {
-      checker.stopAtExit = path.exits[b];
+    if (checker.exitCount < wantExits) {
+      checker.stopAtExit = wantExits;
       m.run(1);
       checker.stopAtExit = -1;
     }
-    if (c.icount - base !== want || checker.exitCount !== path.exits[b] || c.ripLinear() !== path.rip[b]) {
-      throw new Error(`replay diverged from the recording at boundary ${b} (${this.unit.spec.design}/${this.unit.spec.workload})`);
+    if (c.icount - this.base[k] !== path.icount[b] || checker.cpuExits[k] !== path.exits[b] || c.ripLinear() !== path.rip[b]) {
+      throw new Error(`replay diverged from the recording at boundary ${b}${path.cpu !== undefined ? ` (CPU ${k})` : ''} (${this.unit.spec.design}/${this.unit.spec.workload})`);
     }
   }
 
-  private raise(kind: EventKind): void {
+  /** the event, made pending on CPU k (its NMI line, its local APIC) */
+  private raise(kind: EventKind, k: number): void {
     const m = this.unit.m;
-    if (kind !== 'intr') m.cpu.raiseNmi();
-    if (kind !== 'nmi') m.lapic.accept(this.unit.intrVector ?? INTR_VECTOR, false);
+    if (kind !== 'intr') m.cpus[k].raiseNmi();
+    if (kind !== 'nmi') m.lapics[k].accept(this.unit.intrVector ?? INTR_VECTOR, false);
   }
 
   /** run to the end of the window; a run that does not get there is a violation */
@@ -202,9 +240,12 @@ export class Injector {
       }
     } else {
       const t = checker.trace!;
+      const multi = m.cpus.length > 1;
       for (let n = 0; n < this.budget && !checker.ended; n++) {
-        // (the checker drops it again if an event is taken before it)
-        t.push({ rip: c.ripLinear(), bits: c.bits, guest: c.guestMode });
+        // (the checker drops it again if an event is taken before it); with more CPUs, the one
+        // whose turn it is runs next
+        const x = multi ? m.cpus[m.smp.turn] : c;
+        t.push({ rip: x.ripLinear(), bits: x.bits, guest: x.guestMode, cpu: multi ? x.apicId : undefined });
         stop = m.run(1).reason;
         if (stop !== Stop.Budget) break;
         if ((n & 8191) === 8191 && this.unit.crashLine?.(latin1(this.unit.out)) !== undefined) break;
@@ -243,24 +284,32 @@ export class Injector {
    * Replay with `kind` raised at boundary b; returns the violations the reference run does not
    * have, and whether the events reached the host.
    */
-  replay(b: number, kind: EventKind, trace: boolean): { violations: Violation[]; delivered: boolean } {
+  replay(b: number, kind: EventKind, trace: boolean): { violations: Violation[]; delivered: boolean; held?: boolean } {
     const { checker, path } = this.unit;
     this.restore();
     this.reach(b);
     checker.armed = true;
+    const cpu = path.cpu?.[b];
     if (trace) {
+      // the boundary's CPU's last 16 instructions before it
       const t: TraceEntry[] = [];
-      for (let k = Math.max(0, b - 16); k < b; k++) t.push({ rip: path.rip[k], bits: path.bits[k], guest: (path.mode[k] & Mode.Guest) !== 0 });
-      t.push({ rip: path.rip[b], bits: path.bits[b], guest: (path.mode[b] & Mode.Guest) !== 0, note: `${kind === 'both' ? 'NMI and interrupt' : kind === 'nmi' ? 'NMI' : 'interrupt'} raised` });
+      const before: number[] = [];
+      for (let k = b - 1; k >= 0 && before.length < 16; k--) if ((path.cpu?.[k]) === cpu) before.push(k);
+      for (const k of before.reverse()) t.push({ rip: path.rip[k], bits: path.bits[k], guest: (path.mode[k] & Mode.Guest) !== 0, cpu });
+      t.push({ rip: path.rip[b], bits: path.bits[b], guest: (path.mode[b] & Mode.Guest) !== 0, cpu, note: `${kind === 'both' ? 'NMI and interrupt' : kind === 'nmi' ? 'NMI' : 'interrupt'} raised${cpu !== undefined ? ` on CPU ${cpu}` : ''}` });
       checker.trace = t;
     }
-    this.raise(kind);
+    this.raise(kind, cpu ?? 0);
     this.finish(trace);
     const want = kind === 'nmi' ? 1 : kind === 'intr' ? 2 : 3;
-    return {
+    const delivered = (checker.delivered & want) === want;
+    const out: { violations: Violation[]; delivered: boolean; held?: boolean } = {
       violations: checker.violations.filter((v) => !this.refKeys.has(keyOf(v))),
-      delivered: (checker.delivered & want) === want,
+      delivered,
     };
+    // only the interrupt can wait: an NMI is never held by IF
+    if (!delivered && (checker.delivered & 1) === (want & 1) && path.cpu !== undefined && this.unit.heldAtEnd?.(path.cpu[b]) === true) out.held = true;
+    return out;
   }
 
   format(v: Violation): ViolationOut {
@@ -269,8 +318,9 @@ export class Injector {
       invariant: v.inv, check: v.check, what: v.what, got: v.got, want: v.want,
       at: d.where(v.rip, v.guest), insn: d.insnAt(v.rip, v.bits),
     };
+    if (v.cpu !== undefined) out.cpu = v.cpu;
     if (v.trace !== undefined) {
-      out.trace = v.trace.map((e) => (e.note !== undefined ? `-- ${e.note}` : `${d.where(e.rip, e.guest)}: ${d.insnAt(e.rip, e.bits)}`));
+      out.trace = v.trace.map((e) => `${e.cpu !== undefined ? `[CPU ${e.cpu}] ` : ''}${e.note !== undefined ? `-- ${e.note}` : `${d.where(e.rip, e.guest)}: ${d.insnAt(e.rip, e.bits)}`}`);
     }
     return out;
   }
@@ -297,6 +347,19 @@ export function replayUnit(inj: Injector, spec: { design: string; workload: stri
   if (inside.length > 0 && boundaries[boundaries.length - 1] !== inside[inside.length - 1]) boundaries.push(inside[inside.length - 1]);
   const total = boundaries.length * kinds.length;
   let done = 0;
+  let perCpu: CpuFigures[] | undefined;
+  if (path.cpu !== undefined) {
+    perCpu = u.m.cpus.map((_, cpu) => ({ cpu, boundaries: 0, inRun: 0, handover: 0, tried: 0, instructions: 0, exits: 0 }));
+    for (let b = 0; b < path.n; b++) {
+      const f = perCpu[path.cpu[b]];
+      f.boundaries++;
+      if (path.inRun[b] === 1) f.inRun++;
+      else if (path.inRun[b] === 2) f.handover++;
+      f.instructions = path.icount[b];
+      f.exits = path.exits[b];
+    }
+    for (const b of boundaries) perCpu[path.cpu[b]].tried += kinds.length;
+  }
 
   const ref = inj.reference(false);
   // the reference's violations again, with traces
@@ -308,7 +371,7 @@ export function replayUnit(inj: Injector, spec: { design: string; workload: stri
     const distinct = new Map<string, { invariant: Inv; check: string; what: string; boundaries: number; first: number }>();
     let first = -1;
     for (const b of boundaries) {
-      const { violations, delivered } = inj.replay(b, kind, false);
+      const { violations, delivered, held } = inj.replay(b, kind, false);
       r.tried++;
       if (violations.length > 0) {
         r.violating++;
@@ -327,7 +390,8 @@ export function replayUnit(inj: Injector, spec: { design: string; workload: stri
         }
         for (const i of invs) r.byInvariant[i] = (r.byInvariant[i] ?? 0) + 1;
       } else if (!delivered) {
-        r.undelivered++;
+        if (held === true) r.heldIdle = (r.heldIdle ?? 0) + 1;
+        else r.undelivered++;
       }
       if (++done % 64 === 0) o.onProgress?.(done, total);
     }
@@ -336,9 +400,10 @@ export function replayUnit(inj: Injector, spec: { design: string; workload: stri
       const { violations } = inj.replay(first, kind, true);
       r.first = {
         boundary: first,
+        ...(path.cpu !== undefined ? { cpu: path.cpu[first] } : {}),
         at: u.describe.where(path.rip[first], (path.mode[first] & Mode.Guest) !== 0),
         insn: u.describe.insnAt(path.rip[first], path.bits[first]),
-        state: describeMode(path.mode[first]),
+        state: `${path.cpu !== undefined ? `CPU ${path.cpu[first]}, ` : ''}${describeMode(path.mode[first])}`,
         violations: violations.map((v) => inj.format(v)),
       };
     }
@@ -351,7 +416,7 @@ export function replayUnit(inj: Injector, spec: { design: string; workload: stri
     workload: spec.workload,
     fsgsbase: spec.fsgsbase,
     boundaries: path.n,
-    instructions: path.icount[path.n - 1],
+    instructions: (path.gIcount ?? path.icount)[path.n - 1],
     runs: u.runs,
     untried: { outsideRun: path.n - inside.length, stride: inside.length - boundaries.length },
     complete: path.complete,
@@ -359,5 +424,6 @@ export function replayUnit(inj: Injector, spec: { design: string; workload: stri
     kinds: results,
     replays: done + (ref.length === 0 ? 1 : 2),
     ms: Math.round(performance.now() - t0),
+    ...(perCpu !== undefined ? { perCpu, migrations: path.migrations ?? 0 } : {}),
   };
 }

@@ -28,6 +28,14 @@
  *                    emulation writes, RBX/RCX/RDX for CPUID and RDX for RDMSR, are exempt)
  *   no-crash         the host returns to ring 3: no exception in the host, no panic, shutdown
  *                    or hang
+ *   host-save        (more than one CPU) at every VMRUN, VM_HSAVE_PA is this CPU's own host save
+ *                    area, never another CPU's: VMRUN writes the host state there, and two CPUs
+ *                    sharing one page corrupt each other's as soon as both run a vcpu
+ *
+ * With more than one CPU (HostFacts.cpus), "the kernel's per-cpu base", "the host TSS" and "a
+ * host stack" are those of the CPU the check is made on: percpu_offset[k], CPU k's TSS as its TR
+ * held it at the snapshot, CPU k's kernel, NMI, #DF (and idle) stacks. The guest's state is the
+ * vcpu's, wherever it runs.
  *
  * A Checker is attached to one machine; the unit runner (verify-inject.ts) resets it for every
  * replay. Violations are recorded only once `armed` (after the event is raised), so a replay
@@ -46,7 +54,7 @@ export const EVENT_KINDS: readonly EventKind[] = ['nmi', 'intr', 'both'];
 /** the maskable interrupt the verifier raises: the host's timer vector (its handler uses per-cpu data) */
 export const INTR_VECTOR = 0x20;
 
-export type Inv = 'entry-gs' | 'entry-tr' | 'handler' | 'host-c' | 'percpu-access' | 'user-state' | 'guest-state' | 'guest-regs' | 'guest-unchanged' | 'no-crash';
+export type Inv = 'entry-gs' | 'entry-tr' | 'handler' | 'host-c' | 'percpu-access' | 'user-state' | 'guest-state' | 'guest-regs' | 'guest-unchanged' | 'no-crash' | 'host-save';
 
 export const INVARIANTS: Record<Inv, string> = {
   'entry-gs': 'an NMI or interrupt entry finds the kernel\'s per-cpu base in GS base or (for SWAPGS) KERNEL_GS_BASE',
@@ -59,6 +67,7 @@ export const INVARIANTS: Record<Inv, string> = {
   'guest-state': 'the guest\'s VMLOAD state survives from #VMEXIT to VMRUN and is in its VMCB after KVM_RUN',
   'guest-unchanged': 'the guest\'s saved state and memory after KVM_RUN are those of the run without the event',
   'no-crash': 'the host returns to ring 3 without an exception, panic, shutdown or hang',
+  'host-save': 'with more than one CPU: VM_HSAVE_PA at every VMRUN is this CPU\'s own host save area',
 };
 
 // ---- the VMLOAD set (and TSC_AUX) as 32-bit halves ----
@@ -133,6 +142,17 @@ function itemHex(w: Uint32Array, k: number): string {
 
 export interface StackRange { name: string; lo: number; hi: number }
 
+/** what one CPU's kernel state must be */
+export interface CpuFacts {
+  percpu: number;
+  trSel: number;
+  trBase: number;
+  trLimit: number;
+  stacks: StackRange[];
+  /** its host save area (VM_HSAVE_PA as the kernel set it up on that CPU) */
+  hsave?: number;
+}
+
 export interface HostFacts {
   /** the kernel's per-cpu base (percpu_offset[0]), what GS base must hold in the kernel */
   percpu: number;
@@ -142,6 +162,11 @@ export interface HostFacts {
   trLimit: number;
   /** the host kernel's stacks */
   stacks: StackRange[];
+  /**
+   * with more than one CPU running host code: each CPU's own facts, by CPU number (APIC ID);
+   * absent: every check uses the fields above (CPU 0's)
+   */
+  cpus?: CpuFacts[];
   /** the VMM's state at each recorded KVM_RUN's entry (after SYSCALL), in order */
   befores: Uint32Array[];
   /** KVM_RUNs in the window: the window ends at the return from the last */
@@ -175,12 +200,14 @@ export interface Violation {
   rip: number;
   bits: number;
   guest: boolean;
+  /** the CPU it was seen on (with more than one) */
+  cpu?: number;
   /** (trace replays) the last instructions before it, oldest first */
   trace?: TraceEntry[];
 }
 
-/** an instruction that ran (or a note: an event delivered, a #VMEXIT) */
-export interface TraceEntry { rip: number; bits: number; guest: boolean; note?: string }
+/** an instruction that ran (or a note: an event delivered, a #VMEXIT); `cpu` with more than one */
+export interface TraceEntry { rip: number; bits: number; guest: boolean; note?: string; cpu?: number }
 
 /** where a 64-bit IDT gate sends `vector` (trace notes only) */
 function gateTarget(c: Cpu, vector: number): number {
@@ -221,6 +248,8 @@ export class Checker {
   /** #VMEXITs since the snapshot; the run stops after exit number stopAtExit (-1: never) */
   exitCount = 0;
   stopAtExit = -1;
+  /** the same per CPU */
+  readonly cpuExits = new Int32Array(8);
   /** the guest's VMLOAD state at its last #VMEXIT */
   readonly lastExit = new Uint32Array(SET_WORDS);
   /** the same when the snapshot was taken (the VMCB's copy) */
@@ -251,6 +280,7 @@ export class Checker {
     this.delivered = 0;
     this.exitCount = 0;
     this.stopAtExit = -1;
+    this.cpuExits.fill(0);
     this.lastExit.set(this.baseline);
     this.trace = null;
     this.returns = 0;
@@ -264,31 +294,43 @@ export class Checker {
 
   private flag(c: Cpu, inv: Inv, check: string, what: string, got: string, want: string, rip: number): void {
     if (!this.armed) return;
-    const v: Violation = { inv, check, what, got, want, rip, bits: c.bits, guest: c.guestMode };
-    if (this.trace !== null) v.trace = this.trace.slice(-16);
+    const multi = this.facts.cpus !== undefined;
+    const v: Violation = { inv, check: multi ? `${check} on CPU ${c.apicId}` : check, what, got, want, rip, bits: c.bits, guest: c.guestMode };
+    if (multi) v.cpu = c.apicId;
+    if (this.trace !== null) v.trace = (multi ? this.trace.filter((e) => e.cpu === undefined || e.cpu === c.apicId) : this.trace).slice(-16);
     this.violations.push(v);
   }
 
   // ---- host facts ----
 
+  /** the facts of the CPU `c` (CPU 0's without HostFacts.cpus) */
+  private cf(c: Cpu): CpuFacts {
+    return this.facts.cpus?.[c.apicId] ?? this.facts;
+  }
+
+  /** "the kernel's per-cpu base", naming the CPU when there is more than one */
+  private whose(c: Cpu): string {
+    return this.facts.cpus === undefined ? 'the kernel\'s' : `CPU ${c.apicId}'s`;
+  }
+
   private trOk(c: Cpu): boolean {
-    const f = this.facts;
+    const f = this.cf(c);
     return c.segSel[S.TR] === f.trSel && c.segBase[S.TR] === f.trBase && c.segLimit[S.TR] === f.trLimit;
   }
 
   private checkTr(c: Cpu, inv: Inv, check: string, rip: number): void {
     if (this.trOk(c)) return;
-    const f = this.facts;
+    const f = this.cf(c);
     this.flag(c, inv, check, 'TR', `sel 0x${c.segSel[S.TR].toString(16)} base ${hex(c.segBase[S.TR])} limit 0x${c.segLimit[S.TR].toString(16)}`,
-      `sel 0x${f.trSel.toString(16)} base ${hex(f.trBase)} limit 0x${f.trLimit.toString(16)} (the host TSS)`, rip);
+      `sel 0x${f.trSel.toString(16)} base ${hex(f.trBase)} limit 0x${f.trLimit.toString(16)} (${this.facts.cpus === undefined ? 'the host TSS' : `CPU ${c.apicId}'s TSS`})`, rip);
   }
 
   /** GS base, TR and RSP where host C code runs */
   private checkHostC(c: Cpu, inv: Inv, check: string, rip: number): void {
-    const f = this.facts;
+    const f = this.cf(c);
     const gs = c.segBase[S.GS];
-    if (gs !== f.percpu) this.flag(c, inv, check, 'GS base', hex(gs), `${hex(f.percpu)} (the kernel's per-cpu base)`, rip);
-    if (f.cEntryTr !== false) this.checkTr(c, inv, check, rip);
+    if (gs !== f.percpu) this.flag(c, inv, check, 'GS base', hex(gs), `${hex(f.percpu)} (${this.whose(c)} per-cpu base)`, rip);
+    if (this.facts.cEntryTr !== false) this.checkTr(c, inv, check, rip);
     const rsp = c.rh[4] * TWO32 + (c.rl[4] >>> 0);
     let onStack = false;
     for (const s of f.stacks) if (rsp > s.lo && rsp <= s.hi) onStack = true;
@@ -326,8 +368,9 @@ export class Checker {
       // taken at the boundary: the instruction the runner noted before this step did not run
       const last = this.trace[this.trace.length - 1];
       if (ext && last !== undefined && last.note === undefined) this.trace.pop();
-      this.trace.push({ rip: c.rip, bits: c.bits, guest: false, note: `${kind === Ev.Nmi ? 'NMI' : kind === Ev.Ext ? `interrupt 0x${vector.toString(16)}` : `exception ${vector}`} delivered` });
-      this.trace.push({ rip: gateTarget(c, vector), bits: 64, guest: false });
+      const cpu = this.facts.cpus === undefined ? undefined : c.apicId;
+      this.trace.push({ rip: c.rip, bits: c.bits, guest: false, note: `${kind === Ev.Nmi ? 'NMI' : kind === Ev.Ext ? `interrupt 0x${vector.toString(16)}` : `exception ${vector}`} delivered`, cpu });
+      this.trace.push({ rip: gateTarget(c, vector), bits: 64, guest: false, cpu });
     }
     const rip = c.rip;
     if (kind === Ev.Nmi) this.delivered |= 1;
@@ -336,7 +379,7 @@ export class Checker {
       this.flag(c, 'no-crash', 'exception in the host', 'exception', `vector ${vector}${vector === 14 ? ` (#PF, CR2 ${hex(c.cr2)})` : ''}`, 'none', rip);
       return;
     }
-    const f = this.facts;
+    const f = this.cf(c);
     const gs = c.segBase[S.GS];
     const kgs = c.kernelGsBase;
     const what = kind === Ev.Nmi ? 'NMI delivery' : `interrupt 0x${vector.toString(16)} delivery`;
@@ -357,12 +400,14 @@ export class Checker {
    * SYSCALL/SYSENTER MSRs, which #VMEXIT does not touch (APM Vol. 2 15.6) */
   onExit(c: Cpu, code: number): void {
     this.exitCount++;
+    this.cpuExits[c.apicId & 7]++;
     readCpuSet(c, this.lastExit);
     for (let r = 0; r < 16; r++) { this.exitRegs[2 * r] = c.rl[r]; this.exitRegs[2 * r + 1] = c.rh[r]; }
     this.exitCode = code;
     if (this.trace !== null) {
-      this.trace.push({ rip: c.rip, bits: c.bits, guest: false, note: `#VMEXIT 0x${(code >>> 0).toString(16)}` });
-      this.trace.push({ rip: c.rip, bits: c.bits, guest: false });
+      const cpu = this.facts.cpus === undefined ? undefined : c.apicId;
+      this.trace.push({ rip: c.rip, bits: c.bits, guest: false, note: `#VMEXIT 0x${(code >>> 0).toString(16)}`, cpu });
+      this.trace.push({ rip: c.rip, bits: c.bits, guest: false, cpu });
     }
     if (this.exitCount === this.stopAtExit) c.stopReason = Stop.Exception;
   }
@@ -371,12 +416,18 @@ export class Checker {
   onGsAccess(c: Cpu): void {
     if (c.guestMode || c.cpl !== 0) return;
     const gs = c.segBase[S.GS];
-    if (gs !== this.facts.percpu) {
-      this.flag(c, 'percpu-access', 'GS-relative access in ring 0', 'GS base', hex(gs), `${hex(this.facts.percpu)} (the kernel's per-cpu base)`, c.ripLinearAt(c.ripStart));
+    const f = this.cf(c);
+    if (gs !== f.percpu) {
+      this.flag(c, 'percpu-access', 'GS-relative access in ring 0', 'GS base', hex(gs), `${hex(f.percpu)} (${this.whose(c)} per-cpu base)`, c.ripLinearAt(c.ripStart));
     }
   }
 
   private atVmrun(c: Cpu, lin: number): void {
+    const hsave = this.facts.cpus?.[c.apicId]?.hsave;
+    if (hsave !== undefined && c.vmHsavePa !== hsave) {
+      const other = this.facts.cpus!.findIndex((x) => x.hsave === c.vmHsavePa);
+      this.flag(c, 'host-save', 'VMRUN', 'VM_HSAVE_PA', `${hex(c.vmHsavePa)}${other >= 0 ? ` (CPU ${other}'s host save area)` : ''}`, `${hex(hsave)} (CPU ${c.apicId}'s host save area)`, lin);
+    }
     if (this.exitCode >= 0) {
       const code = this.exitCode;
       for (let r = 0; r < 16; r++) {

@@ -22,11 +22,11 @@ export type WorkerMessage =
   | { type: 'result'; id: number; result: UnitResult };
 
 /** one job per design (or mutant) and workload, designs outermost */
-export function unitJobs(o: { designs: string[]; workloads: string[]; kinds: EventKind[]; fsgsbase: boolean; stride?: number; runs?: number; nullClearsBase?: boolean; cpus?: number }): UnitJob[] {
+export function unitJobs(o: { designs: string[]; workloads: string[]; kinds: EventKind[]; fsgsbase: boolean; stride?: number; runs?: number; nullClearsBase?: boolean; cpus?: number; migrate?: number }): UnitJob[] {
   const stride = Math.max(1, o.stride ?? 1);
   const jobs: UnitJob[] = [];
   for (const design of o.designs) {
-    for (const workload of o.workloads) jobs.push({ id: jobs.length, spec: { design, workload, fsgsbase: o.fsgsbase, runs: o.runs, nullClearsBase: o.nullClearsBase, cpus: o.cpus }, kinds: o.kinds, stride });
+    for (const workload of o.workloads) jobs.push({ id: jobs.length, spec: { design, workload, fsgsbase: o.fsgsbase, runs: o.runs, nullClearsBase: o.nullClearsBase, cpus: o.cpus, ...(o.migrate ? { migrate: o.migrate } : {}) }, kinds: o.kinds, stride });
   }
   return jobs;
 }

@@ -111,9 +111,29 @@ export const MUTANTS: readonly Mutant[] = [
   },
 ];
 
+/**
+ * Mutants wrong only when the vcpu migrates between CPUs (guest/host/kvm/mutant_smp.c): verified
+ * with `--cpus 2 --migrate N`; on one CPU each is its base design exactly, so they are not in
+ * MUTANTS (which every one-CPU run must catch).
+ */
+export const MIGRATION_MUTANTS: readonly Mutant[] = [
+  {
+    name: 'wrgsbase-pcpu-once', base: 'wrgsbase', broken: 'the kernel GS base restored after #VMEXIT is taken at the vcpu\'s first vcpu_load only (CPU 0\'s per-cpu base kept across migrations)',
+    caughtBy: ['host-c', 'percpu-access', 'entry-gs'], expect: 'after a migration, host C code and %gs: accesses on the new CPU run on the old CPU\'s per-cpu base',
+  },
+  {
+    name: 'vmload-hsave-first', base: 'vmload', broken: 'the exit path VMLOADs the host save area of the vcpu\'s first CPU, while prepare_guest_switch VMSAVEs into this CPU\'s',
+    caughtBy: ['host-c', 'user-state'], expect: 'after a migration, the new CPU gets the old CPU\'s host state back at #VMEXIT: its per-cpu GS base, TSS, and the VMM\'s FS/GS bases of an earlier run',
+  },
+  {
+    name: 'vmload-hsave-msr-first', base: 'vmload', broken: 'vcpu_load points VM_HSAVE_PA at the host save area of the vcpu\'s first CPU (and VMSAVE/VMLOAD use it too)',
+    caughtBy: ['host-save'], expect: 'after a migration, VMRUN on the new CPU saves the host state into the old CPU\'s save area: consistent while one vcpu runs, so only host-save sees it',
+  },
+];
+
 export function findMutant(name: string): Mutant | undefined {
-  return MUTANTS.find((m) => m.name === name);
+  return MUTANTS.find((m) => m.name === name) ?? MIGRATION_MUTANTS.find((m) => m.name === name);
 }
 
 /** the names of real designs and mutants, for option checking */
-export const ALL_NAMES: readonly string[] = [...DESIGNS, ...MUTANTS.map((m) => m.name)];
+export const ALL_NAMES: readonly string[] = [...DESIGNS, ...MUTANTS.map((m) => m.name), ...MIGRATION_MUTANTS.map((m) => m.name)];

@@ -15,6 +15,15 @@
  * retire, so the host's first instruction after #VMEXIT would otherwise share its count with
  * the guest's last boundary). Boundary k is (instructions retired, #VMEXITs taken) since the
  * snapshot, so a replay can stop there again exactly.
+ *
+ * More than one CPU (`cpus`, with `migrate` = N: the VMM moves to the other CPU every N
+ * KVM_RUNs, so the window holds vcpu_put on one CPU and vcpu_load on the other): the recording
+ * steps the whole machine one instruction (or #VMEXIT) at a time, in the machine's own
+ * deterministic interleaving (docs/smp.md), and each boundary belongs to the CPU that runs
+ * next: its instructions and #VMEXITs since the snapshot say where on that CPU it is, and the
+ * machine-wide counts say how to get there again. An event raised at a boundary of CPU k is
+ * raised on CPU k (its NMI line, its local APIC) and checked against CPU k's own facts: its
+ * per-cpu base, TSS and stacks.
  */
 
 import { Machine } from '../machine/machine.js';
@@ -30,8 +39,9 @@ import { restoreSnapshot, takeSnapshot, type Snapshot } from './snapshot.js';
 import type { SymbolTable } from './symbols.js';
 import { Bp, Checker, readCpuSet, readVmcbSet, SET_WORDS, type HostFacts, type StackRange } from './verify-invariants.js';
 
-/** the host's KVM_RUN system call number (guest/host/include/uapi.h) */
+/** the host's KVM_RUN and MIGRATE system call numbers (guest/host/include/uapi.h) */
 const SYS_KVM_RUN = 501;
+const SYS_MIGRATE = 504;
 /** RAM for a verifier machine: the host image, the VMM and 2 MiB of guest RAM fit in 16 MiB */
 const MEM_SIZE = 32 << 20;
 const BOOT_BUDGET = 20_000_000;
@@ -50,6 +60,8 @@ export interface UnitSpec {
   nullClearsBase?: boolean;
   /** CPUs in the machine (default 1; the host kernel runs on CPU 0) */
   cpus?: number;
+  /** the VMM moves to the other CPU every N KVM_RUNs (boot option migrate=N; needs cpus >= 2) */
+  migrate?: number;
 }
 
 /** KVM_RUNs recorded and replayed per unit unless a spec says otherwise */
@@ -67,10 +79,24 @@ export interface Path {
   bits: Uint8Array;
   /** Mode bits */
   mode: Uint8Array;
-  /** 1 where the boundary is inside one of the KVM_RUN system calls (entry to SYSRET) */
+  /**
+   * 1 where the boundary is inside one of the KVM_RUN system calls (entry to SYSRET); 2 (mini
+   * host with migrate=N) inside a vcpu hand-over: on the old CPU from the SYS_MIGRATE entry to
+   * its idle loop, on the new one from leaving the idle loop to the return to ring 3
+   */
   inRun: Uint8Array;
   /** did the window end at the user instruction after the last SYSRET (else the machine stopped) */
   complete: boolean;
+  /**
+   * with more than one CPU: the CPU each boundary belongs to (the one that runs next; icount
+   * and exits above are that CPU's), and instructions and #VMEXITs of the whole machine since
+   * the snapshot, which a replay runs to get there (absent: CPU 0, the same counts)
+   */
+  cpu?: Uint8Array;
+  gIcount?: Float64Array;
+  gExits?: Int32Array;
+  /** KVM_RUNs of the window that began on another CPU than the one before (vcpu migrations) */
+  migrations?: number;
   /** why it stopped, when not complete */
   stop: string;
 }
@@ -170,17 +196,22 @@ export class Unit {
     const c = m.cpu;
     const nth = spec.kvmRun ?? 1;
     this.runs = Math.max(1, spec.runs ?? DEFAULT_RUNS);
-    if (spec.nullClearsBase === true) c.nullSelClearsBase = true;
-    const cmdline = `design=${spec.design} workload=${spec.workload} iterations=${nth + this.runs + 1} timer=0 fsflip nochecks${spec.fsgsbase ? '' : ' nofsgsbase'}`;
+    const migrate = spec.migrate ?? 0;
+    if (migrate > 0 && m.cpus.length < 2) throw new Error(`${spec.design}/${spec.workload}: migrate=${migrate} needs a machine with two CPUs or more`);
+    if (spec.nullClearsBase === true) for (const x of m.cpus) x.nullSelClearsBase = true;
+    const cmdline = `design=${spec.design} workload=${spec.workload} iterations=${nth + this.runs + 1} timer=0 fsflip nochecks${spec.fsgsbase ? '' : ' nofsgsbase'}${migrate > 0 ? ` migrate=${migrate}` : ''}`;
     m.boot(image, { name: 'host.elf', cmdline });
 
-    // stop at the entry of the nth KVM_RUN system call
+    // stop at the entry of the nth KVM_RUN system call (on whichever CPU makes it)
     const entry = syms.require('syscall_entry');
     let calls = 0;
     let atEntry = false;
-    c.setBreakpoints(new Set([entry]), (cpu) => {
-      if (cpu.rl[0] === SYS_KVM_RUN && ++calls === nth) { atEntry = true; cpu.stopReason = Stop.Exception; }
-    });
+    let vmmCpu = 0;
+    for (const x of m.cpus) {
+      x.setBreakpoints(new Set([entry]), (cpu) => {
+        if (cpu.rl[0] === SYS_KVM_RUN && ++calls === nth) { atEntry = true; vmmCpu = cpu.apicId; cpu.stopReason = Stop.Exception; }
+      });
+    }
     const r = m.run(BOOT_BUDGET);
     if (!atEntry) {
       throw new Error(`${spec.design}/${spec.workload}: the host did not reach KVM_RUN #${nth} (${Stop[r.reason]}): ${latin1(out).split('\n').slice(-4).join(' | ')}`);
@@ -189,13 +220,18 @@ export class Unit {
     // what the checks compare with
     const mem = m.mem;
     const vmmStart = syms.require('vmm_start');
-    const stacks: StackRange[] = [];
-    for (const name of ['kstack', 'nmi_stack', 'df_stack']) {
-      const lo = syms.get(name);
-      if (lo !== undefined) stacks.push({ name, lo, hi: lo + syms.sizeOf(name) });
-    }
+    const stackSet = (names: string[]) => {
+      const out: StackRange[] = [];
+      for (const name of names) {
+        const lo = syms.get(name);
+        if (lo !== undefined) out.push({ name, lo, hi: lo + syms.sizeOf(name) });
+      }
+      return out;
+    };
+    const stacks = stackSet(['kstack', 'nmi_stack', 'df_stack']);
+    const vc = m.cpus[vmmCpu];
     const before = new Uint32Array(SET_WORDS);
-    readCpuSet(c, before);
+    readCpuSet(vc, before);
     this.entry = entry;
     this.facts = {
       percpu: read64(mem, syms.require('percpu_offset')),
@@ -206,11 +242,24 @@ export class Unit {
       befores: [before],
       runs: this.runs,
       // RCX: SYSCALL left the return address there
-      userReturn: c.rh[1] * TWO32 + (c.rl[1] >>> 0),
+      userReturn: vc.rh[1] * TWO32 + (vc.rl[1] >>> 0),
       vmcb: 0,
       guestPages: [],
       handlers: new Set([syms.require('do_nmi'), syms.require('trap_dispatch')]),
     };
+    if (migrate > 0) {
+      // each CPU's own facts: its per-cpu base (percpu_offset[k]), its TSS as its TR holds it
+      // (every CPU is in the kernel at the snapshot: the other one in its idle loop), its stacks
+      const offsets = syms.require('percpu_offset');
+      const names = [['kstack', 'nmi_stack', 'df_stack'], ['kstack_ap', 'nmi_stack_ap', 'df_stack_ap', 'idle_stack_ap']];
+      // (the host uses CPUs 0 and 1, NR_CPUS = 2: more CPUs wait for a startup IPI throughout)
+      this.facts.cpus = m.cpus.slice(0, 2).map((x, k) => ({
+        percpu: read64(mem, offsets + 8 * k),
+        trSel: x.segSel[S.TR], trBase: x.segBase[S.TR], trLimit: x.segLimit[S.TR],
+        stacks: stackSet(names[Math.min(k, 1)]),
+        hsave: x.vmHsavePa,
+      }));
+    }
     this.cFuncs = syms.all().filter((s) => s.func && s.size > 0 && s.addr < vmmStart).map((s) => ({ start: s.addr, end: s.addr + s.size }));
     this.describe = new Describer(mem, syms);
     const checker = new Checker(this.facts, mem);
@@ -218,18 +267,23 @@ export class Unit {
 
     // #VMEXIT and event delivery reach the checker; installed before the snapshot so that a
     // restore keeps them (a snapshot leaves functions alone)
-    const svmExitAt = c.svmExitAt;
-    c.svmExitAt = (code, i1lo, i1hi, i2, guestRip, nrip) => {
-      svmExitAt(code, i1lo, i1hi, i2, guestRip, nrip);
-      checker.onExit(c, code);
-    };
-    c.onDeliver = (cpu, vector, kind) => checker.onDeliver(cpu, vector, kind);
-    c.setGsAccessHook((cpu) => checker.onGsAccess(cpu));
+    for (const x of m.cpus) {
+      const svmExitAt = x.svmExitAt;
+      x.svmExitAt = (code, i1lo, i1hi, i2, guestRip, nrip) => {
+        svmExitAt(code, i1lo, i1hi, i2, guestRip, nrip);
+        checker.onExit(x, code);
+      };
+      x.onDeliver = (cpu, vector, kind) => checker.onDeliver(cpu, vector, kind);
+      x.setGsAccessHook((cpu) => checker.onGsAccess(cpu));
+    }
     this.snap = takeSnapshot(m);
     this.path = this.record();
+    if (migrate > 0 && this.path.complete && (this.path.migrations ?? 0) === 0) {
+      throw new Error(`${spec.design}/${spec.workload}: no vcpu migration in the ${this.runs} KVM_RUNs recorded (migrate=${migrate}: raise --runs or lower --migrate)`);
+    }
     // the guest's VMCB is the one the recorded VMRUNs used; at the snapshot it holds the state
     // the guest will be entered with, and its nested page tables say what guest RAM is
-    const vmcb = c.svm.vmcb;
+    const vmcb = m.cpus.find((x) => x.svm.vmcb !== 0)?.svm.vmcb ?? 0;
     restoreSnapshot(m, this.snap);
     this.facts.vmcb = vmcb;
     if (vmcb !== 0) {
@@ -239,71 +293,131 @@ export class Unit {
     this.placeBreakpoints();
   }
 
+  /**
+   * After a replay: CPU k ends the window in its idle loop with interrupts off (the old CPU of
+   * a hand-over), where an interrupt raised after its CLI waits, as on hardware, past the window
+   */
+  heldAtEnd(k: number): boolean {
+    const idling = this.syms.get('cpu_idling');
+    const x = this.m.cpus[k];
+    return idling !== undefined && this.m.mem.read32(idling + 4 * k) !== 0 && (x.flags & Fl.IF) === 0 && !x.guestMode;
+  }
+
   isC(rip: number): boolean {
     for (const f of this.cFuncs) if (rip >= f.start && rip < f.end) return true;
     return false;
   }
 
-  /** step from the snapshot to the first user instruction after the KVM_RUN system call */
+  /**
+   * Step from the snapshot to the first user instruction after the last KVM_RUN system call of
+   * the window, one instruction or #VMEXIT of the machine at a time. Before each step every
+   * CPU's boundary is noted; after it, the boundary of the CPU that moved is the path's next.
+   */
   private record(): Path {
     const { m, checker, facts } = this;
-    const c = m.cpu;
-    c.setBreakpoints(new Set());
-    const base = c.icount;
+    const cpus = m.cpus;
+    const n = cpus.length;
+    for (const x of cpus) x.setBreakpoints(new Set());
+    const used = () => { let u = 0; for (const x of cpus) u += x.icount + x.stormCount; return u; };
+    const gBase = used();
+    const base = cpus.map((x) => x.icount);
     const icount: number[] = [];
     const exits: number[] = [];
     const rip: number[] = [];
     const bits: number[] = [];
     const mode: number[] = [];
     const inRun: number[] = [];
+    const cpuOf: number[] = [];
+    const gIcount: number[] = [];
+    const gExits: number[] = [];
+    // each CPU's boundary before the step
+    const pre = { icount: new Float64Array(n), exits: new Int32Array(n), rip: new Float64Array(n), bits: new Uint8Array(n), mode: new Uint8Array(n), inRun: new Uint8Array(n), moved: new Float64Array(n) };
+    const push = (k: number, g: number, ge: number) => {
+      icount.push(pre.icount[k]); exits.push(pre.exits[k]); rip.push(pre.rip[k]); bits.push(pre.bits[k]);
+      mode.push(pre.mode[k]); inRun.push(pre.inRun[k]); cpuOf.push(k); gIcount.push(g); gExits.push(ge);
+    };
+    const note = (k: number, running: boolean) => {
+      const x = cpus[k];
+      pre.icount[k] = x.icount - base[k];
+      pre.exits[k] = checker.cpuExits[k];
+      pre.rip[k] = x.ripLinear();
+      pre.bits[k] = x.bits;
+      pre.mode[k] = modeOf(x);
+      pre.inRun[k] = running ? 1 : hand[k] !== 0 ? 2 : 0;
+      pre.moved[k] = x.icount + x.stormCount;
+    };
+    // the vcpu hand-over (migrate=N): per CPU 0 none, 1 leaving (SYS_MIGRATE to the idle loop),
+    // 2 arriving (out of the idle loop to ring 3); cpu_idling[k] says who is in the idle loop
+    const idling = (this.spec.migrate ?? 0) > 0 ? this.syms.get('cpu_idling') : undefined;
+    const hand = new Uint8Array(n);
+    const wasIdle = new Uint8Array(n);
+    const idleNow = (k: number) => idling !== undefined && m.mem.read32(idling + 4 * k) !== 0;
+    for (let k = 0; k < n; k++) wasIdle[k] = idleNow(k) ? 1 : 0;
     let complete = false;
     let stop = '';
     let returns = 0;
-    let running = true;
+    // the CPU inside a KVM_RUN of the window (the first one from the snapshot on), -1: none
+    let runningOn = -1;
+    let lastRunCpu = -1;
+    let migrations = 0;
+    for (let k = 0; k < n; k++) {
+      if (cpus[k].ripLinear() === this.entry && cpus[k].cpl === 0 && !cpus[k].guestMode && cpus[k].rl[0] === SYS_KVM_RUN) { runningOn = k; lastRunCpu = k; }
+    }
+    if (runningOn < 0) runningOn = 0;
     for (;;) {
-      const lin = c.ripLinear();
-      if (!running && lin === this.entry && c.cpl === 0 && !c.guestMode && c.rl[0] === SYS_KVM_RUN) {
-        // the next KVM_RUN: the VMM's state as it enters is what its return must give back
-        const b = new Uint32Array(SET_WORDS);
-        readCpuSet(c, b);
-        facts.befores.push(b);
-        running = true;
-      }
-      if (c.cpl === 3 && !c.guestMode && lin === facts.userReturn && running) {
-        running = false;
-        if (++returns === this.runs) {
-          icount.push(c.icount - base);
-          exits.push(checker.exitCount);
-          rip.push(lin);
-          bits.push(c.bits);
-          mode.push(modeOf(c));
-          inRun.push(0);
-          complete = true;
-          break;
+      let ended = false;
+      for (let k = 0; k < n && !ended; k++) {
+        const x = cpus[k];
+        const lin = x.ripLinear();
+        if (runningOn < 0 && lin === this.entry && x.cpl === 0 && !x.guestMode && x.rl[0] === SYS_KVM_RUN) {
+          // the next KVM_RUN: the VMM's state as it enters is what its return must give back
+          const b = new Uint32Array(SET_WORDS);
+          readCpuSet(x, b);
+          facts.befores.push(b);
+          runningOn = k;
+          if (k !== lastRunCpu) migrations++;
+          lastRunCpu = k;
         }
+        if (idling !== undefined) {
+          const idle = idleNow(k);
+          if (hand[k] === 0 && runningOn !== k && lin === this.entry && x.cpl === 0 && !x.guestMode && x.rl[0] === SYS_MIGRATE) hand[k] = 1;
+          else if (hand[k] === 1 && idle) hand[k] = 0;
+          else if (wasIdle[k] !== 0 && !idle) hand[k] = 2;
+          else if (hand[k] === 2 && x.cpl === 3) hand[k] = 0;
+          wasIdle[k] = idle ? 1 : 0;
+        }
+        if (x.cpl === 3 && !x.guestMode && lin === facts.userReturn && runningOn === k) {
+          runningOn = -1;
+          if (++returns === this.runs) {
+            note(k, false);
+            push(k, used() - gBase, checker.exitCount);
+            complete = true;
+            ended = true;
+          }
+        }
+        if (!ended) note(k, runningOn === k);
       }
-      icount.push(c.icount - base);
-      exits.push(checker.exitCount);
-      rip.push(lin);
-      bits.push(c.bits);
-      mode.push(modeOf(c));
-      inRun.push(running ? 1 : 0);
+      if (ended) break;
       if (icount.length > MAX_PATH) { stop = `no return to ring 3 within ${MAX_PATH} instructions`; break; }
+      const g = used() - gBase;
+      const ge = checker.exitCount;
       checker.stopAtExit = checker.exitCount + 1;
       const r = m.run(1);
+      // the CPU that moved: retired an instruction (or a delivery storm), or took a #VMEXIT
+      let k = -1;
+      for (let j = 0; j < n && k < 0; j++) if (cpus[j].icount + cpus[j].stormCount !== pre.moved[j] || checker.cpuExits[j] !== pre.exits[j]) k = j;
+      if (k >= 0) push(k, g, ge);
       if (r.reason !== Stop.Budget && r.reason !== Stop.Exception) {
         stop = `${Stop[r.reason]}${r.exitStatus !== null ? ` (debug exit ${r.exitStatus})` : ''} at 0x${r.rip.toString(16)}`;
-        icount.push(c.icount - base);
-        exits.push(checker.exitCount);
-        rip.push(c.ripLinear());
-        bits.push(c.bits);
-        mode.push(modeOf(c));
-        inRun.push(running ? 1 : 0);
+        const j = k >= 0 ? k : 0;
+        note(j, runningOn === j);
+        push(j, used() - gBase, checker.exitCount);
         break;
       }
+      if (k < 0) { stop = 'no CPU ran'; break; }
     }
     checker.stopAtExit = -1;
-    return {
+    const path: Path = {
       n: icount.length,
       icount: Float64Array.from(icount),
       exits: Int32Array.from(exits),
@@ -314,6 +428,13 @@ export class Unit {
       complete,
       stop,
     };
+    if (n > 1) {
+      path.cpu = Uint8Array.from(cpuOf);
+      path.gIcount = Float64Array.from(gIcount);
+      path.gExits = Int32Array.from(gExits);
+      path.migrations = migrations;
+    }
+    return path;
   }
 
   /**
@@ -328,17 +449,22 @@ export class Unit {
     for (const f of this.cFuncs) add(f.start, Bp.CEntry);
     for (const h of facts.handlers) add(h, Bp.Handler);
     const starts = new Set(this.cFuncs.map((f) => f.start));
-    for (let k = 0; k + 1 < path.n; k++) {
+    const host0 = (m: number) => (m & (Mode.Guest | Mode.User)) === 0;
+    // consecutive boundaries of the same CPU
+    const prev = new Int32Array(this.m.cpus.length).fill(-1);
+    for (let j = 0; j < path.n; j++) {
+      const cpu = path.cpu?.[j] ?? 0;
+      const k = prev[cpu];
+      prev[cpu] = j;
+      if (k < 0) continue;
       const here = path.mode[k];
-      const next = path.mode[k + 1];
+      const next = path.mode[j];
       if ((here & Mode.Guest) === 0 && (next & Mode.Guest) !== 0) add(path.rip[k], Bp.Vmrun);
-      const host0 = (m: number) => (m & (Mode.Guest | Mode.User)) === 0;
-      if (host0(here) && host0(next) && !this.isC(path.rip[k]) && this.isC(path.rip[k + 1]) && !starts.has(path.rip[k + 1])) {
-        add(path.rip[k + 1], Bp.CResume);
+      if (host0(here) && host0(next) && !this.isC(path.rip[k]) && this.isC(path.rip[j]) && !starts.has(path.rip[j])) {
+        add(path.rip[j], Bp.CResume);
       }
     }
     add(facts.userReturn, Bp.UserReturn);
-    const c = this.m.cpu;
-    c.setBreakpoints(new Set(roles.keys()), (cpu, lin) => checker.onBreakpoint(cpu, lin));
+    for (const c of this.m.cpus) c.setBreakpoints(new Set(roles.keys()), (cpu, lin) => checker.onBreakpoint(cpu, lin));
   }
 }

@@ -103,6 +103,9 @@ export function formatTable(units: UnitResult[], kinds: readonly string[] = EVEN
   lines.push(`(runs: consecutive KVM_RUNs recorded; boundaries: in the window, the VMM's code between the runs included; untried: the VMM's own boundaries between`);
   lines.push(` KVM_RUNs (ring 3 and its other system calls), plus any a --stride skipped; ${kinds.join(', ')}: boundaries where the event led to a violation /`);
   lines.push(` boundaries tried; no event: violations of the uninjected run; * a mutant)`);
+  if (units.some((u) => u.perCpu !== undefined)) {
+    lines.push('(more than one CPU: boundaries and untried count every CPU\'s; the CPUs\' idle loops are untried, the vcpu hand-overs between them tried)');
+  }
   return lines.join('\n');
 }
 

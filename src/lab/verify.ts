@@ -34,6 +34,8 @@ export interface VerifyOptions {
   nullClearsBase?: boolean;
   /** CPUs in the machine (default 1) */
   cpus?: number;
+  /** the VMM moves to the other CPU every N KVM_RUNs (needs cpus >= 2): the window holds migrations */
+  migrate?: number;
   /** worker threads (default: the machine's cores; <= 1 runs in this thread) */
   jobs?: number;
 }

@@ -102,6 +102,12 @@ struct host_check {
   u64 nmi_at_stgi;             /* NMIs taken right after the world switch's STGI */
   u64 gs_violations;           /* C code that found the per-cpu canary or self pointer wrong */
   u64 ticks;                   /* timer interrupts */
+  u64 nmi_bad_tr;              /* NMIs delivered through another TSS than this CPU's */
+  u64 nmi_percpu_bad;          /* CPUs whose per-cpu NMI count differs from the NMIs they took */
+  /* where NMIs landed: right after an STGI (held by GIF = 0, or an NMI #VMEXIT), ring 3,
+   * elsewhere in KVM_RUN, an idle loop, other kernel code */
+  u64 nmi_after_stgi, nmi_user, nmi_run, nmi_idle, nmi_kernel;
+  u64 nmiipi_sent;             /* NMI IPIs the idle CPU sent (nmiipi=N) */
 };
 
 struct host_info {

@@ -80,3 +80,8 @@ void desc_init_ap(void) {
   struct { u16 limit; u64 base; } __attribute__((packed)) p = { sizeof(idt) - 1, (u64)idt };
   asm volatile("lidt %0" :: "m"(p));
 }
+
+int on_nmi_stack(u64 cpu, u64 p) {
+  u64 lo = cpu == 0 ? (u64)nmi_stack : (u64)nmi_stack_ap;
+  return p >= lo && p < lo + sizeof(nmi_stack);
+}

@@ -53,6 +53,7 @@ void gs_check(u64 where);
 extern int opt_fsgsbase;       /* CR4.FSGSBASE on (boot option nofsgsbase turns it off) */
 extern u64 opt_nmi_period;     /* nmi=N: an NMI is pending at every Nth VMRUN */
 extern u64 opt_timer_period;   /* timer=N: LAPIC timer initial count */
+extern u64 opt_nmiipi;         /* nmiipi=N: the idle CPU sends an NMI IPI every N idle passes (smp.c) */
 extern char cmdline_buf[512];
 
 /* host values the VMM's check compares with (set once at boot) */
@@ -89,6 +90,9 @@ void desc_init_ap(void);                 /* CPU 1's GDT (its TSS, CPUNODE limit 
 u64 kstack_top_ap(void);
 void kvm_init_cpu(void);                 /* EFER.SVME and this CPU's host save area */
 int smp_start_cpu1(void);                /* INIT/SIPI; 1 once CPU 1 runs its idle loop */
+int on_nmi_stack(u64 cpu, u64 p);        /* p lies on that CPU's NMI (IST1) stack (desc.c) */
+extern volatile int cpu_idling[NR_CPUS];     /* the CPU is in its idle loop (smp.c) */
+extern volatile u64 nmiipi_sent;
 long smp_migrate(struct pt_regs *r, struct task *t, u64 cpu);
 /* the CPU number from the CPUNODE descriptor's limit (LSL), without GS */
 static inline u64 cpunode(void) {

@@ -3,7 +3,9 @@
  * MSRs, SVM, the LAPIC timer; then the one user process, the VMM, in ring 3.
  *
  * Kernel command line (multiboot): design=msr|vmsave-v1|vmload|vmload-notss|wrgsbase|<a broken variant>,
- * nofsgsbase, nmi=N (an NMI pending at every Nth VMRUN), timer=N (LAPIC timer count, 0: off);
+ * nofsgsbase, nmi=N (an NMI pending at every Nth VMRUN), timer=N (LAPIC timer count, 0: off),
+ * migrate=N (the VMM moves to the other CPU every N KVM_RUNs), nmiipi=N (CPU 1 started; the
+ * CPU without the VMM sends it an NMI IPI every N passes of its idle loop);
  * the whole line is also the VMM's argument string.
  */
 #include "kernel.h"
@@ -15,6 +17,7 @@ u64 canary_value = 0x5eedc0de2badf00dul;
 int opt_fsgsbase = 1;
 u64 opt_nmi_period;
 u64 opt_timer_period = 100000;
+u64 opt_nmiipi;
 char cmdline_buf[512];
 struct host_msrs host_msrs;
 static struct task vmm_task;
@@ -56,6 +59,7 @@ __attribute__((no_stack_protector)) void kernel_main(u32 mb_info) {
   if (opt_word(cmdline_buf, "nofsgsbase")) opt_fsgsbase = 0;
   if (opt_value(cmdline_buf, "nmi", v, sizeof(v))) opt_nmi_period = strtou(v, NULL);
   if (opt_value(cmdline_buf, "timer", v, sizeof(v))) opt_timer_period = strtou(v, NULL);
+  if (opt_value(cmdline_buf, "nmiipi", v, sizeof(v))) opt_nmiipi = strtou(v, NULL);
 
   /* per-cpu data through its direct-map alias; the user's GS base (KERNEL_GS_BASE) is 0 */
   struct percpu *pc = &percpu_area[0];
@@ -89,9 +93,10 @@ __attribute__((no_stack_protector)) void kernel_main(u32 mb_info) {
   printf("host: kernel up; design %s, fsgsbase %s, nmi %lu, timer %lu\n", kvm_design_name(),
          opt_fsgsbase ? "on" : "off", opt_nmi_period, opt_timer_period);
   lapic_init(opt_timer_period);
-  /* migrate=N: the VMM moves between CPU 0 and CPU 1 every N KVM_RUNs (smp.c) */
-  if (opt_value(cmdline_buf, "migrate", v, sizeof(v)) && strtou(v, NULL) > 0) {
-    if (!smp_start_cpu1()) panic("migrate: CPU 1 did not start (a machine with one CPU?)");
+  /* migrate=N: the VMM moves between CPU 0 and CPU 1 every N KVM_RUNs; nmiipi=N: the CPU
+   * without the VMM sends it NMI IPIs (smp.c) */
+  if ((opt_value(cmdline_buf, "migrate", v, sizeof(v)) && strtou(v, NULL) > 0) || opt_nmiipi > 0) {
+    if (!smp_start_cpu1()) panic("migrate/nmiipi: CPU 1 did not start (a machine with one CPU?)");
     printf("host: CPU 1 online\n");
   }
 

@@ -98,6 +98,7 @@ static void delay(int n) {
 /* take the process the other CPU handed over and return to it in user mode */
 static void migrate_in(void) __attribute__((noreturn));
 static void migrate_in(void) {
+  cpu_idling[cpunode() % NR_CPUS] = 0;
   this_cpu_write(current, mig.task);
   wrmsr(MSR_FS_BASE, mig.fsbase);
   wrmsr(MSR_KERNEL_GS_BASE, mig.gsbase);
@@ -109,13 +110,30 @@ static void migrate_in(void) {
   resume_user(f);
 }
 
-/* a CPU without the process: wait, interrupts off, until it is handed over */
+/* NMI IPIs sent by idle CPUs (nmiipi=N); which CPUs are in their idle loop */
+volatile u64 nmiipi_sent;
+volatile int cpu_idling[NR_CPUS];
+
+/*
+ * A CPU without the process: wait, interrupts off, until it is handed over. With nmiipi=N it
+ * sends the other CPU (the one running the VMM, or about to) an NMI IPI every N passes. The
+ * interleaving of the CPUs is deterministic, so where the NMIs land is too; they land wherever
+ * the other CPU's turn begins, which drifts through the world switch from one KVM_RUN to the
+ * next (the host's NMI handler counts where: traps.c).
+ */
 static void cpu_idle(void) __attribute__((noreturn));
 static void cpu_idle(void) {
   u64 me = cpunode();
+  u64 pass = 0;
+  cpu_idling[me % NR_CPUS] = 1;
   for (;;) {
     cli();
     if (mig.pending && mig.target == me) migrate_in();
+    if (opt_nmiipi && ++pass >= opt_nmiipi) {
+      pass = 0;
+      nmiipi_sent++;
+      lapic_icr((u32)(1 - me), 4u << 8 | 1u << 14);   /* NMI, level assert, physical destination */
+    }
     asm volatile("pause" ::: "memory");
   }
 }

@@ -2,6 +2,7 @@
 #include "kernel.h"
 
 extern volatile u64 nmi_total, nmi_bad_gs, nmi_last_bad_gs, nmi_at_stgi;
+extern volatile u64 nmi_bad_tr, nmi_by_cpu[NR_CPUS], nmi_user, nmi_run, nmi_idle, nmi_kernel, nmi_after_stgi;
 
 static long arch_prctl(struct task *t, u64 code, u64 addr) {
   switch (code) {
@@ -59,6 +60,15 @@ long do_syscall(struct pt_regs *r) {
     c->nmi_at_stgi = nmi_at_stgi;
     c->gs_violations = gs_violations;
     c->ticks = this_cpu_read(ticks);
+    c->nmi_bad_tr = nmi_bad_tr;
+    c->nmi_percpu_bad = 0;
+    for (int k = 0; k < NR_CPUS; k++) c->nmi_percpu_bad += percpu_area[k].nmis != nmi_by_cpu[k];
+    c->nmi_user = nmi_user;
+    c->nmi_after_stgi = nmi_after_stgi;
+    c->nmi_run = nmi_run;
+    c->nmi_idle = nmi_idle;
+    c->nmi_kernel = nmi_kernel;
+    c->nmiipi_sent = nmiipi_sent;
     ret = (long)c->mismatch;
     break;
   }

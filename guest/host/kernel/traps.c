@@ -12,6 +12,17 @@ volatile u64 gs_violations, gs_violation_where;
 
 /* NMI record: globals, so that an NMI on a wrong GS base can still be recorded */
 volatile u64 nmi_total, nmi_bad_gs, nmi_last_bad_gs, nmi_last_bad_rip, nmi_at_stgi;
+/* more of the NMI record: NMIs through another TSS than this CPU's (TR, or the IST1 stack it
+ * gave), NMIs per CPU as counted here (without GS: the per-cpu count must agree), and where the
+ * NMIs landed: ring 3, the KVM_RUN ioctl (right after STGI, or elsewhere in it), an idle loop,
+ * other kernel code */
+volatile u64 nmi_bad_tr, nmi_by_cpu[NR_CPUS], nmi_user, nmi_run, nmi_idle, nmi_kernel, nmi_after_stgi;
+
+/* the instruction before kernel RIP `rip` is an STGI (0F 01 DC): an NMI held by GIF = 0 */
+static int after_stgi(u64 rip) {
+  const u8 *p = (const u8 *)rip - 3;
+  return p[0] == 0x0f && p[1] == 0x01 && p[2] == 0xdc;
+}
 extern u8 svm_after_stgi[];
 
 static const char *const names[32] = {
@@ -38,13 +49,37 @@ void __stack_chk_fail(void) {
   panic("stack protector: canary at %%gs:40 changed (GS base %#lx, kernel's %#lx)", gs, percpu_offset[0]);
 }
 
+/* this CPU is in the KVM_RUN system call: its frame at the top of its kernel stack still holds
+ * the call number in RAX (until the exit path stores the result there); read without GS, and
+ * without touching KVM_RUN itself, whose instruction counts the benchmarks measure */
+static int in_kvm_run(u64 cpu) {
+  u64 top = cpu == 0 ? kstack_top() : kstack_top_ap();
+  const struct pt_regs *f = (const struct pt_regs *)(top - sizeof(struct pt_regs));
+  return f->rax == SYS_KVM_RUN;
+}
+
 void do_nmi(struct pt_regs *r, u64 gs_at_entry);
 void do_nmi(struct pt_regs *r, u64 gs_at_entry) {
   nmi_total++;
+  u64 cpu = cpunode() % NR_CPUS;
+  nmi_by_cpu[cpu]++;
   /* the NMI probe's NMI is held by GIF = 0 and must be taken at the first boundary after STGI */
   if (r->rip == (u64)svm_after_stgi) nmi_at_stgi++;
-  u64 want = cpu1_online ? percpu_offset[cpunode() % NR_CPUS] : percpu_offset[0];
-  if ((r->cs & 3) == 0 && gs_at_entry != want) {
+  if (r->cs & 3) nmi_user++;
+  else if (after_stgi(r->rip)) nmi_after_stgi++;
+  else if (cpu_idling[cpu]) nmi_idle++;
+  else if (in_kvm_run(cpu)) nmi_run++;
+  else nmi_kernel++;
+  /* delivered through this CPU's TSS: TR is the host's selector and IST1 was this CPU's stack */
+  if (str_sel() != TSS_SEL || !on_nmi_stack(cpu, (u64)r)) nmi_bad_tr++;
+  u64 want = cpu1_online ? percpu_offset[cpu] : percpu_offset[0];
+  /* KERNEL_GS_BASE as the NMI found it: without FSGSBASE the entry swapped a user (positive)
+   * GS base into it, so the value from before is in GS base now */
+  u64 kgs_at_entry = !opt_fsgsbase && (i64)gs_at_entry >= 0 ? rdmsr(MSR_GS_BASE) : rdmsr(MSR_KERNEL_GS_BASE);
+  /* the paranoid entry copes with the user's GS base in ring 0 (the kernel's then in
+   * KERNEL_GS_BASE: the SYSCALL entry before its SWAPGS, the exit after it, load_gs_index), as
+   * Linux's does; never with a third value (the guest's, another CPU's per-cpu base) */
+  if ((r->cs & 3) == 0 && gs_at_entry != want && kgs_at_entry != want) {
     nmi_bad_gs++;
     nmi_last_bad_gs = gs_at_entry;
     nmi_last_bad_rip = r->rip;

@@ -120,6 +120,7 @@ const struct kvm_design *const kvm_mutants[] = {
   &mutant_wrgsbase_tr_after_stgi, &mutant_wrgsbase_gs_at_put, &mutant_vmload_vmsave_once,
   &mutant_msr_no_ldt, &mutant_msr_no_syscall_msrs, &mutant_msr_no_sysenter_eip,
   &mutant_vmsave_v1_every_other, &mutant_vmload_gs_touch_early, &mutant_vmload_clobber_rcx,
-  &mutant_wrgsbase_io_fast_put, &mutant_wrgsbase_pcpu_once,
+  &mutant_wrgsbase_io_fast_put, &mutant_wrgsbase_pcpu_once, &mutant_vmload_hsave_first,
+  &mutant_vmload_hsave_msr_first,
   NULL,
 };

@@ -26,7 +26,7 @@ extern const struct kvm_design mutant_vmload_vmsave_once, mutant_msr_no_ldt, mut
 extern const struct kvm_design mutant_vmsave_v1_every_other, mutant_vmload_gs_touch_early,
     mutant_vmload_clobber_rcx, mutant_wrgsbase_io_fast_put;
 /* mutant_smp.c: wrong only when the vcpu migrates (migrate=N, two CPUs) */
-extern const struct kvm_design mutant_wrgsbase_pcpu_once;
+extern const struct kvm_design mutant_wrgsbase_pcpu_once, mutant_vmload_hsave_first, mutant_vmload_hsave_msr_first;
 
 /* every mutant, NULL-terminated (svm.c looks design=NAME up here after the designs) */
 extern const struct kvm_design *const kvm_mutants[];

@@ -333,8 +333,11 @@ __attribute__((no_stack_protector)) int vmm_main(const char *args) {
   }
   printf("\nCHECK nmis=%lu nmi_at_stgi=%lu nmi_bad_gs=%lu nmi_last_bad_gs=%#lx gs_violations=%lu ticks=%lu\n",
          hc.nmis, hc.nmi_at_stgi, hc.nmi_bad_gs, hc.nmi_last_bad_gs, hc.gs_violations, hc.ticks);
+  printf("CHECK nmi_bad_tr=%lu nmi_percpu_bad=%lu nmi_after_stgi=%lu nmi_user=%lu nmi_run=%lu nmi_idle=%lu nmi_kernel=%lu nmiipi_sent=%lu\n",
+         hc.nmi_bad_tr, hc.nmi_percpu_bad, hc.nmi_after_stgi, hc.nmi_user, hc.nmi_run, hc.nmi_idle, hc.nmi_kernel, hc.nmiipi_sent);
   if (migrate_every) printf("MIGRATE every=%lu moves=%lu\n", migrate_every, migrated);
-  int ok = done == iterations && ux.other == 0 && chk.bad_returns == 0 && hc.nmi_bad_gs == 0 && hc.gs_violations == 0;
+  int ok = done == iterations && ux.other == 0 && chk.bad_returns == 0 && hc.nmi_bad_gs == 0 && hc.gs_violations == 0 &&
+           hc.nmi_bad_tr == 0 && hc.nmi_percpu_bad == 0;
   printf("RESULT %s\n", ok ? "ok" : "fail");
   return ok ? 0 : 1;
 }
