@@ -40,6 +40,7 @@ const missing = existsSync(CHROMIUM) ? '' : `${CHROMIUM} not found (apt-get inst
 if (missing !== '' && !CI) console.warn(`web.test: skipping: ${missing}`);
 
 let server: ChildProcess | undefined;
+const extraServers: ChildProcess[] = [];
 let browser: Browser | undefined;
 let page: Page | undefined;
 let pageErrors: string[] = [];
@@ -47,9 +48,9 @@ let downloads = '';
 const timings: Record<string, unknown> = {};
 
 /** start web/serve.mjs on a port the OS picks and read the lab's URL from its first line */
-function startServer(): Promise<string> {
-  const child = spawn(process.execPath, [join(ROOT, 'web', 'serve.mjs'), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  server = child;
+function startServer(env: Record<string, string> = {}): Promise<string> {
+  const child = spawn(process.execPath, [join(ROOT, 'web', 'serve.mjs'), '0'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  if (server === undefined) server = child; else extraServers.push(child);
   return new Promise((ok, fail) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {
@@ -118,6 +119,7 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     if (Object.keys(timings).length > 0) writeFileSync(join(ART, 'timings.json'), JSON.stringify(timings, null, 2) + '\n');
     await browser?.close();
     server?.kill();
+    for (const x of extraServers) x.kill();
     if (downloads !== '') rmSync(downloads, { recursive: true, force: true });
   });
 
@@ -494,6 +496,49 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     expect(pageErrors).toEqual([]);
   }, 300_000);
 
+  it.skipIf(LINUX === undefined)('boots Debian\'s bzImage with an initrd from the file pickers until Linux prints its banner', async () => {
+    const p = page!;
+    pageErrors = [];
+    await p.setInputFiles('#image-file', join(LINUX!, 'vmlinuz'));
+    await p.setInputFiles('#image-initrd', join(LINUX!, 'init.cpio'));
+    await p.fill('#image-cmdline', 'console=ttyS0 cryptomgr.notests');
+    await p.fill('#image-budget', '400000000');
+    const t0 = performance.now();
+    await p.click('#image-boot');
+    await p.waitForFunction(() => /Command line: console=ttyS0 cryptomgr.notests/.test(document.getElementById('uart-text')!.textContent ?? '') || document.getElementById('terminal')!.dataset.state !== 'running', undefined, { timeout: 240_000 });
+    timings.linuxBannerPageMs = Math.round(performance.now() - t0);
+    const uart = await p.textContent('#uart-text') ?? '';
+    expect(uart, await p.textContent('#image-status') ?? '').toMatch(/Linux version 6\.1\.\S+/);
+    expect(uart).toContain('Command line: console=ttyS0 cryptomgr.notests');
+    expect(await p.textContent('#terminal .xterm-rows')).toMatch(/\S/);
+    await shot(p, 'image-linux.png');
+    await p.click('#image-stop');
+    expect(await p.getAttribute('#terminal', 'data-state')).toBe('stopped');
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
+
+  it('real Linux host: without the files the view says which command makes them', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'worldswitch-empty-cache-'));
+    const bare = await startServer({ WORLDSWITCH_CACHE: empty });
+    const p = await browser!.newPage();
+    const errors: string[] = [];
+    p.on('pageerror', (e) => errors.push(String(e)));
+    p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    try {
+      const manifest = await (await fetch(new URL('/linux/manifest.json', bare))).json();
+      expect(manifest).toEqual({ missing: expect.stringContaining('npm run linux'), systemMap: null, snapshots: [], designs: [] });
+      expect((await fetch(new URL('/linux/System.map', bare))).status).toBe(404);
+      await p.goto(`${bare}#linux`);
+      await p.waitForFunction(() => document.getElementById('linux-files')!.dataset.state === 'missing', undefined, { timeout: 30_000 });
+      expect(await p.textContent('#linux-files')).toMatch(/^Not available: .*run npm run linux/);
+      expect(await p.isDisabled('#linux-run')).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await p.close();
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
   it.skipIf(linuxHostMissing !== undefined)(`real Linux host: the bench from the boot snapshot, the same figures as the CLI${linuxHostMissing !== undefined ? ` (skipped: ${linuxHostMissing} is missing; npm run linux)` : ''}`, async () => {
     const p = page!;
     pageErrors = [];
@@ -587,25 +632,4 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     await shot(p, 'linux.png');
     expect(pageErrors).toEqual([]);
   }, 600_000);
-
-  it.skipIf(LINUX === undefined)('boots Debian\'s bzImage with an initrd from the file pickers until Linux prints its banner', async () => {
-    const p = page!;
-    pageErrors = [];
-    await p.setInputFiles('#image-file', join(LINUX!, 'vmlinuz'));
-    await p.setInputFiles('#image-initrd', join(LINUX!, 'init.cpio'));
-    await p.fill('#image-cmdline', 'console=ttyS0 cryptomgr.notests');
-    await p.fill('#image-budget', '400000000');
-    const t0 = performance.now();
-    await p.click('#image-boot');
-    await p.waitForFunction(() => /Command line: console=ttyS0 cryptomgr.notests/.test(document.getElementById('uart-text')!.textContent ?? '') || document.getElementById('terminal')!.dataset.state !== 'running', undefined, { timeout: 240_000 });
-    timings.linuxBannerPageMs = Math.round(performance.now() - t0);
-    const uart = await p.textContent('#uart-text') ?? '';
-    expect(uart, await p.textContent('#image-status') ?? '').toMatch(/Linux version 6\.1\.\S+/);
-    expect(uart).toContain('Command line: console=ttyS0 cryptomgr.notests');
-    expect(await p.textContent('#terminal .xterm-rows')).toMatch(/\S/);
-    await shot(p, 'image-linux.png');
-    await p.click('#image-stop');
-    expect(await p.getAttribute('#terminal', 'data-state')).toBe('stopped');
-    expect(pageErrors).toEqual([]);
-  }, 300_000);
 });

@@ -22,7 +22,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = realpathSync(resolve(dirname(fileURLToPath(import.meta.url)), '..'));
 const PAGE = join(ROOT, 'build', 'web');
-const CACHE = join(ROOT, '.cache');
+/** the checkout's .cache/, or another (WORLDSWITCH_CACHE: a copy, or an empty one in a test) */
+const CACHE = process.env.WORLDSWITCH_CACHE ? resolve(process.env.WORLDSWITCH_CACHE) : join(ROOT, '.cache');
 const LINUX_DIR = join(CACHE, 'linux');
 const SNAP_DIR = join(LINUX_DIR, 'snapshots');
 const KVM_DIR = join(CACHE, 'kvm');

@@ -9,6 +9,7 @@
  *                               manifest.json, System.map, boot snapshots, modules (files.mjs)
  *
  *   node web/serve.mjs [port]      (port 0 or absent: the OS picks one)
+ *   WORLDSWITCH_CACHE=DIR          the real host's files from DIR instead of .cache/
  *
  * The first line on stdout is the lab's URL. Only regular files inside those directories are
  * served; anything else (directories, paths resolving outside them) is 404.
