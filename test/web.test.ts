@@ -552,7 +552,8 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     expect(cli.status, cli.stderr).toBe(0);
     const want = JSON.parse(readFileSync(cliJson, 'utf8'));
     timings.linuxBenchNodeDesignsMs = Math.round(want.designs.reduce((n: number, d: { runMs: number }) => n + d.runMs, 0));
-    timings.linuxBenchNodeSnapshotLoadMs = Math.round(want.boot.fromCache ? want.boot.loadMs : want.boot.ms);
+    // the CLI read the snapshot file, or booted (777 M instructions) and saved one
+    timings.linuxBenchNodeSnapshot = want.boot.fromCache ? `read in ${Math.round(want.boot.loadMs)} ms` : `none: booted in ${Math.round(want.boot.ms)} ms and saved one`;
     // the server's view of the files: known names only, no traversal
     const base = new URL(url);
     const manifest = await (await fetch(new URL('/linux/manifest.json', base))).json();
@@ -630,6 +631,19 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     expect(prow.find((r) => r[2] === 'kvm_arch_vcpu_ioctl_run [kvm]')?.[3]).toBe('67.49');
     expect(text).toContain('real host: Debian Linux 6.1, kvm_amd per design; profile zen3, workload hlt, 8 KVM_RUNs each');
     await shot(p, 'linux.png');
+    // uncertainty draws of the constants, one design, the fewest KVM_RUNs
+    await check(p, '#linux-design-vmload-notss', false);
+    await p.fill('#linux-iterations', '4');
+    await p.fill('#linux-draws', '50');
+    await p.fill('#linux-seed', '2');
+    await p.click('#linux-run');
+    expect(await settled(p, '#linux-out', 300_000), await p.textContent('#linux-status') ?? '').toBe('done');
+    const u = JSON.parse(await downloaded(p, '#linux-json')).uncertainty;
+    expect(u).toMatchObject({ draws: 50, seed: 2, designs: [{ design: 'vmload', fastest: 1 }] });
+    expect(u.designs[0].lo).toBeLessThanOrEqual(u.designs[0].median);
+    expect(u.designs[0].median).toBeLessThanOrEqual(u.designs[0].hi);
+    expect(await p.textContent('#linux-uncertainty')).toContain('50 draws of every constant from its range (seed 2)');
+    expect(await p.textContent('#linux-text')).toContain('zen3, real host, hlt: 50 draws of every constant');
     expect(pageErrors).toEqual([]);
   }, 600_000);
 });
