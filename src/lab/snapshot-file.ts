@@ -62,23 +62,37 @@ let sourceHash: string | null | undefined;
  * A hash of the emulator's TypeScript sources (src/x86, cpu, svm, machine, cost and the snapshot
  * format), the same whether this runs from src/ (vitest) or dist/ (the CLI): the browser lab's
  * bundle carries the hash of the sources it was built from (web/vite.config.mjs), so its worker
- * can tell whether a boot snapshot file was taken by the same emulator. Null without src/.
+ * can tell whether a boot snapshot file was taken by the same emulator. Null without src/, and
+ * when this runs from dist/ built from older sources (npm run build makes it current).
  * The file list and order are those of web/files.mjs's emulatorSourceHash (a test compares them).
  */
 export function emulatorSourceHash(): string | null {
   if (sourceHash !== undefined) return sourceHash;
-  const src = join(new URL('.', import.meta.url).pathname, '..', '..', 'src');
+  const here = new URL('.', import.meta.url).pathname; // src/lab/ or dist/lab/
+  const src = join(here, '..', '..', 'src');
   if (!existsSync(join(src, 'cpu'))) { sourceHash = null; return null; }
+  // running compiled code: it must be built from these sources (every .js at least as new as
+  // its .ts), else the hash would name sources the running code does not hold
+  const compiled = join(here, '..');
+  const checkBuilt = compiled !== src;
+  let stale = false;
   const h = createHash('sha256');
   const walk = (dir: string, rel: string) => {
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
       if (statSync(p).isDirectory()) walk(p, `${rel}${name}/`);
-      else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) { h.update(`${rel}${name}\n`); h.update(readFileSync(p)); }
+      else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) {
+        h.update(`${rel}${name}\n`);
+        h.update(readFileSync(p));
+        if (checkBuilt) {
+          const js = join(compiled, rel, name.replace(/\.ts$/, '.js'));
+          if (!existsSync(js) || statSync(js).mtimeMs < statSync(p).mtimeMs) stale = true;
+        }
+      }
     }
   };
   for (const d of EMULATOR_SOURCE_DIRS) walk(join(src, d), `${d}/`);
   for (const f of EMULATOR_SOURCE_FILES) { h.update(`${f}\n`); h.update(readFileSync(join(src, f))); }
-  sourceHash = h.digest('hex');
+  sourceHash = stale ? null : h.digest('hex');
   return sourceHash;
 }
