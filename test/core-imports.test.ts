@@ -27,4 +27,19 @@ describe('core imports', () => {
       }
     });
   }
+
+  it('the real host and the snapshot format, which the browser lab\'s worker runs, import no Node module (transitively)', () => {
+    const seen = new Set<string>();
+    const walk = (f: string) => {
+      if (seen.has(f)) return;
+      seen.add(f);
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/^(?:import|export)[^;]*? from '([^']+)'/gm)) {
+        expect(m[1].startsWith('.'), `${f} imports ${m[1]}`).toBe(true);
+        walk(join(f, '..', m[1].replace(/\.js$/, '.ts')));
+      }
+    };
+    for (const f of ['snapshot-codec.ts', 'linuxhost.ts', 'linuxbench.ts', 'sysmap.ts', 'plot.ts']) walk(join(SRC, 'lab', f));
+    expect(seen.size).toBeGreaterThan(20);
+  });
 });

@@ -12,9 +12,11 @@ import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cachedKvmHostBoot, runKvmHost, KVMHOST_CMDLINE, KVMHOST_READY } from '../src/lab/linuxhost.js';
+import { runKvmHost, KVMHOST_CMDLINE, KVMHOST_READY } from '../src/lab/linuxhost.js';
+import { cachedKvmHostBoot } from '../src/lab/linuxhost-cache.js';
 import { parseSystemMap } from '../src/lab/sysmap.js';
-import { designResult, linuxHostFiles } from '../src/lab/linuxbench.js';
+import { designResult } from '../src/lab/linuxbench.js';
+import { linuxHostFiles } from '../src/lab/linuxbench-files.js';
 import { getProfile } from '../src/cost/profiles.js';
 
 const ROOT = join(import.meta.dirname, '..');

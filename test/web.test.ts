@@ -26,11 +26,21 @@ const BIN = join(ROOT, 'bin', 'worldswitch.js');
 // Debian's kernel and a one-file initramfs, as npm run linux fetches them (LINUX_CACHE names another copy)
 const LINUX = [join(ROOT, '.cache', 'linux'), process.env.LINUX_CACHE ?? ''].find((d) => d !== '' && existsSync(join(d, 'vmlinuz')) && existsSync(join(d, 'init.cpio')));
 const DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'vmload-notss', 'wrgsbase'];
+// the real Linux host's files (npm run linux): the kernel, System.map, the initramfs and two designs' modules
+const LINUX_HOST_DESIGNS = ['vmload', 'vmload-notss'];
+const LINUX_HOST_ITERATIONS = 8;
+const LINUX_HOST_FILES = [
+  ...['vmlinuz', 'System.map', 'kvmhost.cpio'].map((f) => join(ROOT, '.cache', 'linux', f)),
+  ...LINUX_HOST_DESIGNS.flatMap((d) => ['kvm.ko', 'kvm-amd.ko'].map((f) => join(ROOT, '.cache', 'kvm', d, f))),
+];
+const linuxHostMissing = LINUX_HOST_FILES.find((f) => !existsSync(f));
+if (linuxHostMissing !== undefined) console.warn(`web.test: the real-Linux view is skipped: ${linuxHostMissing} is missing (run npm run linux)`);
 
 const missing = existsSync(CHROMIUM) ? '' : `${CHROMIUM} not found (apt-get install chromium)`;
 if (missing !== '' && !CI) console.warn(`web.test: skipping: ${missing}`);
 
 let server: ChildProcess | undefined;
+const extraServers: ChildProcess[] = [];
 let browser: Browser | undefined;
 let page: Page | undefined;
 let pageErrors: string[] = [];
@@ -38,9 +48,9 @@ let downloads = '';
 const timings: Record<string, unknown> = {};
 
 /** start web/serve.mjs on a port the OS picks and read the lab's URL from its first line */
-function startServer(): Promise<string> {
-  const child = spawn(process.execPath, [join(ROOT, 'web', 'serve.mjs'), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  server = child;
+function startServer(env: Record<string, string> = {}): Promise<string> {
+  const child = spawn(process.execPath, [join(ROOT, 'web', 'serve.mjs'), '0'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  if (server === undefined) server = child; else extraServers.push(child);
   return new Promise((ok, fail) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {
@@ -109,6 +119,7 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     if (Object.keys(timings).length > 0) writeFileSync(join(ART, 'timings.json'), JSON.stringify(timings, null, 2) + '\n');
     await browser?.close();
     server?.kill();
+    for (const x of extraServers) x.kill();
     if (downloads !== '') rmSync(downloads, { recursive: true, force: true });
   });
 
@@ -505,4 +516,134 @@ describe.skipIf(missing !== '' && !CI)(missing ? `browser lab (skipped: ${missin
     expect(await p.getAttribute('#terminal', 'data-state')).toBe('stopped');
     expect(pageErrors).toEqual([]);
   }, 300_000);
+
+  it('real Linux host: without the files the view says which command makes them', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'worldswitch-empty-cache-'));
+    const bare = await startServer({ WORLDSWITCH_CACHE: empty });
+    const p = await browser!.newPage();
+    const errors: string[] = [];
+    p.on('pageerror', (e) => errors.push(String(e)));
+    p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    try {
+      const manifest = await (await fetch(new URL('/linux/manifest.json', bare))).json();
+      expect(manifest).toEqual({ missing: expect.stringContaining('npm run linux'), systemMap: null, snapshots: [], designs: [] });
+      expect((await fetch(new URL('/linux/System.map', bare))).status).toBe(404);
+      await p.goto(`${bare}#linux`);
+      await p.waitForFunction(() => document.getElementById('linux-files')!.dataset.state === 'missing', undefined, { timeout: 30_000 });
+      expect(await p.textContent('#linux-files')).toMatch(/^Not available: .*run npm run linux/);
+      expect(await p.isDisabled('#linux-run')).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await p.close();
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(linuxHostMissing !== undefined)(`real Linux host: the bench from the boot snapshot, the same figures as the CLI${linuxHostMissing !== undefined ? ` (skipped: ${linuxHostMissing} is missing; npm run linux)` : ''}`, async () => {
+    const p = page!;
+    pageErrors = [];
+    // the CLI first: it takes the boot snapshot through the same cached boot (linuxhost-cache.ts)
+    // when there is none yet (about 777 M instructions), and its figures are what the page must give
+    const cliJson = join(downloads, 'cli-linux.json');
+    const t0 = performance.now();
+    const cli = spawnSync(process.execPath, [BIN, 'bench', '--host', 'linux', '--designs', LINUX_HOST_DESIGNS.join(','), '--workload', 'hlt',
+      '--iterations', String(LINUX_HOST_ITERATIONS), '--json', cliJson], { encoding: 'utf8', timeout: 400_000 });
+    timings.linuxBenchNodeCliMs = Math.round(performance.now() - t0);
+    expect(cli.status, cli.stderr).toBe(0);
+    const want = JSON.parse(readFileSync(cliJson, 'utf8'));
+    timings.linuxBenchNodeDesignsMs = Math.round(want.designs.reduce((n: number, d: { runMs: number }) => n + d.runMs, 0));
+    // the CLI read the snapshot file, or booted (777 M instructions) and saved one
+    timings.linuxBenchNodeSnapshot = want.boot.fromCache ? `read in ${Math.round(want.boot.loadMs)} ms` : `none: booted in ${Math.round(want.boot.ms)} ms and saved one`;
+    // the server's view of the files: known names only, no traversal
+    const base = new URL(url);
+    const manifest = await (await fetch(new URL('/linux/manifest.json', base))).json();
+    expect(manifest.missing).toBeNull();
+    expect(manifest.designs).toEqual(expect.arrayContaining(LINUX_HOST_DESIGNS));
+    const snap = manifest.snapshots.find((x: { current: boolean }) => x.current);
+    expect((await fetch(new URL(snap.url, base), { method: 'HEAD' })).headers.get('content-length')).toBe(String(snap.bytes));
+    expect((await fetch(new URL('/linux/System.map', base))).headers.get('content-type')).toMatch(/^text\/plain/);
+    for (const bad of ['/linux/', '/linux/vmlinuz', '/linux/kvm/vmload/', '/linux/kvm/vmload/inputs.sha256', '/linux/kvm/%2e%2e/vmload/kvm.ko',
+      '/linux/kvm/..%2fvmload/kvm.ko', `/linux/snapshots/${snap.name}.json`, '/linux/snapshots/%2e%2e%2fSystem.map', '/linux/kvm/vmload/..%2f..%2f..%2flinux%2fSystem.map']) {
+      expect((await fetch(new URL(bad, base))).status, bad).toBe(404);
+    }
+
+    await p.click('#tab-linux');
+    await p.waitForFunction(() => document.getElementById('linux-files')!.dataset.state === 'ready', undefined, { timeout: 30_000 });
+    expect(await p.textContent('#linux-files')).toMatch(/Boot snapshot kvmhost-[0-9a-f]+\.snap: \d+ MiB/);
+    for (const d of DESIGNS) if (manifest.designs.includes(d)) await check(p, `#linux-design-${d}`, LINUX_HOST_DESIGNS.includes(d));
+    expect(await p.isChecked('#linux-design-other-debian')).toBe(false);
+    await p.selectOption('#linux-workload', 'hlt');
+    await p.selectOption('#linux-profile', 'zen3');
+    // bad input is refused before a worker starts
+    await p.fill('#linux-iterations', '3');
+    await p.click('#linux-run');
+    await p.waitForFunction(() => document.getElementById('linux-out')!.dataset.state === 'invalid');
+    expect(await p.textContent('#linux-status')).toContain('iterations');
+    // Cancel: a long run stopped while it fetches or runs
+    await p.fill('#linux-iterations', '5000');
+    await p.click('#linux-run');
+    await p.waitForFunction(() => (document.getElementById('linux-progress') as HTMLProgressElement).value > 0, undefined, { timeout: 60_000 });
+    expect(await p.isEnabled('#linux-cancel')).toBe(true);
+    await p.click('#linux-cancel');
+    expect(await p.getAttribute('#linux-out', 'data-state')).toBe('cancelled');
+    expect(await p.isEnabled('#linux-run')).toBe(true);
+    // the run
+    await p.fill('#linux-iterations', String(LINUX_HOST_ITERATIONS));
+    await p.click('#linux-run');
+    const state = await settled(p, '#linux-out', 300_000);
+    const status = await p.textContent('#linux-status') ?? '';
+    expect(state, `${status}\n${pageErrors.join('\n')}`).toBe('done');
+    timings.linuxBenchPageMs = Number(await p.getAttribute('#linux-out', 'data-ms'));
+    timings.linuxBenchPageDesignsMs = Number(await p.getAttribute('#linux-out', 'data-designs-ms'));
+    timings.linuxBenchPageMemory = await p.textContent('#linux-memory');
+    const got = JSON.parse(await downloaded(p, '#linux-json'));
+    // the same figures as Node: cycles per KVM_RUN (every phase), host instructions, counts, the profile
+    expect(got.designs.map((d: { design: string }) => d.design)).toEqual(LINUX_HOST_DESIGNS);
+    const figures = (j: { designs: Record<string, unknown>[] }) => j.designs.map((d) => ({
+      design: d.design, ok: d.ok, phases: d.phases, cycles: d.cycles, instructions: d.instructions, hostInstructions: d.hostInstructions,
+      serializing: d.serializing, msrAccesses: d.msrAccesses, vmruns: d.vmruns, profileTotal: d.profileTotal, profile: d.profile, threadRows: d.threadRows, text: d.text,
+    }));
+    expect(figures(got)).toEqual(figures(want));
+    expect(got.designs[0].ok).toBe(true);
+    expect(got.designs[0].cycles).toBeGreaterThan(1000);
+    expect(got.designs[0].hostInstructions).toBeGreaterThan(1000);
+    expect({ ...got, boot: null, designs: null }).toEqual({ ...want, boot: null, designs: null });
+    // the table, the thread's perf report beside each design's, the plot (3 phase bars per design)
+    const head = await p.$$eval('#linux-phases thead th', (x) => x.map((e) => e.textContent));
+    expect(head.slice(1)).toEqual(LINUX_HOST_DESIGNS);
+    const cells = await p.$$eval('#linux-phases tbody tr', (rows) => rows.map((r) => [...r.children].map((c) => c.textContent)));
+    const total = cells.find((r) => r[0] === 'total')!;
+    expect(total.slice(1)).toEqual(want.designs.map((d: { phases: { total: { min: number; median: number } } }) => `${d.phases.total.min} / ${d.phases.total.median}`));
+    expect(cells.find((r) => r[0] === 'per KVM_RUN: host instructions')!.slice(1)).toEqual(want.designs.map((d: { hostInstructions: number }) => String(d.hostInstructions)));
+    expect(await p.textContent('#linux-thread')).toContain('kvm_arch_vcpu_ioctl_run');
+    expect(await p.locator('#linux-plots-out svg').count()).toBe(1);
+    expect(await p.evaluate(() => document.querySelectorAll('#linux-plots-out svg .mark-rect.role-mark path').length)).toBe(LINUX_HOST_DESIGNS.length * 3);
+    expect(await downloaded(p, '#linux-svg')).toMatch(/^<svg/);
+    // the profile of a chosen design, as the CLI's text shows it
+    await p.selectOption('#linux-profile-of', 'vmload-notss');
+    await p.fill('#linux-profile-rows', '25');
+    await p.dispatchEvent('#linux-profile-rows', 'change');
+    const prow = await p.$$eval('#linux-profile-table tbody tr', (rows) => rows.map((r) => [...r.children].map((c) => c.textContent)));
+    expect(prow).toHaveLength(25);
+    const text = await p.textContent('#linux-text') ?? '';
+    const cliProfile = text.split('profile of vmload-notss')[1].split('\n').slice(2, 27);
+    expect(prow.map((r) => `${r[0]}% ${r[1]}% ${r[2]}`)).toEqual(cliProfile.map((l) => l.trim().replace(/\s+/g, ' ')));
+    expect(prow.find((r) => r[2] === 'kvm_arch_vcpu_ioctl_run [kvm]')?.[3]).toBe('67.49');
+    expect(text).toContain('real host: Debian Linux 6.1, kvm_amd per design; profile zen3, workload hlt, 8 KVM_RUNs each');
+    await shot(p, 'linux.png');
+    // uncertainty draws of the constants, one design, the fewest KVM_RUNs
+    await check(p, '#linux-design-vmload-notss', false);
+    await p.fill('#linux-iterations', '4');
+    await p.fill('#linux-draws', '50');
+    await p.fill('#linux-seed', '2');
+    await p.click('#linux-run');
+    expect(await settled(p, '#linux-out', 300_000), await p.textContent('#linux-status') ?? '').toBe('done');
+    const u = JSON.parse(await downloaded(p, '#linux-json')).uncertainty;
+    expect(u).toMatchObject({ draws: 50, seed: 2, designs: [{ design: 'vmload', fastest: 1 }] });
+    expect(u.designs[0].lo).toBeLessThanOrEqual(u.designs[0].median);
+    expect(u.designs[0].median).toBeLessThanOrEqual(u.designs[0].hi);
+    expect(await p.textContent('#linux-uncertainty')).toContain('50 draws of every constant from its range (seed 2)');
+    expect(await p.textContent('#linux-text')).toContain('zen3, real host, hlt: 50 draws of every constant');
+    expect(pageErrors).toEqual([]);
+  }, 600_000);
 });

@@ -5,8 +5,11 @@
  *
  *   /images/host.elf            build/host/host.elf   (guest/host/build.sh, `npm run host`)
  *   /images/guest/NAME.elf      build/guest/NAME.elf  (guest/build.sh, `npm run guest`)
+ *   /linux/...                  the real Linux host's files from .cache/ (`npm run linux`):
+ *                               manifest.json, System.map, boot snapshots, modules (files.mjs)
  *
  *   node web/serve.mjs [port]      (port 0 or absent: the OS picks one)
+ *   WORLDSWITCH_CACHE=DIR          the real host's files from DIR instead of .cache/
  *
  * The first line on stdout is the lab's URL. Only regular files inside those directories are
  * served; anything else (directories, paths resolving outside them) is 404.
@@ -14,9 +17,9 @@
 
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fileFor, MIME } from './files.mjs';
+import { fileFor, linuxManifest, mimeOf } from './files.mjs';
 
 export function serve(port = 0) {
   const server = createServer((req, res) => {
@@ -25,6 +28,12 @@ export function serve(port = 0) {
       return;
     }
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === '/linux/manifest.json') {
+      const body = JSON.stringify(linuxManifest());
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
     const file = fileFor(path);
     if (file === null) {
       const hint = path === '/' || path === '/index.html' ? 'the page is not built: npm run web:build\n' : 'not found\n';
@@ -32,7 +41,7 @@ export function serve(port = 0) {
       return;
     }
     res.writeHead(200, {
-      'Content-Type': MIME[extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'Content-Type': mimeOf(file),
       'Content-Length': statSync(file).size,
       'Cache-Control': 'no-store',
     });

@@ -8,13 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { getProfile } from '../cost/profiles.js';
 import { phaseSpec, renderSvg } from '../lab/plot.js';
-import { LINUX_DESIGNS, formatLinuxBench, linuxHostFiles, missingLinuxHost, runLinuxBench, type LinuxBenchSpec } from '../lab/linuxbench.js';
+import { LINUX_DESIGNS, LINUX_WORKLOADS, formatLinuxBench, linuxBenchJson, type LinuxBenchSpec } from '../lab/linuxbench.js';
+import { linuxHostFiles, missingLinuxHost, runLinuxBench } from '../lab/linuxbench-files.js';
 import { checkOutputPath, writeOutput } from './files.js';
 import { UserError } from './main.js';
 import { Progress } from './progress.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const WORKLOADS = ['hlt', 'pio', 'mmio', 'hypercall', 'cpuid', 'mix', 'wrmsr'];
+const WORKLOADS: readonly string[] = LINUX_WORKLOADS;
 
 export interface LinuxBenchCliOpts {
   cpu: string;
@@ -51,11 +52,7 @@ export async function benchLinuxCommand(o: LinuxBenchCliOpts, iterationsGiven: b
   const b = runLinuxBench(files, spec, (d, t, what) => prog.update(d, t, what));
   process.stdout.write(formatLinuxBench(spec, b) + '\n');
   if (o.json !== undefined) {
-    const json = {
-      host: 'linux', profile: profile.name, workload: o.workload, iterations, boot: b.boot, uncertainty: b.uncertainty,
-      designs: b.results.map((r) => ({ ...r, phases: Object.fromEntries(r.phases), profile: r.profile.slice(0, 200) })),
-    };
-    writeOutput(o.json, '--json', JSON.stringify(json, null, 2) + '\n');
+    writeOutput(o.json, '--json', JSON.stringify(linuxBenchJson(spec, b), null, 2) + '\n');
   }
   if (o.svg !== undefined) writeOutput(o.svg, '--svg', await renderSvg([phaseSpec(`${profile.name}, real host`, o.workload, b.results)]));
   return b.results.every((r) => r.ok) ? 0 : 1;

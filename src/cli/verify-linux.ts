@@ -8,7 +8,8 @@
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LINUX_DESIGNS, linuxHostFiles, missingLinuxHost } from '../lab/linuxbench.js';
+import { LINUX_DESIGNS } from '../lab/linuxbench.js';
+import { linuxHostFiles, missingLinuxHost } from '../lab/linuxbench-files.js';
 import { verifyLinux, type LinuxVerifyProgress, type LinuxVerifyResult } from '../lab/lverify.js';
 import { LINUX_MUTANTS, findLinuxMutant } from '../lab/lverify-mutants.js';
 import { INVARIANTS, type EventKind } from '../lab/verify-invariants.js';

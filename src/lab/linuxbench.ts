@@ -7,48 +7,22 @@
  * #VMEXIT, the base cost per instruction, RDMSR/WRMSR and the serializing penalty) were set from
  * the thread's own measurements on the mini host (docs/calibration.md), so the thread's rows
  * 1-4 are not independent predictions here either; the instruction streams are Linux's own.
+ *
+ * No Node API here (the browser lab's worker runs benchDesigns); reading the files from .cache/
+ * is linuxbench-files.ts.
  */
 
-import { existsSync, readFileSync } from 'node:fs';
 import type { CostProfile } from '../cost/profile.js';
 import type { Phase } from './hostrun.js';
 import type { DesignResult } from './bench.js';
-import { cachedKvmHostBoot, runKvmHost, type KvmHostBoot, type KvmRunResult } from './linuxhost.js';
-import { parseSystemMap } from './sysmap.js';
+import { runKvmHost, type KvmHostBoot, type KvmRunResult, type ModuleFiles } from './linuxhost.js';
+import type { SymbolTable } from './symbols.js';
 import type { ProfileRow } from './kprofile.js';
 import { linuxUncertainty, formatLinuxUncertainty, type LinuxUncertainty } from './linuxuncertainty.js';
 import type { RunPhases } from './linuxhost.js';
 
 export const LINUX_DESIGNS = ['msr', 'vmsave-v1', 'vmload', 'vmload-notss', 'wrgsbase'] as const;
-
-export interface LinuxHostFiles {
-  kernel: string;
-  systemMap: string;
-  initrd: string;
-  /** directory with <design>/kvm.ko and <design>/kvm-amd.ko */
-  modules: string;
-  /** where boot snapshots are kept (null: boot every time) */
-  snapshots: string | null;
-}
-
-export function linuxHostFiles(root: string): LinuxHostFiles {
-  return {
-    kernel: `${root}/.cache/linux/vmlinuz`,
-    systemMap: `${root}/.cache/linux/System.map`,
-    initrd: `${root}/.cache/linux/kvmhost.cpio`,
-    modules: `${root}/.cache/kvm`,
-    snapshots: `${root}/.cache/linux/snapshots`,
-  };
-}
-
-/** what is missing for the real host, as one line, or null */
-export function missingLinuxHost(f: LinuxHostFiles, designs: string[]): string | null {
-  for (const p of [f.kernel, f.systemMap, f.initrd]) if (!existsSync(p)) return `${p} is missing (run npm run linux)`;
-  for (const d of designs) {
-    for (const m of ['kvm.ko', 'kvm-amd.ko']) if (!existsSync(`${f.modules}/${d}/${m}`)) return `${f.modules}/${d}/${m} is missing (run npm run linux to build the modules)`;
-  }
-  return null;
-}
+export const LINUX_WORKLOADS = ['hlt', 'pio', 'mmio', 'hypercall', 'cpuid', 'mix', 'wrmsr'] as const;
 
 export interface LinuxBenchSpec {
   profile: CostProfile;
@@ -133,17 +107,17 @@ export function designResult(design: string, r: KvmRunResult): LinuxDesignResult
 
 export interface LinuxBenchProgress { (done: number, total: number, what: string): void }
 
-/** boot once, then every design from the snapshot */
-export function runLinuxBench(f: LinuxHostFiles, spec: LinuxBenchSpec, progress?: LinuxBenchProgress, boot?: KvmHostBoot): LinuxBench {
-  const map = parseSystemMap(readFileSync(f.systemMap, 'utf8'));
-  progress?.(0, spec.designs.length + 1, 'booting Linux (or loading its snapshot)');
-  const b = boot !== undefined ? { ...boot, fromCache: false, loadMs: 0 } : cachedKvmHostBoot({ kernel: readFileSync(f.kernel), initrd: readFileSync(f.initrd), cacheDir: f.snapshots });
+/**
+ * Every design of `spec` on a booted host (the CLI's runLinuxBench after its boot, and the
+ * browser lab's worker after it adopted the snapshot file): no file access, so the page runs
+ * exactly this.
+ */
+export function benchDesigns(b: KvmHostBoot & { fromCache: boolean; loadMs: number }, map: SymbolTable, modules: (design: string) => ModuleFiles, spec: LinuxBenchSpec, progress?: LinuxBenchProgress): LinuxBench {
   const results: LinuxDesignResult[] = [];
   const ledgers = new Map<string, RunPhases[]>();
   spec.designs.forEach((d, k) => {
     progress?.(k + 1, spec.designs.length + 1, d);
-    const mods = { kvm: readFileSync(`${f.modules}/${d}/kvm.ko`), kvmAmd: readFileSync(`${f.modules}/${d}/kvm-amd.ko`) };
-    const r = runKvmHost(b, map, mods, {
+    const r = runKvmHost(b, map, modules(d), {
       design: d, workload: spec.workload, iterations: spec.iterations, kexits: spec.kexits, uexits: spec.uexits,
       fsflip: spec.fsflip, profile: spec.profile, ledger: (spec.draws ?? 0) > 0,
     });
@@ -153,6 +127,14 @@ export function runLinuxBench(f: LinuxHostFiles, spec: LinuxBenchSpec, progress?
   progress?.(spec.designs.length + 1, spec.designs.length + 1, 'done');
   const uncertainty = (spec.draws ?? 0) > 0 ? linuxUncertainty(spec.profile, ledgers, spec.draws!, spec.seed ?? 1) : null;
   return { uncertainty, boot: { instructions: b.bootInsns, ms: b.bootMs, fromCache: b.fromCache, loadMs: b.loadMs }, results };
+}
+
+/** what `bench --host linux --json` writes (the browser lab's download is the same) */
+export function linuxBenchJson(spec: LinuxBenchSpec, b: LinuxBench): object {
+  return {
+    host: 'linux', profile: spec.profile.name, workload: spec.workload, iterations: spec.iterations, boot: b.boot, uncertainty: b.uncertainty,
+    designs: b.results.map((r) => ({ ...r, phases: Object.fromEntries(r.phases), profile: r.profile.slice(0, 200) })),
+  };
 }
 
 const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));

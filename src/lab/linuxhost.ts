@@ -17,6 +17,9 @@
  * `perf report --children` shows one, over the whole measured window (user space, the system
  * call path and KVM_RUN). Stepping changes nothing the machine does (slices end at the same
  * cycle deadlines).
+ *
+ * No Node API here (the browser lab's worker runs this); the boot snapshot's file cache,
+ * cachedKvmHostBoot, is in linuxhost-cache.ts.
  */
 
 import { Machine } from '../machine/machine.js';
@@ -25,9 +28,6 @@ import type { Cpu } from '../cpu/cpu.js';
 import type { CostProfile } from '../cost/profile.js';
 import { LEDGER_SIZE } from '../cost/ledger.js';
 import { takeSnapshot, restoreSnapshot, adoptSnapshot, type Snapshot } from './snapshot.js';
-import { emulatorHash, snapshotFromBytes, snapshotToBytes } from './snapshot-file.js';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { bootLinux } from './linuxboot.js';
 import { parseModuleSections, kernelSymbols, type KernelSymbols, type LoadedModule } from './kmod.js';
 import type { SymbolTable } from './symbols.js';
@@ -62,40 +62,6 @@ export function bootKvmHost(o: { kernel: Uint8Array; initrd: Uint8Array; cmdline
   // the slice the marker was seen in
   runUntilIdle(m);
   return { machine: m, snapshot: takeSnapshot(m), bootInsns: m.cpu.icount, bootMs: performance.now() - t0, log: r.log };
-}
-
-/**
- * The boot snapshot from `cacheDir` when one was taken by this emulator build of this kernel,
- * initramfs and command line; otherwise boot, and save the snapshot there for the next run.
- * `fromCache` says which (a cached boot's bootInsns and bootMs are those of the original boot).
- */
-export function cachedKvmHostBoot(o: { kernel: Uint8Array; initrd: Uint8Array; cmdline?: string; memSize?: number; cacheDir: string | null }): KvmHostBoot & { fromCache: boolean; loadMs: number } {
-  const cmdline = o.cmdline ?? KVMHOST_CMDLINE;
-  const memSize = o.memSize ?? 512 << 20;
-  const t0 = performance.now();
-  const h = createHash('sha256');
-  h.update(emulatorHash()).update(o.kernel).update(o.initrd).update(cmdline).update(String(memSize));
-  const file = o.cacheDir === null ? null : `${o.cacheDir}/kvmhost-${h.digest('hex').slice(0, 24)}.snap`;
-  if (file !== null && existsSync(file)) {
-    try {
-      const bytes = readFileSync(file);
-      const meta = JSON.parse(readFileSync(file + '.json', 'utf8')) as { bootInsns: number; bootMs: number; log: string };
-      const m = new Machine({ memSize });
-      const snap = snapshotFromBytes(bytes);
-      adoptSnapshot(m, snap);
-      return { machine: m, snapshot: snap, bootInsns: meta.bootInsns, bootMs: meta.bootMs, log: meta.log, fromCache: true, loadMs: performance.now() - t0 };
-    } catch { /* a damaged or foreign file: boot again */ }
-  }
-  const b = bootKvmHost({ kernel: o.kernel, initrd: o.initrd, cmdline, memSize });
-  if (file !== null) {
-    mkdirSync(o.cacheDir!, { recursive: true });
-    // one boot snapshot is kept: older ones (another kernel, initramfs or emulator) go
-    for (const f of readdirSync(o.cacheDir!)) if (/^kvmhost-[0-9a-f]+\.snap(\.json)?$/.test(f) && !file.endsWith(f.replace(/\.json$/, ''))) unlinkSync(`${o.cacheDir}/${f}`);
-    writeFileSync(file + '.tmp', snapshotToBytes(b.snapshot));
-    writeFileSync(file + '.json', JSON.stringify({ bootInsns: b.bootInsns, bootMs: b.bootMs, log: b.log }));
-    renameSync(file + '.tmp', file);
-  }
-  return { ...b, fromCache: false, loadMs: 0 };
 }
 
 function runUntilIdle(m: Machine): void {

@@ -1,5 +1,5 @@
 /**
- * The browser lab's page: four views behind a tab list (arrow keys move between tabs, as the
+ * The browser lab's page: five views behind a tab list (arrow keys move between tabs, as the
  * WAI-ARIA tabs pattern has it). Each view runs its emulator work in Web Workers.
  */
 
@@ -7,6 +7,7 @@ import { initBench } from './bench-view.js';
 import { initVerify } from './verify-view.js';
 import { initStepper } from './stepper-view.js';
 import { initImage } from './image-view.js';
+import { initLinux } from './linux-view.js';
 
 function initTabs(): void {
   const tabs = [...document.querySelectorAll<HTMLButtonElement>('[role=tab]')];
@@ -39,4 +40,5 @@ initBench();
 initVerify();
 initStepper();
 initImage();
+initLinux();
 document.body.dataset.ready = 'true';
