@@ -4,8 +4,10 @@
 // (with a fractional cost per instruction, so the cycle sums must match to the last bit), the
 // stop and the data memory must be equal. The programs mix the inlined forms (ALU, MOV, LEA,
 // INC/DEC, PUSH/POP, Jcc) at 8/16/32/64 bits with handler-called ones (SETcc, CMOVcc, shifts,
-// IMUL, MOVZX, XCHG), LAHF/PUSHF to expose flags, stores into the code page (self-modifying
-// code), and a counted loop back to the start (a block that loops on itself).
+// IMUL, MOVZX, XCHG, PAUSE, RDTSC/RDTSCP), LAHF/PUSHF to expose flags, stores into the code page
+// (self-modifying code, also into the part of a block reached through a followed branch), Jcc
+// and JMP forward and JMP backward inside the page (a block's trace follows them), and a
+// counted loop back to the start (a block that loops on itself).
 
 import { describe, expect, it } from 'vitest';
 import { Cpu } from '../src/cpu/cpu.js';
@@ -46,7 +48,7 @@ function program(r: () => number, bits: 32 | 64): number[] {
     const s = pick(regs);
     const w = bits === 64 && r() % 2 === 0;
     const p66 = r() % 6 === 0 ? [0x66] : [];
-    const kind = r() % 22;
+    const kind = r() % 25;
     switch (kind) {
       case 0: case 1: { // ALU Ev,Gv / Gv,Ev (register or memory)
         const op = r() % 8;
@@ -119,6 +121,25 @@ function program(r: () => number, bits: 32 | 64): number[] {
         else out.push([0xf6, m[0] & ~0x38, m[1], r() & 0xff]);
         break;
       }
+      case 21: { // JMP rel8 over the next instruction (a block follows it to its target)
+        const skip = [...rex(false, 0, d), 0xb8 + (d & 7), ...imm32()];
+        out.push([0xeb, skip.length]);
+        out.push(skip);
+        break;
+      }
+      case 22: { // JMP forward, a backward JMP, JMP forward again: jmp L2; L1: mov; jmp L3; L2: mov; jmp L1; L3:
+        const m1 = [...rex(false, 0, d), 0xb8 + (d & 7), ...imm32()];
+        const m2 = [...rex(false, 0, s), 0x81, 0xc0 | (s & 7), ...imm32()];
+        // lengths: m1 + 2 (jmp L3) before L2; m2 + 2 (jmp L1) after it
+        out.push([0xeb, m1.length + 2]);
+        out.push(m1);
+        out.push([0xeb, m2.length + 2]);
+        out.push(m2);
+        out.push([0xeb, (-(m2.length + 2 + m1.length + 2)) & 0xff]);
+        break;
+      }
+      case 23: out.push([0xf3, 0x90]); break; // PAUSE
+      case 24: out.push(r() % 2 === 0 ? [0x0f, 0x31] : [0x0f, 0x01, 0xf9]); break; // RDTSC / RDTSCP
       default: out.push([...rex(w, s, d), 0x87, 0xc0 | ((s & 7) << 3) | (d & 7)]); // XCHG
     }
   }

@@ -272,18 +272,32 @@ function condExpr(ctx: GenCtx, cc: number): string {
 }
 
 /** a near-branch target as the handler computes it; null when it would fault (left to the handler) */
-function nearTarget(size: number, t: number): number | null {
+export function nearTarget(size: number, t: number): number | null {
   if (size === 8) return t < -0x800000000000 || t >= 0x800000000000 ? null : t;
   return size === 4 ? t >>> 0 : t & 0xffff;
 }
 
 /**
- * Source for instruction k at RIP `rs` (next RIP `nx`); `last`: the block's final instruction.
+ * Source for instruction k at RIP `rs` (next RIP `nx`); `last`: the block's final instruction;
+ * `follow`: for a branch inside the block (jit.ts traceOn), the RIP where the block goes on.
  */
-export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number, kind: Kind, last: boolean): string {
+export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number, kind: Kind, last: boolean, follow: number | null): string {
   const L: string[] = [`// ${k}`];
   if (k > 0) L.push(`if (chk && cy >= dl) { e = ${k - 1}; break ex; }`);
   const name = execName(i);
+  if (follow !== null) {
+    // a JMP the trace follows: nothing but its cost (the next instruction is at its target); a
+    // Jcc the trace follows through its fall-through: leave the block when it is taken
+    const t = nearTarget(i.opsize, nx + i.imm);
+    if (t === null || (name !== 'jmpRel' && name !== 'jcc')) throw new Error('jit: a followed branch without a target');
+    if (name === 'jmpRel') {
+      L.push(`cy += ${num(i.cost)};`);
+      return L.join('\n');
+    }
+    L.push(`{ const tk = ${condExpr(ctx, i.arg)}; cy += ${num(i.cost)};`);
+    L.push(`if (tk) { c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(t)}; ${ctx.store()} return; } }`);
+    return L.join('\n');
+  }
   const target = last && (name === 'jcc' || name === 'jmpRel') ? nearTarget(i.opsize, nx + i.imm) : null;
   if (target !== null && target === ctx.rip && ctx.bits === 64) {
     // a block that branches back to its own start: go round again without returning while
@@ -304,7 +318,11 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     L.push(`cy += ${num(i.cost)};`);
   } else {
     L.push(ctx.sync(k, rs, nx));
-    L.push(`h${k}(c, d${k}); ${LOAD_FLAGS} rpg = -1; wpg = -1;`);
+    // PAUSE's non-throwing intercept (svm/icpt.ts icptInsn) takes back the count and cost the
+    // run loop adds after a handler: the world has switched, so end the block as the loop would
+    // go on (count and cost added, nothing of the block's state written over the host's)
+    const undo = name === 'pause' ? ` if (c.icount !== ic0 + ${k}) { c.icount++; c.cycles += ${num(i.cost)}; return; }` : '';
+    L.push(`h${k}(c, d${k});${undo} ${LOAD_FLAGS} rpg = -1; wpg = -1;`);
     L.push(`cy += ${num(i.cost)};`);
     ctx.lazyKnown = 0;
   }

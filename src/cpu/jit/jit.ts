@@ -33,8 +33,8 @@
 import type { Cpu } from '../cpu.js';
 import { Insn } from '../../x86/insn.js';
 import { TWO32 } from '../state.js';
-import { Kind, kindOf } from './kinds.js';
-import { emitInsn, GenCtx, RUNTIME } from './gen.js';
+import { Kind, kindOf, execName } from './kinds.js';
+import { emitInsn, GenCtx, RUNTIME, nearTarget } from './gen.js';
 
 /**
  * Fetches of an instruction before a block is compiled at it. High on purpose: a compiled block
@@ -177,6 +177,25 @@ function cloneInsn(i: Insn): Insn {
   return n;
 }
 
+/**
+ * Where a trace goes on after the near branch `i` at RIP `rip` (the next instruction at `next`,
+ * page offset `off`), or null if the block ends with it. A trace follows a forward Jcc's
+ * fall-through (a taken branch leaves the block: a side exit) and a JMP rel within the same
+ * page; never a branch back to the block's start (that one ends the block, which then loops
+ * on itself), a backward Jcc (a loop's back edge: it ends the block) or a target that the
+ * operand size truncates.
+ */
+function traceOn(i: Insn, rip: number, off: number, start: number): { rip: number; off: number } | null {
+  const name = execName(i);
+  if (name !== 'jcc' && name !== 'jmpRel') return null;
+  const next = rip + i.len;
+  const t = nearTarget(i.opsize, next + i.imm);
+  if (t === null || t !== next + i.imm || t === start) return null;
+  if (name === 'jcc') return i.imm > 0 ? { rip: next, off: off + i.len } : null;
+  const o = off + i.len + i.imm;
+  return o >= 0 && o < 4096 ? { rip: t, off: o } : null;
+}
+
 /** Compile the block starting at `first` (the instruction at RIP, fetched from the page cache). */
 function compile(c: Cpu, first: Insn): Block {
   const arr = c.fetchArr;
@@ -187,7 +206,11 @@ function compile(c: Cpu, first: Insn): Block {
   const bits = c.bits;
   const insns: Insn[] = [];
   const kinds: Kind[] = [];
-  let rip = c.rip;
+  /** RIP of each instruction, and where the block goes on after it (a followed branch's target) */
+  const rips: number[] = [];
+  const conts: number[] = [];
+  const start = c.rip;
+  let rip = start;
   for (;;) {
     const i = c.decodeAhead(off);
     if (i === undefined || i.bits !== bits || i.exec !== i.orig) break;
@@ -199,21 +222,31 @@ function compile(c: Cpu, first: Insn): Block {
     if (bits !== 64 && next >= TWO32) break;
     insns.push(cloneInsn(i));
     kinds.push(k);
+    rips.push(rip);
+    const full = insns.length >= MAX_INSNS;
+    const on = k === Kind.Branch && !full ? traceOn(i, rip, off, start) : null;
+    if (on !== null) {
+      conts.push(on.rip);
+      rip = on.rip;
+      off = on.off;
+      continue;
+    }
+    conts.push(next);
     rip = next;
     off += i.len;
-    if (k === Kind.Branch || insns.length >= MAX_INSNS || off >= 4096) break;
+    if (k === Kind.Branch || full || off >= 4096) break;
   }
   if (insns.length === 0) return NONE;
-  const ctx = new GenCtx(c.rip, bits, insns);
-  let r = c.rip;
+  const ctx = new GenCtx(start, bits, insns);
   const body: string[] = [];
   for (let k = 0; k < insns.length; k++) {
     const i = insns[k];
     const last = k === insns.length - 1;
     if (!Number.isInteger(i.cost) || i.cost < 0) ctx.intCosts = false;
     if (!last) ctx.costBefore += i.cost;
-    body.push(emitInsn(ctx, k, i, r, r + i.len, kinds[k], last));
-    r += i.len;
+    // a branch inside the block is one the trace follows (traceOn)
+    const followed = !last && kinds[k] === Kind.Branch ? conts[k] : null;
+    body.push(emitInsn(ctx, k, i, rips[k], rips[k] + i.len, kinds[k], last, followed));
   }
   const src = ctx.source(body);
   // the same source again (the page was written and decoded anew, a snapshot was restored,
@@ -224,10 +257,7 @@ function compile(c: Cpu, first: Insn): Block {
     if (FACTORIES.size >= MAX_FACTORIES) FACTORIES.clear();
     FACTORIES.set(src, factory);
   }
-  // RIP of each instruction and of the next, for the exits (gen.ts)
-  const rsArr = new Float64Array(insns.length);
-  const nxArr = new Float64Array(insns.length);
-  for (let k = 0, q = c.rip; k < insns.length; k++) { rsArr[k] = q; q += insns[k].len; nxArr[k] = q; }
-  const fn = factory(insns, insns.map((i) => i.exec), RUNTIME, rsArr, nxArr);
-  return new Block(c.rip, bits, insns.length, fn);
+  // RIP of each instruction and where the block goes on after it, for the exits (gen.ts)
+  const fn = factory(insns, insns.map((i) => i.exec), RUNTIME, Float64Array.from(rips), Float64Array.from(conts));
+  return new Block(start, bits, insns.length, fn);
 }
