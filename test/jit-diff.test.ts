@@ -4,7 +4,7 @@
 // (with a fractional cost per instruction, so the cycle sums must match to the last bit), the
 // stop and the data memory must be equal. The programs mix the inlined forms (ALU, MOV, LEA,
 // INC/DEC, PUSH/POP, Jcc) at 8/16/32/64 bits with handler-called ones (SETcc, CMOVcc, shifts,
-// IMUL, MOVZX, XCHG, PAUSE, RDTSC/RDTSCP), LAHF/PUSHF to expose flags, stores into the code page
+// IMUL, XCHG, PAUSE, RDTSC/RDTSCP; MOVZX/MOVSX/MOVSXD, byte ALU and shifts inlined or not), LAHF/PUSHF to expose flags, stores into the code page
 // (self-modifying code, also into the part of a block reached through a followed branch), Jcc
 // and JMP forward and JMP backward inside the page (a block's trace follows them), and a
 // counted loop back to the start (a block that loops on itself).
@@ -48,7 +48,7 @@ function program(r: () => number, bits: 32 | 64): number[] {
     const s = pick(regs);
     const w = bits === 64 && r() % 2 === 0;
     const p66 = r() % 6 === 0 ? [0x66] : [];
-    const kind = r() % 25;
+    const kind = r() % 28;
     switch (kind) {
       case 0: case 1: { // ALU Ev,Gv / Gv,Ev (register or memory)
         const op = r() % 8;
@@ -140,6 +140,26 @@ function program(r: () => number, bits: 32 | 64): number[] {
       }
       case 23: out.push([0xf3, 0x90]); break; // PAUSE
       case 24: out.push(r() % 2 === 0 ? [0x0f, 0x31] : [0x0f, 0x01, 0xf9]); break; // RDTSC / RDTSCP
+      case 25: { // MOVZX/MOVSX Gv, byte/word [rsi+disp] (aligned or not), MOVZX Gv, r16
+        const opc = pick([0xb6, 0xb7, 0xbe, 0xbf]);
+        if (r() % 3 === 0) out.push([...rex(w, d, s), 0x0f, opc | 1, 0xc0 | ((d & 7) << 3) | (s & 7)]);
+        else out.push([...rex(w, d, 6), 0x0f, opc, 0x40 | ((d & 7) << 3) | 6, r() % 2 === 0 ? r() & 0x78 : r() & 0x7f]);
+        break;
+      }
+      case 26: // MOVSXD Gv, Ed from a register or [rsi+disp] (64-bit; 32-bit: MOVSX Gv, r16)
+        if (bits === 64) out.push(r() % 2 === 0 ? [...rex(w, d, s), 0x63, 0xc0 | ((d & 7) << 3) | (s & 7)] : [...rex(w, d, 6), 0x63, ...memRm(d)]);
+        else out.push([0x0f, 0xbf, 0xc0 | ((d & 7) << 3) | (s & 7)]);
+        break;
+      case 27: { // byte register ALU forms: op r8, r8 / TEST r8, r8 / op r8, imm8 / op AL, imm8
+        const op = r() % 8;
+        const f = r() % 4;
+        const rx = rex(false, s, d);
+        if (f === 0) out.push([...rx, op * 8 + (r() % 2 === 0 ? 0 : 2), 0xc0 | ((s & 7) << 3) | (d & 7)]);
+        else if (f === 1) out.push([...rx, 0x84, 0xc0 | ((s & 7) << 3) | (d & 7)]);
+        else if (f === 2) out.push([...rex(false, 0, d), 0x80, 0xc0 | (op << 3) | (d & 7), r() & 0xff]);
+        else out.push([0x04 + op * 8, r() & 0xff]);
+        break;
+      }
       default: out.push([...rex(w, s, d), 0x87, 0xc0 | ((s & 7) << 3) | (d & 7)]); // XCHG
     }
   }

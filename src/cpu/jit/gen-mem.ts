@@ -86,13 +86,13 @@ export type AluBody = (op: number, size: number, dst: string | null, a: string, 
  * what must come first (the flags into the block's locals).
  */
 /** a byte register (decoder numbering: 16..19 are AH, CH, DH, BH) as a zero-extended value */
-function byteReg(r: number): string {
+export function byteReg(r: number): string {
   if (!Number.isInteger(r) || r < 0 || r > 19) throw new Error(`jit: bad byte register ${String(r)}`);
   return r < 16 ? `(rl[${r}] & 0xff)` : `((rl[${r - 16}] >> 8) & 0xff)`;
 }
 
 /** assign a byte to a byte register (regs.ts setReg, size 1) */
-function setByteReg(r: number, v: string): string {
+export function setByteReg(r: number, v: string): string {
   if (!Number.isInteger(r) || r < 0 || r > 19) throw new Error(`jit: bad byte register ${String(r)}`);
   return r < 16 ? `rl[${r}] = (rl[${r}] & ~0xff) | (${v} & 0xff);` : `rl[${r - 16}] = (rl[${r - 16}] & ~0xff00) | ((${v} & 0xff) << 8);`;
 }
@@ -132,6 +132,20 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBod
   if (size !== 4 && size !== 8) return null;
   const w = size === 8;
   switch (name) {
+    case 'movzx': case 'movsx': case 'movsxd': {
+      // MOVZX/MOVSX Gv, Eb/Ew and MOVSXD Gv, Ed from memory (move.ts); an aligned word or
+      // dword only (the fast path's rule), anything else through the handler
+      if (i.rm >= 0) return null;
+      const ss = name === 'movsxd' ? 4 : i.arg;
+      if (ss !== 1 && ss !== 2 && ss !== 4) return null;
+      const ea = eaSrc(i, nx, slow);
+      if (ea === null) return null;
+      const g = reg(i.reg);
+      const load = ss === 1 ? 'm8[p]' : ss === 2 ? '(m8[p] | (m8[p + 1] << 8))' : 'm32[p >>> 2]';
+      const v = name === 'movzx' ? load : ss === 1 ? `((${load} << 24) >> 24)` : ss === 2 ? `((${load} << 16) >> 16)` : load;
+      const hi = name === 'movzx' || !w ? '0' : 'v >> 31';
+      return `${ea} ${rd('lin', ss)} if (p >= 0) { const v = ${v}; rl[${g}] = v; rh[${g}] = ${hi}; } else { ${slow} }`;
+    }
     case 'movGE': case 'movEG': case 'movEI': {
       if (i.rm >= 0) return null;
       const ea = eaSrc(i, nx, slow);

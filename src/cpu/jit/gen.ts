@@ -23,7 +23,8 @@ import { push, pop } from '../stack.js';
 import { cond, PARITY } from '../flags.js';
 import { raise } from '../fault.js';
 import { fastRead, fastWrite } from './fastmem.js';
-import { memInline64, stackInline64 } from './gen-mem.js';
+import { memInline64, stackInline64, byteReg, setByteReg } from './gen-mem.js';
+import { INSNS } from '../../x86/table.js';
 
 /** helpers the generated code calls (passed in, never looked up by name from guest data) */
 /** flags.ts cond on a block's local copy of RFLAGS and the lazy-flag state */
@@ -339,6 +340,49 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
   return L.join('\n');
 }
 
+/**
+ * SHL/SAL, SHR, SAR of a 32- or 64-bit register by a constant count (C1 /op ib, D1 /op), as
+ * shift.ts does it: the masked count known here, a zero count changing nothing but a 32-bit
+ * register's upper half; CF the last bit shifted out, OF as shift.ts defines it for every
+ * count, AF = 0, SF/ZF/PF lazy from the result. null for anything else (rotates, CL counts).
+ */
+function shiftBody(i: Insn, size: number): { src: string; flags: boolean } | null {
+  if (i.rm < 0 || (size !== 4 && size !== 8)) return null;
+  const op = i.arg;
+  if (op !== 4 && op !== 5 && op !== 6 && op !== 7) return null;
+  const ops = INSNS[i.row].ops;
+  const src = ops.length > 0 ? ops[ops.length - 1] : '';
+  if (src === 'CL') return null;
+  const n = (src === '1' ? 1 : i.imm) & (size === 8 ? 63 : 31);
+  if (!Number.isInteger(n)) return null;
+  const r = reg(i.rm);
+  if (n === 0) return { src: size === 4 ? `rh[${r}] = 0;` : '', flags: false };
+  const fl = (cf: string, of: string) => `F = (F & ~0x811) | (${cf}) | ((${of}) << 11);`;
+  if (size === 4) {
+    switch (op) {
+      case 5: return { flags: true, src: `const a = rl[${r}], x = (a >>> ${n}) | 0; ${fl(`(a >>> ${n - 1}) & 1`, '((x >>> 31) ^ (x >>> 30)) & 1')} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;` };
+      case 7: return { flags: true, src: `const a = rl[${r}], x = a >> ${n}; ${fl(`(a >> ${n - 1}) & 1`, '0')} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;` };
+      default: return { flags: true, src: `const a = rl[${r}], x = a << ${n}, cf = (a >>> ${32 - n}) & 1; ${fl('cf', '((x >>> 31) & 1) ^ cf')} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;` };
+    }
+  }
+  // 64-bit: (hi:lo) shifted by n in 1..63, the halves computed for this n
+  const L = [`const lo = rl[${r}], hi = rh[${r}];`];
+  if (op === 5 || op === 7) {
+    const cf = n - 1 < 32 ? `(lo >>> ${n - 1}) & 1` : `(hi >>> ${n - 33}) & 1`;
+    if (n < 32) L.push(`const x = (lo >>> ${n}) | (hi << ${32 - n}), xh = ${op === 5 ? `(hi >>> ${n}) | 0` : `hi >> ${n}`};`);
+    else L.push(`const x = ${op === 5 ? `(hi >>> ${n - 32}) | 0` : `hi >> ${n - 32}`}, xh = ${op === 5 ? '0' : 'hi >> 31'};`);
+    L.push(fl(cf, op === 5 ? '((xh >>> 31) ^ (xh >>> 30)) & 1' : '0'));
+  } else {
+    const k = 64 - n;
+    const cf = k < 32 ? `(lo >>> ${k}) & 1` : `(hi >>> ${k - 32}) & 1`;
+    if (n < 32) L.push(`const x = lo << ${n}, xh = (hi << ${n}) | (lo >>> ${32 - n});`);
+    else L.push(`const x = 0, xh = lo << ${n - 32};`);
+    L.push(`const cf = ${cf};`, fl('cf', '(xh >>> 31) ^ cf'));
+  }
+  L.push(`LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`);
+  return { src: L.join(' '), flags: true };
+}
+
 /** the lazy-flag size an inlined ALU op leaves (for condExpr) */
 function aluLazy(op: number, size: number): number {
   return op === Alu.ADC || op === Alu.SBB ? 0 : size;
@@ -415,7 +459,49 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
       }
       return null;
     }
+    case 'movzx': case 'movsx': {
+      // register source (a byte register by its byte number, or a word); move.ts
+      if (!regForm || (size !== 4 && size !== 8)) return null;
+      const ss = i.arg;
+      const g = reg(i.reg);
+      let v: string;
+      if (ss === 1) v = byteReg(i.rm8);
+      else if (ss === 2) v = `(rl[${reg(i.rm)}] & 0xffff)`;
+      else return null;
+      if (name === 'movsx') v = ss === 1 ? `((${v} << 24) >> 24)` : `((${v} << 16) >> 16)`;
+      return `{ const v = ${v}; rl[${g}] = v; rh[${g}] = ${name === 'movsx' && size === 8 ? 'v >> 31' : '0'}; }`;
+    }
+    case 'movsxd': {
+      if (!regForm || (size !== 4 && size !== 8)) return null;
+      const g = reg(i.reg);
+      return `{ const v = rl[${reg(i.rm)}]; rl[${g}] = v; rh[${g}] = ${size === 8 ? 'v >> 31' : '0'}; }`;
+    }
+    case 'shift': {
+      const body = shiftBody(i, size);
+      if (body === null) return null;
+      // a zero count changes no flag (shiftBody leaves them alone)
+      return body.flags ? `${ctx.flagOp(size)} ${body.src}` : body.src;
+    }
     case 'aluEG': case 'aluGE': case 'aluAI': case 'aluEI': case 'testEG': case 'testEI': case 'testAI': {
+      if (size === 1) {
+        // byte register forms: the operands zero-extended bytes, a result written back by byte
+        const test = name.startsWith('test');
+        const op = test ? Alu.AND : i.arg;
+        let a: string; let b: string; let dst: number;
+        if (name === 'aluAI' || name === 'testAI') { dst = 0; a = byteReg(0); b = num(i.imm & 0xff); }
+        else {
+          if (!regForm) return null;
+          const e = i.rm8;
+          const gg = i.reg8;
+          if (name === 'aluEG' || name === 'testEG') { dst = e; a = byteReg(e); b = byteReg(gg); }
+          else if (name === 'aluGE') { dst = gg; a = byteReg(gg); b = byteReg(e); }
+          else { dst = e; a = byteReg(e); b = num(i.imm & 0xff); }
+        }
+        const body = aluBody(op, 1, null, a, '0', b, '0');
+        if (body === null) return null;
+        const write = test || op === Alu.CMP ? '' : ` ${setByteReg(dst, 'r')}`;
+        return `${ctx.flagOp(1)} ${body}${write}`;
+      }
       if (size !== 4 && size !== 8) return null;
       const test = name.startsWith('test');
       const op = test ? Alu.AND : i.arg;
