@@ -1,5 +1,6 @@
 // Differential test of the block compiler on random integer code: the same program on two bare
-// cores, one interpreting and one compiling every block at its first fetch (threshold 1), run
+// cores, one interpreting and one compiling every block at its first or second fetch (threshold
+// 1 or 2), run
 // in the same uneven slices; after every slice the registers, the whole RFLAGS, RIP, the counters
 // (with a fractional cost per instruction, so the cycle sums must match to the last bit), the
 // stop and the data memory must be equal. The programs mix the inlined forms (ALU, MOV, LEA,
@@ -203,7 +204,9 @@ function core(code: number[], bits: 32 | 64, seed: number, jit: boolean, paged: 
   const p = getProfile('zen3');
   p.base.cycles = 0.7;
   c.setCostProfile(p);
-  c.setJit(jit, 1);
+  // threshold 1 (a block at every first fetch: its trace follows no branch, the code after
+  // it has not run yet) or 2 (compiled on the second pass: traces through the paths taken)
+  c.setJit(jit, 1 + (seed % 2));
   const r = rng(seed * 7 + 1);
   for (let k = 0; k < 16; k++) { c.rl[k] = r() | 0; c.rh[k] = bits === 64 ? r() | 0 : 0; }
   c.rl[4] = STACK; c.rh[4] = 0;
@@ -229,6 +232,7 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
     it(`${bits}-bit${paged ? ' paged' : ''}: 1000 programs, compared after every slice`, () => {
       let inBlocks = 0;
       let total = 0;
+      let followed = 0;
       for (let seed = 1; seed <= 1000; seed++) {
         const r = rng(seed);
         const code = program(r, bits);
@@ -243,10 +247,12 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
         }
         total += a.icount;
         inBlocks += b.jit!.stats.insns;
+        followed += b.jit!.stats.followed;
         expect(b.jit!.stats.failed, `seed ${seed}: a block failed to compile`).toBe(0);
       }
-      console.log(`jit-diff ${bits}: ${total} instructions, ${inBlocks} in blocks`);
+      console.log(`jit-diff ${bits}: ${total} instructions, ${inBlocks} in blocks, ${followed} branches followed by traces`);
       expect(inBlocks).toBeGreaterThan(total / 3);
+      expect(followed).toBeGreaterThan(1000);
     }, 300_000);
   }
 });
