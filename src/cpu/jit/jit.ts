@@ -51,6 +51,8 @@ import { emitInsn, GenCtx, RUNTIME, nearTarget } from './gen.js';
 export const THRESHOLD = 131072;
 /** most instructions in one block */
 export const MAX_INSNS = 48;
+/** most characters of instruction source in one block (the block ends at the instruction that passes it) */
+const MAX_SOURCE = 8192;
 
 export type BlockFn = (c: Cpu, end: number) => void;
 
@@ -255,18 +257,32 @@ function compile(c: Cpu, first: Insn, stats: JitStats, threshold: number): Block
     if (k === Kind.Branch || full || off >= 4096) break;
   }
   if (insns.length === 0) return NONE;
-  const ctx = new GenCtx(start, bits, insns);
-  const body: string[] = [];
-  for (let k = 0; k < insns.length; k++) {
-    const i = insns[k];
-    const last = k === insns.length - 1;
-    if (!Number.isInteger(i.cost) || i.cost < 0) ctx.intCosts = false;
-    if (!last) ctx.costBefore += i.cost;
-    // a branch inside the block is one the trace follows (traceOn)
-    const followed = !last && kinds[k] === Kind.Branch ? conts[k] : null;
-    body.push(emitInsn(ctx, k, i, rips[k], rips[k] + i.len, kinds[k], last, followed));
+  // the source of the first n instructions; the block is cut after the instruction that takes
+  // it past MAX_SOURCE (a compile budget per block: random code in eager mode otherwise makes
+  // a 20 KB function at nearly every instruction)
+  const emit = (n: number): { src: string; cut: number } => {
+    const ctx = new GenCtx(start, bits, insns.slice(0, n));
+    const body: string[] = [];
+    let chars = 0;
+    for (let k = 0; k < n; k++) {
+      const i = insns[k];
+      const last = k === n - 1;
+      if (!Number.isInteger(i.cost) || i.cost < 0) ctx.intCosts = false;
+      if (!last) ctx.costBefore += i.cost;
+      // a branch inside the block is one the trace follows (traceOn)
+      const followed = !last && kinds[k] === Kind.Branch ? conts[k] : null;
+      const text = emitInsn(ctx, k, i, rips[k], rips[k] + i.len, kinds[k], last, followed);
+      chars += text.length;
+      if (chars > MAX_SOURCE && !last) return { src: '', cut: k + 1 };
+      body.push(text);
+    }
+    return { src: ctx.source(body), cut: -1 };
+  };
+  let { src, cut } = emit(insns.length);
+  if (cut > 0) {
+    insns.length = cut;
+    ({ src } = emit(cut));
   }
-  const src = ctx.source(body);
   // the same source again (the page was written and decoded anew, a snapshot was restored,
   // another CPU): reuse the compiled factory, so the host parses and compiles it only once
   let factory = FACTORIES.get(src);
@@ -278,6 +294,6 @@ function compile(c: Cpu, first: Insn, stats: JitStats, threshold: number): Block
     factoryChars += src.length;
   }
   // RIP of each instruction and where the block goes on after it, for the exits (gen.ts)
-  const fn = factory(insns, insns.map((i) => i.exec), RUNTIME, Float64Array.from(rips), Float64Array.from(conts));
+  const fn = factory(insns, insns.map((i) => i.exec), RUNTIME, Float64Array.from(rips.slice(0, insns.length)), Float64Array.from(conts.slice(0, insns.length)));
   return new Block(start, bits, insns.length, fn);
 }
