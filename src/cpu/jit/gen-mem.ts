@@ -29,6 +29,15 @@ function wr(v: string, n: number): string {
   return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === wpg && (o & ${n - 1}) === 0) p = wpb + o; else if (canon) { p = fastWrite(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpg = ${v} - o; wpb = p - o; } }`;
 }
 
+/**
+ * Source that adds the 64-bit value (bl, bh) (int32 halves; each expression read once) to the
+ * variables (lo, hi) with int32 arithmetic only: the carry out of the low half is the unsigned
+ * compare of the sum with an operand (no double-precision sum).
+ */
+export function add64To(lo: string, hi: string, bl: string, bh: string): string {
+  return `{ const b_ = ${bl}, s_ = (${lo} + b_) | 0; ${hi} = (((${hi} + ${bh}) | 0) + ((s_ >>> 0) < (b_ >>> 0) ? 1 : 0)) | 0; ${lo} = s_; }`;
+}
+
 function num(x: number): string {
   if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`jit: not a finite number: ${String(x)}`);
   return x < 0 || Object.is(x, -0) ? `(${x})` : `${x}`;
@@ -49,10 +58,10 @@ function eaSrc(i: Insn, nx: number, slow: string): string | null {
   const L: string[] = [`let lo = ${num(i.disp | 0)}, hi = ${num((i.disp | 0) >> 31)};`];
   if (i.base >= 0) {
     if (i.base === BASE_RIP) {
-      L.push(`{ const s = (lo >>> 0) + ${num(nx >>> 0)}; lo = s | 0; hi = (hi + ${num(Math.floor(nx / TWO32) | 0)} + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+      L.push(add64To('lo', 'hi', num(nx | 0), num(Math.floor(nx / TWO32) | 0)));
     } else {
       const b = reg(i.base);
-      L.push(`{ const s = (lo >>> 0) + (rl[${b}] >>> 0); lo = s | 0; hi = (hi + rh[${b}] + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+      L.push(add64To('lo', 'hi', `rl[${b}]`, `rh[${b}]`));
     }
   }
   if (i.index >= 0) {
@@ -60,8 +69,8 @@ function eaSrc(i: Insn, nx: number, slow: string): string | null {
     const sc = i.scale;
     if (sc < 0 || sc > 3) return null;
     L.push(sc === 0
-      ? `{ const s = (lo >>> 0) + (rl[${x}] >>> 0); lo = s | 0; hi = (hi + rh[${x}] + (s >= 4294967296 ? 1 : 0)) | 0; }`
-      : `{ const xl0 = rl[${x}], xh = (rh[${x}] << ${sc}) | (xl0 >>> ${32 - sc}), xl = xl0 << ${sc}; const s = (lo >>> 0) + (xl >>> 0); lo = s | 0; hi = (hi + xh + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+      ? add64To('lo', 'hi', `rl[${x}]`, `rh[${x}]`)
+      : `{ const xl0 = rl[${x}], xh = (rh[${x}] << ${sc}) | (xl0 >>> ${32 - sc}), xl = xl0 << ${sc}; ${add64To('lo', 'hi', 'xl', 'xh')} }`);
   }
   const seg = i.seg;
   if (seg >= 4) {

@@ -23,7 +23,7 @@ import { push, pop } from '../stack.js';
 import { cond, PARITY } from '../flags.js';
 import { raise } from '../fault.js';
 import { fastRead, fastWrite } from './fastmem.js';
-import { memInline64, stackInline64, byteReg, setByteReg } from './gen-mem.js';
+import { memInline64, stackInline64, byteReg, setByteReg, add64To } from './gen-mem.js';
 import { INSNS } from '../../x86/table.js';
 
 /** helpers the generated code calls (passed in, never looked up by name from guest data) */
@@ -194,12 +194,12 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     L.push(`const a = ${a}, b = ${b};`);
     switch (op) {
       case Alu.ADD:
-        L.push('const s = (a >>> 0) + (b >>> 0), r = s | 0;');
-        L.push('F = (F & ~0x811) | (s > 0xffffffff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0);');
+        L.push('const r = (a + b) | 0;');
+        L.push('F = (F & ~0x811) | ((r >>> 0) < (b >>> 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0);');
         break;
       case Alu.SUB: case Alu.CMP:
-        L.push('const d = (a >>> 0) - (b >>> 0), r = d | 0;');
-        L.push('F = (F & ~0x811) | (d < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0);');
+        L.push('const r = (a - b) | 0;');
+        L.push('F = (F & ~0x811) | ((a >>> 0) < (b >>> 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0);');
         break;
       case Alu.AND: L.push('const r = a & b; F &= ~0x811;'); break;
       case Alu.OR: L.push('const r = a | b; F &= ~0x811;'); break;
@@ -214,12 +214,14 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     L.push(`const a = ${a}, ah = ${ah}, b = ${b}, bh = ${bh};`);
     switch (op) {
       case Alu.ADD:
-        L.push('const sl = (a >>> 0) + (b >>> 0), r = sl | 0, sh = (ah >>> 0) + (bh >>> 0) + (sl > 0xffffffff ? 1 : 0), rh2 = sh | 0;');
-        L.push('F = (F & ~0x811) | (sh > 0xffffffff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0);');
+        // int32 halves only: the carry out of a half is an unsigned compare (a carry into the
+        // high half makes it wrap exactly when that half's sum was all ones)
+        L.push('const r = (a + b) | 0, c0 = (r >>> 0) < (b >>> 0) ? 1 : 0, t = (ah + bh) | 0, rh2 = (t + c0) | 0;');
+        L.push('F = (F & ~0x811) | ((t >>> 0) < (bh >>> 0) || (c0 === 1 && rh2 === 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0);');
         break;
       case Alu.SUB: case Alu.CMP:
-        L.push('const dl0 = (a >>> 0) - (b >>> 0), r = dl0 | 0, dh = (ah >>> 0) - (bh >>> 0) - (dl0 < 0 ? 1 : 0), rh2 = dh | 0;');
-        L.push('F = (F & ~0x811) | (dh < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0);');
+        L.push('const r = (a - b) | 0, b0 = (a >>> 0) < (b >>> 0) ? 1 : 0, t = (ah - bh) | 0, rh2 = (t - b0) | 0;');
+        L.push('F = (F & ~0x811) | ((ah >>> 0) < (bh >>> 0) || (b0 === 1 && t === 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0);');
         break;
       case Alu.AND: L.push('const r = a & b, rh2 = ah & bh; F &= ~0x811;'); break;
       case Alu.OR: L.push('const r = a | b, rh2 = ah | bh; F &= ~0x811;'); break;
@@ -435,9 +437,9 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
         if (i.base >= 0) {
           if (i.base === BASE_RIP) {
             // the next instruction's RIP, a constant of the block
-            L.push(`{ const s = (l >>> 0) + ${num(nx >>> 0)}; l = s | 0; h = (h + ${num(Math.floor(nx / 4294967296) | 0)} + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+            L.push(add64To('l', 'h', num(nx | 0), num(Math.floor(nx / 4294967296) | 0)));
           } else {
-            L.push(`{ const s = (l >>> 0) + (rl[${reg(i.base)}] >>> 0); l = s | 0; h = (h + rh[${reg(i.base)}] + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+            L.push(add64To('l', 'h', `rl[${reg(i.base)}]`, `rh[${reg(i.base)}]`));
           }
         }
         if (i.index >= 0) {
@@ -445,8 +447,8 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
           const sc = i.scale;
           if (sc < 0 || sc > 3) return null;
           L.push(sc === 0
-            ? `{ const xl = rl[${x}], xh = rh[${x}]; const s = (l >>> 0) + (xl >>> 0); l = s | 0; h = (h + xh + (s >= 4294967296 ? 1 : 0)) | 0; }`
-            : `{ const xl0 = rl[${x}], xh = (rh[${x}] << ${sc}) | (xl0 >>> ${32 - sc}), xl = xl0 << ${sc}; const s = (l >>> 0) + (xl >>> 0); l = s | 0; h = (h + xh + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+            ? add64To('l', 'h', `rl[${x}]`, `rh[${x}]`)
+            : `{ const xl0 = rl[${x}], xh = (rh[${x}] << ${sc}) | (xl0 >>> ${32 - sc}), xl = xl0 << ${sc}; ${add64To('l', 'h', 'xl', 'xh')} }`);
         }
         L.push(size === 8 ? `rl[${d}] = l; rh[${d}] = h;` : `rl[${d}] = l; rh[${d}] = 0;`);
         return L.join(' ');
