@@ -16,18 +16,28 @@ const TWO32 = 4294967296;
 
 /**
  * Source that declares `p`: the physical address for a fast read of `n` bytes at the linear
- * address in `v`, or -1. The block keeps the last page that passed the full test (`rpg`, its
- * physical base `rpb`; only a page wholly in RAM); nothing but a handler can change the TLB, the
- * permissions or the memory map, and the block forgets the page whenever one runs.
+ * address in `v`, or -1. The block keeps the last page that passed the full test (only a page
+ * wholly in RAM) with its physical base; nothing but a handler can change the TLB, the
+ * permissions or the memory map, and the block forgets the page whenever one runs (INVALIDATE).
+ * A memory operand (`v` = 'lin', from eaSrc) keys it by the int32 halves of the page address
+ * (`rpl`, `rph`: no double arithmetic on a hit); a stack access (`v` a double) by the address
+ * itself (`rpg`).
  */
 function rd(v: string, n: number): string {
-  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === rpg && (o & ${n - 1}) === 0) p = rpb + o; else if (canon) { p = fastRead(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpg = ${v} - o; rpb = p - o; } }`;
+  if (v === 'lin') return `const o = lo & 0xfff, pl = lo - o; let p = -1; if (pl === rpl && hi === rph && (o & ${n - 1}) === 0) p = rpb + o; else if (canon) { p = fastRead(c, lin, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpl = pl; rph = hi; rpb = p - o; } }`;
+  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === rpg && (o & ${n - 1}) === 0) p = rsb + o; else if (canon) { p = fastRead(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpg = ${v} - o; rsb = p - o; } }`;
 }
 
-/** as `rd`, for a write (`wpg`, `wpb`: a page already dirty and holding no decoded code) */
+/** as `rd`, for a write (`wpl`/`wph`, `wpg`: a page already dirty and holding no decoded code) */
 function wr(v: string, n: number): string {
-  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === wpg && (o & ${n - 1}) === 0) p = wpb + o; else if (canon) { p = fastWrite(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpg = ${v} - o; wpb = p - o; } }`;
+  if (v === 'lin') return `const o = lo & 0xfff, pl = lo - o; let p = -1; if (pl === wpl && hi === wph && (o & ${n - 1}) === 0) p = wpb + o; else if (canon) { p = fastWrite(c, lin, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpl = pl; wph = hi; wpb = p - o; } }`;
+  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === wpg && (o & ${n - 1}) === 0) p = wsb + o; else if (canon) { p = fastWrite(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpg = ${v} - o; wsb = p - o; } }`;
 }
+
+/** the pages rd and wr keep, as a block starts with them and as a handler call leaves them: none
+ * (0x40000000 is no canonical address's high half) */
+export const PAGE_VARS = 'let rpg = -1, rsb = 0, wpg = -1, wsb = 0, rpl = 0, rph = 0x40000000, rpb = 0, wpl = 0, wph = 0x40000000, wpb = 0;';
+export const INVALIDATE = 'rpg = -1; wpg = -1; rph = 0x40000000; wph = 0x40000000;';
 
 /**
  * Source that adds the 64-bit value (bl, bh) (int32 halves; each expression read once) to the

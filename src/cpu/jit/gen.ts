@@ -23,7 +23,7 @@ import { push, pop } from '../stack.js';
 import { cond, PARITY } from '../flags.js';
 import { raise } from '../fault.js';
 import { fastRead, fastWrite } from './fastmem.js';
-import { memInline64, stackInline64, byteReg, setByteReg, add64To } from './gen-mem.js';
+import { memInline64, stackInline64, byteReg, setByteReg, add64To, PAGE_VARS, INVALIDATE } from './gen-mem.js';
 import { INSNS } from '../../x86/table.js';
 
 /** helpers the generated code calls (passed in, never looked up by name from guest data) */
@@ -137,7 +137,7 @@ export class GenCtx {
     fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline, x = false, chk = ${chk};`);
     fn.push('let F = c.flags, LR = c.lazyRes, LRH = c.lazyResHi, LS = c.lazySize;');
     // the memory fast path's last read and write pages (gen-mem.ts rd, wr)
-    fn.push('const M = c.mem; let rpg = -1, rpb = 0, wpg = -1, wpb = 0;');
+    fn.push(`const M = c.mem; ${PAGE_VARS}`);
     fn.push('let e = 0;');
     fn.push('ex: {');
     if (this.selfLoop) fn.push('for (;;) {');
@@ -325,7 +325,7 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     // run loop adds after a handler: the world has switched, so end the block as the loop would
     // go on (count and cost added, nothing of the block's state written over the host's)
     const undo = name === 'pause' ? ` if (c.icount !== ic0 + ${k}) { c.icount++; c.cycles += ${num(i.cost)}; return; }` : '';
-    L.push(`h${k}(c, d${k});${undo} ${LOAD_FLAGS} rpg = -1; wpg = -1;`);
+    L.push(`h${k}(c, d${k});${undo} ${LOAD_FLAGS} ${INVALIDATE}`);
     L.push(`cy += ${num(i.cost)};`);
     ctx.lazyKnown = 0;
   }
@@ -400,7 +400,7 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
   const size = i.opsize;
   const regForm = i.rm >= 0;
   // the fallback of the memory forms: state written back, the handler called
-  const slow = `x = true; slowCall(c, h${k}, d${k}, ic0 + ${k}, cy, ${num(rs)}, ${num(nx)}, F, LR, LRH, LS); ${LOAD_FLAGS} rpg = -1; wpg = -1;`;
+  const slow = `x = true; slowCall(c, h${k}, d${k}, ic0 + ${k}, cy, ${num(rs)}, ${num(nx)}, F, LR, LRH, LS); ${LOAD_FLAGS} ${INVALIDATE}`;
   const mem = memInline64(i, k, nx, slow, aluBody, (sz) => ctx.flagOp(sz));
   if (mem !== null) return mem;
   if (name === 'pushZ' || name === 'popZ' || name === 'callRel' || name === 'retNear') {
