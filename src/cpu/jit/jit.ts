@@ -71,7 +71,7 @@ export class Block {
  * Whether a new CPU starts with the block compiler on, and its threshold (the CLI's --jit /
  * --no-jit and the equality test set these; Machine's `jit` option overrides per machine).
  * On by default: every suite agrees in both modes (test/jit-equal.test.ts, test/jit-diff.test.ts),
- * the Linux boot runs faster compiled and `verify --design all` as fast (docs/jit.md).
+ * the Linux boot runs faster compiled and `verify --design all` about as fast (docs/jit.md).
  */
 export const JIT_DEFAULTS = { on: true, threshold: THRESHOLD };
 
