@@ -2,7 +2,7 @@
 // on worldswitch, three times: instructions and wall time to /init and to power-off (medians),
 // the snapshot taken at /init (its size, and the time to restore it).
 //   node bench/linux-boot.mjs [--runs N] [--max-insns N] [--pvh] [--jit | --no-jit]
-// (--jit / --no-jit: the block compiler on or off; default: off)
+// (--jit / --no-jit: the block compiler on or off; default: on, cpu/jit/jit.ts JIT_DEFAULTS)
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootLinux } from '../dist/lab/linuxboot.js';

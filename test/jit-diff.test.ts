@@ -1,11 +1,14 @@
 // Differential test of the block compiler on random integer code: the same program on two bare
-// cores, one interpreting and one compiling every block at its first fetch (threshold 1), run
+// cores, one interpreting and one compiling every block at its first or second fetch (threshold
+// 1 or 2), run
 // in the same uneven slices; after every slice the registers, the whole RFLAGS, RIP, the counters
 // (with a fractional cost per instruction, so the cycle sums must match to the last bit), the
 // stop and the data memory must be equal. The programs mix the inlined forms (ALU, MOV, LEA,
 // INC/DEC, PUSH/POP, Jcc) at 8/16/32/64 bits with handler-called ones (SETcc, CMOVcc, shifts,
-// IMUL, MOVZX, XCHG), LAHF/PUSHF to expose flags, stores into the code page (self-modifying
-// code), and a counted loop back to the start (a block that loops on itself).
+// IMUL, XCHG, PAUSE, RDTSC/RDTSCP; MOVZX/MOVSX/MOVSXD, byte ALU and shifts inlined or not), LAHF/PUSHF to expose flags, stores into the code page
+// (self-modifying code, also into the part of a block reached through a followed branch), Jcc
+// and JMP forward and JMP backward inside the page (a block's trace follows them), and a
+// counted loop back to the start (a block that loops on itself).
 
 import { describe, expect, it } from 'vitest';
 import { Cpu } from '../src/cpu/cpu.js';
@@ -46,7 +49,7 @@ function program(r: () => number, bits: 32 | 64): number[] {
     const s = pick(regs);
     const w = bits === 64 && r() % 2 === 0;
     const p66 = r() % 6 === 0 ? [0x66] : [];
-    const kind = r() % 22;
+    const kind = r() % 28;
     switch (kind) {
       case 0: case 1: { // ALU Ev,Gv / Gv,Ev (register or memory)
         const op = r() % 8;
@@ -119,6 +122,45 @@ function program(r: () => number, bits: 32 | 64): number[] {
         else out.push([0xf6, m[0] & ~0x38, m[1], r() & 0xff]);
         break;
       }
+      case 21: { // JMP rel8 over the next instruction (a block follows it to its target)
+        const skip = [...rex(false, 0, d), 0xb8 + (d & 7), ...imm32()];
+        out.push([0xeb, skip.length]);
+        out.push(skip);
+        break;
+      }
+      case 22: { // JMP forward, a backward JMP, JMP forward again: jmp L2; L1: mov; jmp L3; L2: mov; jmp L1; L3:
+        const m1 = [...rex(false, 0, d), 0xb8 + (d & 7), ...imm32()];
+        const m2 = [...rex(false, 0, s), 0x81, 0xc0 | (s & 7), ...imm32()];
+        // lengths: m1 + 2 (jmp L3) before L2; m2 + 2 (jmp L1) after it
+        out.push([0xeb, m1.length + 2]);
+        out.push(m1);
+        out.push([0xeb, m2.length + 2]);
+        out.push(m2);
+        out.push([0xeb, (-(m2.length + 2 + m1.length + 2)) & 0xff]);
+        break;
+      }
+      case 23: out.push([0xf3, 0x90]); break; // PAUSE
+      case 24: out.push(r() % 2 === 0 ? [0x0f, 0x31] : [0x0f, 0x01, 0xf9]); break; // RDTSC / RDTSCP
+      case 25: { // MOVZX/MOVSX Gv, byte/word [rsi+disp] (aligned or not), MOVZX Gv, r16
+        const opc = pick([0xb6, 0xb7, 0xbe, 0xbf]);
+        if (r() % 3 === 0) out.push([...rex(w, d, s), 0x0f, opc | 1, 0xc0 | ((d & 7) << 3) | (s & 7)]);
+        else out.push([...rex(w, d, 6), 0x0f, opc, 0x40 | ((d & 7) << 3) | 6, r() % 2 === 0 ? r() & 0x78 : r() & 0x7f]);
+        break;
+      }
+      case 26: // MOVSXD Gv, Ed from a register or [rsi+disp] (64-bit; 32-bit: MOVSX Gv, r16)
+        if (bits === 64) out.push(r() % 2 === 0 ? [...rex(w, d, s), 0x63, 0xc0 | ((d & 7) << 3) | (s & 7)] : [...rex(w, d, 6), 0x63, ...memRm(d)]);
+        else out.push([0x0f, 0xbf, 0xc0 | ((d & 7) << 3) | (s & 7)]);
+        break;
+      case 27: { // byte register ALU forms: op r8, r8 / TEST r8, r8 / op r8, imm8 / op AL, imm8
+        const op = r() % 8;
+        const f = r() % 4;
+        const rx = rex(false, s, d);
+        if (f === 0) out.push([...rx, op * 8 + (r() % 2 === 0 ? 0 : 2), 0xc0 | ((s & 7) << 3) | (d & 7)]);
+        else if (f === 1) out.push([...rx, 0x84, 0xc0 | ((s & 7) << 3) | (d & 7)]);
+        else if (f === 2) out.push([...rex(false, 0, d), 0x80, 0xc0 | (op << 3) | (d & 7), r() & 0xff]);
+        else out.push([0x04 + op * 8, r() & 0xff]);
+        break;
+      }
       default: out.push([...rex(w, s, d), 0x87, 0xc0 | ((s & 7) << 3) | (d & 7)]); // XCHG
     }
   }
@@ -162,7 +204,9 @@ function core(code: number[], bits: 32 | 64, seed: number, jit: boolean, paged: 
   const p = getProfile('zen3');
   p.base.cycles = 0.7;
   c.setCostProfile(p);
-  c.setJit(jit, 1);
+  // threshold 1 (a block at every first fetch: its trace follows no branch, the code after
+  // it has not run yet) or 2 (compiled on the second pass: traces through the paths taken)
+  c.setJit(jit, 1 + (seed % 2));
   const r = rng(seed * 7 + 1);
   for (let k = 0; k < 16; k++) { c.rl[k] = r() | 0; c.rh[k] = bits === 64 ? r() | 0 : 0; }
   c.rl[4] = STACK; c.rh[4] = 0;
@@ -188,6 +232,7 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
     it(`${bits}-bit${paged ? ' paged' : ''}: 1000 programs, compared after every slice`, () => {
       let inBlocks = 0;
       let total = 0;
+      let followed = 0;
       for (let seed = 1; seed <= 1000; seed++) {
         const r = rng(seed);
         const code = program(r, bits);
@@ -202,10 +247,12 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
         }
         total += a.icount;
         inBlocks += b.jit!.stats.insns;
+        followed += b.jit!.stats.followed;
         expect(b.jit!.stats.failed, `seed ${seed}: a block failed to compile`).toBe(0);
       }
-      console.log(`jit-diff ${bits}: ${total} instructions, ${inBlocks} in blocks`);
+      console.log(`jit-diff ${bits}: ${total} instructions, ${inBlocks} in blocks, ${followed} branches followed by traces`);
       expect(inBlocks).toBeGreaterThan(total / 3);
+      expect(followed).toBeGreaterThan(1000);
     }, 300_000);
   }
 });

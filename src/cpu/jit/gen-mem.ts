@@ -16,17 +16,36 @@ const TWO32 = 4294967296;
 
 /**
  * Source that declares `p`: the physical address for a fast read of `n` bytes at the linear
- * address in `v`, or -1. The block keeps the last page that passed the full test (`rpg`, its
- * physical base `rpb`; only a page wholly in RAM); nothing but a handler can change the TLB, the
- * permissions or the memory map, and the block forgets the page whenever one runs.
+ * address in `v`, or -1. The block keeps the last page that passed the full test (only a page
+ * wholly in RAM) with its physical base; nothing but a handler can change the TLB, the
+ * permissions or the memory map, and the block forgets the page whenever one runs (INVALIDATE).
+ * A memory operand (`v` = 'lin', from eaSrc) keys it by the int32 halves of the page address
+ * (`rpl`, `rph`: no double arithmetic on a hit); a stack access (`v` a double) by the address
+ * itself (`rpg`).
  */
 function rd(v: string, n: number): string {
-  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === rpg && (o & ${n - 1}) === 0) p = rpb + o; else if (canon) { p = fastRead(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpg = ${v} - o; rpb = p - o; } }`;
+  if (v === 'lin') return `const o = lo & 0xfff, pl = lo - o; let p = -1; if (pl === rpl && hi === rph && (o & ${n - 1}) === 0) p = rpb + o; else if (canon) { p = fastRead(c, lin, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpl = pl; rph = hi; rpb = p - o; } }`;
+  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === rpg && (o & ${n - 1}) === 0) p = rsb + o; else if (canon) { p = fastRead(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpg = ${v} - o; rsb = p - o; } }`;
 }
 
-/** as `rd`, for a write (`wpg`, `wpb`: a page already dirty and holding no decoded code) */
+/** as `rd`, for a write (`wpl`/`wph`, `wpg`: a page already dirty and holding no decoded code) */
 function wr(v: string, n: number): string {
-  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === wpg && (o & ${n - 1}) === 0) p = wpb + o; else if (canon) { p = fastWrite(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpg = ${v} - o; wpb = p - o; } }`;
+  if (v === 'lin') return `const o = lo & 0xfff, pl = lo - o; let p = -1; if (pl === wpl && hi === wph && (o & ${n - 1}) === 0) p = wpb + o; else if (canon) { p = fastWrite(c, lin, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpl = pl; wph = hi; wpb = p - o; } }`;
+  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === wpg && (o & ${n - 1}) === 0) p = wsb + o; else if (canon) { p = fastWrite(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpg = ${v} - o; wsb = p - o; } }`;
+}
+
+/** the pages rd and wr keep, as a block starts with them and as a handler call leaves them: none
+ * (0x40000000 is no canonical address's high half) */
+export const PAGE_VARS = 'let rpg = -1, rsb = 0, wpg = -1, wsb = 0, rpl = 0, rph = 0x40000000, rpb = 0, wpl = 0, wph = 0x40000000, wpb = 0;';
+export const INVALIDATE = 'rpg = -1; wpg = -1; rph = 0x40000000; wph = 0x40000000;';
+
+/**
+ * Source that adds the 64-bit value (bl, bh) (int32 halves; each expression read once) to the
+ * variables (lo, hi) with int32 arithmetic only: the carry out of the low half is the unsigned
+ * compare of the sum with an operand (no double-precision sum).
+ */
+export function add64To(lo: string, hi: string, bl: string, bh: string): string {
+  return `{ const b_ = ${bl}, s_ = (${lo} + b_) | 0; ${hi} = (((${hi} + ${bh}) | 0) + ((s_ >>> 0) < (b_ >>> 0) ? 1 : 0)) | 0; ${lo} = s_; }`;
 }
 
 function num(x: number): string {
@@ -49,10 +68,10 @@ function eaSrc(i: Insn, nx: number, slow: string): string | null {
   const L: string[] = [`let lo = ${num(i.disp | 0)}, hi = ${num((i.disp | 0) >> 31)};`];
   if (i.base >= 0) {
     if (i.base === BASE_RIP) {
-      L.push(`{ const s = (lo >>> 0) + ${num(nx >>> 0)}; lo = s | 0; hi = (hi + ${num(Math.floor(nx / TWO32) | 0)} + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+      L.push(add64To('lo', 'hi', num(nx | 0), num(Math.floor(nx / TWO32) | 0)));
     } else {
       const b = reg(i.base);
-      L.push(`{ const s = (lo >>> 0) + (rl[${b}] >>> 0); lo = s | 0; hi = (hi + rh[${b}] + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+      L.push(add64To('lo', 'hi', `rl[${b}]`, `rh[${b}]`));
     }
   }
   if (i.index >= 0) {
@@ -60,8 +79,8 @@ function eaSrc(i: Insn, nx: number, slow: string): string | null {
     const sc = i.scale;
     if (sc < 0 || sc > 3) return null;
     L.push(sc === 0
-      ? `{ const s = (lo >>> 0) + (rl[${x}] >>> 0); lo = s | 0; hi = (hi + rh[${x}] + (s >= 4294967296 ? 1 : 0)) | 0; }`
-      : `{ const xl0 = rl[${x}], xh = (rh[${x}] << ${sc}) | (xl0 >>> ${32 - sc}), xl = xl0 << ${sc}; const s = (lo >>> 0) + (xl >>> 0); lo = s | 0; hi = (hi + xh + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+      ? add64To('lo', 'hi', `rl[${x}]`, `rh[${x}]`)
+      : `{ const xl0 = rl[${x}], xh = (rh[${x}] << ${sc}) | (xl0 >>> ${32 - sc}), xl = xl0 << ${sc}; ${add64To('lo', 'hi', 'xl', 'xh')} }`);
   }
   const seg = i.seg;
   if (seg >= 4) {
@@ -86,13 +105,13 @@ export type AluBody = (op: number, size: number, dst: string | null, a: string, 
  * what must come first (the flags into the block's locals).
  */
 /** a byte register (decoder numbering: 16..19 are AH, CH, DH, BH) as a zero-extended value */
-function byteReg(r: number): string {
+export function byteReg(r: number): string {
   if (!Number.isInteger(r) || r < 0 || r > 19) throw new Error(`jit: bad byte register ${String(r)}`);
   return r < 16 ? `(rl[${r}] & 0xff)` : `((rl[${r - 16}] >> 8) & 0xff)`;
 }
 
 /** assign a byte to a byte register (regs.ts setReg, size 1) */
-function setByteReg(r: number, v: string): string {
+export function setByteReg(r: number, v: string): string {
   if (!Number.isInteger(r) || r < 0 || r > 19) throw new Error(`jit: bad byte register ${String(r)}`);
   return r < 16 ? `rl[${r}] = (rl[${r}] & ~0xff) | (${v} & 0xff);` : `rl[${r - 16}] = (rl[${r - 16}] & ~0xff00) | ((${v} & 0xff) << 8);`;
 }
@@ -132,6 +151,20 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBod
   if (size !== 4 && size !== 8) return null;
   const w = size === 8;
   switch (name) {
+    case 'movzx': case 'movsx': case 'movsxd': {
+      // MOVZX/MOVSX Gv, Eb/Ew and MOVSXD Gv, Ed from memory (move.ts); an aligned word or
+      // dword only (the fast path's rule), anything else through the handler
+      if (i.rm >= 0) return null;
+      const ss = name === 'movsxd' ? 4 : i.arg;
+      if (ss !== 1 && ss !== 2 && ss !== 4) return null;
+      const ea = eaSrc(i, nx, slow);
+      if (ea === null) return null;
+      const g = reg(i.reg);
+      const load = ss === 1 ? 'm8[p]' : ss === 2 ? '(m8[p] | (m8[p + 1] << 8))' : 'm32[p >>> 2]';
+      const v = name === 'movzx' ? load : ss === 1 ? `((${load} << 24) >> 24)` : ss === 2 ? `((${load} << 16) >> 16)` : load;
+      const hi = name === 'movzx' || !w ? '0' : 'v >> 31';
+      return `${ea} ${rd('lin', ss)} if (p >= 0) { const v = ${v}; rl[${g}] = v; rh[${g}] = ${hi}; } else { ${slow} }`;
+    }
     case 'movGE': case 'movEG': case 'movEI': {
       if (i.rm >= 0) return null;
       const ea = eaSrc(i, nx, slow);

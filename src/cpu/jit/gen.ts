@@ -23,7 +23,8 @@ import { push, pop } from '../stack.js';
 import { cond, PARITY } from '../flags.js';
 import { raise } from '../fault.js';
 import { fastRead, fastWrite } from './fastmem.js';
-import { memInline64, stackInline64 } from './gen-mem.js';
+import { memInline64, stackInline64, byteReg, setByteReg, add64To, PAGE_VARS, INVALIDATE } from './gen-mem.js';
+import { INSNS } from '../../x86/table.js';
 
 /** helpers the generated code calls (passed in, never looked up by name from guest data) */
 /** flags.ts cond on a block's local copy of RFLAGS and the lazy-flag state */
@@ -136,7 +137,7 @@ export class GenCtx {
     fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline, x = false, chk = ${chk};`);
     fn.push('let F = c.flags, LR = c.lazyRes, LRH = c.lazyResHi, LS = c.lazySize;');
     // the memory fast path's last read and write pages (gen-mem.ts rd, wr)
-    fn.push('const M = c.mem; let rpg = -1, rpb = 0, wpg = -1, wpb = 0;');
+    fn.push(`const M = c.mem; ${PAGE_VARS}`);
     fn.push('let e = 0;');
     fn.push('ex: {');
     if (this.selfLoop) fn.push('for (;;) {');
@@ -193,12 +194,12 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     L.push(`const a = ${a}, b = ${b};`);
     switch (op) {
       case Alu.ADD:
-        L.push('const s = (a >>> 0) + (b >>> 0), r = s | 0;');
-        L.push('F = (F & ~0x811) | (s > 0xffffffff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0);');
+        L.push('const r = (a + b) | 0;');
+        L.push('F = (F & ~0x811) | ((r >>> 0) < (b >>> 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0);');
         break;
       case Alu.SUB: case Alu.CMP:
-        L.push('const d = (a >>> 0) - (b >>> 0), r = d | 0;');
-        L.push('F = (F & ~0x811) | (d < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0);');
+        L.push('const r = (a - b) | 0;');
+        L.push('F = (F & ~0x811) | ((a >>> 0) < (b >>> 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0);');
         break;
       case Alu.AND: L.push('const r = a & b; F &= ~0x811;'); break;
       case Alu.OR: L.push('const r = a | b; F &= ~0x811;'); break;
@@ -213,12 +214,14 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     L.push(`const a = ${a}, ah = ${ah}, b = ${b}, bh = ${bh};`);
     switch (op) {
       case Alu.ADD:
-        L.push('const sl = (a >>> 0) + (b >>> 0), r = sl | 0, sh = (ah >>> 0) + (bh >>> 0) + (sl > 0xffffffff ? 1 : 0), rh2 = sh | 0;');
-        L.push('F = (F & ~0x811) | (sh > 0xffffffff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0);');
+        // int32 halves only: the carry out of a half is an unsigned compare (a carry into the
+        // high half makes it wrap exactly when that half's sum was all ones)
+        L.push('const r = (a + b) | 0, c0 = (r >>> 0) < (b >>> 0) ? 1 : 0, t = (ah + bh) | 0, rh2 = (t + c0) | 0;');
+        L.push('F = (F & ~0x811) | ((t >>> 0) < (bh >>> 0) || (c0 === 1 && rh2 === 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0);');
         break;
       case Alu.SUB: case Alu.CMP:
-        L.push('const dl0 = (a >>> 0) - (b >>> 0), r = dl0 | 0, dh = (ah >>> 0) - (bh >>> 0) - (dl0 < 0 ? 1 : 0), rh2 = dh | 0;');
-        L.push('F = (F & ~0x811) | (dh < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0);');
+        L.push('const r = (a - b) | 0, b0 = (a >>> 0) < (b >>> 0) ? 1 : 0, t = (ah - bh) | 0, rh2 = (t - b0) | 0;');
+        L.push('F = (F & ~0x811) | ((ah >>> 0) < (bh >>> 0) || (b0 === 1 && t === 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0);');
         break;
       case Alu.AND: L.push('const r = a & b, rh2 = ah & bh; F &= ~0x811;'); break;
       case Alu.OR: L.push('const r = a | b, rh2 = ah | bh; F &= ~0x811;'); break;
@@ -272,18 +275,32 @@ function condExpr(ctx: GenCtx, cc: number): string {
 }
 
 /** a near-branch target as the handler computes it; null when it would fault (left to the handler) */
-function nearTarget(size: number, t: number): number | null {
+export function nearTarget(size: number, t: number): number | null {
   if (size === 8) return t < -0x800000000000 || t >= 0x800000000000 ? null : t;
   return size === 4 ? t >>> 0 : t & 0xffff;
 }
 
 /**
- * Source for instruction k at RIP `rs` (next RIP `nx`); `last`: the block's final instruction.
+ * Source for instruction k at RIP `rs` (next RIP `nx`); `last`: the block's final instruction;
+ * `follow`: for a branch inside the block (jit.ts traceOn), the RIP where the block goes on.
  */
-export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number, kind: Kind, last: boolean): string {
+export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number, kind: Kind, last: boolean, follow: number | null): string {
   const L: string[] = [`// ${k}`];
   if (k > 0) L.push(`if (chk && cy >= dl) { e = ${k - 1}; break ex; }`);
   const name = execName(i);
+  if (follow !== null) {
+    // a JMP the trace follows: nothing but its cost (the next instruction is at its target); a
+    // Jcc the trace follows through its fall-through: leave the block when it is taken
+    const t = nearTarget(i.opsize, nx + i.imm);
+    if (t === null || (name !== 'jmpRel' && name !== 'jcc')) throw new Error('jit: a followed branch without a target');
+    if (name === 'jmpRel') {
+      L.push(`cy += ${num(i.cost)};`);
+      return L.join('\n');
+    }
+    L.push(`{ const tk = ${condExpr(ctx, i.arg)}; cy += ${num(i.cost)};`);
+    L.push(`if (tk) { c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(t)}; ${ctx.store()} return; } }`);
+    return L.join('\n');
+  }
   const target = last && (name === 'jcc' || name === 'jmpRel') ? nearTarget(i.opsize, nx + i.imm) : null;
   if (target !== null && target === ctx.rip && ctx.bits === 64) {
     // a block that branches back to its own start: go round again without returning while
@@ -304,7 +321,11 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     L.push(`cy += ${num(i.cost)};`);
   } else {
     L.push(ctx.sync(k, rs, nx));
-    L.push(`h${k}(c, d${k}); ${LOAD_FLAGS} rpg = -1; wpg = -1;`);
+    // PAUSE's non-throwing intercept (svm/icpt.ts icptInsn) takes back the count and cost the
+    // run loop adds after a handler: the world has switched, so end the block as the loop would
+    // go on (count and cost added, nothing of the block's state written over the host's)
+    const undo = name === 'pause' ? ` if (c.icount !== ic0 + ${k}) { c.icount++; c.cycles += ${num(i.cost)}; return; }` : '';
+    L.push(`h${k}(c, d${k});${undo} ${LOAD_FLAGS} ${INVALIDATE}`);
     L.push(`cy += ${num(i.cost)};`);
     ctx.lazyKnown = 0;
   }
@@ -319,6 +340,49 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     L.push(inl !== null ? `if (x) { x = false; ${check} }` : check);
   }
   return L.join('\n');
+}
+
+/**
+ * SHL/SAL, SHR, SAR of a 32- or 64-bit register by a constant count (C1 /op ib, D1 /op), as
+ * shift.ts does it: the masked count known here, a zero count changing nothing but a 32-bit
+ * register's upper half; CF the last bit shifted out, OF as shift.ts defines it for every
+ * count, AF = 0, SF/ZF/PF lazy from the result. null for anything else (rotates, CL counts).
+ */
+function shiftBody(i: Insn, size: number): { src: string; flags: boolean } | null {
+  if (i.rm < 0 || (size !== 4 && size !== 8)) return null;
+  const op = i.arg;
+  if (op !== 4 && op !== 5 && op !== 6 && op !== 7) return null;
+  const ops = INSNS[i.row].ops;
+  const src = ops.length > 0 ? ops[ops.length - 1] : '';
+  if (src === 'CL') return null;
+  const n = (src === '1' ? 1 : i.imm) & (size === 8 ? 63 : 31);
+  if (!Number.isInteger(n)) return null;
+  const r = reg(i.rm);
+  if (n === 0) return { src: size === 4 ? `rh[${r}] = 0;` : '', flags: false };
+  const fl = (cf: string, of: string) => `F = (F & ~0x811) | (${cf}) | ((${of}) << 11);`;
+  if (size === 4) {
+    switch (op) {
+      case 5: return { flags: true, src: `const a = rl[${r}], x = (a >>> ${n}) | 0; ${fl(`(a >>> ${n - 1}) & 1`, '((x >>> 31) ^ (x >>> 30)) & 1')} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;` };
+      case 7: return { flags: true, src: `const a = rl[${r}], x = a >> ${n}; ${fl(`(a >> ${n - 1}) & 1`, '0')} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;` };
+      default: return { flags: true, src: `const a = rl[${r}], x = a << ${n}, cf = (a >>> ${32 - n}) & 1; ${fl('cf', '((x >>> 31) & 1) ^ cf')} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;` };
+    }
+  }
+  // 64-bit: (hi:lo) shifted by n in 1..63, the halves computed for this n
+  const L = [`const lo = rl[${r}], hi = rh[${r}];`];
+  if (op === 5 || op === 7) {
+    const cf = n - 1 < 32 ? `(lo >>> ${n - 1}) & 1` : `(hi >>> ${n - 33}) & 1`;
+    if (n < 32) L.push(`const x = (lo >>> ${n}) | (hi << ${32 - n}), xh = ${op === 5 ? `(hi >>> ${n}) | 0` : `hi >> ${n}`};`);
+    else L.push(`const x = ${op === 5 ? `(hi >>> ${n - 32}) | 0` : `hi >> ${n - 32}`}, xh = ${op === 5 ? '0' : 'hi >> 31'};`);
+    L.push(fl(cf, op === 5 ? '((xh >>> 31) ^ (xh >>> 30)) & 1' : '0'));
+  } else {
+    const k = 64 - n;
+    const cf = k < 32 ? `(lo >>> ${k}) & 1` : `(hi >>> ${k - 32}) & 1`;
+    if (n < 32) L.push(`const x = lo << ${n}, xh = (hi << ${n}) | (lo >>> ${32 - n});`);
+    else L.push(`const x = 0, xh = lo << ${n - 32};`);
+    L.push(`const cf = ${cf};`, fl('cf', '(xh >>> 31) ^ cf'));
+  }
+  L.push(`LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`);
+  return { src: L.join(' '), flags: true };
 }
 
 /** the lazy-flag size an inlined ALU op leaves (for condExpr) */
@@ -336,7 +400,7 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
   const size = i.opsize;
   const regForm = i.rm >= 0;
   // the fallback of the memory forms: state written back, the handler called
-  const slow = `x = true; slowCall(c, h${k}, d${k}, ic0 + ${k}, cy, ${num(rs)}, ${num(nx)}, F, LR, LRH, LS); ${LOAD_FLAGS} rpg = -1; wpg = -1;`;
+  const slow = `x = true; slowCall(c, h${k}, d${k}, ic0 + ${k}, cy, ${num(rs)}, ${num(nx)}, F, LR, LRH, LS); ${LOAD_FLAGS} ${INVALIDATE}`;
   const mem = memInline64(i, k, nx, slow, aluBody, (sz) => ctx.flagOp(sz));
   if (mem !== null) return mem;
   if (name === 'pushZ' || name === 'popZ' || name === 'callRel' || name === 'retNear') {
@@ -373,9 +437,9 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
         if (i.base >= 0) {
           if (i.base === BASE_RIP) {
             // the next instruction's RIP, a constant of the block
-            L.push(`{ const s = (l >>> 0) + ${num(nx >>> 0)}; l = s | 0; h = (h + ${num(Math.floor(nx / 4294967296) | 0)} + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+            L.push(add64To('l', 'h', num(nx | 0), num(Math.floor(nx / 4294967296) | 0)));
           } else {
-            L.push(`{ const s = (l >>> 0) + (rl[${reg(i.base)}] >>> 0); l = s | 0; h = (h + rh[${reg(i.base)}] + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+            L.push(add64To('l', 'h', `rl[${reg(i.base)}]`, `rh[${reg(i.base)}]`));
           }
         }
         if (i.index >= 0) {
@@ -383,8 +447,8 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
           const sc = i.scale;
           if (sc < 0 || sc > 3) return null;
           L.push(sc === 0
-            ? `{ const xl = rl[${x}], xh = rh[${x}]; const s = (l >>> 0) + (xl >>> 0); l = s | 0; h = (h + xh + (s >= 4294967296 ? 1 : 0)) | 0; }`
-            : `{ const xl0 = rl[${x}], xh = (rh[${x}] << ${sc}) | (xl0 >>> ${32 - sc}), xl = xl0 << ${sc}; const s = (l >>> 0) + (xl >>> 0); l = s | 0; h = (h + xh + (s >= 4294967296 ? 1 : 0)) | 0; }`);
+            ? add64To('l', 'h', `rl[${x}]`, `rh[${x}]`)
+            : `{ const xl0 = rl[${x}], xh = (rh[${x}] << ${sc}) | (xl0 >>> ${32 - sc}), xl = xl0 << ${sc}; ${add64To('l', 'h', 'xl', 'xh')} }`);
         }
         L.push(size === 8 ? `rl[${d}] = l; rh[${d}] = h;` : `rl[${d}] = l; rh[${d}] = 0;`);
         return L.join(' ');
@@ -397,7 +461,49 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
       }
       return null;
     }
+    case 'movzx': case 'movsx': {
+      // register source (a byte register by its byte number, or a word); move.ts
+      if (!regForm || (size !== 4 && size !== 8)) return null;
+      const ss = i.arg;
+      const g = reg(i.reg);
+      let v: string;
+      if (ss === 1) v = byteReg(i.rm8);
+      else if (ss === 2) v = `(rl[${reg(i.rm)}] & 0xffff)`;
+      else return null;
+      if (name === 'movsx') v = ss === 1 ? `((${v} << 24) >> 24)` : `((${v} << 16) >> 16)`;
+      return `{ const v = ${v}; rl[${g}] = v; rh[${g}] = ${name === 'movsx' && size === 8 ? 'v >> 31' : '0'}; }`;
+    }
+    case 'movsxd': {
+      if (!regForm || (size !== 4 && size !== 8)) return null;
+      const g = reg(i.reg);
+      return `{ const v = rl[${reg(i.rm)}]; rl[${g}] = v; rh[${g}] = ${size === 8 ? 'v >> 31' : '0'}; }`;
+    }
+    case 'shift': {
+      const body = shiftBody(i, size);
+      if (body === null) return null;
+      // a zero count changes no flag (shiftBody leaves them alone)
+      return body.flags ? `${ctx.flagOp(size)} ${body.src}` : body.src;
+    }
     case 'aluEG': case 'aluGE': case 'aluAI': case 'aluEI': case 'testEG': case 'testEI': case 'testAI': {
+      if (size === 1) {
+        // byte register forms: the operands zero-extended bytes, a result written back by byte
+        const test = name.startsWith('test');
+        const op = test ? Alu.AND : i.arg;
+        let a: string; let b: string; let dst: number;
+        if (name === 'aluAI' || name === 'testAI') { dst = 0; a = byteReg(0); b = num(i.imm & 0xff); }
+        else {
+          if (!regForm) return null;
+          const e = i.rm8;
+          const gg = i.reg8;
+          if (name === 'aluEG' || name === 'testEG') { dst = e; a = byteReg(e); b = byteReg(gg); }
+          else if (name === 'aluGE') { dst = gg; a = byteReg(gg); b = byteReg(e); }
+          else { dst = e; a = byteReg(e); b = num(i.imm & 0xff); }
+        }
+        const body = aluBody(op, 1, null, a, '0', b, '0');
+        if (body === null) return null;
+        const write = test || op === Alu.CMP ? '' : ` ${setByteReg(dst, 'r')}`;
+        return `${ctx.flagOp(1)} ${body}${write}`;
+      }
       if (size !== 4 && size !== 8) return null;
       const test = name.startsWith('test');
       const op = test ? Alu.AND : i.arg;

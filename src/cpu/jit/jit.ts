@@ -3,9 +3,11 @@
  *
  * A block starts at an instruction the interpreter has fetched often enough (`THRESHOLD`
  * times) and runs on through the following instructions of the same 4 KiB page (decoded into
- * the page's cache as the interpreter would decode them: Cpu.decodeAhead), up to and including
- * the first near branch, an instruction that may not be in a block (kinds.ts), one that would
- * cross into the next page, the end of the page, or `MAX_INSNS`. Blocks hang off the interpreter's decoded-instruction
+ * the page's cache as the interpreter would decode them: Cpu.decodeAhead) as a trace: through
+ * a forward Jcc's fall-through (the block leaves by a side exit when it is taken) and to the
+ * target of a JMP rel inside the page (traceOn), up to and including any other near branch, an
+ * instruction that may not be in a block (kinds.ts), one that would cross into the next page,
+ * the end of the page, or `MAX_INSNS`. Blocks hang off the interpreter's decoded-instruction
  * cache (the start instruction's `blk`), which is kept per physical page and dropped when the
  * page is written: a block lives exactly as long as the bytes it was built from. Its entry is
  * checked against RIP and the code size, so code mapped at two addresses or run in two modes
@@ -33,20 +35,24 @@
 import type { Cpu } from '../cpu.js';
 import { Insn } from '../../x86/insn.js';
 import { TWO32 } from '../state.js';
-import { Kind, kindOf } from './kinds.js';
-import { emitInsn, GenCtx, RUNTIME } from './gen.js';
+import { Kind, kindOf, execName } from './kinds.js';
+import { emitInsn, GenCtx, RUNTIME, nearTarget } from './gen.js';
 
 /**
- * Fetches of an instruction before a block is compiled at it. High on purpose: a compiled block
- * pays for its compilation and its machine code, and kernel code (Linux boot: thousands of
- * short blocks, ~4 instructions each) ran no faster compiled than interpreted (350 M
- * instructions of the boot: 10.0 s CPU interpreted; compiled at threshold 24: 19-20 s, 4000:
- * 11.9 s, 10000: 10.2 s), while tight loops (bench/cpu-loop.mjs, the sieve) gain 3-4x at any
- * threshold.
+ * Fetches of an instruction before a block is compiled at it, tuned on the Linux boot (745 M
+ * instructions, CPU seconds of the whole process, 2 loaded cores; docs/jit.md): 8192: 19.9,
+ * 32768: 17.3, 65536: 16.8, 131072: 15.3-15.8, 262144: 16.0; interpreted: 19.7. Each block is
+ * a generated function the host parses, runs unoptimized for a while and then optimizes on a
+ * background thread (1-20 ms of CPU each, counted in the process's CPU time), and a block that
+ * runs a few thousand times does not earn that back; the kernel's hot paths (90 % of the
+ * instructions run in blocks are in about 200 of them) reach this count early. Tight loops
+ * (bench/cpu-loop.mjs, the sieve) reach it within a fraction of a second.
  */
-export const THRESHOLD = 8192;
+export const THRESHOLD = 131072;
 /** most instructions in one block */
 export const MAX_INSNS = 48;
+/** most characters of instruction source in one block (the block ends at the instruction that passes it) */
+const MAX_SOURCE = 8192;
 
 export type BlockFn = (c: Cpu, end: number) => void;
 
@@ -64,11 +70,10 @@ export class Block {
 /**
  * Whether a new CPU starts with the block compiler on, and its threshold (the CLI's --jit /
  * --no-jit and the equality test set these; Machine's `jit` option overrides per machine).
- * Off by default: every suite agrees in both modes (test/jit-equal.test.ts), but the compiler
- * only pays off in tight loops; the Linux boot (745 M instructions: 24.1 s CPU compiled, 21.4 s
- * interpreted) and `verify --design all` (27 s against 19-20 s) run slower with it.
+ * On by default: every suite agrees in both modes (test/jit-equal.test.ts, test/jit-diff.test.ts),
+ * the Linux boot runs faster compiled and `verify --design all` about as fast (docs/jit.md).
  */
-export const JIT_DEFAULTS = { on: false, threshold: THRESHOLD };
+export const JIT_DEFAULTS = { on: true, threshold: THRESHOLD };
 
 /** the block compiled where nothing can be compiled (the interpreter runs the instruction) */
 const NONE = new Block(0, 0, 0, () => {});
@@ -76,7 +81,9 @@ const NONE = new Block(0, 0, 0, () => {});
 type Factory = (I: Insn[], H: unknown[], rt: typeof RUNTIME, RS: Float64Array, NX: Float64Array) => BlockFn;
 /** compiled block factories by their source (shared by every CPU; a cache, not machine state) */
 const FACTORIES = new Map<string, Factory>();
-const MAX_FACTORIES = 20000;
+/** the cache is emptied when its sources reach this many characters (random code in eager mode: ~20 KB a block) */
+const MAX_FACTORY_CHARS = 16 << 20;
+let factoryChars = 0;
 
 /** false once the host refused to compile generated code (a CSP without 'unsafe-eval') */
 let evalAllowed = true;
@@ -90,6 +97,10 @@ export class JitStats {
   insns = 0;
   /** blocks whose generation or compilation failed (the interpreter runs them) */
   failed = 0;
+  /** characters of generated source handed to the host's compiler (a reused factory: none) */
+  sourceChars = 0;
+  /** branches that compiled traces go on through (jit.ts traceOn) */
+  followed = 0;
 }
 
 export class Jit {
@@ -106,7 +117,7 @@ export class Jit {
   private tryCompile(c: Cpu, insn: Insn): Block {
     if (!evalAllowed) return NONE;
     try {
-      const b = compile(c, insn);
+      const b = compile(c, insn, this.stats, this.threshold);
       this.stats.compiled++;
       return b;
     } catch (e) {
@@ -177,8 +188,27 @@ function cloneInsn(i: Insn): Insn {
   return n;
 }
 
+/**
+ * Where a trace goes on after the near branch `i` at RIP `rip` (the next instruction at `next`,
+ * page offset `off`), or null if the block ends with it. A trace follows a forward Jcc's
+ * fall-through (a taken branch leaves the block: a side exit) and a JMP rel within the same
+ * page; never a branch back to the block's start (that one ends the block, which then loops
+ * on itself), a backward Jcc (a loop's back edge: it ends the block) or a target that the
+ * operand size truncates.
+ */
+function traceOn(i: Insn, rip: number, off: number, start: number): { rip: number; off: number } | null {
+  const name = execName(i);
+  if (name !== 'jcc' && name !== 'jmpRel') return null;
+  const next = rip + i.len;
+  const t = nearTarget(i.opsize, next + i.imm);
+  if (t === null || t !== next + i.imm || t === start) return null;
+  if (name === 'jcc') return i.imm > 0 ? { rip: next, off: off + i.len } : null;
+  const o = off + i.len + i.imm;
+  return o >= 0 && o < 4096 ? { rip: t, off: o } : null;
+}
+
 /** Compile the block starting at `first` (the instruction at RIP, fetched from the page cache). */
-function compile(c: Cpu, first: Insn): Block {
+function compile(c: Cpu, first: Insn, stats: JitStats, threshold: number): Block {
   const arr = c.fetchArr;
   const lin = c.ripLinear();
   let off = lin - c.fetchBase;
@@ -187,7 +217,11 @@ function compile(c: Cpu, first: Insn): Block {
   const bits = c.bits;
   const insns: Insn[] = [];
   const kinds: Kind[] = [];
-  let rip = c.rip;
+  /** RIP of each instruction, and where the block goes on after it (a followed branch's target) */
+  const rips: number[] = [];
+  const conts: number[] = [];
+  const start = c.rip;
+  let rip = start;
   for (;;) {
     const i = c.decodeAhead(off);
     if (i === undefined || i.bits !== bits || i.exec !== i.orig) break;
@@ -199,35 +233,67 @@ function compile(c: Cpu, first: Insn): Block {
     if (bits !== 64 && next >= TWO32) break;
     insns.push(cloneInsn(i));
     kinds.push(k);
+    rips.push(rip);
+    const full = insns.length >= MAX_INSNS;
+    let on = k === Kind.Branch && !full ? traceOn(i, rip, off, start) : null;
+    // only into code that has run about as often as the start (half its count: the path taken,
+    // not one that never ran; with a threshold of 1 or 2, code that has run at all): a trace
+    // through code never run would cost compile time for nothing (random code: long blocks at
+    // every instruction)
+    if (on !== null) {
+      const nx = c.decodeAhead(on.off);
+      if (nx === undefined || nx.hits < (threshold + 1) >> 1) on = null;
+    }
+    if (on !== null) {
+      stats.followed++;
+      conts.push(on.rip);
+      rip = on.rip;
+      off = on.off;
+      continue;
+    }
+    conts.push(next);
     rip = next;
     off += i.len;
-    if (k === Kind.Branch || insns.length >= MAX_INSNS || off >= 4096) break;
+    if (k === Kind.Branch || full || off >= 4096) break;
   }
   if (insns.length === 0) return NONE;
-  const ctx = new GenCtx(c.rip, bits, insns);
-  let r = c.rip;
-  const body: string[] = [];
-  for (let k = 0; k < insns.length; k++) {
-    const i = insns[k];
-    const last = k === insns.length - 1;
-    if (!Number.isInteger(i.cost) || i.cost < 0) ctx.intCosts = false;
-    if (!last) ctx.costBefore += i.cost;
-    body.push(emitInsn(ctx, k, i, r, r + i.len, kinds[k], last));
-    r += i.len;
+  // the source of the first n instructions; the block is cut after the instruction that takes
+  // it past MAX_SOURCE (a compile budget per block: random code in eager mode otherwise makes
+  // a 20 KB function at nearly every instruction)
+  const emit = (n: number): { src: string; cut: number } => {
+    const ctx = new GenCtx(start, bits, insns.slice(0, n));
+    const body: string[] = [];
+    let chars = 0;
+    for (let k = 0; k < n; k++) {
+      const i = insns[k];
+      const last = k === n - 1;
+      if (!Number.isInteger(i.cost) || i.cost < 0) ctx.intCosts = false;
+      if (!last) ctx.costBefore += i.cost;
+      // a branch inside the block is one the trace follows (traceOn)
+      const followed = !last && kinds[k] === Kind.Branch ? conts[k] : null;
+      const text = emitInsn(ctx, k, i, rips[k], rips[k] + i.len, kinds[k], last, followed);
+      chars += text.length;
+      if (chars > MAX_SOURCE && !last) return { src: '', cut: k + 1 };
+      body.push(text);
+    }
+    return { src: ctx.source(body), cut: -1 };
+  };
+  let { src, cut } = emit(insns.length);
+  if (cut > 0) {
+    insns.length = cut;
+    ({ src } = emit(cut));
   }
-  const src = ctx.source(body);
   // the same source again (the page was written and decoded anew, a snapshot was restored,
   // another CPU): reuse the compiled factory, so the host parses and compiles it only once
   let factory = FACTORIES.get(src);
   if (factory === undefined) {
+    stats.sourceChars += src.length;
     factory = new Function('I', 'H', 'rt', 'RS', 'NX', src) as Factory;
-    if (FACTORIES.size >= MAX_FACTORIES) FACTORIES.clear();
+    if (factoryChars + src.length > MAX_FACTORY_CHARS) { FACTORIES.clear(); factoryChars = 0; }
     FACTORIES.set(src, factory);
+    factoryChars += src.length;
   }
-  // RIP of each instruction and of the next, for the exits (gen.ts)
-  const rsArr = new Float64Array(insns.length);
-  const nxArr = new Float64Array(insns.length);
-  for (let k = 0, q = c.rip; k < insns.length; k++) { rsArr[k] = q; q += insns[k].len; nxArr[k] = q; }
-  const fn = factory(insns, insns.map((i) => i.exec), RUNTIME, rsArr, nxArr);
-  return new Block(c.rip, bits, insns.length, fn);
+  // RIP of each instruction and where the block goes on after it, for the exits (gen.ts)
+  const fn = factory(insns, insns.map((i) => i.exec), RUNTIME, Float64Array.from(rips.slice(0, insns.length)), Float64Array.from(conts.slice(0, insns.length)));
+  return new Block(start, bits, insns.length, fn);
 }

@@ -28,7 +28,12 @@ const MODRM_FORMS = new Set([
   'shift', 'shld', 'mulDiv', 'imul2', 'imul3', 'btG', 'btI', 'bitScan', 'popcnt',
   'xchgEG', 'xadd', 'cmpxchg', 'cmpxchg8b', 'setcc', 'cmov',
 ]);
-const REG_ONLY = new Set(['aluAI', 'testAI', 'incDecZ', 'movZI', 'lea', 'nop', 'bswap', 'xchgZA', 'cbw', 'cwd', 'flagOp', 'cmc', 'sahf', 'lahf']);
+/**
+ * RDTSC/RDTSCP read the cycle counter (the block writes it back before any handler) and may
+ * fault or take a throwing intercept; PAUSE may take the guest's non-throwing PAUSE intercept
+ * (svm/icpt.ts icptInsn), which gen.ts detects after the call (the instruction did not retire).
+ */
+const REG_ONLY = new Set(['aluAI', 'testAI', 'incDecZ', 'movZI', 'lea', 'nop', 'bswap', 'xchgZA', 'cbw', 'cwd', 'flagOp', 'cmc', 'sahf', 'lahf', 'rdtsc', 'rdtscp', 'pause']);
 const BRANCH = new Set(['jcc', 'jmpRel', 'callRel', 'callInd', 'jmpInd', 'retNear', 'loop', 'jcxz']);
 
 /** the class of each table row */
