@@ -80,7 +80,7 @@ export interface LinuxDesignResult extends DesignResult {
   text: string;
   /** with more than one CPU: the runs whose KVM_RUN came to a CPU other than the previous
    * run's (moved) and the others (stayed), medians of the window (entry to exit) and of the
-   * whole kvm_vcpu_ioctl (vcpu_load and vcpu_put included), cycles and host instructions */
+   * whole kvm_vcpu_ioctl (its dispatch around kvm_arch_vcpu_ioctl_run), cycles and host instructions */
   migration?: { moved: MigrationRow; stayed: MigrationRow; cpus: number[] };
 }
 
@@ -233,8 +233,8 @@ export function formatLinuxBench(spec: LinuxBenchSpec, b: LinuxBench, topN = 25)
     mrow('  extra cycles of a move (ioctl)', (m) => (m.moved.runs > 0 && m.stayed.runs > 0 ? m.moved.ioctl - m.stayed.ioctl : '-'));
     mrow('  host instructions, moved', (m) => m.moved.hostInstructions);
     mrow('  host instructions, stayed', (m) => m.stayed.hostInstructions);
-    L.push('  (the window is kvm_arch_vcpu_ioctl_run; kvm_vcpu_ioctl adds vcpu_load and vcpu_put. Each CPU has its own cycle counter; with more than one');
-    L.push('   CPU the profiles below cover the ioctls only, the thread\'s instructions on its CPU)');
+    L.push('  (the window is kvm_arch_vcpu_ioctl_run, vcpu_load and vcpu_put included; kvm_vcpu_ioctl adds the ioctl\'s dispatch. Each CPU has its own');
+    L.push('   cycle counter; with more than one CPU the profiles below cover the ioctls only, the thread\'s instructions on its CPU)');
     L.push('');
   }
   L.push('the thread\'s perf report (children %) and this run\'s, over the measured window');

@@ -4,12 +4,12 @@
  * CPU that retired it. The VMM's thread may move between CPUs between KVM_RUNs (`migrate=N`:
  * sched_setaffinity), so a run is followed on the CPU where its KVM_RUN ioctl began:
  *
- *   ioctl.entry  kvm_vcpu_ioctl is entered with ioctl = KVM_RUN (kvm.ko; vcpu_load follows,
- *                and with it KVM's work for a vCPU that comes to a new CPU)
- *   entry        kvm_arch_vcpu_ioctl_run is entered
+ *   ioctl.entry  kvm_vcpu_ioctl is entered with ioctl = KVM_RUN (kvm.ko)
+ *   entry        kvm_arch_vcpu_ioctl_run is entered (it calls vcpu_load first: KVM's work for
+ *                a vCPU that comes to a new CPU is in the window)
  *   pre, post    the last VMRUN of the call; GIF set again after the #VMEXIT that follows it
- *   exit         kvm_arch_vcpu_ioctl_run has returned
- *   ioctl.exit   kvm_vcpu_ioctl has returned (vcpu_put done)
+ *   exit         kvm_arch_vcpu_ioctl_run has returned (vcpu_put done)
+ *   ioctl.exit   kvm_vcpu_ioctl has returned
  *
  * Every timestamp is that CPU's own cycle counter (each CPU has its own: their TSCs are not
  * synchronised, docs/smp.md). The other CPUs' instructions meanwhile (idle, interrupts, the

@@ -164,7 +164,7 @@ export interface RunPhases {
   ledger?: { entry: Float64Array; pre: Float64Array; post: Float64Array; exit: Float64Array };
   vmruns: number; instructions: number; hostInstructions: number; serializing: number; msrAccesses: number;
   /** with more than one CPU (linuxhost-smp.ts): the CPU the run was on, and the whole
-   * kvm_vcpu_ioctl (vcpu_load and vcpu_put included) on its cycle counter */
+   * kvm_vcpu_ioctl (around kvm_arch_vcpu_ioctl_run, which does vcpu_load and vcpu_put) on its cycle counter */
   cpu?: number;
   ioctl?: { entry: number; exit: number };
 }
