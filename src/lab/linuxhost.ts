@@ -88,9 +88,11 @@ export function cachedKvmHostBoot(o: { kernel: Uint8Array; initrd: Uint8Array; c
   h.update(emulatorHash()).update(o.kernel).update(o.initrd).update(cmdline).update(String(memSize));
   if (cpus !== 1) h.update(`cpus=${cpus}`);
   const file = o.cacheDir === null ? null : `${o.cacheDir}/kvmhost-${h.digest('hex').slice(0, 24)}.snap`;
-  // a snapshot per variant (command line, memory, CPUs) is kept side by side; a new one replaces
-  // only its own variant's older ones (another kernel, initramfs or emulator)
-  const variant = `${cmdline}|${memSize}|${cpus}`;
+  // a snapshot per variant (command line, memory, CPUs, and whether the emulator runs from its
+  // TypeScript sources, as under vitest, or built: emulatorHash differs between the two) is
+  // kept side by side; a new one replaces only its own variant's older ones (another kernel,
+  // initramfs or emulator)
+  const variant = `${cmdline}|${memSize}|${cpus}|${FLAVOUR}`;
   if (file !== null && existsSync(file)) {
     try {
       const bytes = readFileSync(file);
@@ -116,14 +118,19 @@ export function cachedKvmHostBoot(o: { kernel: Uint8Array; initrd: Uint8Array; c
   return { ...b, fromCache: false, loadMs: 0 };
 }
 
-/** the variant a boot snapshot's metadata names; files from before variants were recorded were
- * all of the default command line, 512 MiB, one CPU */
+const FLAVOUR = import.meta.url.endsWith('.ts') ? 'sources' : 'built';
+
+/** the variant a boot snapshot's metadata names; a file from before variants were recorded is
+ * taken for this flavour's default (command line, 512 MiB, one CPU) */
 function snapshotVariant(metaFile: string): string {
+  const old = `${KVMHOST_CMDLINE}|${512 << 20}|1|${FLAVOUR}`;
   try {
     const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as { variant?: string };
-    return meta.variant ?? `${KVMHOST_CMDLINE}|${512 << 20}|1`;
+    if (meta.variant === undefined) return old;
+    // (variants recorded without a flavour were written by the built CLI)
+    return meta.variant.split('|').length === 3 ? `${meta.variant}|built` : meta.variant;
   } catch {
-    return `${KVMHOST_CMDLINE}|${512 << 20}|1`;
+    return old;
   }
 }
 
