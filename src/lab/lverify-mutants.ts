@@ -59,7 +59,7 @@ export const LINUX_MUTANTS: readonly LinuxMutant[] = [
   {
     name: 'wrgsbase-wrmsr-no-edx', base: 'wrgsbase', needs: 'nofsgsbase',
     broken: 'the WRMSR fallback after #VMEXIT (no FSGSBASE) passes only EAX: MSR_GS_BASE gets the guest\'s EDX as its high half',
-    caughtBy: ['host-c', 'percpu-access', 'no-crash'], expect: 'with FSGSBASE off, the kernel runs on a GS base that is not the per-cpu base after #VMEXIT; with it on, WRGSBASE runs instead and the mutant is the design',
+    caughtBy: ['host-c', 'percpu-access', 'no-crash'], expect: 'with FSGSBASE off, the kernel runs on a GS base that is not the per-cpu base after #VMEXIT; with it on, WRGSBASE runs instead and the mutant passes',
   },
   {
     name: 'wrgsbase-gs-once', base: 'wrgsbase', needs: 'migration',
