@@ -32,7 +32,7 @@ function read64(c: Cpu, lin: number): number {
 }
 
 /**
- * Step from where the machine is (the `first` CPU stopped at the entry of kvm_vcpu_ioctl for a
+ * Step from where the machine is (one CPU stopped at the entry of kvm_vcpu_ioctl for a
  * KVM_RUN) until `count` KVM_RUNs have returned from kvm_vcpu_ioctl, recording each run's
  * timestamps on its own CPU.
  */
