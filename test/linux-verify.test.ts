@@ -26,6 +26,12 @@ const needed = [
   ...[CLEAN, MUTANT].flatMap((d) => ['kvm.ko', 'kvm-amd.ko'].map((m) => join(ROOT, '.cache', 'kvm', d, m))),
 ];
 const missing = needed.filter((p) => !existsSync(p));
+// FSGSBASE off (Linux booted with nofsgsbase, its own boot snapshot): the wrgsbase design takes
+// its WRMSR path after #VMEXIT, and the mutant that breaks only that path must be caught there
+const OFF_CLEAN = 'wrgsbase';
+const OFF_MUTANT = 'wrgsbase-wrmsr-no-edx';
+const OFF_STRIDE = 97;
+const missingOff = [OFF_CLEAN, OFF_MUTANT].flatMap((d) => ['kvm.ko', 'kvm-amd.ko'].map((m) => join(ROOT, '.cache', 'kvm', d, m))).filter((p) => !existsSync(p));
 
 interface Unit { design: string; mutant: boolean; boundaries: number; complete: boolean; error?: string; reference: { invariant: string; at: string }[]; kinds: { kind: string; tried: number; violating: number; undelivered: number; first?: { violations: { invariant: string; at: string; insn: string }[] } }[] }
 
@@ -72,6 +78,36 @@ if (missing.length > 0) {
         expect(out.ok).toBe(true);
         expect(r.status).toBe(0);
         expect(r.stdout).toMatch(/1 of 1 designs clean, 1 of 1 mutants caught/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 600_000);
+
+    it.skipIf(missingOff.length > 0)(`with FSGSBASE off: finds ${OFF_CLEAN} clean and catches ${OFF_MUTANT}`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'lverify-'));
+      try {
+        const json = join(dir, 'v.json');
+        const r = spawnSync(process.execPath, [BIN, 'verify', '--host', 'linux', '--no-fsgsbase', '--design', OFF_CLEAN, '--mutants', OFF_MUTANT, '--kinds', 'nmi', '--stride', String(OFF_STRIDE), '--jobs', '2', '--json', json],
+          { encoding: 'utf8', timeout: 540_000, env: { ...process.env, CI: 'true' } });
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+        const out = JSON.parse(readFileSync(json, 'utf8')) as { ok: boolean; options: { fsgsbase: boolean }; units: (Unit & { fsgsbase: boolean })[]; verdicts: { design: string; ok: boolean }[] };
+        expect(out.options.fsgsbase).toBe(false);
+        const clean = out.units.find((u) => u.design === OFF_CLEAN)!;
+        const mutant = out.units.find((u) => u.design === OFF_MUTANT)!;
+        expect(clean.error, r.stdout).toBeUndefined();
+        expect(clean.fsgsbase).toBe(false);
+        expect(clean.complete).toBe(true);
+        expect(clean.reference).toEqual([]);
+        for (const k of clean.kinds) {
+          expect(k.tried).toBeGreaterThan(40);
+          expect(k.violating, `${OFF_CLEAN} ${k.kind}`).toBe(0);
+        }
+        // the mutant's MSR_GS_BASE gets the guest's EDX as its high half: the kernel runs on a
+        // GS base that is not its per-cpu base from the first #VMEXIT on
+        expect(mutant.error, r.stdout).toBeUndefined();
+        expect(mutant.reference.some((v) => ['host-c', 'percpu-access', 'no-crash'].includes(v.invariant)), r.stdout).toBe(true);
+        expect(out.verdicts.map((v) => [v.design, v.ok])).toEqual([[OFF_CLEAN, true], [OFF_MUTANT, true]]);
+        expect(r.status).toBe(0);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -142,7 +142,7 @@ export function linuxManifest() {
     snapshots.push({
       name, url: `/linux/snapshots/${name}`, bytes: statSync(file).size,
       bootInsns: meta.bootInsns ?? null, bootMs: meta.bootMs ?? null, source: meta.source ?? null, cmdline: meta.cmdline ?? null,
-      memSize: meta.memSize ?? null, current: kernelSha !== null && meta.kernel === kernelSha && initrdSha !== null && meta.initrd === initrdSha,
+      memSize: meta.memSize ?? null, cpus: meta.cpus ?? 1, current: kernelSha !== null && meta.kernel === kernelSha && initrdSha !== null && meta.initrd === initrdSha,
     });
   }
   let designs = [];

@@ -22,8 +22,11 @@
 #define SYS_sync 162
 #define SYS_mount 165
 #define SYS_reboot 169
+#define SYS_sched_setaffinity 203
+#define SYS_sched_getaffinity 204
 #define SYS_getdents64 217
 #define SYS_eventfd2 290
+#define SYS_getcpu 309
 #define SYS_finit_module 313
 
 #define O_RDONLY 0
@@ -36,6 +39,10 @@
 #define S_IFCHR 0020000
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002
+/* the ELF auxiliary vector: AT_HWCAP2's bit 1 says the kernel enabled FSGSBASE for user space */
+#define AT_NULL 0
+#define AT_HWCAP2 26
+#define HWCAP2_FSGSBASE (1 << 1)
 
 #define LINUX_REBOOT_MAGIC1 0xfee1dead
 #define LINUX_REBOOT_MAGIC2 672274793

@@ -21,7 +21,14 @@
  * hypercall|cpuid|mix|wrmsr, iterations=N, kexits=K, uexits=U, fsflip (move the FS and GS bases
  * to the next of three blocks before every KVM_RUN, with WRFSBASE/WRGSBASE when the kernel
  * allows them, else arch_prctl), nochecks (skip the checks between runs), modparams=A,B
- * (kvm_amd module parameters, commas for spaces).
+ * (kvm_amd module parameters, commas for spaces), migrate=N (move the vCPU thread to the next
+ * online CPU with sched_setaffinity before every Nth KVM_RUN, so that KVM's vcpu_put and
+ * vcpu_load run on every CPU; the checks then also say the thread is on the CPU it was moved to
+ * and that TSC_AUX is that CPU's).
+ *
+ * FSGSBASE: whether the kernel lets user space use RDFSBASE and friends is AT_HWCAP2's
+ * HWCAP2_FSGSBASE (Linux booted with nofsgsbase leaves CR4.FSGSBASE clear although CPUID still
+ * lists it: the instructions would raise #UD), so the VMM asks the auxiliary vector, not CPUID.
  */
 #include "rt.h"
 #include "opts.h"
@@ -69,6 +76,9 @@ static struct tls *cur_tls;
 static struct ugs *cur_ugs;
 static int fsgsbase;
 static u32 host_tsc_aux;
+/* migrate=N: the online CPUs, the one the thread was last moved to (-1: not moved) */
+static u64 online_cpus;
+static int ncpus, want_cpu = -1;
 
 static inline u64 fs_read0(void) { u64 v; __asm__ volatile("mov %%fs:0, %0" : "=r"(v)); return v; }
 static inline u64 gs_read0(void) { u64 v; __asm__ volatile("mov %%gs:0, %0" : "=r"(v)); return v; }
@@ -78,7 +88,14 @@ static inline void wrfsbase(u64 v) { __asm__ volatile("wrfsbase %0" :: "r"(v) : 
 static inline void wrgsbase(u64 v) { __asm__ volatile("wrgsbase %0" :: "r"(v) : "memory"); }
 static inline u32 rdtscp_aux(void) { u32 lo, hi, aux; __asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux)); return aux; }
 
-static struct { u64 returns, bad_returns, user_fs, user_gs, tsc_aux, lines; } chk;
+static struct { u64 returns, bad_returns, user_fs, user_gs, tsc_aux, cpu, migrations, lines; } chk;
+
+/* the CPU this thread runs on (getcpu) */
+static int current_cpu(void) {
+  u32 cpu = ~0u;
+  long r = sys3(SYS_getcpu, (long)&cpu, 0, 0);
+  return r < 0 ? -1 : (int)cpu;
+}
 
 static void mismatch(u64 iter, const char *what, u64 got, u64 want) {
   if (chk.lines++ < MAX_MISMATCH_LINES)
@@ -99,6 +116,10 @@ static int check_after_run(u64 iter) {
   if (!gs_ok) { chk.user_gs++; ok = 0; }
   u32 aux = rdtscp_aux();
   if (aux != host_tsc_aux) { chk.tsc_aux++; ok = 0; mismatch(iter, "TSC_AUX (RDTSCP)", aux, host_tsc_aux); }
+  if (want_cpu >= 0) {
+    int cpu = current_cpu();
+    if (cpu != want_cpu) { chk.cpu++; ok = 0; mismatch(iter, "CPU (getcpu)", (u64)(i64)cpu, (u64)want_cpu); }
+  }
   chk.returns++;
   if (!ok) chk.bad_returns++;
   return ok;
@@ -316,10 +337,32 @@ static int handle_user_exit(u64 iter) {
 /* the loop makes the checks: no stack canary of its own, so a wrong FS base is reported by
  * the checks rather than by the stack protector */
 static int fsflip, nochecks;
+static u64 migrate_every;
+
+/* pin this thread to the next online CPU after want_cpu (the first with want_cpu = -1); TSC_AUX
+ * there is Linux's (node << 12) | cpu (arch/x86/kernel/cpu/common.c, setup_getcpu; one node) */
+static void migrate(u64 iter) {
+  int next = want_cpu;
+  for (int k = 0; k < 64; k++) {
+    next = (next + 1) % 64;
+    if (online_cpus & (1ul << next)) break;
+  }
+  u64 mask = 1ul << next;
+  int before = current_cpu();
+  long r = sys3(SYS_sched_setaffinity, 0, sizeof(mask), (long)&mask);
+  if (r < 0) fail("sched_setaffinity", r);
+  want_cpu = next;
+  host_tsc_aux = (u32)next;
+  if (before != next) chk.migrations++;
+  /* the kernel moves the thread before sched_setaffinity returns */
+  int cpu = current_cpu();
+  if (cpu != next) { chk.cpu++; mismatch(iter, "CPU after sched_setaffinity (getcpu)", (u64)(i64)cpu, (u64)next); }
+}
 
 static u64 run_loop(u64 iterations) {
   u64 i;
   for (i = 0; i < iterations; i++) {
+    if (migrate_every != 0 && i != 0 && i % migrate_every == 0) migrate(i);
     if (fsflip) {
       /* period 3: a host that restores a copy stale by any number of runs is seen */
       cur_tls = &tls_blk[(i + 1) % 3];
@@ -345,7 +388,15 @@ static u64 run_loop(u64 iterations) {
 
 static char request[512];
 
-void vmm_main(void) {
+/* AT_HWCAP2 from the auxiliary vector after argv and envp on the initial stack */
+static u64 hwcap2(const u64 *sp) {
+  const u64 *p = sp + 1 + sp[0] + 1;
+  while (*p != 0) p++;
+  for (p++; p[0] != AT_NULL; p += 2) if (p[0] == AT_HWCAP2) return p[1];
+  return 0;
+}
+
+void vmm_main(const u64 *sp) {
   out("init: worldswitch /init started (kvmhost)\n");
   setup_system();
   for (int k = 0; k < 3; k++) {
@@ -358,11 +409,12 @@ void vmm_main(void) {
   cur_ugs = &ugs_blk[0];
   sys3(SYS_arch_prctl, ARCH_SET_FS, (long)cur_tls, 0);
   sys3(SYS_arch_prctl, ARCH_SET_GS, (long)cur_ugs, 0);
-  u32 a, b, c, d;
-  cpuid(7, 0, &a, &b, &c, &d);
-  /* Linux sets CR4.FSGSBASE when the CPU has it (arch/x86/kernel/cpu/common.c) */
-  fsgsbase = (b & 1) != 0;
+  /* Linux sets CR4.FSGSBASE when the CPU has it, unless booted with nofsgsbase, and says so in
+   * AT_HWCAP2 (arch/x86/kernel/cpu/common.c); CPUID 7 EBX bit 0 lists it either way */
+  fsgsbase = (hwcap2(sp) & HWCAP2_FSGSBASE) != 0;
   host_tsc_aux = rdtscp_aux();
+  if (sys3(SYS_sched_getaffinity, 0, sizeof(online_cpus), (long)&online_cpus) < 0) online_cpus = 1;
+  for (int k = 0; k < 64; k++) ncpus += (online_cpus >> k) & 1;
 
   out("kvmhost: ready\n");
   /* line 1: which modules */
@@ -397,9 +449,16 @@ void vmm_main(void) {
   if (uexits == 0) uexits = 1;
   fsflip = opt_word(request, "fsflip");
   nochecks = opt_word(request, "nochecks");
+  migrate_every = opt_value(request, "migrate", v, sizeof(v)) ? strtou(v, NULL) : 0;
 
-  out("VMM design=%s workload=%s iterations=%lu kexits=%u uexits=%u fsgsbase=%d fsflip=%d\n", dname,
-      progs[w].name, iterations, kexits, uexits, fsgsbase, fsflip);
+  out("VMM design=%s workload=%s iterations=%lu kexits=%u uexits=%u fsgsbase=%d fsflip=%d cpus=%d migrate=%lu\n", dname,
+      progs[w].name, iterations, kexits, uexits, fsgsbase, fsflip, ncpus, migrate_every);
+  /* with more than one CPU the scheduler may have moved the VMM since it read TSC_AUX: pin it
+   * to the first CPU (migrate=N moves it on from there) */
+  if (ncpus > 1) {
+    migrate(0);
+    chk.migrations = 0;
+  }
   if (!check_after_run(0)) { out("RESULT fail\n"); sys_poweroff(); }
   chk.returns = 0;
   create_vm(kexits, uexits, progs[w].start, progs[w].end);
@@ -413,12 +472,12 @@ void vmm_main(void) {
       out("CPUID leaf=%#x eax=%#x ebx=%#x ecx=%#x edx=%#x\n", cpuid_leaves[i], o[4 * i], o[4 * i + 1], o[4 * i + 2],
           o[4 * i + 3]);
   }
-  out("CHECK returns=%lu bad_returns=%lu user_fs=%lu user_gs=%lu tsc_aux=%lu\n", chk.returns, chk.bad_returns,
-      chk.user_fs, chk.user_gs, chk.tsc_aux);
-  int ok = done == iterations && ux.other == 0 && chk.bad_returns == 0;
+  out("CHECK returns=%lu bad_returns=%lu user_fs=%lu user_gs=%lu tsc_aux=%lu cpu=%lu migrations=%lu\n", chk.returns,
+      chk.bad_returns, chk.user_fs, chk.user_gs, chk.tsc_aux, chk.cpu, chk.migrations);
+  int ok = done == iterations && ux.other == 0 && chk.bad_returns == 0 && chk.cpu == 0;
   out("RESULT %s\n", ok ? "ok" : "fail");
   sys_poweroff();
 }
 
 /* the process entry: align the stack as the ABI expects at a call */
-__asm__(".globl _start\n_start:\n xor %ebp, %ebp\n and $-16, %rsp\n call vmm_main\n ud2\n");
+__asm__(".globl _start\n_start:\n xor %ebp, %ebp\n mov %rsp, %rdi\n and $-16, %rsp\n call vmm_main\n ud2\n");

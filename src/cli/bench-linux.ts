@@ -27,6 +27,9 @@ export interface LinuxBenchCliOpts {
   linuxDir?: string;
   uncertainty?: string;
   seed: string;
+  fsgsbase?: boolean;
+  cpus?: string;
+  migrate?: string;
 }
 
 export async function benchLinuxCommand(o: LinuxBenchCliOpts, iterationsGiven: boolean): Promise<number> {
@@ -47,7 +50,12 @@ export async function benchLinuxCommand(o: LinuxBenchCliOpts, iterationsGiven: b
   if (!Number.isInteger(draws) || draws < 0 || draws > 1_000_000) throw new UserError('--uncertainty: an integer from 1 to 1000000');
   const seed = Number(o.seed);
   if (!Number.isInteger(seed) || seed < 0) throw new UserError('--seed: a non-negative integer');
-  const spec: LinuxBenchSpec = { profile, workload: o.workload, designs, iterations, draws, seed };
+  const cpus = Number(o.cpus ?? '1');
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8) throw new UserError('--cpus: an integer from 1 to 8');
+  const migrate = o.migrate === undefined ? 0 : Number(o.migrate);
+  if (!Number.isInteger(migrate) || migrate < 0 || migrate > 100000) throw new UserError('--migrate: an integer from 0 to 100000');
+  if (migrate > 0 && cpus < 2) throw new UserError('--migrate needs --cpus 2 or more');
+  const spec: LinuxBenchSpec = { profile, workload: o.workload, designs, iterations, draws, seed, fsgsbase: o.fsgsbase !== false, cpus, migrate };
   const prog = new Progress('bench --host linux');
   const b = runLinuxBench(files, spec, (d, t, what) => prog.update(d, t, what));
   process.stdout.write(formatLinuxBench(spec, b) + '\n');

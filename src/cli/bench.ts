@@ -39,6 +39,7 @@ interface BenchCliOpts {
   host: string;
   linuxDir?: string;
   cpus?: string;
+  migrate?: string;
 }
 
 function profilesOf(cpu: string): string[] {
@@ -59,6 +60,7 @@ function intArg(s: string, name: string, lo: number, hi: number): number {
 export async function benchCommand(o: BenchCliOpts, iterationsGiven = true): Promise<number> {
   if (o.host === 'linux') return benchLinuxCommand(o, iterationsGiven);
   if (o.host !== 'mini') throw new UserError(`--host: 'mini' or 'linux', not '${o.host}'`);
+  if (o.migrate !== undefined) throw new UserError('--migrate: with --host linux (the mini host has it in worldswitch host --migrate)');
   const profiles = profilesOf(o.cpu);
   if (!(WORKLOADS as readonly string[]).includes(o.workload)) throw new UserError(`--workload: unknown '${o.workload}' (one of ${WORKLOADS.join(', ')})`);
   const designs = o.designs === 'all' ? [...DESIGNS] : o.designs.split(',');
@@ -121,6 +123,7 @@ export function addBenchCommands(program: Command, done: (code: number) => void)
     .option('--profile <file>', 'a measured cost profile (JSON, as `worldswitch measure` prints it; docs/measure.md), used as it is')
     .option('--image <path>', 'host image (default build/host/host.elf)')
     .option('--cpus <n>', 'CPUs in the machine (the host runs on CPU 0)', '1')
+    .option('--migrate <n>', '--host linux with --cpus 2 or more: the VMM moves its thread to the next CPU every n KVM_RUNs (sched_setaffinity)')
     .option('--host <mini|linux>', 'mini: the project\'s small KVM-style host; linux: Debian\'s Linux 6.1 with kvm_amd built per design (npm run linux)', 'mini')
     .option('--linux-dir <dir>', 'where .cache/linux and .cache/kvm are (default: the worldswitch checkout)')
     .action(async (opts: BenchCliOpts, cmd: Command) => { done(await benchCommand(opts, cmd.getOptionValueSource('iterations') !== 'default')); });

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { LINUX_DESIGNS } from '../lab/linuxbench.js';
 import { linuxHostFiles, missingLinuxHost } from '../lab/linuxbench-files.js';
 import { verifyLinux, type LinuxVerifyProgress, type LinuxVerifyResult } from '../lab/lverify.js';
-import { LINUX_MUTANTS, findLinuxMutant } from '../lab/lverify-mutants.js';
+import { LINUX_MUTANTS, defaultLinuxMutants, findLinuxMutant } from '../lab/lverify-mutants.js';
 import { INVARIANTS, type EventKind } from '../lab/verify-invariants.js';
 import { formatFindings, formatLegend, formatTable } from '../lab/verify-report.js';
 import { checkOutputPath, writeOutput } from './files.js';
@@ -40,6 +40,8 @@ export interface LinuxVerifyCliOpts {
   json?: string;
   linuxDir?: string;
   nullClearsBase?: boolean;
+  /** false: Linux booted with nofsgsbase */
+  fsgsbase?: boolean;
 }
 
 function names(s: string, option: string, known: readonly string[], all: readonly string[]): string[] {
@@ -81,7 +83,8 @@ export async function verifyLinuxCommand(o: LinuxVerifyCliOpts): Promise<number>
   const mutantNames = LINUX_MUTANTS.map((m) => m.name);
   const designs = names(o.design, '--design', [...LINUX_DESIGNS, ...EXTRA_DESIGNS, ...mutantNames], LINUX_DESIGNS);
   if (o.mutants !== undefined && o.mutants !== false) {
-    const ms = o.mutants === true ? mutantNames : names(o.mutants, '--mutants', mutantNames, mutantNames);
+    const byDefault = defaultLinuxMutants({ fsgsbase: o.fsgsbase !== false, migration: false });
+    const ms = o.mutants === true ? byDefault : names(o.mutants, '--mutants', mutantNames, byDefault);
     for (const m of ms) if (!designs.includes(m)) designs.push(m);
   }
   const workloads = o.workload === undefined ? [...DEFAULT_WORKLOADS] : names(o.workload, '--workload', WORKLOADS, WORKLOADS);
@@ -104,14 +107,14 @@ export async function verifyLinuxCommand(o: LinuxVerifyCliOpts): Promise<number>
       progress.update(p.unitsDone, p.units, `${p.done}/${p.total} replays`);
     }
   };
-  const r = await verifyLinux({ files, designs, workloads, kinds: o.kinds, runs: o.runs, stride: o.stride, jobs: o.jobs, nullClearsBase: o.nullClearsBase }, onProgress);
+  const r = await verifyLinux({ files, designs, workloads, kinds: o.kinds, runs: o.runs, stride: o.stride, jobs: o.jobs, nullClearsBase: o.nullClearsBase, fsgsbase: o.fsgsbase }, onProgress);
   const nRuns = r.units.find((u) => u.runs > 0)?.runs ?? 0;
   const stride = o.stride ?? 1;
   const head = `worldswitch verify --host linux: ${o.kinds.join(', ')} at every ${stride === 1 ? '' : `${stride}th `}instruction boundary of ${nRuns} consecutive KVM_RUN${nRuns === 1 ? '' : 's'} ` +
-    `(each from the ioctl's SYSCALL entry to the VMM's next instruction) on Debian's Linux 6.1 with each design's kvm.ko + kvm-amd.ko, workload${workloads.length > 1 ? 's' : ''} ${workloads.join(', ')}${o.nullClearsBase === true ? ', null selector loads clear the base' : ''}`;
+    `(each from the ioctl's SYSCALL entry to the VMM's next instruction) on Debian's Linux 6.1 with each design's kvm.ko + kvm-amd.ko, workload${workloads.length > 1 ? 's' : ''} ${workloads.join(', ')}${o.fsgsbase === false ? ', FSGSBASE off (Linux booted with nofsgsbase)' : ''}${o.nullClearsBase === true ? ', null selector loads clear the base' : ''}`;
   process.stdout.write(formatLinuxVerify(r, o.kinds, head) + '\n');
   if (o.json !== undefined) {
-    writeOutput(o.json, '--json', JSON.stringify({ host: 'linux', options: { designs, workloads, kinds: o.kinds, stride, runs: nRuns, nullClearsBase: o.nullClearsBase === true }, invariants: INVARIANTS, mutants: LINUX_MUTANTS, ...r }, null, 2) + '\n');
+    writeOutput(o.json, '--json', JSON.stringify({ host: 'linux', options: { designs, workloads, kinds: o.kinds, stride, runs: nRuns, nullClearsBase: o.nullClearsBase === true, fsgsbase: o.fsgsbase !== false }, invariants: INVARIANTS, mutants: LINUX_MUTANTS, ...r }, null, 2) + '\n');
   }
   return r.ok ? 0 : 1;
 }

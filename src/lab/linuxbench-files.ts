@@ -6,7 +6,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { benchDesigns, type LinuxBench, type LinuxBenchProgress, type LinuxBenchSpec } from './linuxbench.js';
-import type { KvmHostBoot } from './linuxhost.js';
+import { kvmHostCmdline, type KvmHostBoot } from './linuxhost.js';
 import { cachedKvmHostBoot } from './linuxhost-cache.js';
 import { parseSystemMap } from './sysmap.js';
 
@@ -43,7 +43,7 @@ export function missingLinuxHost(f: LinuxHostFiles, designs: string[]): string |
 export function runLinuxBench(f: LinuxHostFiles, spec: LinuxBenchSpec, progress?: LinuxBenchProgress, boot?: KvmHostBoot): LinuxBench {
   const map = parseSystemMap(readFileSync(f.systemMap, 'utf8'));
   progress?.(0, spec.designs.length + 1, 'booting Linux (or loading its snapshot)');
-  const b = boot !== undefined ? { ...boot, fromCache: false, loadMs: 0 } : cachedKvmHostBoot({ kernel: readFileSync(f.kernel), initrd: readFileSync(f.initrd), cacheDir: f.snapshots });
+  const b = boot !== undefined ? { ...boot, fromCache: false, loadMs: 0 } : cachedKvmHostBoot({ kernel: readFileSync(f.kernel), initrd: readFileSync(f.initrd), cacheDir: f.snapshots, cmdline: kvmHostCmdline({ fsgsbase: spec.fsgsbase }), cpus: spec.cpus });
   const mods = (d: string) => ({ kvm: readFileSync(`${f.modules}/${d}/kvm.ko`), kvmAmd: readFileSync(`${f.modules}/${d}/kvm-amd.ko`) });
   return benchDesigns(b, map, mods, spec, progress);
 }

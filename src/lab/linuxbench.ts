@@ -32,6 +32,11 @@ export interface LinuxBenchSpec {
   kexits?: number;
   uexits?: number;
   fsflip?: boolean;
+  /** false: Linux booted with nofsgsbase (its own boot snapshot) */
+  fsgsbase?: boolean;
+  /** CPUs of the machine (default 1), and the VMM's migrate=N (0: the thread stays) */
+  cpus?: number;
+  migrate?: number;
   /** draws of the constants (0: none), and their seed */
   draws?: number;
   seed?: number;
@@ -47,7 +52,13 @@ export interface LinuxDesignResult extends DesignResult {
   threadRows: { name: string; percent: number }[];
   runMs: number;
   text: string;
+  /** with more than one CPU: the runs whose KVM_RUN came to a CPU other than the previous
+   * run's (moved) and the others (stayed), medians of the window (entry to exit) and of the
+   * whole kvm_vcpu_ioctl (its dispatch around kvm_arch_vcpu_ioctl_run), cycles and host instructions */
+  migration?: { moved: MigrationRow; stayed: MigrationRow; cpus: number[] };
 }
+
+export interface MigrationRow { runs: number; window: number; ioctl: number; hostInstructions: number }
 
 export interface LinuxBench {
   uncertainty: LinuxUncertainty | null;
@@ -84,7 +95,9 @@ export function designResult(design: string, r: KvmRunResult): LinuxDesignResult
     ['total', phase(runs.map((x) => x.exit - x.entry))],
   ]);
   const total = r.profile.total;
+  const migration = migrationOf(runs);
   return {
+    ...(migration !== undefined ? { migration } : {}),
     design,
     ok: r.ok && runs.length > 0,
     status: r.status,
@@ -105,6 +118,22 @@ export function designResult(design: string, r: KvmRunResult): LinuxDesignResult
   };
 }
 
+function migrationOf(runs: RunPhases[]): LinuxDesignResult['migration'] {
+  if (runs.length === 0 || runs[0].cpu === undefined) return undefined;
+  const moved: RunPhases[] = [];
+  const stayed: RunPhases[] = [];
+  // the first measured run: moved if the warm-up's last run was elsewhere is not known here, so
+  // it is left out
+  for (let k = 1; k < runs.length; k++) (runs[k].cpu !== runs[k - 1].cpu ? moved : stayed).push(runs[k]);
+  const row = (v: RunPhases[]): MigrationRow => ({
+    runs: v.length,
+    window: median(v.map((x) => x.exit - x.entry)),
+    ioctl: median(v.map((x) => (x.ioctl !== undefined ? x.ioctl.exit - x.ioctl.entry : 0))),
+    hostInstructions: median(v.map((x) => x.hostInstructions)),
+  });
+  return { moved: row(moved), stayed: row(stayed), cpus: runs.map((x) => x.cpu ?? 0) };
+}
+
 export interface LinuxBenchProgress { (done: number, total: number, what: string): void }
 
 /**
@@ -119,7 +148,7 @@ export function benchDesigns(b: KvmHostBoot & { fromCache: boolean; loadMs: numb
     progress?.(k + 1, spec.designs.length + 1, d);
     const r = runKvmHost(b, map, modules(d), {
       design: d, workload: spec.workload, iterations: spec.iterations, kexits: spec.kexits, uexits: spec.uexits,
-      fsflip: spec.fsflip, profile: spec.profile, ledger: (spec.draws ?? 0) > 0,
+      fsflip: spec.fsflip, profile: spec.profile, ledger: (spec.draws ?? 0) > 0, migrate: spec.migrate,
     });
     results.push(designResult(d, r));
     ledgers.set(d, r.runs);
@@ -132,7 +161,7 @@ export function benchDesigns(b: KvmHostBoot & { fromCache: boolean; loadMs: numb
 /** what `bench --host linux --json` writes (the browser lab's download is the same) */
 export function linuxBenchJson(spec: LinuxBenchSpec, b: LinuxBench): object {
   return {
-    host: 'linux', profile: spec.profile.name, workload: spec.workload, iterations: spec.iterations, boot: b.boot, uncertainty: b.uncertainty,
+    host: 'linux', profile: spec.profile.name, workload: spec.workload, iterations: spec.iterations, fsgsbase: spec.fsgsbase !== false, cpus: spec.cpus ?? 1, migrate: spec.migrate ?? 0, boot: b.boot, uncertainty: b.uncertainty,
     designs: b.results.map((r) => ({ ...r, phases: Object.fromEntries(r.phases), profile: r.profile.slice(0, 200) })),
   };
 }
@@ -145,7 +174,9 @@ export function formatLinuxBench(spec: LinuxBenchSpec, b: LinuxBench, topN = 25)
   const pad = (s: string, n: number) => s.padStart(n);
   const rs = b.results;
   const L: string[] = [];
-  L.push(`real host: Debian Linux 6.1, kvm_amd per design; profile ${spec.profile.name}, workload ${spec.workload}, ${spec.iterations} KVM_RUNs each (first 3 not measured)`);
+  const cpus = spec.cpus ?? 1;
+  const machine = `${spec.fsgsbase === false ? ', FSGSBASE off (nofsgsbase)' : ''}${cpus > 1 ? `, ${cpus} CPUs${(spec.migrate ?? 0) > 0 ? `, the VMM moving to the next CPU every ${spec.migrate} KVM_RUNs` : ', the VMM not moving'}` : ''}`;
+  L.push(`real host: Debian Linux 6.1, kvm_amd per design; profile ${spec.profile.name}, workload ${spec.workload}, ${spec.iterations} KVM_RUNs each (first 3 not measured)${machine}`);
   const snap = b.boot.fromCache ? `snapshot file read in ${(b.boot.loadMs / 1000).toFixed(1)} s (the boot took ${(b.boot.ms / 1000).toFixed(1)} s when it was taken)` : `${(b.boot.ms / 1000).toFixed(1)} s, snapshot saved`;
   L.push(`boot to the snapshot: ${(b.boot.instructions / 1e6).toFixed(1)} M instructions, ${snap}; per design (module load + runs): ${rs.map((r) => `${r.design} ${(r.runMs / 1000).toFixed(1)} s`).join(', ')}`);
   L.push('');
@@ -172,6 +203,22 @@ export function formatLinuxBench(spec: LinuxBenchSpec, b: LinuxBench, topN = 25)
   row('  VMRUNs', (r) => r.vmruns);
   L.push('  status'.padEnd(labelW) + rs.map((r) => pad(r.ok ? 'ok' : `FAIL ${r.status}`, colW)).join(''));
   L.push('');
+  if (rs.some((r) => r.migration !== undefined)) {
+    L.push('KVM_RUN on a new CPU vs the same (median)'.padEnd(labelW) + rs.map((r) => pad(r.design, colW)).join(''));
+    const mrow = (label: string, f: (m: NonNullable<LinuxDesignResult['migration']>) => number | string) =>
+      L.push(label.padEnd(labelW) + rs.map((r) => pad(r.migration !== undefined ? String(f(r.migration)) : '-', colW)).join(''));
+    mrow('  runs moved / stayed', (m) => `${m.moved.runs} / ${m.stayed.runs}`);
+    mrow('  window cycles, moved', (m) => m.moved.window);
+    mrow('  window cycles, stayed', (m) => m.stayed.window);
+    mrow('  kvm_vcpu_ioctl cycles, moved', (m) => m.moved.ioctl);
+    mrow('  kvm_vcpu_ioctl cycles, stayed', (m) => m.stayed.ioctl);
+    mrow('  extra cycles of a move (ioctl)', (m) => (m.moved.runs > 0 && m.stayed.runs > 0 ? m.moved.ioctl - m.stayed.ioctl : '-'));
+    mrow('  host instructions, moved', (m) => m.moved.hostInstructions);
+    mrow('  host instructions, stayed', (m) => m.stayed.hostInstructions);
+    L.push('  (the window is kvm_arch_vcpu_ioctl_run, vcpu_load and vcpu_put included; kvm_vcpu_ioctl adds the ioctl\'s dispatch. Each CPU has its own');
+    L.push('   cycle counter; with more than one CPU the profiles below cover the ioctls only, the thread\'s instructions on its CPU)');
+    L.push('');
+  }
   L.push('the thread\'s perf report (children %) and this run\'s, over the measured window');
   L.push('  function'.padEnd(labelW) + pad('thread before', 14) + pad('after', 8) + rs.map((r) => pad(r.design, colW)).join(''));
   for (const t of THREAD_PROFILE) {

@@ -18,32 +18,58 @@ import { bootKvmHost, KVMHOST_CMDLINE, type KvmHostBoot } from './linuxhost.js';
  * initramfs and command line; otherwise boot, and save the snapshot there for the next run.
  * `fromCache` says which (a cached boot's bootInsns and bootMs are those of the original boot).
  */
-export function cachedKvmHostBoot(o: { kernel: Uint8Array; initrd: Uint8Array; cmdline?: string; memSize?: number; cacheDir: string | null }): KvmHostBoot & { fromCache: boolean; loadMs: number } {
+export function cachedKvmHostBoot(o: { kernel: Uint8Array; initrd: Uint8Array; cmdline?: string; memSize?: number; cpus?: number; cacheDir: string | null }): KvmHostBoot & { fromCache: boolean; loadMs: number } {
   const cmdline = o.cmdline ?? KVMHOST_CMDLINE;
   const memSize = o.memSize ?? 512 << 20;
+  const cpus = o.cpus ?? 1;
   const t0 = performance.now();
   const h = createHash('sha256');
   h.update(emulatorHash()).update(o.kernel).update(o.initrd).update(cmdline).update(String(memSize));
+  if (cpus !== 1) h.update(`cpus=${cpus}`);
   const file = o.cacheDir === null ? null : `${o.cacheDir}/kvmhost-${h.digest('hex').slice(0, 24)}.snap`;
+  // a snapshot per variant (command line, memory, CPUs, and whether the emulator runs from its
+  // TypeScript sources, as under vitest, or built: emulatorHash differs between the two) is
+  // kept side by side; a new one replaces only its own variant's older ones (another kernel,
+  // initramfs or emulator)
+  const variant = `${cmdline}|${memSize}|${cpus}|${FLAVOUR}`;
   if (file !== null && existsSync(file)) {
     try {
       const bytes = readFileSync(file);
       const meta = JSON.parse(readFileSync(file + '.json', 'utf8')) as { bootInsns: number; bootMs: number; log: string };
-      const m = new Machine({ memSize });
+      const m = new Machine({ memSize, cpus });
       const snap = snapshotFromBytes(bytes);
       adoptSnapshot(m, snap);
-      return { machine: m, snapshot: snap, bootInsns: meta.bootInsns, bootMs: meta.bootMs, log: meta.log, fromCache: true, loadMs: performance.now() - t0 };
+      return { machine: m, snapshot: snap, bootInsns: meta.bootInsns, bootMs: meta.bootMs, log: meta.log, cpus, fromCache: true, loadMs: performance.now() - t0 };
     } catch { /* a damaged or foreign file: boot again */ }
   }
-  const b = bootKvmHost({ kernel: o.kernel, initrd: o.initrd, cmdline, memSize });
+  const b = bootKvmHost({ kernel: o.kernel, initrd: o.initrd, cmdline, memSize, cpus });
   if (file !== null) {
     mkdirSync(o.cacheDir!, { recursive: true });
-    // one boot snapshot is kept: older ones (another kernel, initramfs or emulator) go
-    for (const f of readdirSync(o.cacheDir!)) if (/^kvmhost-[0-9a-f]+\.snap(\.json)?$/.test(f) && !file.endsWith(f.replace(/\.json$/, ''))) unlinkSync(`${o.cacheDir}/${f}`);
+    for (const f of readdirSync(o.cacheDir!)) {
+      const mm = /^(kvmhost-[0-9a-f]+\.snap)(\.json)?$/.exec(f);
+      if (mm === null || file.endsWith(mm[1])) continue;
+      if (snapshotVariant(`${o.cacheDir}/${mm[1]}.json`) === variant) unlinkSync(`${o.cacheDir}/${f}`);
+    }
     writeFileSync(file + '.tmp', snapshotToBytes(b.snapshot));
     const sha = (x: Uint8Array) => createHash('sha256').update(x).digest('hex');
-    writeFileSync(file + '.json', JSON.stringify({ bootInsns: b.bootInsns, bootMs: b.bootMs, log: b.log, source: emulatorSourceHash(), kernel: sha(o.kernel), initrd: sha(o.initrd), cmdline, memSize }));
+    writeFileSync(file + '.json', JSON.stringify({ bootInsns: b.bootInsns, bootMs: b.bootMs, log: b.log, variant, source: emulatorSourceHash(), kernel: sha(o.kernel), initrd: sha(o.initrd), cmdline, memSize, cpus }));
     renameSync(file + '.tmp', file);
   }
   return { ...b, fromCache: false, loadMs: 0 };
+}
+
+const FLAVOUR = import.meta.url.endsWith('.ts') ? 'sources' : 'built';
+
+/** the variant a boot snapshot's metadata names; a file from before variants were recorded is
+ * taken for this flavour's default (command line, 512 MiB, one CPU) */
+function snapshotVariant(metaFile: string): string {
+  const old = `${KVMHOST_CMDLINE}|${512 << 20}|1|${FLAVOUR}`;
+  try {
+    const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as { variant?: string };
+    if (meta.variant === undefined) return old;
+    // (variants recorded without a flavour were written by the built CLI)
+    return meta.variant.split('|').length === 3 ? `${meta.variant}|built` : meta.variant;
+  } catch {
+    return old;
+  }
 }

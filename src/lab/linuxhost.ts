@@ -32,10 +32,17 @@ import { bootLinux } from './linuxboot.js';
 import { parseModuleSections, kernelSymbols, type KernelSymbols, type LoadedModule } from './kmod.js';
 import type { SymbolTable } from './symbols.js';
 import { FunctionProfile } from './kprofile.js';
+import { KVM_RUN_IOCTL, stepMeasuredSmp } from './linuxhost-smp.js';
 
 export const KVMHOST_READY = 'kvmhost: ready';
 const MODULES_LOADED = 'kvmhost: modules loaded';
 export const KVMHOST_CMDLINE = 'console=ttyS0 nokaslr cryptomgr.notests quiet';
+
+/** the real host's command line: `nofsgsbase` keeps CR4.FSGSBASE clear (the kernel, KVM's
+ * ALTERNATIVEs and the VMM then take their paths for CPUs without FSGSBASE) */
+export function kvmHostCmdline(o: { fsgsbase?: boolean } = {}): string {
+  return o.fsgsbase === false ? `${KVMHOST_CMDLINE} nofsgsbase` : KVMHOST_CMDLINE;
+}
 
 export interface KvmHostBoot {
   machine: Machine;
@@ -47,28 +54,31 @@ export interface KvmHostBoot {
   bootInsns: number;
   bootMs: number;
   log: string;
+  /** CPUs of the machine (default 1) */
+  cpus?: number;
 }
 
 /** Boot the real host to its "ready" prompt and snapshot it there. */
-export function bootKvmHost(o: { kernel: Uint8Array; initrd: Uint8Array; cmdline?: string; memSize?: number; maxInsns?: number }): KvmHostBoot {
+export function bootKvmHost(o: { kernel: Uint8Array; initrd: Uint8Array; cmdline?: string; memSize?: number; maxInsns?: number; cpus?: number }): KvmHostBoot {
   const t0 = performance.now();
-  const r = bootLinux({ kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline ?? KVMHOST_CMDLINE, memSize: o.memSize ?? 512 << 20, maxInsns: o.maxInsns ?? 3_000_000_000, stopAt: KVMHOST_READY });
+  const cpus = o.cpus ?? 1;
+  const r = bootLinux({ kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline ?? KVMHOST_CMDLINE, memSize: o.memSize ?? 512 << 20, maxInsns: o.maxInsns ?? 3_000_000_000 * cpus, stopAt: KVMHOST_READY, cpus });
   if (!r.log.includes(KVMHOST_READY)) {
     const tail = r.log.trim().split('\n').slice(-5).join(' | ');
-    throw new Error(`the real host did not reach "${KVMHOST_READY}" (stopped: ${Stop[r.stop.reason]} after ${r.machine.cpu.icount} instructions; log ends: ${tail})`);
+    throw new Error(`the real host did not reach "${KVMHOST_READY}" (stopped: ${Stop[r.stop.reason]} after ${r.machine.icount()} instructions; log ends: ${tail})`);
   }
   const m = r.machine;
   // let the VMM reach its read() and the CPU go idle: the snapshot is then the same whatever
   // the slice the marker was seen in
   runUntilIdle(m);
-  return { machine: m, snapshot: takeSnapshot(m), bootInsns: m.cpu.icount, bootMs: performance.now() - t0, log: r.log };
+  return { machine: m, snapshot: takeSnapshot(m), bootInsns: m.icount(), bootMs: performance.now() - t0, log: r.log, cpus };
 }
 
 function runUntilIdle(m: Machine): void {
   for (let k = 0; k < 200; k++) {
     const r = m.run(100_000);
     if (r.reason !== Stop.Budget) break;
-    if (m.cpu.halted) break;
+    if (m.cpus.every((c) => c.halted)) break;
   }
 }
 
@@ -82,6 +92,8 @@ export interface KvmRunRequest {
   fsflip?: boolean;
   /** the VMM skips its own checks between runs */
   nochecks?: boolean;
+  /** the VMM moves its thread to the next CPU before every Nth KVM_RUN (sched_setaffinity) */
+  migrate?: number;
   /** KVM_RUNs not measured at the start (the first ones set up the MMU, the vcpu, ...) */
   warmup?: number;
   /** kvm_amd module parameters */
@@ -98,6 +110,10 @@ export interface RunPhases {
   /** with `ledger`: the cost ledger (src/cost/ledger.ts) at the four points */
   ledger?: { entry: Float64Array; pre: Float64Array; post: Float64Array; exit: Float64Array };
   vmruns: number; instructions: number; hostInstructions: number; serializing: number; msrAccesses: number;
+  /** with more than one CPU (linuxhost-smp.ts): the CPU the run was on, and the whole
+   * kvm_vcpu_ioctl (around kvm_arch_vcpu_ioctl_run, which does vcpu_load and vcpu_put) on its cycle counter */
+  cpu?: number;
+  ioctl?: { entry: number; exit: number };
 }
 
 export interface KvmRunResult {
@@ -128,12 +144,13 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
   const t0 = performance.now();
   const m = b.machine;
   const c = m.cpu;
+  const smp = m.cpus.length > 1;
   const key = `${rq.design} ${rq.modparams ?? ''} ${rq.profile?.name ?? 'unit'}`;
   const reuse = b.loaded?.key === key ? b.loaded : null;
   backTo(m, reuse !== null ? reuse.snapshot : b.snapshot);
-  c.setCostProfile(rq.profile ?? null);
-  c.flushCodeCache();
-  const i0 = c.icount;
+  m.setCostProfile(rq.profile ?? null);
+  for (const x of m.cpus) x.flushCodeCache();
+  const i0 = m.icount();
   const budgetEnd = i0 + (rq.maxInsns ?? 2_000_000_000);
   const line1 = [`design=${rq.design}`];
   if (rq.modparams) line1.push(`modparams=${rq.modparams.replace(/ /g, ',')}`);
@@ -142,6 +159,7 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
   if (rq.uexits !== undefined) words.push(`uexits=${rq.uexits}`);
   if (rq.fsflip) words.push('fsflip');
   if (rq.nochecks) words.push('nochecks');
+  if (rq.migrate !== undefined && rq.migrate > 0) words.push(`migrate=${rq.migrate}`);
   const dec = new TextDecoder();
   let text = reuse !== null ? reuse.text : '';
   m.uart.onTx = (byte) => { text += dec.decode(new Uint8Array([byte]), { stream: true }); };
@@ -151,7 +169,7 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
     m.uart.queueInput(line1.join(' ') + '\n');
     while (!textNow().includes(MODULES_LOADED)) {
       const r = m.run(1_000_000);
-      if (stopped(r.reason, c, budgetEnd) || /RESULT fail/.test(textNow())) return failed(rq, textNow(), r.reason, c.icount - i0, t0);
+      if (stopped(r.reason, m, budgetEnd) || /RESULT fail/.test(textNow())) return failed(rq, textNow(), r.reason, m.icount() - i0, t0);
     }
     b.loaded = { key, snapshot: takeSnapshot(m), text };
   }
@@ -159,6 +177,8 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
   const loaded: LoadedModule[] = [{ name: 'kvm', ko: mods.kvm }, { name: 'kvm_amd', ko: mods.kvmAmd }];
   const syms = kernelSymbols(kernelMap, loaded, sections);
   const entry = syms.table.require('kvm_arch_vcpu_ioctl_run');
+  // with more than one CPU the thread is followed from kvm_vcpu_ioctl (KVM_RUN) on any CPU
+  const ioctlEntry = smp ? syms.table.require('kvm_vcpu_ioctl') : -1;
 
   // 2. probes, then the run
   const warmup = rq.warmup ?? Math.min(3, Math.max(0, rq.iterations - 1));
@@ -166,11 +186,19 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
   const runs: RunPhases[] = [];
   let calls = 0;
   let atEntry = false;
-  c.countSerializing = true;
-  c.setLedger(rq.ledger ? new Float64Array(LEDGER_SIZE) : null);
-  c.setBreakpoints(new Set([entry]), (cpu) => {
-    if (++calls > warmup) { atEntry = true; cpu.stopReason = Stop.Exception; }
-  });
+  for (const x of m.cpus) {
+    x.countSerializing = true;
+    x.setLedger(rq.ledger ? new Float64Array(LEDGER_SIZE) : null);
+    if (smp) {
+      x.setBreakpoints(new Set([ioctlEntry]), (cpu) => {
+        if (cpu.rl[6] === KVM_RUN_IOCTL && cpu.rh[6] === 0 && ++calls > warmup) { atEntry = true; cpu.stopReason = Stop.Exception; }
+      });
+    } else {
+      x.setBreakpoints(new Set([entry]), (cpu) => {
+        if (++calls > warmup) { atEntry = true; cpu.stopReason = Stop.Exception; }
+      });
+    }
+  }
   m.uart.queueInput(words.join(' ') + '\n');
   let reason = Stop.None;
   for (;;) {
@@ -178,17 +206,22 @@ export function runKvmHost(b: KvmHostBoot, kernelMap: SymbolTable, mods: ModuleF
     reason = r.reason;
     if (atEntry) {
       // the first measured KVM_RUN: step from here to the end of the last one
-      c.setBreakpoints(null);
-      stepMeasured(m, entry, rq.iterations - warmup, runs, profile, budgetEnd);
+      for (const x of m.cpus) x.setBreakpoints(null);
+      if (smp) stepMeasuredSmp(m, ioctlEntry, entry, rq.iterations - warmup, runs, profile, budgetEnd);
+      else stepMeasured(m, entry, rq.iterations - warmup, runs, profile, budgetEnd);
       atEntry = false;
       continue;
     }
-    if (reason !== Stop.Budget || c.icount >= budgetEnd) break;
+    if (reason !== Stop.Budget || m.icount() >= budgetEnd) break;
+    // a panicked kernel only spins from here
+    if (text.includes('Kernel panic - not syncing')) break;
   }
-  c.setBreakpoints(null);
-  c.setLedger(null);
-  c.countSerializing = false;
-  return { ...parseKvmHostOutput(text), request: rq, status: describeStop(reason, m), runs, profile, instructions: c.icount - i0, ms: performance.now() - t0 };
+  for (const x of m.cpus) {
+    x.setBreakpoints(null);
+    x.setLedger(null);
+    x.countSerializing = false;
+  }
+  return { ...parseKvmHostOutput(text), request: rq, status: text.includes('Kernel panic - not syncing') ? 'kernel panic' : describeStop(reason, m), runs, profile, instructions: m.icount() - i0, ms: performance.now() - t0 };
 }
 
 /** put the machine back to a snapshot: restored if it is its latest, adopted otherwise */
@@ -196,8 +229,8 @@ function backTo(m: Machine, s: Snapshot): void {
   try { restoreSnapshot(m, s); } catch { adoptSnapshot(m, s); }
 }
 
-function stopped(reason: Stop, c: Cpu, end: number): boolean {
-  return reason !== Stop.Budget || c.icount >= end;
+function stopped(reason: Stop, m: Machine, end: number): boolean {
+  return reason !== Stop.Budget || m.icount() >= end;
 }
 
 function describeStop(reason: Stop, m: Machine): string {

@@ -7,7 +7,13 @@
 
 import type { Mutant } from './verify-mutants.js';
 
-export type LinuxMutant = Pick<Mutant, 'name' | 'broken' | 'caughtBy' | 'expect' | 'equivalentOn'> & { base: string };
+export type LinuxMutant = Pick<Mutant, 'name' | 'broken' | 'caughtBy' | 'expect' | 'equivalentOn'> & {
+  base: string;
+  /** what the mistake needs to run at all: Linux booted with nofsgsbase (`--no-fsgsbase`), or a
+   * vCPU that moves between CPUs (two CPUs and migrate=N: bench --host linux --cpus 2 --migrate N,
+   * not verify yet). `--mutants` without names leaves out those whose condition does not hold. */
+  needs?: 'nofsgsbase' | 'migration';
+};
 
 export const LINUX_MUTANTS: readonly LinuxMutant[] = [
   {
@@ -50,7 +56,22 @@ export const LINUX_MUTANTS: readonly LinuxMutant[] = [
     name: 'msr-no-kernel-gs-base', base: 'msr', broken: 'MSR_KERNEL_GS_BASE not saved and restored around the guest',
     caughtBy: ['user-state', 'entry-gs'], expect: 'SYSRET\'s SWAPGS gives the VMM the guest\'s KERNEL_GS_BASE as GS base',
   },
+  {
+    name: 'wrgsbase-wrmsr-no-edx', base: 'wrgsbase', needs: 'nofsgsbase',
+    broken: 'the WRMSR fallback after #VMEXIT (no FSGSBASE) passes only EAX: MSR_GS_BASE gets the guest\'s EDX as its high half',
+    caughtBy: ['host-c', 'percpu-access', 'no-crash'], expect: 'with FSGSBASE off, the kernel runs on a GS base that is not the per-cpu base after #VMEXIT; with it on, WRGSBASE runs instead and the mutant passes',
+  },
+  {
+    name: 'wrgsbase-gs-once', base: 'wrgsbase', needs: 'migration',
+    broken: 'the kernel GS base restored after #VMEXIT is looked up on the vCPU\'s first entry only (the first CPU\'s per-cpu base)',
+    caughtBy: ['host-c', 'percpu-access', 'no-crash'], expect: 'once the vCPU thread has moved to another CPU, the kernel runs there on the first CPU\'s per-cpu area after every #VMEXIT',
+  },
 ];
+
+/** the mutants `--mutants` runs by default on this machine */
+export function defaultLinuxMutants(o: { fsgsbase: boolean; migration: boolean }): string[] {
+  return LINUX_MUTANTS.filter((m) => m.needs === undefined || (m.needs === 'nofsgsbase' && !o.fsgsbase) || (m.needs === 'migration' && o.migration)).map((m) => m.name);
+}
 
 export function findLinuxMutant(name: string): LinuxMutant | undefined {
   return LINUX_MUTANTS.find((m) => m.name === name);

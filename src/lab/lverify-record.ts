@@ -69,6 +69,8 @@ export interface LinuxUnitSpec {
   runs?: number;
   /** the CPU clears a segment's base on a null selector load (from the module load on) */
   nullClearsBase?: boolean;
+  /** the VMM moves its thread to the next CPU every N KVM_RUNs (migrate=N; 0: never) */
+  migrate?: number;
 }
 
 /** the VMM stopped before the KVM_RUN the window was to start at; `reached` KVM_RUNs had begun */
@@ -130,10 +132,12 @@ export class LinuxUnit implements ReplayUnit {
   private readonly entry: number;
   private text = '';
 
-  constructor(bootSnap: Snapshot, memSize: number, kernelMap: SymbolTable, mods: ModulePair, readonly spec: LinuxUnitSpec) {
+  constructor(bootSnap: Snapshot, memSize: number, kernelMap: SymbolTable, mods: ModulePair, readonly spec: LinuxUnitSpec, cpus = 1) {
     const t0 = performance.now();
     const out = this.out;
-    const m = new Machine({ memSize });
+    // the recording and the replays follow CPU 0 (verify-inject.ts): one CPU only here
+    if (cpus !== 1) throw new Error(`${spec.design}/${spec.workload}: verify --host linux records one CPU (--cpus ${cpus} is not done)`);
+    const m = new Machine({ memSize, cpus });
     this.m = m;
     adoptSnapshot(m, bootSnap);
     const c = m.cpu;
@@ -169,7 +173,7 @@ export class LinuxUnit implements ReplayUnit {
     c.setBreakpoints(new Set([entry]), (cpu) => {
       if (cpu.rl[0] === SYS_IOCTL && cpu.rh[0] === 0 && cpu.rl[6] === KVM_RUN && cpu.rh[6] === 0 && ++calls === nth) { atEntry = true; cpu.stopReason = Stop.Exception; }
     });
-    m.uart.queueInput(`workload=${spec.workload} iterations=${nth + this.runs + 2} nochecks fsflip\n`);
+    m.uart.queueInput(`workload=${spec.workload} iterations=${nth + this.runs + 2} nochecks fsflip${(spec.migrate ?? 0) > 0 ? ` migrate=${spec.migrate}` : ''}\n`);
     const runEnd = c.icount + RUN_BUDGET;
     while (!atEntry) {
       const r = m.run(1_000_000);

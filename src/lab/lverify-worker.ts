@@ -19,7 +19,7 @@ try {
 
 port.on('message', (j: LinuxJob) => {
   const result = ctx instanceof Error
-    ? errorUnit(j.design, j.workload, true, ctx.message, findLinuxMutant)
+    ? errorUnit(j.design, j.workload, j.fsgsbase !== false, ctx.message, findLinuxMutant)
     : runLinuxUnit(ctx, j, (done, total) => port.postMessage({ type: 'progress', id: j.id, done, total } satisfies LinuxWorkerMessage));
   port.postMessage({ type: 'result', id: j.id, result } satisfies LinuxWorkerMessage);
 });

@@ -136,7 +136,7 @@ export function initLinux(): void {
       return;
     }
     const m = manifest;
-    const fits = m.snapshots.filter((s) => s.current && s.cmdline === KVMHOST_CMDLINE && s.memSize !== null);
+    const fits = m.snapshots.filter((s) => s.current && s.cmdline === KVMHOST_CMDLINE && s.cpus === 1 && s.memSize !== null);
     snapshot = fits.find((s) => s.source === __WS_EMULATOR_SOURCE__);
     if (m.designs.join() !== shownDesigns) {
       shownDesigns = m.designs.join();

@@ -24,7 +24,7 @@ declare const __WS_EMULATOR_SOURCE__: string | null;
 /** a boot snapshot as the server's /linux/manifest.json describes it */
 export interface SnapshotInfo {
   name: string; url: string; bytes: number; bootInsns: number | null; bootMs: number | null;
-  source: string | null; cmdline: string | null; memSize: number | null; current: boolean;
+  source: string | null; cmdline: string | null; memSize: number | null; cpus: number; current: boolean;
 }
 
 export interface LinuxBenchMsg {
