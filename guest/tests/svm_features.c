@@ -309,24 +309,24 @@ static void vnmi(void) {
  * sets V_NMI_MASK"), so a pending virtual NMI waits for the handler's IRET; without vNMI an
  * injected NMI blocks nothing (15.20). First the handler ends the run at once (no IRET): one NMI,
  * both bits still set; then it returns by IRET: the pending one follows, and both bits clear. */
-static void vnmi_eventinj(void) {
-  if (!svm_begin(SVMF_VNMI)) return;
+/* one run: an NMI injected by EVENTINJ with a virtual NMI pending */
+static int vnmi_inject_run(void) {
   g_ev.count = 0;
   vmcb_init(vmcb, (u64)g_nops);
   VMCB32(vmcb, VMCB_INT_CTL) = V_NMI_ENABLE | V_NMI_PENDING;
   VMCB32(vmcb, VMCB_EVENTINJ) = EV_VALID | EV_TYPE_NMI | NMI;
   svm_run(vmcb);
-  if (!expect_exit(vmcb, EXIT_VMMCALL)) return;
+  return expect_exit(vmcb, EXIT_VMMCALL);
+}
+
+static void vnmi_eventinj(void) {
+  if (!svm_begin(SVMF_VNMI)) return;
+  if (!vnmi_inject_run()) return;
   CHECK_EQ(g_ev.count, 1);
   CHECK_EQ(g_ev.vector, NMI);
   CHECK_EQ(VMCB32(vmcb, VMCB_INT_CTL) & (V_NMI_PENDING | V_NMI_BLOCKING), V_NMI_PENDING | V_NMI_BLOCKING);
   guest_return_on(NMI);
-  g_ev.count = 0;
-  vmcb_init(vmcb, (u64)g_nops);
-  VMCB32(vmcb, VMCB_INT_CTL) = V_NMI_ENABLE | V_NMI_PENDING;
-  VMCB32(vmcb, VMCB_EVENTINJ) = EV_VALID | EV_TYPE_NMI | NMI;
-  svm_run(vmcb);
-  if (!expect_exit(vmcb, EXIT_VMMCALL)) return;
+  if (!vnmi_inject_run()) return;
   CHECK_EQ(g_ev.count, 2);
   CHECK_EQ(VMCB32(vmcb, VMCB_INT_CTL) & (V_NMI_PENDING | V_NMI_BLOCKING), 0);
 }
