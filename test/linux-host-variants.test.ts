@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { kvmHostCmdline, runKvmHost, type KvmHostBoot, type KvmRunRequest } from '../src/lab/linuxhost.js';
 import { cachedKvmHostBoot } from '../src/lab/linuxhost-cache.js';
 import { parseSystemMap } from '../src/lab/sysmap.js';
-import { linuxHostFiles } from '../src/lab/linuxbench.js';
+import { linuxHostFiles } from '../src/lab/linuxbench-files.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const files = linuxHostFiles(ROOT);
