@@ -160,7 +160,7 @@ export function addVerifyCommand(program: Command, done: (code: number) => void)
     .option('--null-clears-base', 'a null selector load clears the segment base (Intel, and AMD parts with NullSelectClearsBase)')
     .option('--json <file>', 'write the full results as JSON')
     .option('--image <path>', 'host image (default build/host/host.elf)')
-    .option('--cpus <n>', 'CPUs in the machine (the host runs on CPU 0; snapshots cover every CPU)', '1')
+    .option('--cpus <n>', 'CPUs in the machine (the mini host runs on CPU 0; snapshots cover every CPU; --host linux: Linux on n CPUs, its own boot snapshot)', '1')
     .option('--migrate <n>', 'with --cpus 2: the VMM moves to the other CPU every n KVM_RUNs; the window holds migrations and boundaries of both CPUs (--mutants then includes the migration mutants)')
     .action(async (opts: VerifyCliOpts) => { done(await verifyCommand(opts)); });
 }
