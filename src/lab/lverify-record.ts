@@ -32,7 +32,7 @@
  * checked against its own facts: __per_cpu_offset[k], the TSS its TR holds (the per-cpu
  * cpu_tss_rw), its entry, IRQ and IST stacks, its host save area, and the task stacks the
  * recording saw in the per-cpu cpu_current_top_of_stack (the VMM's thread, which moves, the
- * idle tasks, the stopper thread that moves it).
+ * idle tasks, the kernel threads that ran).
  */
 
 import { Machine } from '../machine/machine.js';

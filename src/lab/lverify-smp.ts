@@ -12,7 +12,7 @@
  * instructions and #VMEXITs since the snapshot say where on that CPU it is (what a replay
  * checks), the machine's say how to get there again (what a replay runs). Boundaries inside a
  * KVM_RUN ioctl (entry to the return to ring 3, the guest included) are the ones tried; the
- * other CPU's work meanwhile (idle, timer interrupts, the stopper thread that moves the VMM's
+ * other CPU's work meanwhile (idle, timer interrupts, the kernel threads that move the VMM's
  * thread) and the VMM between the ioctls are recorded but not tried.
  *
  * The task stacks: at every step, each CPU's per-cpu cpu_current_top_of_stack (read at its
