@@ -32,8 +32,17 @@ const OFF_CLEAN = 'wrgsbase';
 const OFF_MUTANT = 'wrgsbase-wrmsr-no-edx';
 const OFF_STRIDE = 97;
 const missingOff = [OFF_CLEAN, OFF_MUTANT].flatMap((d) => ['kvm.ko', 'kvm-amd.ko'].map((m) => join(ROOT, '.cache', 'kvm', d, m))).filter((p) => !existsSync(p));
+// two CPUs, the VMM moving its thread to the other one before every KVM_RUN (its own boot
+// snapshot): the recording follows the ioctls across CPUs; the mutant's GS base after #VMEXIT is
+// the first CPU's per-cpu base, wrong once the vCPU has moved
+const SMP_CLEAN = 'wrgsbase';
+const SMP_MUTANT = 'wrgsbase-gs-once';
+const SMP_STRIDE = 397;
+const missingSmp = [SMP_CLEAN, SMP_MUTANT].flatMap((d) => ['kvm.ko', 'kvm-amd.ko'].map((m) => join(ROOT, '.cache', 'kvm', d, m))).filter((p) => !existsSync(p));
 
-interface Unit { design: string; mutant: boolean; boundaries: number; complete: boolean; error?: string; reference: { invariant: string; at: string }[]; kinds: { kind: string; tried: number; violating: number; undelivered: number; first?: { violations: { invariant: string; at: string; insn: string }[] } }[] }
+interface Unit { design: string; mutant: boolean; boundaries: number; complete: boolean; error?: string; startRun?: number; migrations?: number;
+  perCpu?: { cpu: number; boundaries: number; inRun: number; tried: number; exits: number }[];
+  reference: { invariant: string; at: string; what?: string; got?: string; want?: string; cpu?: number }[]; kinds: { kind: string; tried: number; violating: number; undelivered: number; first?: { violations: { invariant: string; at: string; insn: string }[] } }[] }
 
 if (missing.length > 0) {
   const msg = `linux-verify: ${missing[0]} is missing; run npm run linux`;
@@ -107,6 +116,53 @@ if (missing.length > 0) {
         expect(mutant.error, r.stdout).toBeUndefined();
         expect(mutant.reference.some((v) => ['host-c', 'percpu-access', 'no-crash'].includes(v.invariant)), r.stdout).toBe(true);
         expect(out.verdicts.map((v) => [v.design, v.ok])).toEqual([[OFF_CLEAN, true], [OFF_MUTANT, true]]);
+        expect(r.status).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 600_000);
+
+    it.skipIf(missingSmp.length > 0)(`with two CPUs and the vCPU moving: finds ${SMP_CLEAN} clean and catches ${SMP_MUTANT}`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'lverify-'));
+      try {
+        const json = join(dir, 'v.json');
+        const r = spawnSync(process.execPath, [BIN, 'verify', '--host', 'linux', '--cpus', '2', '--migrate', '1', '--design', SMP_CLEAN, '--mutants', SMP_MUTANT, '--stride', String(SMP_STRIDE), '--jobs', '2', '--json', json],
+          { encoding: 'utf8', timeout: 540_000, env: { ...process.env, CI: 'true' } });
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+        const out = JSON.parse(readFileSync(json, 'utf8')) as { ok: boolean; options: { cpus?: number; migrate?: number }; units: Unit[]; verdicts: { design: string; ok: boolean }[] };
+        expect(out.options.cpus).toBe(2);
+        expect(out.options.migrate).toBe(1);
+        const clean = out.units.find((u) => u.design === SMP_CLEAN)!;
+        const mutant = out.units.find((u) => u.design === SMP_MUTANT)!;
+        expect(clean.error, r.stdout).toBeUndefined();
+        expect(clean.complete).toBe(true);
+        expect(clean.reference).toEqual([]);
+        // three KVM_RUNs alternating CPUs: two moves, each CPU with KVM_RUN boundaries, #VMEXITs
+        // and replays raising events on it
+        expect(clean.migrations).toBe(2);
+        expect(clean.perCpu!.length).toBe(2);
+        for (const c of clean.perCpu!) {
+          expect(c.inRun, `CPU ${c.cpu}`).toBeGreaterThan(2000);
+          expect(c.exits, `CPU ${c.cpu}`).toBeGreaterThan(0);
+          expect(c.tried, `CPU ${c.cpu}`).toBeGreaterThan(0);
+        }
+        for (const k of clean.kinds) {
+          expect(k.tried).toBeGreaterThan(20);
+          expect(k.violating, `${SMP_CLEAN} ${k.kind}`).toBe(0);
+          expect(k.undelivered, `${SMP_CLEAN} ${k.kind}`).toBe(0);
+        }
+        // the mutant: the first #VMEXIT on the CPU the vCPU moved to gives the kernel the first
+        // CPU's per-cpu base; C code there runs on it without any event
+        expect(mutant.error, r.stdout).toBeUndefined();
+        const first = mutant.reference[0];
+        expect(first, r.stdout).toBeDefined();
+        expect(first.invariant).toBe('host-c');
+        expect(first.what).toBe('GS base');
+        expect(first.cpu).toBe(1);
+        expect(first.want).toMatch(/CPU 1's per-cpu base/);
+        expect(first.got).not.toBe(first.want!.split(' ')[0]);
+        expect(out.verdicts.map((v) => [v.design, v.ok])).toEqual([[SMP_CLEAN, true], [SMP_MUTANT, true]]);
+        expect(out.ok).toBe(true);
         expect(r.status).toBe(0);
       } finally {
         rmSync(dir, { recursive: true, force: true });

@@ -42,6 +42,9 @@ export interface LinuxVerifyCliOpts {
   nullClearsBase?: boolean;
   /** false: Linux booted with nofsgsbase */
   fsgsbase?: boolean;
+  /** CPUs of the machine (default 1) and the VMM moving its thread every `migrate` KVM_RUNs */
+  cpus?: number;
+  migrate?: number;
 }
 
 function names(s: string, option: string, known: readonly string[], all: readonly string[]): string[] {
@@ -65,6 +68,10 @@ export function formatLinuxVerify(r: LinuxVerifyResult, kinds: readonly string[]
     if (u.error !== undefined) continue;
     out.push(`  ${`${u.design}/${u.workload}`.padEnd(30)} setup ${((u.setup?.instructions ?? 0) / 1e6).toFixed(0).padStart(4)} M insns ${((u.setup?.ms ?? 0) / 1000).toFixed(1).padStart(5)} s; ` +
       `${u.instructions} instructions; ${u.functions ?? 0} functions; ${u.replays} replays; ${(u.ms / 1000).toFixed(1)} s`);
+    if (u.perCpu !== undefined) {
+      out.push(`  ${''.padEnd(30)} from KVM_RUN #${u.startRun ?? '?'}, ${u.migrations ?? 0} migration${u.migrations === 1 ? '' : 's'}; ` +
+        u.perCpu.map((c) => `CPU ${c.cpu}: ${c.boundaries} boundaries, ${c.inRun} in KVM_RUNs, ${c.tried} replays, ${c.exits} #VMEXITs`).join('; '));
+    }
   }
   out.push('');
   const findings = formatFindings(r.units, 10, findLinuxMutant);
@@ -83,7 +90,7 @@ export async function verifyLinuxCommand(o: LinuxVerifyCliOpts): Promise<number>
   const mutantNames = LINUX_MUTANTS.map((m) => m.name);
   const designs = names(o.design, '--design', [...LINUX_DESIGNS, ...EXTRA_DESIGNS, ...mutantNames], LINUX_DESIGNS);
   if (o.mutants !== undefined && o.mutants !== false) {
-    const byDefault = defaultLinuxMutants({ fsgsbase: o.fsgsbase !== false, migration: false });
+    const byDefault = defaultLinuxMutants({ fsgsbase: o.fsgsbase !== false, migration: (o.cpus ?? 1) > 1 && (o.migrate ?? 0) > 0 });
     const ms = o.mutants === true ? byDefault : names(o.mutants, '--mutants', mutantNames, byDefault);
     for (const m of ms) if (!designs.includes(m)) designs.push(m);
   }
@@ -107,14 +114,16 @@ export async function verifyLinuxCommand(o: LinuxVerifyCliOpts): Promise<number>
       progress.update(p.unitsDone, p.units, `${p.done}/${p.total} replays`);
     }
   };
-  const r = await verifyLinux({ files, designs, workloads, kinds: o.kinds, runs: o.runs, stride: o.stride, jobs: o.jobs, nullClearsBase: o.nullClearsBase, fsgsbase: o.fsgsbase }, onProgress);
+  const cpus = o.cpus ?? 1;
+  const migrate = o.migrate ?? 0;
+  const r = await verifyLinux({ files, designs, workloads, kinds: o.kinds, runs: o.runs, stride: o.stride, jobs: o.jobs, nullClearsBase: o.nullClearsBase, fsgsbase: o.fsgsbase, ...(cpus > 1 ? { cpus, migrate } : {}) }, onProgress);
   const nRuns = r.units.find((u) => u.runs > 0)?.runs ?? 0;
   const stride = o.stride ?? 1;
   const head = `worldswitch verify --host linux: ${o.kinds.join(', ')} at every ${stride === 1 ? '' : `${stride}th `}instruction boundary of ${nRuns} consecutive KVM_RUN${nRuns === 1 ? '' : 's'} ` +
-    `(each from the ioctl's SYSCALL entry to the VMM's next instruction) on Debian's Linux 6.1 with each design's kvm.ko + kvm-amd.ko, workload${workloads.length > 1 ? 's' : ''} ${workloads.join(', ')}${o.fsgsbase === false ? ', FSGSBASE off (Linux booted with nofsgsbase)' : ''}${o.nullClearsBase === true ? ', null selector loads clear the base' : ''}`;
+    `(each from the ioctl's SYSCALL entry to the VMM's next instruction) on Debian's Linux 6.1 with each design's kvm.ko + kvm-amd.ko, workload${workloads.length > 1 ? 's' : ''} ${workloads.join(', ')}${cpus > 1 ? `; ${cpus} CPUs${migrate > 0 ? `, the VMM moving its thread to the next CPU every ${migrate} KVM_RUN${migrate === 1 ? '' : 's'}` : ''}, events raised on the CPU each boundary belongs to` : ''}${o.fsgsbase === false ? ', FSGSBASE off (Linux booted with nofsgsbase)' : ''}${o.nullClearsBase === true ? ', null selector loads clear the base' : ''}`;
   process.stdout.write(formatLinuxVerify(r, o.kinds, head) + '\n');
   if (o.json !== undefined) {
-    writeOutput(o.json, '--json', JSON.stringify({ host: 'linux', options: { designs, workloads, kinds: o.kinds, stride, runs: nRuns, nullClearsBase: o.nullClearsBase === true, fsgsbase: o.fsgsbase !== false }, invariants: INVARIANTS, mutants: LINUX_MUTANTS, ...r }, null, 2) + '\n');
+    writeOutput(o.json, '--json', JSON.stringify({ host: 'linux', options: { designs, workloads, kinds: o.kinds, stride, runs: nRuns, nullClearsBase: o.nullClearsBase === true, fsgsbase: o.fsgsbase !== false, ...(cpus > 1 ? { cpus, migrate } : {}) }, invariants: INVARIANTS, mutants: LINUX_MUTANTS, ...r }, null, 2) + '\n');
   }
   return r.ok ? 0 : 1;
 }

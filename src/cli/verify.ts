@@ -63,12 +63,14 @@ export async function verifyCommand(o: VerifyCliOpts): Promise<number> {
   if (o.kinds !== undefined) o.events = o.kinds;
   if (host === 'linux') {
     if (o.image !== undefined) throw new UserError('--image: not with --host linux (the kernel and modules come from .cache)');
-    if (o.cpus !== undefined && o.cpus !== '1') throw new UserError('--cpus: not with verify --host linux yet (the recording follows one CPU); bench --host linux --cpus 2 --migrate N runs the VMM\'s and the kernel\'s checks on two CPUs');
+    const lcpus = parseCpus(o.cpus ?? '1');
+    const lmigrate = intArg(o.migrate, '--migrate', 0, 1000) ?? 0;
+    if (lmigrate > 0 && lcpus < 2) throw new UserError('--migrate needs --cpus 2 or more');
     const kinds = list(o.events, '--kinds', EVENT_KINDS, EVENT_KINDS) as EventKind[];
     return verifyLinuxCommand({
       design: o.design, mutants: o.mutants, workload: o.workload, kinds, json: o.json,
       jobs: intArg(o.jobs, '--jobs', 1, 256), stride: intArg(o.stride, '--stride', 1, 1_000_000), runs: intArg(o.runs, '--runs', 1, 50),
-      nullClearsBase: o.nullClearsBase === true, fsgsbase: o.fsgsbase,
+      nullClearsBase: o.nullClearsBase === true, fsgsbase: o.fsgsbase, cpus: lcpus, migrate: lmigrate,
     });
   }
   const cpus = parseCpus(o.cpus ?? '1');
@@ -158,7 +160,7 @@ export function addVerifyCommand(program: Command, done: (code: number) => void)
     .option('--null-clears-base', 'a null selector load clears the segment base (Intel, and AMD parts with NullSelectClearsBase)')
     .option('--json <file>', 'write the full results as JSON')
     .option('--image <path>', 'host image (default build/host/host.elf)')
-    .option('--cpus <n>', 'CPUs in the machine (the host runs on CPU 0; snapshots cover every CPU)', '1')
+    .option('--cpus <n>', 'CPUs in the machine (the mini host runs on CPU 0; snapshots cover every CPU; --host linux: Linux on n CPUs, its own boot snapshot)', '1')
     .option('--migrate <n>', 'with --cpus 2: the VMM moves to the other CPU every n KVM_RUNs; the window holds migrations and boundaries of both CPUs (--mutants then includes the migration mutants)')
     .action(async (opts: VerifyCliOpts) => { done(await verifyCommand(opts)); });
 }

@@ -24,6 +24,15 @@
  * The `intr` kind raises IRQ_WORK_VECTOR (0xf6): Linux has a handler for it
  * (sysvec_irq_work, found through the IDT) that does nothing when no work is queued, so the
  * event itself changes nothing an invariant looks at.
+ *
+ * More than one CPU (`cpus`; the VMM moving its thread to the next CPU every `migrate`
+ * KVM_RUNs): the recording steps the whole machine and follows the KVM_RUN ioctls onto
+ * whichever CPU runs them (lverify-smp.ts, as verify-record.ts does for the mini host); each
+ * boundary belongs to the CPU that runs next, an event is raised on that CPU, and each CPU is
+ * checked against its own facts: __per_cpu_offset[k], the TSS its TR holds (the per-cpu
+ * cpu_tss_rw), its entry, IRQ and IST stacks, its host save area, and the task stacks the
+ * recording saw in the per-cpu cpu_current_top_of_stack (the VMM's thread, which moves, the
+ * idle tasks, the kernel threads that ran).
  */
 
 import { Machine } from '../machine/machine.js';
@@ -34,14 +43,15 @@ import { V } from '../svm/vmcb.js';
 import { adoptSnapshot, restoreSnapshot, takeSnapshot, type Snapshot } from './snapshot.js';
 import type { SymbolTable } from './symbols.js';
 import { kernelSymbols, parseModuleSections, type KernelSymbols } from './kmod.js';
-import { Bp, Checker, readCpuSet, readVmcbSet, SET_WORDS, type HostFacts, type StackRange } from './verify-invariants.js';
+import { Bp, Checker, readCpuSet, readVmcbSet, SET_WORDS, type CpuFacts, type HostFacts, type StackRange } from './verify-invariants.js';
 import { latin1, Mode, type Path } from './verify-record.js';
-import { LinuxDescriber, readLinear32, readLinear64 } from './lverify-describe.js';
+import { LinuxDescriber, readLinear32, readLinear64, translateLinear } from './lverify-describe.js';
+import { recordSmp } from './lverify-smp.js';
 import type { ReplayUnit } from './verify-inject.js';
 
 /** the ioctl system call and the KVM_RUN request (_IO(KVMIO, 0x80)) */
-const SYS_IOCTL = 16;
-const KVM_RUN = 0xae80;
+export const SYS_IOCTL = 16;
+export const KVM_RUN = 0xae80;
 const MODULES_LOADED = 'kvmhost: modules loaded';
 /** Linux's IRQ_WORK_VECTOR (arch/x86/include/asm/irq_vectors.h) */
 export const LINUX_INTR_VECTOR = 0xf6;
@@ -124,6 +134,8 @@ export class LinuxUnit implements ReplayUnit {
   readonly syms: KernelSymbols;
   readonly intrVector = LINUX_INTR_VECTOR;
   readonly replayBudget: number;
+  /** more than one CPU: replay budgets count the machine's instructions (CPU 0 may idle) */
+  readonly machineBudget: boolean;
   /** function entries checked (kernel + modules) */
   readonly functions: number;
   /** instructions and host milliseconds of the module load and the run to the snapshot */
@@ -135,16 +147,20 @@ export class LinuxUnit implements ReplayUnit {
   constructor(bootSnap: Snapshot, memSize: number, kernelMap: SymbolTable, mods: ModulePair, readonly spec: LinuxUnitSpec, cpus = 1) {
     const t0 = performance.now();
     const out = this.out;
-    // the recording and the replays follow CPU 0 (verify-inject.ts): one CPU only here
-    if (cpus !== 1) throw new Error(`${spec.design}/${spec.workload}: verify --host linux records one CPU (--cpus ${cpus} is not done)`);
     const m = new Machine({ memSize, cpus });
     this.m = m;
     adoptSnapshot(m, bootSnap);
     const c = m.cpu;
-    if (spec.nullClearsBase === true) c.nullSelClearsBase = true;
-    c.setCostProfile(null);
-    c.flushCodeCache();
-    const i0 = c.icount;
+    const multi = m.cpus.length > 1;
+    this.machineBudget = multi;
+    // instructions so far: CPU 0's with one CPU, the machine's with more
+    const count = multi ? () => m.icount() : () => c.icount;
+    for (const x of m.cpus) {
+      if (spec.nullClearsBase === true) x.nullSelClearsBase = true;
+      x.setCostProfile(null);
+      x.flushCodeCache();
+    }
+    const i0 = count();
     m.uart.onTx = (b) => { out.push(b); };
     const nth = spec.kvmRun ?? 3;
     this.startRun = nth;
@@ -153,10 +169,10 @@ export class LinuxUnit implements ReplayUnit {
 
     // 1. the modules
     m.uart.queueInput(`design=${spec.design}\n`);
-    const loadEnd = c.icount + LOAD_BUDGET;
+    const loadEnd = count() + LOAD_BUDGET;
     while (!this.console().includes(MODULES_LOADED)) {
       const r = m.run(2_000_000);
-      if (r.reason !== Stop.Budget || c.icount >= loadEnd || /RESULT fail/.test(this.text)) {
+      if (r.reason !== Stop.Budget || count() >= loadEnd || /RESULT fail/.test(this.text)) {
         throw new Error(`${what}: the modules did not load (${Stop[r.reason]}): ${this.tail()}`);
       }
     }
@@ -170,54 +186,67 @@ export class LinuxUnit implements ReplayUnit {
     this.entry = entry;
     let calls = 0;
     let atEntry = false;
-    c.setBreakpoints(new Set([entry]), (cpu) => {
-      if (cpu.rl[0] === SYS_IOCTL && cpu.rh[0] === 0 && cpu.rl[6] === KVM_RUN && cpu.rh[6] === 0 && ++calls === nth) { atEntry = true; cpu.stopReason = Stop.Exception; }
-    });
+    // the CPU the VMM's thread makes that KVM_RUN on
+    let vmmCpu = 0;
+    for (const x of m.cpus) {
+      x.setBreakpoints(new Set([entry]), (cpu) => {
+        if (cpu.rl[0] === SYS_IOCTL && cpu.rh[0] === 0 && cpu.rl[6] === KVM_RUN && cpu.rh[6] === 0 && ++calls === nth) { atEntry = true; vmmCpu = cpu.apicId; cpu.stopReason = Stop.Exception; }
+      });
+    }
     m.uart.queueInput(`workload=${spec.workload} iterations=${nth + this.runs + 2} nochecks fsflip${(spec.migrate ?? 0) > 0 ? ` migrate=${spec.migrate}` : ''}\n`);
-    const runEnd = c.icount + RUN_BUDGET;
+    const runEnd = count() + RUN_BUDGET * m.cpus.length;
     while (!atEntry) {
       const r = m.run(1_000_000);
       if (atEntry) break;
       const crash = this.crashLine(this.console());
-      if (r.reason !== Stop.Budget || c.icount >= runEnd || crash !== undefined) {
+      if (r.reason !== Stop.Budget || count() >= runEnd || crash !== undefined) {
         throw new NotReached(`${what}: the VMM did not reach KVM_RUN #${nth} (${crash ?? Stop[r.reason]}): ${this.tail()}`, calls);
       }
     }
-    c.setBreakpoints(null);
-    this.setup = { instructions: c.icount - i0, ms: Math.round(performance.now() - t0) };
+    for (const x of m.cpus) x.setBreakpoints(null);
+    this.setup = { instructions: count() - i0, ms: Math.round(performance.now() - t0) };
 
     // 3. the facts, from the kernel's own state
+    const vc = m.cpus[vmmCpu];
     const mem = m.mem;
-    const cr3 = c.cr3;
+    const cr3 = vc.cr3;
     const lin64 = (lin: number, name: string) => {
       const v = readLinear64(mem, cr3, lin);
       if (v === null) throw new Error(`${what}: ${name} (0x${BigInt.asUintN(64, BigInt(lin)).toString(16)}) is not mapped`);
       return v;
     };
-    const percpu = lin64(table.require('__per_cpu_offset'), '__per_cpu_offset[0]');
-    if (percpu !== c.kernelGsBase) {
-      throw new Error(`${what}: KERNEL_GS_BASE at the SYSCALL entry (0x${BigInt.asUintN(64, BigInt(c.kernelGsBase)).toString(16)}) is not __per_cpu_offset[0] (0x${BigInt.asUintN(64, BigInt(percpu)).toString(16)})`);
+    const offsets = table.require('__per_cpu_offset');
+    const percpuOf = (k: number) => lin64(offsets + 8 * k, `__per_cpu_offset[${k}]`);
+    const percpu = percpuOf(vmmCpu);
+    if (percpu !== vc.kernelGsBase) {
+      throw new Error(`${what}: KERNEL_GS_BASE at the SYSCALL entry (0x${BigInt.asUintN(64, BigInt(vc.kernelGsBase)).toString(16)}) is not __per_cpu_offset[${vmmCpu}] (0x${BigInt.asUintN(64, BigInt(percpu)).toString(16)})`);
     }
-    const tss = c.segBase[S.TR];
-    const stacks: StackRange[] = [];
-    // the task's stack: the per-cpu cpu_current_top_of_stack (what entry_SYSCALL_64 loads)
     const topVar = table.get('cpu_current_top_of_stack');
-    const top = topVar !== undefined ? lin64(percpu + topVar, 'cpu_current_top_of_stack') : lin64(tss + 12, 'TSS.sp1');
-    stacks.push({ name: 'task stack', lo: top - THREAD_SIZE, hi: top });
-    // the entry stack (TSS.sp0): where an event from ring 3 lands, before the entry code moves to the task stack
-    const sp0 = lin64(tss + 4, 'TSS.sp0');
-    stacks.push({ name: 'entry stack', lo: sp0 - ENTRY_STACK_SIZE, hi: sp0 });
-    const irqPtr = table.get('hardirq_stack_ptr');
-    if (irqPtr !== undefined) {
-      const top = lin64(percpu + irqPtr, 'hardirq_stack_ptr') + 8;
-      stacks.push({ name: 'IRQ stack', lo: top - IRQ_STACK_SIZE, hi: top });
-    }
-    for (let k = 0; k < 7; k++) {
-      const ist = lin64(tss + 0x24 + 8 * k, `TSS.IST${k + 1}`);
-      if (ist !== 0) stacks.push({ name: `IST${k + 1} stack`, lo: ist - EXCEPTION_STKSZ, hi: ist });
-    }
+    /** CPU k's stacks, from its per-cpu area and the TSS its TR holds */
+    const stacksOf = (k: number, pc: number, tss: number): StackRange[] => {
+      const stacks: StackRange[] = [];
+      // the task's stack: the per-cpu cpu_current_top_of_stack (what entry_SYSCALL_64 loads)
+      const top = topVar !== undefined ? lin64(pc + topVar, 'cpu_current_top_of_stack') : lin64(tss + 12, 'TSS.sp1');
+      stacks.push({ name: 'task stack', lo: top - THREAD_SIZE, hi: top });
+      // the entry stack (TSS.sp0): where an event from ring 3 lands, before the entry code moves to the task stack
+      const sp0 = lin64(tss + 4, 'TSS.sp0');
+      stacks.push({ name: 'entry stack', lo: sp0 - ENTRY_STACK_SIZE, hi: sp0 });
+      const irqPtr = table.get('hardirq_stack_ptr');
+      if (irqPtr !== undefined) {
+        const top = lin64(pc + irqPtr, 'hardirq_stack_ptr') + 8;
+        stacks.push({ name: 'IRQ stack', lo: top - IRQ_STACK_SIZE, hi: top });
+      }
+      for (let j = 0; j < 7; j++) {
+        const ist = lin64(tss + 0x24 + 8 * j, `TSS.IST${j + 1}`);
+        if (ist !== 0) stacks.push({ name: `IST${j + 1} stack`, lo: ist - EXCEPTION_STKSZ, hi: ist });
+      }
+      if (multi) for (const s of stacks) s.name = `CPU ${k}'s ${s.name}`;
+      return stacks;
+    };
+    const tss = vc.segBase[S.TR];
+    const stacks = stacksOf(vmmCpu, percpu, tss);
     // the handler the interrupt vector leads to: asm_sysvec_X in the IDT, its C body sysvec_X
-    const gate = c.idtrBase + this.intrVector * 16;
+    const gate = vc.idtrBase + this.intrVector * 16;
     const g0 = readLinear32(mem, cr3, gate);
     const g1 = readLinear32(mem, cr3, gate + 4);
     const g2 = readLinear32(mem, cr3, gate + 8);
@@ -230,43 +259,74 @@ export class LinuxUnit implements ReplayUnit {
     handlers.add(body);
     for (const s of table.all()) if (s.func && (s.name.startsWith('sysvec_') || s.name === 'common_interrupt')) handlers.add(s.addr);
     const before = new Uint32Array(SET_WORDS);
-    readCpuSet(c, before);
+    readCpuSet(vc, before);
     this.facts = {
       percpu,
-      trSel: c.segSel[S.TR],
+      trSel: vc.segSel[S.TR],
       trBase: tss,
-      trLimit: c.segLimit[S.TR],
+      trLimit: vc.segLimit[S.TR],
       stacks,
       befores: [before],
       runs: this.runs,
-      userReturn: c.rh[1] * TWO32 + (c.rl[1] >>> 0),
+      userReturn: vc.rh[1] * TWO32 + (vc.rl[1] >>> 0),
       vmcb: 0,
       guestPages: [],
       handlers,
       intrVector: this.intrVector,
       cEntryTr: false,
     };
+    if (multi) {
+      // each CPU's own facts: every CPU is in the kernel at the snapshot (the VMM's at the
+      // SYSCALL entry, the others idle or in kernel threads), TR holding its TSS: its
+      // cpu_entry_area's view of its per-cpu cpu_tss_rw (arch/x86/mm/cpu_entry_area.c maps
+      // that page there), so both addresses lead to the same physical page
+      const tssVar = table.require('cpu_tss_rw');
+      this.facts.cpus = m.cpus.map((x, k) => {
+        const pc = percpuOf(k);
+        const t = x.segBase[S.TR];
+        const tp = translateLinear(mem, cr3, t);
+        const want = translateLinear(mem, cr3, pc + tssVar);
+        if (tp === null || tp !== want) throw new Error(`${what}: CPU ${k}'s TR base (0x${BigInt.asUintN(64, BigInt(t)).toString(16)}) does not map its cpu_tss_rw (0x${BigInt.asUintN(64, BigInt(pc + tssVar)).toString(16)})`);
+        const f: CpuFacts = { percpu: pc, trSel: x.segSel[S.TR], trBase: t, trLimit: x.segLimit[S.TR], stacks: stacksOf(k, pc, t) };
+        if (x.vmHsavePa !== 0) f.hsave = x.vmHsavePa;
+        return f;
+      });
+    }
     this.describe = new LinuxDescriber(mem, cr3, syms);
     const checker = new Checker(this.facts, mem);
     this.checker = checker;
-    const svmExitAt = c.svmExitAt;
-    c.svmExitAt = (code, i1lo, i1hi, i2, guestRip, nrip) => {
-      svmExitAt(code, i1lo, i1hi, i2, guestRip, nrip);
-      checker.onExit(c, code);
-    };
-    c.onDeliver = (cpu, vector, kind) => checker.onDeliver(cpu, vector, kind);
-    c.setGsAccessHook((cpu) => checker.onGsAccess(cpu));
+    for (const x of m.cpus) {
+      const svmExitAt = x.svmExitAt;
+      x.svmExitAt = (code, i1lo, i1hi, i2, guestRip, nrip) => {
+        svmExitAt(code, i1lo, i1hi, i2, guestRip, nrip);
+        checker.onExit(x, code);
+      };
+      x.onDeliver = (cpu, vector, kind) => checker.onDeliver(cpu, vector, kind);
+      x.setGsAccessHook((cpu) => checker.onGsAccess(cpu));
+    }
     out.length = 0;
     this.snap = takeSnapshot(m);
-    this.path = this.record();
-    const vmcb = c.svm.vmcb;
+    if (multi) {
+      const tops = topVar === undefined ? [] : this.facts.cpus!.map((f) => translateLinear(mem, cr3, f.percpu + topVar) ?? -1);
+      const r = recordSmp({ m, checker, facts: this.facts, out, entry, runs: this.runs, vmmCpu, topPa: tops, crashLine: (t) => this.crashLine(t), maxPath: MAX_PATH });
+      this.path = r.path;
+      // the task stacks seen on any CPU: a thread (the VMM's) moves between CPUs
+      const seen = [...r.taskTops].sort((a, b) => a - b).map((t) => ({ name: `task stack 0x${BigInt.asUintN(64, BigInt(t)).toString(16)}`, lo: t - THREAD_SIZE, hi: t }));
+      for (const f of this.facts.cpus!) for (const s of seen) if (!f.stacks.some((x) => x.lo === s.lo && x.hi === s.hi)) f.stacks.push(s);
+      if ((spec.migrate ?? 0) > 0 && this.runs > 1 && this.path.complete && (this.path.migrations ?? 0) === 0) {
+        throw new Error(`${what}: no vcpu migration in the ${this.runs} KVM_RUNs recorded (migrate=${spec.migrate}: raise --runs or lower --migrate)`);
+      }
+    } else {
+      this.path = this.record();
+    }
+    const vmcb = m.cpus.find((x) => x.svm.vmcb !== 0)?.svm.vmcb ?? 0;
     restoreSnapshot(m, this.snap);
     this.facts.vmcb = vmcb;
     if (vmcb !== 0) {
       this.facts.guestPages = guestRamPages(mem, read64(mem, vmcb + V.N_CR3));
       readVmcbSet(mem, vmcb, checker.baseline);
     }
-    this.replayBudget = this.path.icount[this.path.n - 1] * 4 + 2_000_000;
+    this.replayBudget = (this.path.gIcount ?? this.path.icount)[this.path.n - 1] * 4 + 2_000_000;
     this.functions = this.placeBreakpoints();
   }
 
@@ -376,11 +436,17 @@ export class LinuxUnit implements ReplayUnit {
     const funcs = this.cFunctions();
     for (const a of funcs) add(a, Bp.CEntry);
     for (const h of facts.handlers) add(h, Bp.Handler);
-    for (let k = 0; k + 1 < path.n; k++) {
-      if ((path.mode[k] & Mode.Guest) === 0 && (path.mode[k + 1] & Mode.Guest) !== 0) add(path.rip[k], Bp.Vmrun);
+    // consecutive boundaries of the same CPU
+    const prev = new Int32Array(this.m.cpus.length).fill(-1);
+    for (let j = 0; j < path.n; j++) {
+      const cpu = path.cpu?.[j] ?? 0;
+      const k = prev[cpu];
+      prev[cpu] = j;
+      if (k < 0) continue;
+      if ((path.mode[k] & Mode.Guest) === 0 && (path.mode[j] & Mode.Guest) !== 0) add(path.rip[k], Bp.Vmrun);
     }
     add(facts.userReturn, Bp.UserReturn);
-    this.m.cpu.setBreakpoints(new Set(roles.keys()), (cpu, lin) => checker.onBreakpoint(cpu, lin));
+    for (const x of this.m.cpus) x.setBreakpoints(new Set(roles.keys()), (cpu, lin) => checker.onBreakpoint(cpu, lin));
     return funcs.length;
   }
 }

@@ -43,6 +43,11 @@ export interface ReplayUnit {
   crashLine?(text: string): string | undefined;
   /** CPU k ends the window where an interrupt waits past it (an idle loop with IF = 0) */
   heldAtEnd?(k: number): boolean;
+  /**
+   * the replay budget counts the whole machine's instructions (default: CPU 0's); for a host
+   * whose CPU 0 may idle in HLT while the window runs on another CPU (Linux with migrate=N)
+   */
+  readonly machineBudget?: boolean;
 }
 
 export interface ViolationOut {
@@ -227,10 +232,11 @@ export class Injector {
       stop = m.run(this.budget).reason;
     } else if (!trace && crashed !== undefined) {
       // in slices, so that a host that has crashed (a panic loops until the budget) ends early
-      const end = c.icount + this.budget;
+      const count = this.unit.machineBudget === true ? () => m.icount() : () => c.icount;
+      const end = count() + this.budget;
       let seen = 0;
-      while (!checker.ended && c.icount < end) {
-        stop = m.run(Math.min(CRASH_SLICE, end - c.icount)).reason;
+      while (!checker.ended && count() < end) {
+        stop = m.run(Math.min(CRASH_SLICE, end - count())).reason;
         if (stop !== Stop.Budget) break;
         const out = this.unit.out;
         if (out.length !== seen) {

@@ -104,7 +104,9 @@ export function formatTable(units: UnitResult[], kinds: readonly string[] = EVEN
   lines.push(` KVM_RUNs (ring 3 and its other system calls), plus any a --stride skipped; ${kinds.join(', ')}: boundaries where the event led to a violation /`);
   lines.push(` boundaries tried; no event: violations of the uninjected run; * a mutant)`);
   if (units.some((u) => u.perCpu !== undefined)) {
-    lines.push('(more than one CPU: boundaries and untried count every CPU\'s; the CPUs\' idle loops are untried, the vcpu hand-overs between them tried)');
+    // (the mini host marks its vcpu hand-overs; the real host's are the kernel's scheduler, outside the ioctls)
+    const handovers = units.some((u) => u.perCpu?.some((c) => c.handover > 0) === true);
+    lines.push(`(more than one CPU: boundaries and untried count every CPU's; the CPUs' idle loops are untried${handovers ? ', the vcpu hand-overs between them tried' : ', and so is what the other CPU does meanwhile'})`);
   }
   return lines.join('\n');
 }
