@@ -157,6 +157,9 @@ if [ "$(cat "$B/base.sha256" 2>/dev/null)" != "$BASE_SUM" ] || [ ! -f "$P/arch/x
   say "pristine tree built in $(secs "$t" "$(now)") s"
 fi
 VERMAGIC=$(cat "$B/vermagic")
+# written on every run: the include names the cache by its absolute path, so a cache moved to
+# another directory (or another clone) still builds
+echo "include $ROOT/$B/root/usr/src/linux-headers-$ABI-common/Makefile" > "$H/Makefile"
 
 # ---- irqbypass.ko: Debian's, unsigned ----
 unsign() {   # module_signature (12 bytes, sig_len big-endian at its end) + signature + magic
@@ -200,7 +203,8 @@ for n in "${TODO[@]}"; do
   rm -rf "$W"; cp -a "$P" "$W"
   apply_chain "$n" "$W"
   make -C "$H" M="$W/arch/x86/kvm" -j"$JOBS" modules > "$B/logs/$n.log" 2>&1 \
-    || { grep -E 'error|Error' "$B/logs/$n.log" | head -n 20 >&2; die "$n: build failed (log: $B/logs/$n.log)"; }
+    || { grep -E 'error|Error|Stop\.' "$B/logs/$n.log" | head -n 20 >&2 || tail -n 20 "$B/logs/$n.log" >&2
+         die "$n: build failed (log: $B/logs/$n.log)"; }
   rm -rf "${OUT:?}/$n"; mkdir -p "$OUT/$n"
   if cmp -s "$W/arch/x86/kvm/kvm.ko" "$P/arch/x86/kvm/kvm.ko"; then
     ln "$OUT/shared/kvm.ko" "$OUT/$n/kvm.ko"; kvm_note="kvm.ko shared"
