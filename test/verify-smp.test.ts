@@ -16,7 +16,7 @@ import { readSymbols, type SymbolTable } from '../src/lab/symbols.js';
 import { Injector, runUnit } from '../src/lab/verify-inject.js';
 import { EVENT_KINDS } from '../src/lab/verify-invariants.js';
 import { findMutant, MIGRATION_MUTANTS, MUTANTS } from '../src/lab/verify-mutants.js';
-import { Mode } from '../src/lab/verify-record.js';
+import { Mode } from '../src/lab/verify-path.js';
 import { verdicts } from '../src/lab/verify-report.js';
 import { unitJobs } from '../src/lab/verify-jobs.js';
 

@@ -18,7 +18,8 @@ import { DEFAULT_WORKLOADS, verify, type VerifyResult } from '../src/lab/verify.
 import { Injector, runUnit } from '../src/lab/verify-inject.js';
 import { EVENT_KINDS } from '../src/lab/verify-invariants.js';
 import { MUTANTS } from '../src/lab/verify-mutants.js';
-import { Mode, Unit } from '../src/lab/verify-record.js';
+import { Unit } from '../src/lab/verify-record.js';
+import { Mode } from '../src/lab/verify-path.js';
 import { formatFindings, formatTable, verdicts } from '../src/lab/verify-report.js';
 
 const ROOT = join(import.meta.dirname, '..');

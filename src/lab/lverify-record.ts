@@ -37,14 +37,14 @@
 
 import { Machine } from '../machine/machine.js';
 import type { PhysMem } from '../machine/memory.js';
-import type { Cpu } from '../cpu/cpu.js';
-import { Fl, S, Stop, TWO32 } from '../cpu/state.js';
+import { S, Stop, TWO32 } from '../cpu/state.js';
 import { V } from '../svm/vmcb.js';
 import { adoptSnapshot, restoreSnapshot, takeSnapshot, type Snapshot } from './snapshot.js';
 import type { SymbolTable } from './symbols.js';
 import { kernelSymbols, parseModuleSections, type KernelSymbols } from './kmod.js';
 import { Bp, Checker, readCpuSet, readVmcbSet, SET_WORDS, type CpuFacts, type HostFacts, type StackRange } from './verify-invariants.js';
-import { latin1, Mode, type Path } from './verify-record.js';
+import { latin1 } from './verify-record.js';
+import { Mode, modeOf, PathBuilder, type Path } from './verify-path.js';
 import { LinuxDescriber, readLinear32, readLinear64, translateLinear } from './lverify-describe.js';
 import { recordSmp } from './lverify-smp.js';
 import type { ReplayUnit } from './verify-inject.js';
@@ -89,10 +89,6 @@ export class NotReached extends Error {
 }
 
 export interface ModulePair { kvm: Uint8Array; kvmAmd: Uint8Array }
-
-function modeOf(c: Cpu): number {
-  return (c.guestMode ? Mode.Guest : 0) | (c.svm.gif ? Mode.Gif : 0) | ((c.flags & Fl.IF) !== 0 ? Mode.If : 0) | (c.cpl === 3 ? Mode.User : 0);
-}
 
 function read64(mem: PhysMem, pa: number): number {
   return mem.read32(pa + 4) * TWO32 + (mem.read32(pa) >>> 0);
@@ -370,24 +366,12 @@ export class LinuxUnit implements ReplayUnit {
     const c = m.cpu;
     c.setBreakpoints(new Set());
     const base = c.icount;
-    const icount: number[] = [];
-    const exits: number[] = [];
-    const rip: number[] = [];
-    const bits: number[] = [];
-    const mode: number[] = [];
-    const inRun: number[] = [];
+    const path = new PathBuilder();
     let complete = false;
     let stop = '';
     let returns = 0;
     let running = true;
-    const push = (lin: number, inside: boolean) => {
-      icount.push(c.icount - base);
-      exits.push(checker.exitCount);
-      rip.push(lin);
-      bits.push(c.bits);
-      mode.push(modeOf(c));
-      inRun.push(inside ? 1 : 0);
-    };
+    const push = (lin: number, inside: boolean) => path.add(c.icount - base, checker.exitCount, lin, c.bits, modeOf(c), inside ? 1 : 0);
     for (;;) {
       const lin = c.ripLinear();
       if (!running && lin === this.entry && c.cpl === 0 && !c.guestMode && c.rl[0] === SYS_IOCTL && c.rl[6] === KVM_RUN && c.rh[6] === 0) {
@@ -401,8 +385,8 @@ export class LinuxUnit implements ReplayUnit {
         if (++returns === this.runs) { push(lin, false); complete = true; break; }
       }
       push(lin, running);
-      if (icount.length > MAX_PATH) { stop = `no return to ring 3 within ${MAX_PATH} instructions`; break; }
-      if ((icount.length & 4095) === 0 && this.out.length > 0) {
+      if (path.length > MAX_PATH) { stop = `no return to ring 3 within ${MAX_PATH} instructions`; break; }
+      if ((path.length & 4095) === 0 && this.out.length > 0) {
         const crash = this.crashLine(latin1(this.out));
         if (crash !== undefined) { stop = crash; break; }
       }
@@ -415,17 +399,7 @@ export class LinuxUnit implements ReplayUnit {
       }
     }
     checker.stopAtExit = -1;
-    return {
-      n: icount.length,
-      icount: Float64Array.from(icount),
-      exits: Int32Array.from(exits),
-      rip: Float64Array.from(rip),
-      bits: Uint8Array.from(bits),
-      mode: Uint8Array.from(mode),
-      inRun: Uint8Array.from(inRun),
-      complete,
-      stop,
-    };
+    return path.build(complete, stop);
   }
 
   /** every function entry, the handlers, each VMRUN of the path, and the VMM's return point */

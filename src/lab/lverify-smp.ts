@@ -22,9 +22,10 @@
 
 import type { Machine } from '../machine/machine.js';
 import type { Cpu } from '../cpu/cpu.js';
-import { Fl, Stop, TWO32 } from '../cpu/state.js';
+import { Stop, TWO32 } from '../cpu/state.js';
 import { readCpuSet, SET_WORDS, type Checker, type HostFacts } from './verify-invariants.js';
-import { latin1, Mode, type Path } from './verify-record.js';
+import { latin1 } from './verify-record.js';
+import { CpuBoundaries, PathBuilder, type Path } from './verify-path.js';
 
 /** the ioctl system call and the KVM_RUN request (_IO(KVMIO, 0x80)) */
 const SYS_IOCTL = 16;
@@ -32,10 +33,6 @@ const KVM_RUN = 0xae80;
 
 /** consecutive steps in which no CPU ran before the recording gives up */
 const MAX_IDLE_STEPS = 10_000;
-
-function modeOf(c: Cpu): number {
-  return (c.guestMode ? Mode.Guest : 0) | (c.svm.gif ? Mode.Gif : 0) | ((c.flags & Fl.IF) !== 0 ? Mode.If : 0) | (c.cpl === 3 ? Mode.User : 0);
-}
 
 export interface SmpRecordInput {
   m: Machine;
@@ -68,15 +65,7 @@ export function recordSmp(o: SmpRecordInput): { path: Path; taskTops: Set<number
   const used = () => { let u = 0; for (const x of cpus) u += x.icount + x.stormCount; return u; };
   const gBase = used();
   const base = cpus.map((x) => x.icount);
-  const icount: number[] = [];
-  const exits: number[] = [];
-  const rip: number[] = [];
-  const bits: number[] = [];
-  const mode: number[] = [];
-  const inRun: number[] = [];
-  const cpuOf: number[] = [];
-  const gIcount: number[] = [];
-  const gExits: number[] = [];
+  const path = new PathBuilder();
   const taskTops = new Set<number>();
   const lastTop = new Float64Array(n).fill(-1);
   const noteTop = (k: number) => {
@@ -86,21 +75,9 @@ export function recordSmp(o: SmpRecordInput): { path: Path; taskTops: Set<number
     if (t !== lastTop[k]) { lastTop[k] = t; taskTops.add(t); }
   };
   // each CPU's boundary before the step
-  const pre = { icount: new Float64Array(n), exits: new Int32Array(n), rip: new Float64Array(n), bits: new Uint8Array(n), mode: new Uint8Array(n), inRun: new Uint8Array(n), moved: new Float64Array(n) };
-  const push = (k: number, g: number, ge: number) => {
-    icount.push(pre.icount[k]); exits.push(pre.exits[k]); rip.push(pre.rip[k]); bits.push(pre.bits[k]);
-    mode.push(pre.mode[k]); inRun.push(pre.inRun[k]); cpuOf.push(k); gIcount.push(g); gExits.push(ge);
-  };
-  const note = (k: number, running: boolean) => {
-    const x = cpus[k];
-    pre.icount[k] = x.icount - base[k];
-    pre.exits[k] = checker.cpuExits[k];
-    pre.rip[k] = x.ripLinear();
-    pre.bits[k] = x.bits;
-    pre.mode[k] = modeOf(x);
-    pre.inRun[k] = running ? 1 : 0;
-    pre.moved[k] = x.icount + x.stormCount;
-  };
+  const pre = new CpuBoundaries(cpus, base, checker.cpuExits);
+  const push = (k: number, g: number, ge: number) => path.addCpu(pre, k, g, ge);
+  const note = (k: number, running: boolean) => pre.note(k, running ? 1 : 0);
   let complete = false;
   let stop = '';
   let returns = 0;
@@ -138,8 +115,8 @@ export function recordSmp(o: SmpRecordInput): { path: Path; taskTops: Set<number
     }
     first = false;
     if (ended) break;
-    if (icount.length > o.maxPath) { stop = `no return to ring 3 within ${o.maxPath} boundaries`; break; }
-    if ((icount.length & 4095) === 0 && o.out.length > 0) {
+    if (path.length > o.maxPath) { stop = `no return to ring 3 within ${o.maxPath} boundaries`; break; }
+    if ((path.length & 4095) === 0 && o.out.length > 0) {
       const crash = o.crashLine(latin1(o.out));
       if (crash !== undefined) { stop = crash; break; }
     }
@@ -148,8 +125,7 @@ export function recordSmp(o: SmpRecordInput): { path: Path; taskTops: Set<number
     checker.stopAtExit = checker.exitCount + 1;
     const r = m.run(1);
     // the CPU that moved: retired an instruction (or a delivery storm), or took a #VMEXIT
-    let k = -1;
-    for (let j = 0; j < n && k < 0; j++) if (cpus[j].icount + cpus[j].stormCount !== pre.moved[j] || checker.cpuExits[j] !== pre.exits[j]) k = j;
+    const k = pre.moved();
     if (k >= 0) { push(k, g, ge); idleSteps = 0; }
     if (r.reason !== Stop.Budget && r.reason !== Stop.Exception) {
       stop = `${Stop[r.reason]} at 0x${r.rip.toString(16)}`;
@@ -163,20 +139,5 @@ export function recordSmp(o: SmpRecordInput): { path: Path; taskTops: Set<number
     if (k < 0 && ++idleSteps > MAX_IDLE_STEPS) { stop = 'no CPU ran'; break; }
   }
   checker.stopAtExit = -1;
-  const path: Path = {
-    n: icount.length,
-    icount: Float64Array.from(icount),
-    exits: Int32Array.from(exits),
-    rip: Float64Array.from(rip),
-    bits: Uint8Array.from(bits),
-    mode: Uint8Array.from(mode),
-    inRun: Uint8Array.from(inRun),
-    complete,
-    stop,
-    cpu: Uint8Array.from(cpuOf),
-    gIcount: Float64Array.from(gIcount),
-    gExits: Int32Array.from(gExits),
-    migrations,
-  };
-  return { path, taskTops };
+  return { path: path.build(complete, stop, migrations), taskTops };
 }

@@ -18,7 +18,8 @@ import { restoreSnapshot } from './snapshot.js';
 import type { SymbolTable } from './symbols.js';
 import { Injector, type ViolationOut } from './verify-inject.js';
 import { hex, readCpuSet, SET_ITEMS, SET_WORDS, type EventKind } from './verify-invariants.js';
-import { Mode, type Unit } from './verify-record.js';
+import type { Unit } from './verify-record.js';
+import { Mode } from './verify-path.js';
 
 /** the columns of the timeline */
 export const STEP_COLUMNS = ['GIF', 'IF', 'GS base', 'KERNEL_GS_BASE', 'FS base', 'TR', 'LDTR', 'STAR', 'LSTAR', 'CSTAR', 'SFMASK'] as const;

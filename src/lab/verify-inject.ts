@@ -18,7 +18,8 @@ import type { Machine } from '../machine/machine.js';
 import { restoreSnapshot, type Snapshot } from './snapshot.js';
 import type { SymbolTable } from './symbols.js';
 import { INTR_VECTOR, type Checker, type EventKind, type Inv, type TraceEntry, type Violation } from './verify-invariants.js';
-import { latin1, Mode, Unit, type Path, type UnitSpec } from './verify-record.js';
+import { latin1, Unit, type UnitSpec } from './verify-record.js';
+import { Mode, type Path } from './verify-path.js';
 import { findMutant } from './verify-mutants.js';
 
 /**

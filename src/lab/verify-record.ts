@@ -28,7 +28,6 @@
 
 import { Machine } from '../machine/machine.js';
 import type { PhysMem } from '../machine/memory.js';
-import type { Cpu } from '../cpu/cpu.js';
 import { Fl, S, Stop, TWO32 } from '../cpu/state.js';
 import { Decoder } from '../x86/decoder.js';
 import { disasm } from '../x86/disasm.js';
@@ -37,6 +36,7 @@ import { INSNS } from '../x86/table.js';
 import { V } from '../svm/vmcb.js';
 import { restoreSnapshot, takeSnapshot, type Snapshot } from './snapshot.js';
 import type { SymbolTable } from './symbols.js';
+import { CpuBoundaries, Mode, PathBuilder, type Path } from './verify-path.js';
 import { Bp, Checker, readCpuSet, readVmcbSet, SET_WORDS, type HostFacts, type StackRange } from './verify-invariants.js';
 
 /** the host's KVM_RUN and MIGRATE system call numbers (guest/host/include/uapi.h) */
@@ -67,41 +67,6 @@ export interface UnitSpec {
 /** KVM_RUNs recorded and replayed per unit unless a spec says otherwise */
 export const DEFAULT_RUNS = 3;
 
-/** the recorded window, one entry per boundary */
-export interface Path {
-  n: number;
-  /** instructions retired since the snapshot */
-  icount: Float64Array;
-  /** #VMEXITs since the snapshot */
-  exits: Int32Array;
-  /** linear RIP of the next instruction, and the code size */
-  rip: Float64Array;
-  bits: Uint8Array;
-  /** Mode bits */
-  mode: Uint8Array;
-  /**
-   * 1 where the boundary is inside one of the KVM_RUN system calls (entry to SYSRET); 2 (mini
-   * host with migrate=N) inside a vcpu hand-over: on the old CPU from the SYS_MIGRATE entry to
-   * its idle loop, on the new one from leaving the idle loop to the return to ring 3
-   */
-  inRun: Uint8Array;
-  /** did the window end at the user instruction after the last SYSRET (else the machine stopped) */
-  complete: boolean;
-  /**
-   * with more than one CPU: the CPU each boundary belongs to (the one that runs next; icount
-   * and exits above are that CPU's), and instructions and #VMEXITs of the whole machine since
-   * the snapshot, which a replay runs to get there (absent: CPU 0, the same counts)
-   */
-  cpu?: Uint8Array;
-  gIcount?: Float64Array;
-  gExits?: Int32Array;
-  /** KVM_RUNs of the window that began on another CPU than the one before (vcpu migrations) */
-  migrations?: number;
-  /** why it stopped, when not complete */
-  stop: string;
-}
-
-export const enum Mode { Guest = 1, Gif = 2, If = 4, User = 8 }
 
 const noop: Exec = () => {};
 
@@ -166,10 +131,6 @@ function guestRamPages(mem: PhysMem, nCr3: number): number[] {
   };
   walk(nCr3 - (nCr3 % 4096), 4);
   return pages;
-}
-
-function modeOf(c: Cpu): number {
-  return (c.guestMode ? Mode.Guest : 0) | (c.svm.gif ? Mode.Gif : 0) | ((c.flags & Fl.IF) !== 0 ? Mode.If : 0) | (c.cpl === 3 ? Mode.User : 0);
 }
 
 /** A design x workload ready for replays: machine, snapshot, recorded path, checker. */
@@ -321,31 +282,11 @@ export class Unit {
     const used = () => { let u = 0; for (const x of cpus) u += x.icount + x.stormCount; return u; };
     const gBase = used();
     const base = cpus.map((x) => x.icount);
-    const icount: number[] = [];
-    const exits: number[] = [];
-    const rip: number[] = [];
-    const bits: number[] = [];
-    const mode: number[] = [];
-    const inRun: number[] = [];
-    const cpuOf: number[] = [];
-    const gIcount: number[] = [];
-    const gExits: number[] = [];
+    const path = new PathBuilder();
     // each CPU's boundary before the step
-    const pre = { icount: new Float64Array(n), exits: new Int32Array(n), rip: new Float64Array(n), bits: new Uint8Array(n), mode: new Uint8Array(n), inRun: new Uint8Array(n), moved: new Float64Array(n) };
-    const push = (k: number, g: number, ge: number) => {
-      icount.push(pre.icount[k]); exits.push(pre.exits[k]); rip.push(pre.rip[k]); bits.push(pre.bits[k]);
-      mode.push(pre.mode[k]); inRun.push(pre.inRun[k]); cpuOf.push(k); gIcount.push(g); gExits.push(ge);
-    };
-    const note = (k: number, running: boolean) => {
-      const x = cpus[k];
-      pre.icount[k] = x.icount - base[k];
-      pre.exits[k] = checker.cpuExits[k];
-      pre.rip[k] = x.ripLinear();
-      pre.bits[k] = x.bits;
-      pre.mode[k] = modeOf(x);
-      pre.inRun[k] = running ? 1 : hand[k] !== 0 ? 2 : 0;
-      pre.moved[k] = x.icount + x.stormCount;
-    };
+    const pre = new CpuBoundaries(cpus, base, checker.cpuExits);
+    const push = (k: number, g: number, ge: number) => path.addCpu(pre, k, g, ge);
+    const note = (k: number, running: boolean) => pre.note(k, running ? 1 : hand[k] !== 0 ? 2 : 0);
     // the vcpu hand-over (migrate=N): per CPU 0 none, 1 leaving (SYS_MIGRATE to the idle loop),
     // 2 arriving (out of the idle loop to ring 3); cpu_idling[k] says who is in the idle loop
     const idling = (this.spec.migrate ?? 0) > 0 ? this.syms.get('cpu_idling') : undefined;
@@ -398,14 +339,13 @@ export class Unit {
         if (!ended) note(k, runningOn === k);
       }
       if (ended) break;
-      if (icount.length > MAX_PATH) { stop = `no return to ring 3 within ${MAX_PATH} instructions`; break; }
+      if (path.length > MAX_PATH) { stop = `no return to ring 3 within ${MAX_PATH} instructions`; break; }
       const g = used() - gBase;
       const ge = checker.exitCount;
       checker.stopAtExit = checker.exitCount + 1;
       const r = m.run(1);
       // the CPU that moved: retired an instruction (or a delivery storm), or took a #VMEXIT
-      let k = -1;
-      for (let j = 0; j < n && k < 0; j++) if (cpus[j].icount + cpus[j].stormCount !== pre.moved[j] || checker.cpuExits[j] !== pre.exits[j]) k = j;
+      const k = pre.moved();
       if (k >= 0) push(k, g, ge);
       if (r.reason !== Stop.Budget && r.reason !== Stop.Exception) {
         stop = `${Stop[r.reason]}${r.exitStatus !== null ? ` (debug exit ${r.exitStatus})` : ''} at 0x${r.rip.toString(16)}`;
@@ -417,24 +357,7 @@ export class Unit {
       if (k < 0) { stop = 'no CPU ran'; break; }
     }
     checker.stopAtExit = -1;
-    const path: Path = {
-      n: icount.length,
-      icount: Float64Array.from(icount),
-      exits: Int32Array.from(exits),
-      rip: Float64Array.from(rip),
-      bits: Uint8Array.from(bits),
-      mode: Uint8Array.from(mode),
-      inRun: Uint8Array.from(inRun),
-      complete,
-      stop,
-    };
-    if (n > 1) {
-      path.cpu = Uint8Array.from(cpuOf);
-      path.gIcount = Float64Array.from(gIcount);
-      path.gExits = Int32Array.from(gExits);
-      path.migrations = migrations;
-    }
-    return path;
+    return path.build(complete, stop, n > 1 ? migrations : undefined);
   }
 
   /**
