@@ -398,7 +398,8 @@ extern u8 syscall_ist_entry[];
 
 static void do_syscall_ist(void *a) {
   (void)a;
-  asm volatile("syscall" ::: "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
+  asm volatile("syscall"
+               ::: "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
 }
 
 static void ist_nested_iret_code_ss(void) {
@@ -426,9 +427,10 @@ const struct test tests[] = {
   T(int3_trap_rip), T(fault_rip), T(int_n_interrupt_gate), T(int_n_trap_gate), T(int_n_dpl_gp),
   T(int_n_from_user_rsp0), T(int3_from_user), T(frame_alignment), T(np_gate_not_present),
   T(gp_beyond_idt_limit), T(df_gp_gate_not_present), T(df_pf_on_stack), T(nmi_ist1),
-  T(nmi_blocked_until_iret), T(db_single_step), T(ist_same_cpl_keeps_ss), T(ist_from_user_nulls_ss),
-  T(iretq_ss_code_gp), T(iretq_ss_null_ok), T(iretq_ss_data_ok), T(iretq_ss_rpl_gp), T(iretq_ss_dpl_gp),
-  T(iretq_ss_readonly_gp), T(iretq_ss_beyond_gdt_gp), T(iretq_ss_not_present_ss), T(ist_nested_iret_code_ss),
+  T(nmi_blocked_until_iret), T(db_single_step), T(ist_same_cpl_keeps_ss),
+  T(ist_from_user_nulls_ss), T(iretq_ss_code_gp), T(iretq_ss_null_ok), T(iretq_ss_data_ok),
+  T(iretq_ss_rpl_gp), T(iretq_ss_dpl_gp), T(iretq_ss_readonly_gp), T(iretq_ss_beyond_gdt_gp),
+  T(iretq_ss_not_present_ss), T(ist_nested_iret_code_ss),
 };
 const int ntests = ARRAY_SIZE(tests);
 
