@@ -39,6 +39,9 @@ const QEMU_DEVIATIONS: Record<string, Record<string, [string, RegExp]>> = {
     int_n_dpl_gp: ['QEMU 7.2 puts vector * 16 + 2 in the IDT error code; the selector index is the vector: vector * 8 + 2 (APM Vol. 2, 8.4.1; fixed in later QEMU)', /^#GP error code 0x502, want 0x282$/],
     np_gate_not_present: ['QEMU 7.2: IDT error code vector * 16 + 2 instead of vector * 8 + 2', /^#NP error code 0x532, want 0x29a$/],
     gp_beyond_idt_limit: ['QEMU 7.2: IDT error code vector * 16 + 2 instead of vector * 8 + 2', /^#GP error code 0x702, want 0x382$/],
+    ist_same_cpl_keeps_ss: ['QEMU loads a null SS for every gate with IST != 0; SS is nulled only when the CPL changes, an IST gate at the same CPL switches RSP and keeps SS (Intel SDM Vol. 3, 6.14: "The new SS is set to NULL if there is a change in CPL"; Vol. 2, INT n, intra-privilege path; Bochs long_mode_int keeps SS)', /^ist_live_ss = 0x0, want 0x10$/],
+    ist_nested_iret_code_ss: ['Linux\'s fixup_bad_iret case: with SS a code selector (from SYSCALL) an IST handler at CPL 0 keeps it, so a nested IRETQ pops it and raises #GP(selector); QEMU nulled SS on the IST delivery, so its nested IRETQ returns (see ist_same_cpl_keeps_ss)', /^no exception, want #GP$/],
+    iretq_ss_not_present_ss: ['QEMU raises #NP(SS) when IRETQ pops a not-present SS; the manual says #SS(selector) (Intel SDM Vol. 2, IRET: "IF stack segment is not present THEN #SS(SS selector)"; Bochs raises #SS since its December 2025 fetch_ss_descriptor; Bochs 2.7 raises #NP too)', /^got #NP \(error 0x40, /],
   },
   legacy_idt: {
     ss_inner_stack_not_present: ['QEMU raises #TS(SS) for a not-present inner stack segment on an interrupt\'s stack switch; the manual says #SS(SS) (APM Vol. 3, INT: #SS(selector) when SS is loaded with a not-present segment during a stack switch)', /^got #TS \(error 0x50, /],
