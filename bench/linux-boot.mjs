@@ -1,8 +1,14 @@
 // npm run bench:linux: boot Debian's cloud kernel (npm run linux) with the project's initramfs
 // on worldswitch, three times: instructions and wall time to /init and to power-off (medians),
 // the snapshot taken at /init (its size, and the time to restore it).
-//   node bench/linux-boot.mjs [--runs N] [--max-insns N] [--pvh] [--jit | --no-jit]
+//   node bench/linux-boot.mjs [--runs N] [--max-insns N] [--pvh] [--jit | --no-jit] [--qemu]
 // (--jit / --no-jit: the block compiler on or off; default: on, cpu/jit/jit.ts JIT_DEFAULTS)
+// --qemu: the same kernel, initramfs and command line booted to power-off N times on QEMU TCG
+// (-cpu EPYC, the same memory size) in the same run: wall and CPU time (medians; QEMU's include
+// its start-up; CPU time from /usr/bin/time when present) and worldswitch's ratio to them. Both
+// are the time a user waits: QEMU's guest clock is the host's, worldswitch's is simulated, so
+// guest timeouts (the keyboard probe's, about 1.4 s) are waited out in real time by QEMU only.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootLinux } from '../dist/lab/linuxboot.js';
@@ -15,6 +21,7 @@ const CACHE = join(ROOT, '.cache', 'linux');
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const k = args.indexOf(name); return k >= 0 ? args[k + 1] : dflt; };
 const runs = Number(opt('--runs', '3'));
+const withQemu = args.includes('--qemu');
 const maxInsns = Number(opt('--max-insns', '3000000000'));
 const image = args.includes('--pvh') ? 'vmlinux' : 'vmlinuz';
 if (args.includes('--jit')) JIT_DEFAULTS.on = true;
@@ -61,4 +68,40 @@ if (last.snapshot) {
   out.snapshotBytes = bytes;
   out.restoreMs = performance.now() - t0;
 }
+if (withQemu) {
+  const q = qemuBoots();
+  if (q !== null) {
+    out.qemu = q;
+    out.ratioWall = out.powerOffSeconds / q.wallSeconds;
+    if (q.cpuSeconds !== null) out.ratioCpu = out.cpuSeconds / q.cpuSeconds;
+  }
+}
 console.log(JSON.stringify(out, null, 2));
+
+/** QEMU TCG on the same kernel, initramfs and command line, to power-off: medians, or null if QEMU is missing */
+function qemuBoots() {
+  if (spawnSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    console.error('bench: qemu-system-x86_64 is missing: no QEMU figures');
+    return null;
+  }
+  const timed = existsSync('/usr/bin/time');
+  const qargs = ['-M', 'pc', '-m', '256M', '-cpu', 'EPYC', '-accel', 'tcg', '-nographic', '-no-reboot',
+    '-kernel', join(CACHE, image), '-initrd', join(CACHE, 'init.cpio'), '-append', cmdline];
+  const wall = [];
+  const cpu = [];
+  for (let k = 0; k < runs; k++) {
+    const t0 = performance.now();
+    const r = timed
+      ? spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'qemu-system-x86_64', ...qargs], { encoding: 'utf8', timeout: 300_000 })
+      : spawnSync('qemu-system-x86_64', qargs, { encoding: 'utf8', timeout: 300_000 });
+    wall.push((performance.now() - t0) / 1000);
+    if (!(r.stdout ?? '').includes('reboot: Power down')) {
+      console.error(`bench: QEMU run ${k + 1} did not power off (status ${r.status}); its last lines:\n${(r.stdout ?? '').trimEnd().split('\n').slice(-5).join('\n')}`);
+      return null;
+    }
+    const m = /cpu ([\d.]+) ([\d.]+)/.exec(r.stderr ?? '');
+    if (m) cpu.push(Number(m[1]) + Number(m[2]));
+    console.error(`qemu run ${k + 1}: power-off after ${wall[wall.length - 1].toFixed(1)} s${m ? ` (${(Number(m[1]) + Number(m[2])).toFixed(1)} s CPU)` : ''}`);
+  }
+  return { runs, wallSeconds: median(wall), cpuSeconds: cpu.length === runs ? median(cpu) : null };
+}
