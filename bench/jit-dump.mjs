@@ -1,0 +1,11 @@
+import { readFileSync } from 'node:fs';
+const srcs = [];
+const F = globalThis.Function;
+globalThis.Function = function (...a) { srcs.push(a[a.length - 1]); return F(...a); };
+const { Machine } = await import('/work/wt-jit3/dist/machine/machine.js');
+const k = process.argv[2] || 'cpuloop';
+const m = new Machine({ memSize: 64 << 20, jit: true });
+m.boot(readFileSync(`/work/wt-jit3/build/bench/${k}.elf`), { name: k });
+const r = m.run(3e8);
+console.log(r.icount, srcs.length);
+for (const s of srcs) console.log('-----\n' + s);
