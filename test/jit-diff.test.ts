@@ -68,6 +68,15 @@ function program(r: () => number, bits: 32 | 64): number[] {
       case 4: out.push([...p66, ...rex(w, 0, d), 0xff, 0xc0 | ((r() % 2) << 3) | (d & 7)]); break; // INC/DEC
       case 5: out.push([...rex(w, 0, d), 0xb8 + (d & 7), ...(w ? [...le32(small()), ...le32(small())] : le32(small()))]); break; // MOV r, imm
       case 6: { // MOV Ev,Gv / Gv,Ev, register or memory
+        if (r() % 5 === 0) {
+          // a load through a register holding a random value: in 64-bit mode almost always a
+          // non-canonical address (#GP) or, paged, an unmapped one (#PF), after flags and
+          // registers the block has not written back yet
+          // (r12 needs a SIB byte, rbp/r13 a disp8 of 0)
+          const tail = (s & 7) === 4 ? [0x24] : (s & 7) === 5 ? [0] : [];
+          out.push([...rex(w, d, s), 0x8b, ((d & 7) << 3) | (s & 7) | ((s & 7) === 5 ? 0x40 : 0), ...tail]);
+          break;
+        }
         const mem = r() % 2 === 0;
         out.push([...rex(w, s, mem ? 6 : d), r() % 2 === 0 ? 0x89 : 0x8b, ...(mem ? memRm(s) : [0xc0 | ((s & 7) << 3) | (d & 7)])]);
         break;
@@ -201,8 +210,10 @@ function core(code: number[], bits: 32 | 64, seed: number, jit: boolean, paged: 
     c.pagingOn = true;
     c.paging.flushAll();
   }
+  // a fractional cost (the cycle sums must match to the last bit: blocks add each cost in
+  // turn) or an integer one (blocks count a round at once: ctx.ts `fast`)
   const p = getProfile('zen3');
-  p.base.cycles = 0.7;
+  p.base.cycles = [0.7, 1, 3][seed % 3];
   c.setCostProfile(p);
   // threshold 1 (a block at every first fetch: its trace follows no branch, the code after
   // it has not run yet) or 2 (compiled on the second pass: traces through the paths taken)
@@ -233,14 +244,24 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
       let inBlocks = 0;
       let total = 0;
       let followed = 0;
+      let checked = 0;
+      let faults = 0;
       for (let seed = 1; seed <= 1000; seed++) {
         const r = rng(seed);
         const code = program(r, bits);
         const a = core(code, bits, seed, false, paged);
         const b = core(code, bits, seed, true, paged);
         const slices = rng(seed + 99);
+        // every other program also runs to cycle deadlines that fall anywhere: inside a
+        // block's round, at its entry, before its last instruction
+        const deadlines = seed % 4 >= 2;
         for (let step = 0; step < 12 && a.stopReason !== 2 && a.stopReason !== 5; step++) {
           const n = 1 + (slices() % 40);
+          if (deadlines) {
+            const dl = a.cycles + 1 + (slices() % 90);
+            a.cycleDeadline = dl;
+            b.cycleDeadline = dl;
+          }
           a.run(n);
           b.run(n);
           expect(state(b), `seed ${seed}, slice ${step}`).toEqual(state(a));
@@ -248,11 +269,15 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
         total += a.icount;
         inBlocks += b.jit!.stats.insns;
         followed += b.jit!.stats.followed;
+        checked += b.jit!.stats.checked;
+        if (a.stopReason === 5) faults++;
         expect(b.jit!.stats.failed, `seed ${seed}: a block failed to compile`).toBe(0);
       }
-      console.log(`jit-diff ${bits}: ${total} instructions, ${inBlocks} in blocks, ${followed} branches followed by traces`);
+      console.log(`jit-diff ${bits}${paged ? ' paged' : ''}: ${total} instructions, ${inBlocks} in blocks, ${followed} branches followed by traces, ${checked} entries of checked variants, ${faults} programs ended by a fault`);
       expect(inBlocks).toBeGreaterThan(total / 3);
       expect(followed).toBeGreaterThan(1000);
+      expect(checked).toBeGreaterThan(200);
+      if (bits === 64) expect(faults).toBeGreaterThan(50);
     }, 300_000);
   }
 });

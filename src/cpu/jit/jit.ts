@@ -128,6 +128,8 @@ export class JitStats {
   sourceChars = 0;
   /** branches that compiled traces go on through (jit.ts traceOn) */
   followed = 0;
+  /** entries (and chained entries) of an integer-cost block's checked variant (Block.pick) */
+  checked = 0;
 }
 
 export class Jit {
@@ -186,6 +188,7 @@ export class Jit {
     const i0 = c.icount;
     for (;;) {
       st.entered++;
+      if (fn === b.checked) st.checked++;
       fn(c, end);
       // chain to the block at the new RIP when the loop would go straight there: the same
       // tests as the loop's top (run state, budget, deadline, attention) and its fetch's
@@ -201,6 +204,7 @@ export class Jit {
       const nf = nb.pick(c);
       if (nf === null) break;
       c.ripStart = c.rip;
+      b = nb;
       fn = nf;
     }
     // (instructions of a chain that ends in a fault are not counted: statistics only)
