@@ -71,10 +71,21 @@ function program(r: () => number, bits: 32 | 64): number[] {
         if (r() % 5 === 0) {
           // a load through a register holding a random value: in 64-bit mode almost always a
           // non-canonical address (#GP) or, paged, an unmapped one (#PF), after flags and
-          // registers the block has not written back yet
-          // (r12 needs a SIB byte, rbp/r13 a disp8 of 0)
+          // registers the block has not written back yet (r12 needs a SIB byte, rbp/r13 a
+          // disp8 of 0)
           const tail = (s & 7) === 4 ? [0x24] : (s & 7) === 5 ? [0] : [];
           out.push([...rex(w, d, s), 0x8b, ((d & 7) << 3) | (s & 7) | ((s & 7) === 5 ? 0x40 : 0), ...tail]);
+          break;
+        }
+        if (bits === 64 && r() % 5 === 0) {
+          // a load that faults only in a later round of the loop, when the code runs in a
+          // block: RAX = (R15D - K < 0 ? 0xffffffff : 0) << 16 (non-canonical or 0), then an
+          // ADD/SUB/CMP of two other registers (its CF/AF/OF pending), then MOV r, [RSI+RAX+d8]
+          const x = pick(regs.filter((q) => q !== 0));
+          const y = pick(regs.filter((q) => q !== 0));
+          out.push([0x44, 0x89, 0xf8], [0x83, 0xe8, 2 + (r() % 3)], [0xc1, 0xf8, 0x1f], [0x48, 0xc1, 0xe0, 0x10]);
+          out.push([0x48 | ((y >> 3) << 2) | (x >> 3), pick([0x01, 0x29, 0x39]), 0xc0 | ((y & 7) << 3) | (x & 7)]);
+          out.push([0x48 | ((d >> 3) << 2), 0x8b, 0x44 | ((d & 7) << 3), 0x06, r() & 0x78]);
           break;
         }
         const mem = r() % 2 === 0;
