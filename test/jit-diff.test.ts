@@ -20,6 +20,8 @@ import { getProfile } from '../src/cost/profiles.js';
 const CODE = 0x1000;
 const DATA = 0x10000;
 const STACK = 0x30000;
+/** the test device: a write arms the cycle deadline 1-16 cycles ahead (as a timer would) */
+const MMIO = 0xe0000;
 
 function rng(seed: number): () => number {
   let s = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ 0xc2b2ae35) >>> 0 || 1;
@@ -124,7 +126,10 @@ function program(r: () => number, bits: 32 | 64): number[] {
         // ends the loop body (later in the same block: the store must take effect at once)
         // patched below: MOV byte [rip+disp], imm8 or MOV dword [rip+disp], imm32 (the whole
         // immediate, aligned: the compiled fast path's store)
-        out.push(r() % 2 === 0 ? [0xc6, 0x05, ...le32(0), r() & 0xff] : [0xc7, 0x05, ...le32(0), ...imm32()]);
+        // or, one time in three, MOV [rip+disp], EAX to the test device (MMIO: the block's
+        // fallback), which moves the cycle deadline close: into the block's round
+        if (r() % 3 === 0) out.push([0x89, 0x05, ...le32(0)]);
+        else out.push(r() % 2 === 0 ? [0xc6, 0x05, ...le32(0), r() & 0xff] : [0xc7, 0x05, ...le32(0), ...imm32()]);
         break;
       }
       case 19: // 64-bit: CALL to the next instruction (then POP RCX), or LEA RAX,[RIP+2]; PUSH RAX; RET
@@ -198,8 +203,8 @@ function program(r: () => number, bits: 32 | 64): number[] {
   const movImm = body.length - 4;
   for (let k = 0, off = 0; k < out.length; off += out[k].length, k++) {
     const ins = out[k];
-    if ((ins[0] === 0xc6 || ins[0] === 0xc7) && ins[1] === 0x05 && k < out.length - 1) {
-      const target = CODE + movImm + (ins[0] === 0xc6 ? r() % 4 : 0);
+    if ((ins[0] === 0xc6 || ins[0] === 0xc7 || ins[0] === 0x89) && ins[1] === 0x05 && k < out.length - 1) {
+      const target = ins[0] === 0x89 ? MMIO + (r() & 0xff0) : CODE + movImm + (ins[0] === 0xc6 ? r() % 4 : 0);
       const disp = bits === 64 ? target - (CODE + off + ins.length) : target;
       code.splice(off + 2, 4, ...le32(disp));
     }
@@ -211,6 +216,10 @@ function core(code: number[], bits: 32 | 64, seed: number, jit: boolean, paged: 
   const mem = new PhysMem(1 << 20);
   mem.load(CODE, Uint8Array.from(code));
   const c = new Cpu(mem);
+  mem.addMmio(MMIO, 0x1000, {
+    mmioRead: () => 0x5a,
+    mmioWrite: (_o, _n, v) => { c.cycleDeadline = Math.min(c.cycleDeadline, c.cycles + 1 + (v & 15)); },
+  });
   setFlatMode(c, bits);
   if (paged) {
     // long mode with 4-level paging: PML4 0x80000 -> PDPT 0x81000 -> PD 0x82000, one 2 MiB page
