@@ -301,3 +301,22 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
     }, 300_000);
   }
 });
+
+describe('block compiler: memory fast path edge cases', () => {
+  it('a non-canonical address is never taken for the page a block keeps (its empty value included)', () => {
+    // loop: MOV RAX, imm64 (a non-canonical address: high half 0x40000000 or 0xffff7fff, low
+    // page 0 or 1); MOV EBX, [RAX]: #GP(0) in both modes, at the same instruction
+    for (const addr of [[0x10, 0x40000000], [0x1010, 0x40000000], [0x10, 0x7fff], [0x8, 0x8000]]) {
+      const le = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+      const code = [0x48, 0xb8, ...le(addr[0]), ...le(addr[1]), 0x8b, 0x18, 0xeb, 0xf4];
+      for (const threshold of [1, 2]) {
+        const a = core(code, 64, threshold, false, false);
+        const b = core(code, 64, threshold, true, false);
+        a.run(50);
+        b.run(50);
+        expect(a.stopReason).toBe(5);
+        expect(state(b)).toEqual(state(a));
+      }
+    }
+  });
+});

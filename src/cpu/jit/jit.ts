@@ -104,6 +104,8 @@ export const JIT_DEFAULTS = { on: true, threshold: THRESHOLD };
 
 /** the block compiled where nothing can be compiled (the interpreter runs the instruction) */
 const NONE = new Block(0, 0, 0, () => {});
+/** not a loop on itself at the early count: wait for the threshold (Jit.trigger) */
+const WAIT = new Block(-1, 0, 0, () => {});
 
 type Factory = (I: Insn[], H: unknown[], rt: typeof RUNTIME, RS: Float64Array, NX: Float64Array) => BlockFn;
 /** compiled block factories by their source (shared by every CPU; a cache, not machine state) */
@@ -135,19 +137,29 @@ export class JitStats {
 export class Jit {
   readonly stats = new JitStats();
 
+  /**
+   * Fetches after which the run loop offers an instruction to `enter`: a sixteenth of the
+   * threshold (a block that loops on itself is compiled then: a loop that has gone round that
+   * often is worth its compile time; anything else waits for the threshold), or the threshold
+   * itself when it is small.
+   */
+  readonly trigger: number;
+
   /** `threshold`: fetches of an instruction before a block is compiled there (1: at once) */
-  constructor(readonly threshold = THRESHOLD) {}
+  constructor(readonly threshold = THRESHOLD) {
+    this.trigger = threshold >= 1024 ? threshold >> 4 : threshold;
+  }
 
   /**
    * Compiling needs `new Function` (a page whose Content-Security-Policy forbids 'unsafe-eval'
    * refuses it): if it is refused, or anything else goes wrong, the instruction is marked as
    * having no block and the interpreter runs it, as it would with the compiler off.
    */
-  private tryCompile(c: Cpu, insn: Insn): Block {
+  private tryCompile(c: Cpu, insn: Insn, early: boolean): Block {
     if (!evalAllowed) return NONE;
     try {
-      const b = compile(c, insn, this.stats, this.threshold);
-      this.stats.compiled++;
+      const b = compile(c, insn, this.stats, early);
+      if (b !== WAIT) this.stats.compiled++;
       return b;
     } catch (e) {
       this.stats.failed++;
@@ -166,7 +178,12 @@ export class Jit {
     // threshold's time (it counts the fetches)
     let b = insn.blk as Block | null;
     if (b === null) {
-      b = this.tryCompile(c, insn);
+      b = this.tryCompile(c, insn, insn.hits < this.threshold);
+      insn.blk = b;
+    } else if (b === WAIT) {
+      // (the loop stops counting once the instruction has a block: counted here)
+      if (++insn.hits < this.threshold) return false;
+      b = this.tryCompile(c, insn, false);
       insn.blk = b;
     } else if (b.rip !== c.rip || b.bits !== c.bits) {
       if (b !== NONE) {
@@ -244,7 +261,7 @@ function traceOn(i: Insn, rip: number, off: number, start: number): { rip: numbe
 }
 
 /** Compile the block starting at `first` (the instruction at RIP, fetched from the page cache). */
-function compile(c: Cpu, first: Insn, stats: JitStats, threshold: number): Block {
+function compile(c: Cpu, first: Insn, stats: JitStats, early: boolean): Block {
   const arr = c.fetchArr;
   const lin = c.ripLinear();
   let off = lin - c.fetchBase;
@@ -258,6 +275,7 @@ function compile(c: Cpu, first: Insn, stats: JitStats, threshold: number): Block
   const conts: number[] = [];
   const start = c.rip;
   let rip = start;
+  let followed = 0;
   for (;;) {
     const i = c.decodeAhead(off);
     if (i === undefined || i.bits !== bits || i.exec !== i.orig) break;
@@ -278,10 +296,10 @@ function compile(c: Cpu, first: Insn, stats: JitStats, threshold: number): Block
     let on: { rip: number; off: number } | null = null;
     for (const to of k === Kind.Branch && !full ? traceOn(i, rip, off, start) : []) {
       const nx = c.decodeAhead(to.off);
-      if (nx !== undefined && nx.hits >= (threshold + 1) >> 1) { on = to; break; }
+      if (nx !== undefined && nx.hits >= (first.hits + 1) >> 1) { on = to; break; }
     }
     if (on !== null) {
-      stats.followed++;
+      followed++;
       conts.push(on.rip);
       rip = on.rip;
       off = on.off;
@@ -293,6 +311,14 @@ function compile(c: Cpu, first: Insn, stats: JitStats, threshold: number): Block
     if (k === Kind.Branch || full || off >= 4096) break;
   }
   if (insns.length === 0) return NONE;
+  if (early) {
+    // before the threshold only a block that loops on itself (gen.ts emits it as a loop)
+    const l = insns[insns.length - 1];
+    const name = execName(l);
+    const loops = bits === 64 && (name === 'jcc' || name === 'jmpRel') && nearTarget(l.opsize, rips[rips.length - 1] + l.len + l.imm) === start;
+    if (!loops) return WAIT;
+  }
+  stats.followed += followed;
   // the source of the first n instructions; the block is cut after the instruction that takes
   // it past MAX_SOURCE (a compile budget per block: random code in eager mode otherwise makes
   // a 20 KB function at nearly every instruction)
