@@ -24,23 +24,16 @@ const TWO32 = 4294967296;
  * itself (`rpg`).
  */
 function rd(v: string, n: number): string {
-  if (v === 'lin') return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === rpl && hi === rph && (o & ${n - 1}) === 0) p = rpb + o; else if (${CANON}) { p = fastRead(c, ${LIN}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpl = pl; rph = hi; rpb = p - o; } }`;
+  if (v === 'lin') return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === rpl && hi === rph && (o & ${n - 1}) === 0) p = rpb + o; else { p = fastMiss(c, lo, hi, ${n}, false); if (p >= 0) { rpl = pl; rph = hi; rpb = p - o; } }`;
   return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === rpg && (o & ${n - 1}) === 0) p = rsb + o; else if (canon) { p = fastRead(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpg = ${v} - o; rsb = p - o; } }`;
 }
 
 /** as `rd`, for a write (`wpl`/`wph`, `wpg`: a page already dirty and holding no decoded code) */
 function wr(v: string, n: number): string {
-  if (v === 'lin') return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === wpl && hi === wph && (o & ${n - 1}) === 0) p = wpb + o; else if (${CANON}) { p = fastWrite(c, ${LIN}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpl = pl; wph = hi; wpb = p - o; } }`;
+  if (v === 'lin') return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === wpl && hi === wph && (o & ${n - 1}) === 0) p = wpb + o; else { p = fastMiss(c, lo, hi, ${n}, true); if (p >= 0) { wpl = pl; wph = hi; wpb = p - o; } }`;
   return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === wpg && (o & ${n - 1}) === 0) p = wsb + o; else if (canon) { p = fastWrite(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpg = ${v} - o; wsb = p - o; } }`;
 }
 
-/**
- * A memory operand's address (lo, hi) is canonical, and as a double: computed only when the
- * kept page does not match (a kept page was canonical, and the same high half means the same
- * canonical test).
- */
-const CANON = '((hi << 16) >> 16) === hi';
-const LIN = '(hi * 4294967296 + (lo >>> 0))';
 
 /**
  * Source that adds the 64-bit value (bl, bh) (int32 halves; each expression read once) to the
@@ -90,7 +83,7 @@ function eaSrc(i: Insn, nx: number, slow: string): string | null {
     if (seg > 5) return null;
     L.push(`{ const sb = c.segBase[${seg}], bl = sb | 0, bh = Math.floor(sb / 4294967296) | 0; const s = (lo >>> 0) + (bl >>> 0); lo = s | 0; hi = (hi + bh + (s >= 4294967296 ? 1 : 0)) | 0; }`);
   }
-  // rd and wr test the address (CANON) on a miss; `slow` is unused here but names the fallback for readers
+  // a miss tests the address (fastmem.ts fastMiss: a kept page was canonical, and the same high half means the same test); `slow` is unused here but names the fallback for readers
   void slow;
   return L.join(' ');
 }

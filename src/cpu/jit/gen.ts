@@ -18,7 +18,7 @@ import type { Insn } from '../../x86/insn.js';
 import { BASE_RIP } from '../../x86/insn.js';
 import { Kind, execName } from './kinds.js';
 import { PARITY } from '../flags.js';
-import { fastRead, fastWrite } from './fastmem.js';
+import { fastRead, fastWrite, fastMiss } from './fastmem.js';
 import { memInline64, stackInline64, byteReg, setByteReg, add64To } from './gen-mem.js';
 import { GenCtx, num, WB, RLD, INVALIDATE, type Pend } from './ctx.js';
 import { INSNS } from '../../x86/table.js';
@@ -58,7 +58,7 @@ function slowCall(c: any, h: (c: any, d: Insn) => void, d: Insn, ic: number, cy:
   h(c, d);
 }
 
-export const RUNTIME = { slowCall, condL, fastRead, fastWrite };
+export const RUNTIME = { slowCall, condL, fastRead, fastWrite, fastMiss };
 
 const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
 
