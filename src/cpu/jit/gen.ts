@@ -340,14 +340,21 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
   const regForm = i.rm >= 0;
   // the fallback of the memory forms: state written back, the handler called
   // (pending flags computed first: the handler may fault, or look at them)
-  const slow = `x = true; ${ctx.matText()} ${WB} slowCall(c, h${k}, d${k}, ic0 + ${k}, ${ctx.cyAt(k)}, ${num(rs)}, ${num(nx)}, F, LR, LRH, LS); ${LOAD_FLAGS} ${INVALIDATE} ${RLD}`;
-  // memory forms compute their flags at once (their fallback may fault: ctx.ts)
-  const eager = eagerSink(ctx);
-  const memAlu = (op: number, sz: number, dst: string | null, a: string, ah: string, b: string, bh: string) => aluBody(op, sz, dst, a, ah, b, bh, eager);
+  const SLOW_TAIL = '/*ST*/';
+  const slow = `x = true; ${ctx.matText()} ${WB} slowCall(c, h${k}, d${k}, ic0 + ${k}, ${ctx.cyAt(k)}, ${num(rs)}, ${num(nx)}, F, LR, LRH, LS); ${LOAD_FLAGS} ${INVALIDATE} ${RLD}${SLOW_TAIL}`;
+  // a memory form's flags are left pending too; its fallback (the handler wrote the flags, the
+  // saved operands were not) then leaves the block after it, with nothing pending to compute
+  let memWriter = false;
+  const defer = deferSink(ctx, k);
+  const memAlu = (op: number, sz: number, dst: string | null, a: string, ah: string, b: string, bh: string) =>
+    aluBody(op, sz, dst, a, ah, b, bh, (mask, s, parts, vars) => { memWriter = true; return defer(mask, s, parts, vars); });
   const mem = memInline64(i, k, nx, slow, memAlu, () => '');
-  if (mem !== null) return mem;
+  if (mem !== null) {
+    const cy = ctx.fast ? (ctx.pre[k + 1] !== 0 ? ` cy += ${num(ctx.pre[k + 1])};` : '') : ` cy += ${num(i.cost)};`;
+    return mem.split(SLOW_TAIL).join(memWriter ? ` {${cy} e = ${k}; break ex; }` : '');
+  }
   if (name === 'pushZ' || name === 'popZ' || name === 'callRel' || name === 'retNear') {
-    const st = stackInline64(i, nx, slow, name === 'callRel' ? nearTarget(8, nx + i.imm) : null);
+    const st = stackInline64(i, nx, slow.split(SLOW_TAIL).join(''), name === 'callRel' ? nearTarget(8, nx + i.imm) : null);
     if (st !== null) return st;
   }
   switch (name) {
