@@ -4,8 +4,8 @@
 // in the same uneven slices; after every slice the registers, the whole RFLAGS, RIP, the counters
 // (with a fractional cost per instruction, so the cycle sums must match to the last bit), the
 // stop and the data memory must be equal. The programs mix the inlined forms (ALU, MOV, LEA,
-// INC/DEC, PUSH/POP, Jcc) at 8/16/32/64 bits with handler-called ones (SETcc, CMOVcc, shifts,
-// IMUL, XCHG, PAUSE, RDTSC/RDTSCP; MOVZX/MOVSX/MOVSXD, byte ALU and shifts inlined or not), LAHF/PUSHF to expose flags, stores into the code page
+// INC/DEC, PUSH/POP, Jcc, IMUL) at 8/16/32/64 bits with handler-called ones (SETcc, CMOVcc, shifts,
+// XCHG, PAUSE, RDTSC/RDTSCP; MOVZX/MOVSX/MOVSXD, byte ALU and shifts inlined or not), LAHF/PUSHF to expose flags, stores into the code page
 // (self-modifying code, also into the part of a block reached through a followed branch), Jcc
 // and JMP forward and JMP backward inside the page (a block's trace follows them), and a
 // counted loop back to the start (a block that loops on itself).
@@ -113,7 +113,14 @@ function program(r: () => number, bits: 32 | 64): number[] {
       case 10: out.push([0x0f, 0x90 + (r() % 16), 0xc0 | (d & 7)].map((x, i) => (i === 2 && bits === 64 ? x : x))); break; // SETcc (low regs)
       case 11: out.push([...rex(w, d, s), 0x0f, 0x40 + (r() % 16), 0xc0 | ((d & 7) << 3) | (s & 7)]); break; // CMOVcc
       case 12: out.push([...rex(w, 0, d), 0xc1, 0xc0 | ((r() % 8) << 3) | (d & 7), r() & 0x3f]); break; // shifts
-      case 13: out.push([...rex(w, d, s), 0x0f, 0xaf, 0xc0 | ((d & 7) << 3) | (s & 7)]); break; // IMUL
+      case 13: { // IMUL Gv, Ev / IMUL Gv, Ev, imm8 / imm32 (register sources)
+        const m = 0xc0 | ((d & 7) << 3) | (s & 7);
+        const f = r() % 3;
+        if (f === 0) out.push([...rex(w, d, s), 0x0f, 0xaf, m]);
+        else if (f === 1) out.push([...rex(w, d, s), 0x6b, m, r() & 0xff]);
+        else out.push([...rex(w, d, s), 0x69, m, ...imm32()]);
+        break;
+      }
       case 14: out.push([0x9f]); break; // LAHF
       case 15: out.push(bits === 64 ? [0x9c, 0x8f, 0x46, r() & 0x78] : [0x9c, 0x8f, 0x46, r() & 0x78]); break; // PUSHF; POP [rsi+d]
       case 16: { // PUSH / POP

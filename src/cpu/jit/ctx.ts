@@ -183,7 +183,7 @@ export class GenCtx {
 
     const pre: string[] = ['"use strict";'];
     for (let k = 0; k < n; k++) pre.push(`const d${k} = I[${k}], h${k} = H[${k}];`);
-    pre.push('const slowCall = rt.slowCall, condL = rt.condL, fastRead = rt.fastRead, fastWrite = rt.fastWrite, fastMiss = rt.fastMiss;');
+    pre.push('const slowCall = rt.slowCall, condL = rt.condL, fastRead = rt.fastRead, fastWrite = rt.fastWrite, fastMiss = rt.fastMiss, imulOv = rt.imulOv;');
     const fn: string[] = [];
     const chk = this.chkExpr();
     fn.push('return function block(c, end) {');

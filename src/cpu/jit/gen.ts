@@ -18,6 +18,7 @@ import type { Insn } from '../../x86/insn.js';
 import { BASE_RIP } from '../../x86/insn.js';
 import { Kind, execName } from './kinds.js';
 import { PARITY } from '../flags.js';
+import { imulOverflow64 } from '../exec/muldiv.js';
 import { fastRead, fastWrite, fastMiss } from './fastmem.js';
 import { memInline64, stackInline64, byteReg, setByteReg, add64To } from './gen-mem.js';
 import { GenCtx, num, WB, RLD, INVALIDATE, type Pend } from './ctx.js';
@@ -58,7 +59,7 @@ function slowCall(c: any, h: (c: any, d: Insn) => void, d: Insn, ic: number, cy:
   h(c, d);
 }
 
-export const RUNTIME = { slowCall, condL, fastRead, fastWrite, fastMiss };
+export const RUNTIME = { slowCall, condL, fastRead, fastWrite, fastMiss, imulOv: imulOverflow64 };
 
 const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
 
@@ -473,6 +474,24 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
       }
       if (test) dst = null;
       return aluBody(op, size, dst, a, ah, b, bh, deferSink(ctx, k));
+    }
+    case 'imul2': case 'imul3': {
+      // IMUL Gv, Ev / IMUL Gv, Ev, imm with a register source (muldiv.ts imulTrunc): the
+      // truncated product in int32 halves, CF = OF = the signed product does not fit (64-bit:
+      // asked of muldiv.ts only when something looks), AF = 0, SF/ZF/PF lazy from the result
+      if (!regForm || (size !== 4 && size !== 8)) return null;
+      const g = reg(i.reg);
+      const e = reg(i.rm);
+      const [a, ah] = name === 'imul2' ? [`rl[${g}]`, `rh[${g}]`] : [`rl[${e}]`, `rh[${e}]`];
+      const [b, bh] = name === 'imul2' ? [`rl[${e}]`, `rh[${e}]`] : [num(i.imm | 0), num(i.immHi | 0)];
+      if (size === 4) {
+        return `const a = ${a}, b = ${b}, r = Math.imul(a, b); ${deferSink(ctx, k)(0x811, 4, { cf: '(a * b !== r ? 1 : 0)', af: '0', of: '(a * b !== r ? 0x800 : 0)' }, ['a', 'b', 'r'])} LR = r; LRH = 0; LS = 4; rl[${g}] = r; rh[${g}] = 0;`;
+      }
+      // the low 64 bits: al*bl (its high word from 16-bit pieces, each product exact) + (al*bh + ah*bl) << 32
+      return `const a = ${a}, ah = ${ah}, b = ${b}, bh = ${bh}; const r = Math.imul(a, b); ` +
+        'const a0 = a & 0xffff, a1 = a >>> 16, b0 = b & 0xffff, b1 = b >>> 16, t0 = a0 * b0, u = a1 * b0 + (t0 >>> 16), v = a0 * b1 + (u & 0xffff); ' +
+        `const rh2 = (a1 * b1 + (u >>> 16) + (v >>> 16) + Math.imul(a, bh) + Math.imul(ah, b)) | 0; ${deferSink(ctx, k)(0x811, 8, { cf: '(imulOv(a, ah, b, bh) ? 1 : 0)', af: '0', of: '(imulOv(a, ah, b, bh) ? 0x800 : 0)' }, ['a', 'ah', 'b', 'bh'])} ` +
+        `LR = r; LRH = rh2; LS = 8; rl[${g}] = r; rh[${g}] = rh2;`;
     }
     case 'incDecZ': case 'incDecE': {
       const r = name === 'incDecZ' ? i.reg : i.rm;
