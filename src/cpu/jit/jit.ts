@@ -50,6 +50,8 @@ import { GenCtx, type Pend } from './ctx.js';
  * (bench/cpu-loop.mjs, the sieve) reach it within a fraction of a second.
  */
 export const THRESHOLD = 131072;
+/** rounds per entry (roughly) for a self-loop to be compiled at the early trigger (compile) */
+const EARLY_ROUNDS = 32;
 /** most instructions in one block */
 export const MAX_INSNS = 48;
 /** most characters of instruction source in one block (the block ends at the instruction that passes it) */
@@ -104,7 +106,7 @@ export const JIT_DEFAULTS = { on: true, threshold: THRESHOLD };
 
 /** the block compiled where nothing can be compiled (the interpreter runs the instruction) */
 const NONE = new Block(0, 0, 0, () => {});
-/** not a loop on itself at the early count: wait for the threshold (Jit.trigger) */
+/** not a loop on itself at the early count: wait for the threshold (Jit.trigger; never stored) */
 const WAIT = new Block(-1, 0, 0, () => {});
 
 type Factory = (I: Insn[], H: unknown[], rt: typeof RUNTIME, RS: Float64Array, NX: Float64Array) => BlockFn;
@@ -138,10 +140,10 @@ export class Jit {
   readonly stats = new JitStats();
 
   /**
-   * Fetches after which the run loop offers an instruction to `enter`: a sixteenth of the
-   * threshold (a block that loops on itself is compiled then: a loop that has gone round that
-   * often is worth its compile time; anything else waits for the threshold), or the threshold
-   * itself when it is small.
+   * The fetch count at which the run loop first offers an instruction to `enter` (and then at
+   * the threshold and on): a sixteenth of the threshold (a block that loops on itself many
+   * times per entry is compiled then: worth its compile time; anything else waits for the
+   * threshold), or the threshold itself when it is small.
    */
   readonly trigger: number;
 
@@ -179,11 +181,8 @@ export class Jit {
     let b = insn.blk as Block | null;
     if (b === null) {
       b = this.tryCompile(c, insn, insn.hits < this.threshold);
-      insn.blk = b;
-    } else if (b === WAIT) {
-      // (the loop stops counting once the instruction has a block: counted here)
-      if (++insn.hits < this.threshold) return false;
-      b = this.tryCompile(c, insn, false);
+      // not a loop worth compiling early: the loop counts on and offers it again at the threshold
+      if (b === WAIT) return false;
       insn.blk = b;
     } else if (b.rip !== c.rip || b.bits !== c.bits) {
       if (b !== NONE) {
@@ -312,11 +311,17 @@ function compile(c: Cpu, first: Insn, stats: JitStats, early: boolean): Block {
   }
   if (insns.length === 0) return NONE;
   if (early) {
-    // before the threshold only a block that loops on itself (gen.ts emits it as a loop)
+    // before the threshold only a block that loops on itself (gen.ts emits it as a loop) and
+    // goes round many times per entry: its start fetched EARLY_ROUNDS times as often as the
+    // instruction after its last (where the loop is left), a guess at rounds per entry (a
+    // short loop entered often would cost a compile for little: verify's replays have many)
     const l = insns[insns.length - 1];
     const name = execName(l);
     const loops = bits === 64 && (name === 'jcc' || name === 'jmpRel') && nearTarget(l.opsize, rips[rips.length - 1] + l.len + l.imm) === start;
     if (!loops) return WAIT;
+    const exitOff = off;
+    const after = exitOff < 4096 ? c.decodeAhead(exitOff) : undefined;
+    if (after !== undefined && first.hits < EARLY_ROUNDS * after.hits) return WAIT;
   }
   stats.followed += followed;
   // the source of the first n instructions; the block is cut after the instruction that takes
