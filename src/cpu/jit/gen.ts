@@ -6,9 +6,11 @@
  * Inside a block the retired-instruction count and the cycle counter are kept in locals
  * (`ic0 + k`, `cy`) and written back to the CPU before anything that can read them or fault (a
  * handler call, a memory access) and at every exit, so what a fault, a device or the run loop
- * sees is what the interpreter would show. RIP and ripStart are written back the same way. The
- * cycle counter advances one instruction at a time (`cy += cost`), in the interpreter's order,
- * so it is the same number to the last bit whatever the costs are.
+ * sees is what the interpreter would show. RIP and ripStart are written back the same way, and
+ * so are the guest registers and flags the block keeps in locals (ctx.ts). With a fractional
+ * cost the cycle counter advances one instruction at a time (`cy += cost`), in the
+ * interpreter's order, so it is the same number to the last bit; with integer costs it is the
+ * round's start plus a constant (exact: ctx.ts `fast`).
  *
  * Only numbers are ever placed in the source: register numbers, immediates, displacements,
  * RIPs, lengths and costs from the decoder and the cost table (`num` rejects anything else).

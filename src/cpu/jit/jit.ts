@@ -16,7 +16,9 @@
  * What the interpreter's run loop does between two instructions, the block does too, or it
  * returns to the loop before the next instruction: the retired-instruction count and the
  * cycle counter advance by each instruction's own cost, in order; the budget is checked at
- * entry for the whole block and the cycle deadline before every instruction, as the loop does;
+ * entry for the whole block and the cycle deadline as the loop tests it before every
+ * instruction (with integer costs: once per round, the block running only while the deadline
+ * is beyond the round; ctx.ts);
  * after every instruction that may access memory the block returns if something needs the
  * loop's attention (an event made pending by a device, a stop) or if a write hit decoded code
  * (`Cpu.codeGen`: self-modifying code, including the block's own page). A block is not
