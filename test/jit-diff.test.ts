@@ -327,3 +327,54 @@ describe('block compiler: memory fast path edge cases', () => {
     }
   });
 });
+
+describe('block compiler: the stack across a 4 GiB boundary', () => {
+  it('PUSH/POP/CALL/RET with RSP crossing 0x1_00000000 (the int32 halves borrow and carry)', () => {
+    // paged: VA 0xffff_f000 -> 0x40000, VA 0x1_0000_0000 -> 0x41000 (4 KiB pages); the code at
+    // 0x1000 (the 2 MiB identity page). Loop: MOV RSP, 0x1_0000_0010; PUSH RAX x4 (down across
+    // the boundary); CALL +0 (to the next instruction); POP RCX; POP RBX x3; POP RDX x2 (up
+    // across it); RET 8 (to where the pushes left... a target read from the stack);
+    // then DEC R15D; JNZ
+    const le = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+    const body = [
+      // a store to VA 0x1_ffff_fff8 first (so a push that lost its borrow would find it in the TLB)
+      0x48, 0xb8, ...le(0xfffffff8), ...le(1), 0x48, 0x89, 0x18, // mov rax, 0x1_ffff_fff8; mov [rax], rbx
+      0x48, 0xbc, ...le(0x10), ...le(1), // mov rsp, 0x1_0000_0010
+      0x50, 0x50, 0x50, 0x50, // push rax x4
+      0xe8, 0, 0, 0, 0, // call next
+      0x59, 0x5b, 0x5b, 0x5b, 0x5a, 0x5a, // pop rcx, rbx x3, rdx x2
+      0x48, 0x8d, 0x05, 5, 0, 0, 0, // lea rax, [rip+5] (the DEC below)
+      0x50, 0x50, // push rax x2
+      0xc2, 8, 0, // ret 8 (to the DEC, RSP up by 16)
+    ];
+    const tail = [0x41, 0xff, 0xcf, 0x75, 0]; // dec r15d; jnz start
+    const code = [...body, ...tail, 0xf4];
+    code[body.length + 4] = (-(body.length + tail.length)) & 0xff;
+    const mk = (jit: boolean, threshold: number): Cpu => {
+      const c = core(code, 64, threshold, jit, true);
+      const m = c.mem;
+      // PDPT[3] -> PD 0x84000 [511] -> PT 0x85000 [511] -> 0x40000; PDPT[4] -> PD 0x86000 [0] -> PT 0x87000 [0] -> 0x41000
+      m.write32(0x81000 + 3 * 8, 0x84003); m.write32(0x84000 + 511 * 8, 0x85003); m.write32(0x85000 + 511 * 8, 0x40003);
+      m.write32(0x81000 + 4 * 8, 0x86003); m.write32(0x86000, 0x87003); m.write32(0x87000, 0x41003);
+      // and VA 0x1_ffff_f000 -> 0x42000: where a push that lost its borrow would go
+      m.write32(0x81000 + 7 * 8, 0x88003); m.write32(0x88000 + 511 * 8, 0x89003); m.write32(0x89000 + 511 * 8, 0x42003);
+      c.paging.flushAll();
+      c.rl[15] = 30;
+      return c;
+    };
+    for (const threshold of [1, 2]) {
+      const a = mk(false, threshold);
+      const b = mk(true, threshold);
+      for (let step = 0; step < 40 && a.stopReason !== 2; step++) {
+        a.run(7 + step);
+        b.run(7 + step);
+        expect(state(b), `threshold ${threshold}, slice ${step}`).toEqual(state(a));
+        const pages = (c: Cpu) => { const w: number[] = []; for (let x = 0x40000; x < 0x43000; x += 4) w.push(c.mem.read32(x)); return w; };
+        expect(pages(b), `threshold ${threshold}, slice ${step}: the stack pages`).toEqual(pages(a));
+      }
+      expect(a.stopReason).toBe(2);
+      expect(b.jit!.stats.insns).toBeGreaterThan(300);
+      expect([a.mem.read32(0x40ff8), a.mem.read32(0x41000)]).not.toEqual([0, 0]);
+    }
+  });
+});

@@ -222,7 +222,7 @@ export class GenCtx {
 /**
  * The pages rd and wr keep (gen-mem.ts), as a block starts with them and as a handler call
  * leaves them: none. A page address has its low 12 bits clear, so `rpl = 1` matches no address
- * (whatever its high half: a non-canonical one too); a stack page (`rpg`) is a multiple of 4096.
+ * (whatever its high half: a non-canonical one too); the same for the stack's (`spl`, `swl`).
  */
-export const PAGE_VARS = 'let rpg = -1, rsb = 0, wpg = -1, wsb = 0, rpl = 1, rph = 0, rpb = 0, wpl = 1, wph = 0, wpb = 0;';
-export const INVALIDATE = 'rpg = -1; wpg = -1; rpl = 1; wpl = 1;';
+export const PAGE_VARS = 'let rpl = 1, rph = 0, rpb = 0, wpl = 1, wph = 0, wpb = 0, spl = 1, sph = 0, spb = 0, swl = 1, swh = 0, swb = 0;';
+export const INVALIDATE = 'rpl = 1; wpl = 1; spl = 1; swl = 1;';
