@@ -4,8 +4,8 @@
 // in the same uneven slices; after every slice the registers, the whole RFLAGS, RIP, the counters
 // (with a fractional cost per instruction, so the cycle sums must match to the last bit), the
 // stop and the data memory must be equal. The programs mix the inlined forms (ALU, MOV, LEA,
-// INC/DEC, PUSH/POP, Jcc) at 8/16/32/64 bits with handler-called ones (SETcc, CMOVcc, shifts,
-// IMUL, XCHG, PAUSE, RDTSC/RDTSCP; MOVZX/MOVSX/MOVSXD, byte ALU and shifts inlined or not), LAHF/PUSHF to expose flags, stores into the code page
+// INC/DEC, PUSH/POP, Jcc, IMUL) at 8/16/32/64 bits with handler-called ones (SETcc, CMOVcc, shifts,
+// XCHG, PAUSE, RDTSC/RDTSCP; MOVZX/MOVSX/MOVSXD, byte ALU and shifts inlined or not), LAHF/PUSHF to expose flags, stores into the code page
 // (self-modifying code, also into the part of a block reached through a followed branch), Jcc
 // and JMP forward and JMP backward inside the page (a block's trace follows them), and a
 // counted loop back to the start (a block that loops on itself).
@@ -20,6 +20,8 @@ import { getProfile } from '../src/cost/profiles.js';
 const CODE = 0x1000;
 const DATA = 0x10000;
 const STACK = 0x30000;
+/** the test device: a write arms the cycle deadline 1-16 cycles ahead (as a timer would) */
+const MMIO = 0xe0000;
 
 function rng(seed: number): () => number {
   let s = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ 0xc2b2ae35) >>> 0 || 1;
@@ -68,6 +70,26 @@ function program(r: () => number, bits: 32 | 64): number[] {
       case 4: out.push([...p66, ...rex(w, 0, d), 0xff, 0xc0 | ((r() % 2) << 3) | (d & 7)]); break; // INC/DEC
       case 5: out.push([...rex(w, 0, d), 0xb8 + (d & 7), ...(w ? [...le32(small()), ...le32(small())] : le32(small()))]); break; // MOV r, imm
       case 6: { // MOV Ev,Gv / Gv,Ev, register or memory
+        if (r() % 5 === 0) {
+          // a load through a register holding a random value: in 64-bit mode almost always a
+          // non-canonical address (#GP) or, paged, an unmapped one (#PF), after flags and
+          // registers the block has not written back yet (r12 needs a SIB byte, rbp/r13 a
+          // disp8 of 0)
+          const tail = (s & 7) === 4 ? [0x24] : (s & 7) === 5 ? [0] : [];
+          out.push([...rex(w, d, s), 0x8b, ((d & 7) << 3) | (s & 7) | ((s & 7) === 5 ? 0x40 : 0), ...tail]);
+          break;
+        }
+        if (bits === 64 && r() % 5 === 0) {
+          // a load that faults only in a later round of the loop, when the code runs in a
+          // block: RAX = (R15D - K < 0 ? 0xffffffff : 0) << 16 (non-canonical or 0), then an
+          // ADD/SUB/CMP of two other registers (its CF/AF/OF pending), then MOV r, [RSI+RAX+d8]
+          const x = pick(regs.filter((q) => q !== 0));
+          const y = pick(regs.filter((q) => q !== 0));
+          out.push([0x44, 0x89, 0xf8], [0x83, 0xe8, 2 + (r() % 3)], [0xc1, 0xf8, 0x1f], [0x48, 0xc1, 0xe0, 0x10]);
+          out.push([0x48 | ((y >> 3) << 2) | (x >> 3), pick([0x01, 0x29, 0x39]), 0xc0 | ((y & 7) << 3) | (x & 7)]);
+          out.push([0x48 | ((d >> 3) << 2), 0x8b, 0x44 | ((d & 7) << 3), 0x06, r() & 0x78]);
+          break;
+        }
         const mem = r() % 2 === 0;
         out.push([...rex(w, s, mem ? 6 : d), r() % 2 === 0 ? 0x89 : 0x8b, ...(mem ? memRm(s) : [0xc0 | ((s & 7) << 3) | (d & 7)])]);
         break;
@@ -91,7 +113,14 @@ function program(r: () => number, bits: 32 | 64): number[] {
       case 10: out.push([0x0f, 0x90 + (r() % 16), 0xc0 | (d & 7)].map((x, i) => (i === 2 && bits === 64 ? x : x))); break; // SETcc (low regs)
       case 11: out.push([...rex(w, d, s), 0x0f, 0x40 + (r() % 16), 0xc0 | ((d & 7) << 3) | (s & 7)]); break; // CMOVcc
       case 12: out.push([...rex(w, 0, d), 0xc1, 0xc0 | ((r() % 8) << 3) | (d & 7), r() & 0x3f]); break; // shifts
-      case 13: out.push([...rex(w, d, s), 0x0f, 0xaf, 0xc0 | ((d & 7) << 3) | (s & 7)]); break; // IMUL
+      case 13: { // IMUL Gv, Ev / IMUL Gv, Ev, imm8 / imm32 (register sources)
+        const m = 0xc0 | ((d & 7) << 3) | (s & 7);
+        const f = r() % 3;
+        if (f === 0) out.push([...rex(w, d, s), 0x0f, 0xaf, m]);
+        else if (f === 1) out.push([...rex(w, d, s), 0x6b, m, r() & 0xff]);
+        else out.push([...rex(w, d, s), 0x69, m, ...imm32()]);
+        break;
+      }
       case 14: out.push([0x9f]); break; // LAHF
       case 15: out.push(bits === 64 ? [0x9c, 0x8f, 0x46, r() & 0x78] : [0x9c, 0x8f, 0x46, r() & 0x78]); break; // PUSHF; POP [rsi+d]
       case 16: { // PUSH / POP
@@ -104,7 +133,10 @@ function program(r: () => number, bits: 32 | 64): number[] {
         // ends the loop body (later in the same block: the store must take effect at once)
         // patched below: MOV byte [rip+disp], imm8 or MOV dword [rip+disp], imm32 (the whole
         // immediate, aligned: the compiled fast path's store)
-        out.push(r() % 2 === 0 ? [0xc6, 0x05, ...le32(0), r() & 0xff] : [0xc7, 0x05, ...le32(0), ...imm32()]);
+        // or, one time in three, MOV [rip+disp], EAX to the test device (MMIO: the block's
+        // fallback), which moves the cycle deadline close: into the block's round
+        if (r() % 3 === 0) out.push([0x89, 0x05, ...le32(0)]);
+        else out.push(r() % 2 === 0 ? [0xc6, 0x05, ...le32(0), r() & 0xff] : [0xc7, 0x05, ...le32(0), ...imm32()]);
         break;
       }
       case 19: // 64-bit: CALL to the next instruction (then POP RCX), or LEA RAX,[RIP+2]; PUSH RAX; RET
@@ -178,8 +210,8 @@ function program(r: () => number, bits: 32 | 64): number[] {
   const movImm = body.length - 4;
   for (let k = 0, off = 0; k < out.length; off += out[k].length, k++) {
     const ins = out[k];
-    if ((ins[0] === 0xc6 || ins[0] === 0xc7) && ins[1] === 0x05 && k < out.length - 1) {
-      const target = CODE + movImm + (ins[0] === 0xc6 ? r() % 4 : 0);
+    if ((ins[0] === 0xc6 || ins[0] === 0xc7 || ins[0] === 0x89) && ins[1] === 0x05 && k < out.length - 1) {
+      const target = ins[0] === 0x89 ? MMIO + (r() & 0xff0) : CODE + movImm + (ins[0] === 0xc6 ? r() % 4 : 0);
       const disp = bits === 64 ? target - (CODE + off + ins.length) : target;
       code.splice(off + 2, 4, ...le32(disp));
     }
@@ -191,6 +223,10 @@ function core(code: number[], bits: 32 | 64, seed: number, jit: boolean, paged: 
   const mem = new PhysMem(1 << 20);
   mem.load(CODE, Uint8Array.from(code));
   const c = new Cpu(mem);
+  mem.addMmio(MMIO, 0x1000, {
+    mmioRead: () => 0x5a,
+    mmioWrite: (_o, _n, v) => { c.cycleDeadline = Math.min(c.cycleDeadline, c.cycles + 1 + (v & 15)); },
+  });
   setFlatMode(c, bits);
   if (paged) {
     // long mode with 4-level paging: PML4 0x80000 -> PDPT 0x81000 -> PD 0x82000, one 2 MiB page
@@ -201,8 +237,10 @@ function core(code: number[], bits: 32 | 64, seed: number, jit: boolean, paged: 
     c.pagingOn = true;
     c.paging.flushAll();
   }
+  // a fractional cost (the cycle sums must match to the last bit: blocks add each cost in
+  // turn) or an integer one (blocks count a round at once: ctx.ts `fast`)
   const p = getProfile('zen3');
-  p.base.cycles = 0.7;
+  p.base.cycles = [0.7, 1, 3][seed % 3];
   c.setCostProfile(p);
   // threshold 1 (a block at every first fetch: its trace follows no branch, the code after
   // it has not run yet) or 2 (compiled on the second pass: traces through the paths taken)
@@ -233,14 +271,24 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
       let inBlocks = 0;
       let total = 0;
       let followed = 0;
+      let checked = 0;
+      let faults = 0;
       for (let seed = 1; seed <= 1000; seed++) {
         const r = rng(seed);
         const code = program(r, bits);
         const a = core(code, bits, seed, false, paged);
         const b = core(code, bits, seed, true, paged);
         const slices = rng(seed + 99);
+        // every other program also runs to cycle deadlines that fall anywhere: inside a
+        // block's round, at its entry, before its last instruction
+        const deadlines = seed % 4 >= 2;
         for (let step = 0; step < 12 && a.stopReason !== 2 && a.stopReason !== 5; step++) {
           const n = 1 + (slices() % 40);
+          if (deadlines) {
+            const dl = a.cycles + 1 + (slices() % 90);
+            a.cycleDeadline = dl;
+            b.cycleDeadline = dl;
+          }
           a.run(n);
           b.run(n);
           expect(state(b), `seed ${seed}, slice ${step}`).toEqual(state(a));
@@ -248,11 +296,85 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
         total += a.icount;
         inBlocks += b.jit!.stats.insns;
         followed += b.jit!.stats.followed;
+        checked += b.jit!.stats.checked;
+        if (a.stopReason === 5) faults++;
         expect(b.jit!.stats.failed, `seed ${seed}: a block failed to compile`).toBe(0);
       }
-      console.log(`jit-diff ${bits}: ${total} instructions, ${inBlocks} in blocks, ${followed} branches followed by traces`);
+      console.log(`jit-diff ${bits}${paged ? ' paged' : ''}: ${total} instructions, ${inBlocks} in blocks, ${followed} branches followed by traces, ${checked} entries of checked variants, ${faults} programs ended by a fault`);
       expect(inBlocks).toBeGreaterThan(total / 3);
       expect(followed).toBeGreaterThan(1000);
+      expect(checked).toBeGreaterThan(200);
+      if (bits === 64) expect(faults).toBeGreaterThan(50);
     }, 300_000);
   }
+});
+
+describe('block compiler: memory fast path edge cases', () => {
+  it('a non-canonical address is never taken for the page a block keeps (its empty value included)', () => {
+    // loop: MOV RAX, imm64 (a non-canonical address: high half 0x40000000 or 0xffff7fff, low
+    // page 0 or 1); MOV EBX, [RAX]: #GP(0) in both modes, at the same instruction
+    for (const addr of [[0x10, 0x40000000], [0x1010, 0x40000000], [0x10, 0x7fff], [0x8, 0x8000]]) {
+      const le = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+      const code = [0x48, 0xb8, ...le(addr[0]), ...le(addr[1]), 0x8b, 0x18, 0xeb, 0xf4];
+      for (const threshold of [1, 2]) {
+        const a = core(code, 64, threshold, false, false);
+        const b = core(code, 64, threshold, true, false);
+        a.run(50);
+        b.run(50);
+        expect(a.stopReason).toBe(5);
+        expect(state(b)).toEqual(state(a));
+      }
+    }
+  });
+});
+
+describe('block compiler: the stack across a 4 GiB boundary', () => {
+  it('PUSH/POP/CALL/RET with RSP crossing 0x1_00000000 (the int32 halves borrow and carry)', () => {
+    // paged: VA 0xffff_f000 -> 0x40000, VA 0x1_0000_0000 -> 0x41000 (4 KiB pages); the code at
+    // 0x1000 (the 2 MiB identity page). Loop: MOV RSP, 0x1_0000_0010; PUSH RAX x4 (down across
+    // the boundary); CALL +0 (to the next instruction); POP RCX; POP RBX x3; POP RDX x2 (up
+    // across it); RET 8 (to where the pushes left... a target read from the stack);
+    // then DEC R15D; JNZ
+    const le = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+    const body = [
+      // a store to VA 0x1_ffff_fff8 first (so a push that lost its borrow would find it in the TLB)
+      0x48, 0xb8, ...le(0xfffffff8), ...le(1), 0x48, 0x89, 0x18, // mov rax, 0x1_ffff_fff8; mov [rax], rbx
+      0x48, 0xbc, ...le(0x10), ...le(1), // mov rsp, 0x1_0000_0010
+      0x50, 0x50, 0x50, 0x50, // push rax x4
+      0xe8, 0, 0, 0, 0, // call next
+      0x59, 0x5b, 0x5b, 0x5b, 0x5a, 0x5a, // pop rcx, rbx x3, rdx x2
+      0x48, 0x8d, 0x05, 5, 0, 0, 0, // lea rax, [rip+5] (the DEC below)
+      0x50, 0x50, // push rax x2
+      0xc2, 8, 0, // ret 8 (to the DEC, RSP up by 16)
+    ];
+    const tail = [0x41, 0xff, 0xcf, 0x75, 0]; // dec r15d; jnz start
+    const code = [...body, ...tail, 0xf4];
+    code[body.length + 4] = (-(body.length + tail.length)) & 0xff;
+    const mk = (jit: boolean, threshold: number): Cpu => {
+      const c = core(code, 64, threshold, jit, true);
+      const m = c.mem;
+      // PDPT[3] -> PD 0x84000 [511] -> PT 0x85000 [511] -> 0x40000; PDPT[4] -> PD 0x86000 [0] -> PT 0x87000 [0] -> 0x41000
+      m.write32(0x81000 + 3 * 8, 0x84003); m.write32(0x84000 + 511 * 8, 0x85003); m.write32(0x85000 + 511 * 8, 0x40003);
+      m.write32(0x81000 + 4 * 8, 0x86003); m.write32(0x86000, 0x87003); m.write32(0x87000, 0x41003);
+      // and VA 0x1_ffff_f000 -> 0x42000: where a push that lost its borrow would go
+      m.write32(0x81000 + 7 * 8, 0x88003); m.write32(0x88000 + 511 * 8, 0x89003); m.write32(0x89000 + 511 * 8, 0x42003);
+      c.paging.flushAll();
+      c.rl[15] = 30;
+      return c;
+    };
+    for (const threshold of [1, 2]) {
+      const a = mk(false, threshold);
+      const b = mk(true, threshold);
+      for (let step = 0; step < 40 && a.stopReason !== 2; step++) {
+        a.run(7 + step);
+        b.run(7 + step);
+        expect(state(b), `threshold ${threshold}, slice ${step}`).toEqual(state(a));
+        const pages = (c: Cpu) => { const w: number[] = []; for (let x = 0x40000; x < 0x43000; x += 4) w.push(c.mem.read32(x)); return w; };
+        expect(pages(b), `threshold ${threshold}, slice ${step}: the stack pages`).toEqual(pages(a));
+      }
+      expect(a.stopReason).toBe(2);
+      expect(b.jit!.stats.insns).toBeGreaterThan(300);
+      expect([a.mem.read32(0x40ff8), a.mem.read32(0x41000)]).not.toEqual([0, 0]);
+    }
+  });
 });

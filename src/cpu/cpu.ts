@@ -769,7 +769,7 @@ export class Cpu {
       const insn = this.fetch();
       // the block compiler runs a whole block from here, or leaves this instruction to us
       const jit = this.jit;
-      if (jit !== null && (insn.blk !== null || ++insn.hits >= jit.threshold) && (this.flags & Fl.TF) === 0 && jit.enter(this, insn, end)) continue;
+      if (jit !== null && (insn.blk !== null || (++insn.hits >= jit.trigger && (insn.hits === jit.trigger || insn.hits >= jit.threshold))) && (this.flags & Fl.TF) === 0 && jit.enter(this, insn, end)) continue;
       let next = rip + insn.len;
       // outside 64-bit mode EIP is a 32-bit register and sequential execution does not wrap it
       // at 64 KiB in 16-bit code (only branches truncate to the operand size): 16-bit code

@@ -372,6 +372,17 @@ function imul3(c: Cpu, i: Insn): void {
 
 export const handlers = { mulDiv, imul2, imul3 };
 
+/**
+ * Whether the signed 64x64 product (ah:al) * (bh:bl) overflows 64 bits: IMUL's CF and OF
+ * (the block compiler computes the truncated product itself and asks for these only when
+ * something looks at them: cpu/jit/gen.ts)
+ */
+export function imulOverflow64(al: number, ah: number, bl: number, bh: number): boolean {
+  mul64(al, ah, bl, bh, true);
+  const s = w1 >> 31;
+  return w2 !== s || w3 !== s;
+}
+
 /** exported for unit tests of the exact arithmetic */
 export const _test = {
   mul64(al: number, ah: number, bl: number, bh: number, signed: boolean): number[] {

@@ -21,8 +21,10 @@ export function fastRead(c: Cpu, lin: number, n: number): number {
     p = lin;
   }
   const m = c.mem;
-  if ((p & (n - 1)) !== 0 || p + n > m.mmioLow || p + n > m.size) return -1;
-  return p;
+  if ((p & (n - 1)) !== 0 || p + n > m.mmioLow || p + n > m.size || p >= 0x7ffff000) return -1;
+  // an int32 (not a double that happens to be whole): the block's address arithmetic on it
+  // stays in int32 operations
+  return p | 0;
 }
 
 /**
@@ -42,7 +44,24 @@ export function fastWrite(c: Cpu, lin: number, n: number): number {
   const m = c.mem;
   if ((p & (n - 1)) !== 0 || p + n > m.mmioLow || p + n > m.size) return -1;
   const page = p >>> 12;
-  if (m.codePage[page] !== 0) return -1;
+  if (m.codePage[page] !== 0 || p >= 0x7ffff000) return -1;
   m.dirty[page] = 1;
-  return p;
+  return p | 0;
+}
+
+/**
+ * A block's page-cache miss for a memory operand at the 64-bit address (hi:lo) (int32 halves):
+ * the physical address for a read (`write` false) or write of `n` bytes there, or -1 unless the
+ * address is canonical (APM Vol. 2 5.3.1), the fast path above allows the access and the whole
+ * 4 KiB page is RAM (the block keeps the page for its later accesses). The double-precision
+ * address is computed here, not in the block, whose hit path stays in int32 arithmetic.
+ */
+export function fastMiss(c: Cpu, lo: number, hi: number, n: number, write: boolean): number {
+  if (((hi << 16) >> 16) !== hi) return -1;
+  const lin = hi * 4294967296 + (lo >>> 0);
+  const p = write ? fastWrite(c, lin, n) : fastRead(c, lin, n);
+  if (p < 0) return -1;
+  const end = p - (lo & 0xfff) + 4096;
+  const m = c.mem;
+  return end <= m.mmioLow && end <= m.size ? p | 0 : -1;
 }

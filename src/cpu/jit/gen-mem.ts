@@ -15,29 +15,24 @@ import { execName } from './kinds.js';
 const TWO32 = 4294967296;
 
 /**
- * Source that declares `p`: the physical address for a fast read of `n` bytes at the linear
- * address in `v`, or -1. The block keeps the last page that passed the full test (only a page
- * wholly in RAM) with its physical base; nothing but a handler can change the TLB, the
- * permissions or the memory map, and the block forgets the page whenever one runs (INVALIDATE).
- * A memory operand (`v` = 'lin', from eaSrc) keys it by the int32 halves of the page address
- * (`rpl`, `rph`: no double arithmetic on a hit); a stack access (`v` a double) by the address
- * itself (`rpg`).
+ * Source that declares `p`: the physical address for a fast read of `n` bytes at the 64-bit
+ * address in (lo, hi) (int32 halves), or -1. The block keeps the last page that passed the full
+ * test (only a page wholly in RAM) with its physical base, keyed by the int32 halves of the
+ * page address (no double arithmetic on a hit); nothing but a handler can change the TLB, the
+ * permissions or the memory map, and the block forgets the page whenever one runs
+ * (INVALIDATE). Memory operands (`v` = 'lin', from eaSrc) and stack accesses (`v` = 'stk',
+ * from RSP_LIN) keep a page each.
  */
-function rd(v: string, n: number): string {
-  if (v === 'lin') return `const o = lo & 0xfff, pl = lo - o; let p = -1; if (pl === rpl && hi === rph && (o & ${n - 1}) === 0) p = rpb + o; else if (canon) { p = fastRead(c, lin, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpl = pl; rph = hi; rpb = p - o; } }`;
-  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === rpg && (o & ${n - 1}) === 0) p = rsb + o; else if (canon) { p = fastRead(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { rpg = ${v} - o; rsb = p - o; } }`;
+function rd(v: 'lin' | 'stk', n: number): string {
+  const [l, h, b] = v === 'lin' ? ['rpl', 'rph', 'rpb'] : ['spl', 'sph', 'spb'];
+  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === ${l} && hi === ${h} && (o & ${n - 1}) === 0) p = ${b} + o; else { p = fastMiss(c, lo, hi, ${n}, false); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = p - o; } }`;
 }
 
-/** as `rd`, for a write (`wpl`/`wph`, `wpg`: a page already dirty and holding no decoded code) */
-function wr(v: string, n: number): string {
-  if (v === 'lin') return `const o = lo & 0xfff, pl = lo - o; let p = -1; if (pl === wpl && hi === wph && (o & ${n - 1}) === 0) p = wpb + o; else if (canon) { p = fastWrite(c, lin, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpl = pl; wph = hi; wpb = p - o; } }`;
-  return `const o = ${v} & 0xfff; let p = -1; if (${v} - o === wpg && (o & ${n - 1}) === 0) p = wsb + o; else if (canon) { p = fastWrite(c, ${v}, ${n}); if (p >= 0 && p - o + 4096 <= M.mmioLow && p - o + 4096 <= M.size) { wpg = ${v} - o; wsb = p - o; } }`;
+/** as `rd`, for a write (a page already dirty and holding no decoded code) */
+function wr(v: 'lin' | 'stk', n: number): string {
+  const [l, h, b] = v === 'lin' ? ['wpl', 'wph', 'wpb'] : ['swl', 'swh', 'swb'];
+  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === ${l} && hi === ${h} && (o & ${n - 1}) === 0) p = ${b} + o; else { p = fastMiss(c, lo, hi, ${n}, true); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = p - o; } }`;
 }
-
-/** the pages rd and wr keep, as a block starts with them and as a handler call leaves them: none
- * (0x40000000 is no canonical address's high half) */
-export const PAGE_VARS = 'let rpg = -1, rsb = 0, wpg = -1, wsb = 0, rpl = 0, rph = 0x40000000, rpb = 0, wpl = 0, wph = 0x40000000, wpb = 0;';
-export const INVALIDATE = 'rpg = -1; wpg = -1; rph = 0x40000000; wph = 0x40000000;';
 
 /**
  * Source that adds the 64-bit value (bl, bh) (int32 halves; each expression read once) to the
@@ -87,9 +82,7 @@ function eaSrc(i: Insn, nx: number, slow: string): string | null {
     if (seg > 5) return null;
     L.push(`{ const sb = c.segBase[${seg}], bl = sb | 0, bh = Math.floor(sb / 4294967296) | 0; const s = (lo >>> 0) + (bl >>> 0); lo = s | 0; hi = (hi + bh + (s >= 4294967296 ? 1 : 0)) | 0; }`);
   }
-  L.push(`const canon = ((hi << 16) >> 16) === hi;`);
-  L.push(`const lin = hi * 4294967296 + (lo >>> 0);`);
-  // the caller tests `canon` first; `slow` is unused here but names the fallback for readers
+  // a miss tests the address (fastmem.ts fastMiss: a kept page was canonical, and the same high half means the same test); `slow` is unused here but names the fallback for readers
   void slow;
   return L.join(' ');
 }
@@ -210,14 +203,14 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBod
   }
 }
 
-/** RSP + delta as a canonical linear address source (stack.ts stackLinear, 64-bit stack) */
-const RSP_LIN = (delta: number) => `const sa = rh[4] * 4294967296 + (rl[4] >>> 0) + ${num(delta)}; const canon = sa >= -0x800000000000 && sa < 0x800000000000;`;
+/** RSP + delta (delta 0 or -8) as int32 halves (lo, hi): the stack address (stack.ts stackLinear, 64-bit stack; the canonical test in fastMiss) */
+const RSP_LIN = (delta: number) => delta === 0
+  ? 'const lo = rl[4], hi = rh[4];'
+  : `const lo = (rl[4] + ${num(delta)}) | 0, hi = (lo >>> 0) > (rl[4] >>> 0) ? (rh[4] - 1) | 0 : rh[4];`;
 
-/** add `delta` to RSP (stack.ts adjustRsp, 64-bit stack) */
-function adjustRsp(delta: number): string {
-  return delta < 0
-    ? `{ const s = (rl[4] >>> 0) + ${num(delta)}; rl[4] = s | 0; if (s < 0) rh[4] = (rh[4] - 1) | 0; }`
-    : `{ const s = (rl[4] >>> 0) + ${num(delta)}; rl[4] = s | 0; if (s >= 4294967296) rh[4] = (rh[4] + 1) | 0; }`;
+/** add `delta` (positive, below 2^17) to RSP (stack.ts adjustRsp, 64-bit stack) */
+function addRsp(delta: number): string {
+  return `{ const s = (rl[4] + ${num(delta)}) | 0; rh[4] = (s >>> 0) < (rl[4] >>> 0) ? (rh[4] + 1) | 0 : rh[4]; rl[4] = s; }`;
 }
 
 /** PUSH r64, POP r64, CALL rel32, RET (64-bit stack only: the caller checks the code size) */
@@ -227,19 +220,19 @@ export function stackInline64(i: Insn, nx: number, slow: string, target: number 
   switch (name) {
     case 'pushZ': {
       const r = reg(i.reg);
-      return `${RSP_LIN(-8)} ${wr('sa', 8)} if (p >= 0) { const q = p >>> 2; m32[q] = rl[${r}]; m32[q + 1] = rh[${r}]; ${adjustRsp(-8)} } else { ${slow} }`;
+      return `${RSP_LIN(-8)} ${wr('stk', 8)} if (p >= 0) { const q = p >>> 2; m32[q] = rl[${r}]; m32[q + 1] = rh[${r}]; rl[4] = lo; rh[4] = hi; } else { ${slow} }`;
     }
     case 'popZ': {
       const r = reg(i.reg);
-      return `${RSP_LIN(0)} ${rd('sa', 8)} if (p >= 0) { const q = p >>> 2, v = m32[q], vh = m32[q + 1]; ${adjustRsp(8)} rl[${r}] = v; rh[${r}] = vh; } else { ${slow} }`;
+      return `${RSP_LIN(0)} ${rd('stk', 8)} if (p >= 0) { const q = p >>> 2, v = m32[q], vh = m32[q + 1]; ${addRsp(8)} rl[${r}] = v; rh[${r}] = vh; } else { ${slow} }`;
     }
     case 'callRel': {
       if (target === null) return null;
-      return `${RSP_LIN(-8)} ${wr('sa', 8)} if (p >= 0) { const q = p >>> 2; m32[q] = ${num(nx | 0)}; m32[q + 1] = ${num(Math.floor(nx / TWO32) | 0)}; ${adjustRsp(-8)} c.rip = ${num(target)}; } else { ${slow} }`;
+      return `${RSP_LIN(-8)} ${wr('stk', 8)} if (p >= 0) { const q = p >>> 2; m32[q] = ${num(nx | 0)}; m32[q + 1] = ${num(Math.floor(nx / TWO32) | 0)}; rl[4] = lo; rh[4] = hi; c.rip = ${num(target)}; } else { ${slow} }`;
     }
     case 'retNear': {
       const extra = i.imm & 0xffff;
-      return `${RSP_LIN(0)} ${rd('sa', 8)} let t = 0; if (p >= 0) { const q = p >>> 2; t = m32[q + 1] * 4294967296 + (m32[q] >>> 0); } if (p >= 0 && t >= -0x800000000000 && t < 0x800000000000) { ${adjustRsp(8 + extra)} c.rip = t; } else { ${slow} }`;
+      return `${RSP_LIN(0)} ${rd('stk', 8)} let t = 0; if (p >= 0) { const q = p >>> 2; t = m32[q + 1] * 4294967296 + (m32[q] >>> 0); } if (p >= 0 && t >= -0x800000000000 && t < 0x800000000000) { ${addRsp(8 + extra)} c.rip = t; } else { ${slow} }`;
     }
     default:
       return null;

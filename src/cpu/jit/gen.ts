@@ -6,9 +6,11 @@
  * Inside a block the retired-instruction count and the cycle counter are kept in locals
  * (`ic0 + k`, `cy`) and written back to the CPU before anything that can read them or fault (a
  * handler call, a memory access) and at every exit, so what a fault, a device or the run loop
- * sees is what the interpreter would show. RIP and ripStart are written back the same way. The
- * cycle counter advances one instruction at a time (`cy += cost`), in the interpreter's order,
- * so it is the same number to the last bit whatever the costs are.
+ * sees is what the interpreter would show. RIP and ripStart are written back the same way, and
+ * so are the guest registers and flags the block keeps in locals (ctx.ts). With a fractional
+ * cost the cycle counter advances one instruction at a time (`cy += cost`), in the
+ * interpreter's order, so it is the same number to the last bit; with integer costs it is the
+ * round's start plus a constant (exact: ctx.ts `fast`).
  *
  * Only numbers are ever placed in the source: register numbers, immediates, displacements,
  * RIPs, lengths and costs from the decoder and the cost table (`num` rejects anything else).
@@ -17,13 +19,11 @@
 import type { Insn } from '../../x86/insn.js';
 import { BASE_RIP } from '../../x86/insn.js';
 import { Kind, execName } from './kinds.js';
-import { ea } from '../operands.js';
-import { read32, read64, write32, write64, readN, writeN } from '../mmu.js';
-import { push, pop } from '../stack.js';
-import { cond, PARITY } from '../flags.js';
-import { raise } from '../fault.js';
-import { fastRead, fastWrite } from './fastmem.js';
-import { memInline64, stackInline64, byteReg, setByteReg, add64To, PAGE_VARS, INVALIDATE } from './gen-mem.js';
+import { PARITY } from '../flags.js';
+import { imulOverflow64 } from '../exec/muldiv.js';
+import { fastRead, fastWrite, fastMiss } from './fastmem.js';
+import { memInline64, stackInline64, byteReg, setByteReg, add64To } from './gen-mem.js';
+import { GenCtx, num, WB, RLD, INVALIDATE, type Pend } from './ctx.js';
 import { INSNS } from '../../x86/table.js';
 
 /** helpers the generated code calls (passed in, never looked up by name from guest data) */
@@ -61,13 +61,9 @@ function slowCall(c: any, h: (c: any, d: Insn) => void, d: Insn, ic: number, cy:
   h(c, d);
 }
 
-export const RUNTIME = { slowCall, condL, ea, read32, read64, write32, write64, readN, writeN, push, pop, cond, raise, fastRead, fastWrite };
+export const RUNTIME = { slowCall, condL, fastRead, fastWrite, fastMiss, imulOv: imulOverflow64 };
 
-/** a number as JavaScript source; anything that is not a finite number is refused */
-export function num(x: number): string {
-  if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`jit: not a finite number: ${String(x)}`);
-  return x < 0 || Object.is(x, -0) ? `(${x})` : `${x}`;
-}
+const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
 
 /** an integer register number 0..15 as source */
 function reg(r: number): string {
@@ -75,159 +71,86 @@ function reg(r: number): string {
   return `${r}`;
 }
 
-const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
-
-export class GenCtx {
-  /** lazy-flag size set by the last inlined flag writer of this block (0: unknown) */
-  lazyKnown = 0;
-  /**
-   * RFLAGS and the lazy-flag state are in the block's locals (F, LR, LRH, LS) rather than in the
-   * CPU: they are written back before anything that can look (a handler, an exit) and read
-   * again after a handler ran.
-   */
-  fl = true;
-  /** the block loops on itself (its last instruction branches back to its start) */
-  selfLoop = false;
-  /**
-   * Every cost is an integer: then, with an integer cycle counter, the sums are exact and one
-   * test at entry (`cy + costBefore < dl`) stands for the test before every instruction.
-   */
-  intCosts = true;
-  /** the cost of every instruction but the last */
-  costBefore = 0;
-  /** the self-loop goes round inside its last instruction's code (no tail test needed) */
-  inlineLoop = false;
-
-  /** write the flags back to the CPU if the locals hold them */
-  store(): string {
-    return this.fl ? 'c.flags = F; c.lazyRes = LR; c.lazyResHi = LRH; c.lazySize = LS;' : '';
-  }
-
-  /** the counters, RIP and flags written back as they stand before instruction k (at RIP `rs`) */
-  sync(k: number, rs: number, nx: number): string {
-    return `${sync(k, rs, nx)} ${this.store()}`;
-  }
-
-  /** before an inlined instruction that writes the flags: the locals must hold RFLAGS */
-  flagOp(size: number): string {
-    this.lazyKnown = size;
-    if (this.fl) return '';
-    this.fl = true;
-    return 'F = c.flags;';
-  }
-
-  /** the test that the cycle deadline must be checked before each instruction (see intCosts) */
-  chkExpr(): string {
-    return this.intCosts ? `!(Math.floor(cy) === cy && cy + ${num(this.costBefore)} < dl)` : 'true';
-  }
-
-  constructor(readonly rip: number, readonly bits: number, readonly insns: Insn[]) {}
-
-  /** the whole factory body: constants, then the block function */
-  source(body: string[]): string {
-    const n = this.insns.length;
-    const pre: string[] = ['"use strict";'];
-    for (let k = 0; k < n; k++) pre.push(`const d${k} = I[${k}], h${k} = H[${k}];`);
-    pre.push('const slowCall = rt.slowCall, condL = rt.condL, ea = rt.ea, read32 = rt.read32, read64 = rt.read64, write32 = rt.write32, write64 = rt.write64, readN = rt.readN, writeN = rt.writeN, push = rt.push, pop = rt.pop, cond = rt.cond, raise = rt.raise, fastRead = rt.fastRead, fastWrite = rt.fastWrite;');
-    const fn: string[] = [];
-    // chk: the cycle deadline must be tested before each instruction (see intCosts)
-    const chk = this.chkExpr();
-    fn.push('return function block(c, end) {');
-    fn.push('const rl = c.rl, rh = c.rh, g = c.codeGen, m32 = c.mem.i32, m8 = c.mem.u8;');
-    fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline, x = false, chk = ${chk};`);
-    fn.push('let F = c.flags, LR = c.lazyRes, LRH = c.lazyResHi, LS = c.lazySize;');
-    // the memory fast path's last read and write pages (gen-mem.ts rd, wr)
-    fn.push(`const M = c.mem; ${PAGE_VARS}`);
-    fn.push('let e = 0;');
-    fn.push('ex: {');
-    if (this.selfLoop) fn.push('for (;;) {');
-    fn.push(...body);
-    if (this.selfLoop && !this.inlineLoop) {
-      fn.push(`if (c.rip !== ${num(this.rip)} || c.icount + ${n} > end || cy >= c.cycleDeadline || c.attention || c.stopReason !== 0 || c.codeGen !== g) return;`);
-      fn.push(`ic0 += ${n}; dl = c.cycleDeadline; x = false; chk = ${chk};`);
-    }
-    if (this.selfLoop) fn.push('}');
-    // the body's own end returns; a test that stops the block breaks out here, `e` naming the
-    // last instruction retired
-    fn.push('return;');
-    fn.push('}');
-    fn.push('c.icount = ic0 + e + 1; c.cycles = cy; c.ripStart = RS[e]; c.rip = NX[e]; c.flags = F; c.lazyRes = LR; c.lazyResHi = LRH; c.lazySize = LS;');
-    fn.push('};');
-    return pre.join('\n') + '\n' + fn.join('\n');
-  }
-}
-
 const LOAD_FLAGS = 'F = c.flags; LR = c.lazyRes; LRH = c.lazyResHi; LS = c.lazySize;';
 
-/** write the counters and RIP back as they stand before instruction k (at RIP `rs`) */
-function sync(k: number, rs: number, nx: number): string {
-  return `c.icount = ic0 + ${k}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(nx)};`;
+/**
+ * Where an inlined flag writer puts CF, AF and OF (`mask` of them; each part an expression of
+ * the writer's local names `vars`, the flag at its RFLAGS position): into F at once (eager), or
+ * left pending in the block's context (deferred: ctx.ts). Returns the source to put there.
+ */
+export type FlagSink = (mask: number, size: number, parts: { cf: string; af: string; of: string }, vars: string[]) => string;
+
+/** the flags computed into F where the writer runs */
+export function eagerSink(ctx: GenCtx): FlagSink {
+  return (mask, size, parts) => {
+    ctx.eager(mask, size);
+    const xs: string[] = [];
+    if (mask & 1) xs.push(parts.cf);
+    if (mask & 0x10) xs.push(parts.af);
+    if (mask & 0x800) xs.push(parts.of);
+    return xs.every((v) => v === '0') ? `F &= ~${mask};` : `F = (F & ~${mask}) | ${xs.join(' | ')};`;
+  };
 }
 
-/** 64-bit mode register-to-register forms: the result of `op` on (a, ah), (b, bh) */
-function aluBody(op: number, size: number, dst: string | null, a: string, ah: string, b: string, bh: string): string | null {
+/** the flags of instruction k left pending (it cannot fault: nothing can look before a later point) */
+function deferSink(ctx: GenCtx, k: number): FlagSink {
+  return (mask, size, parts, vars) => ctx.defer(k, mask, size, parts, vars);
+}
+
+/**
+ * The ALU forms on (a, ah), (b, bh): the result `r` (and `rh2`), LR/LRH/LS, `dst` (if any)
+ * written, and CF/AF/OF handed to `fl` (eager or deferred). Byte operands: `a` and `b` are
+ * zero-extended bytes and `dst` must be null (the caller writes the byte).
+ */
+function aluBody(op: number, size: number, dst: string | null, a: string, ah: string, b: string, bh: string, fl: FlagSink): string | null {
   const L: string[] = [];
+  const zero = { cf: '0', af: '0', of: '0' };
+  const logic = op === Alu.AND || op === Alu.OR || op === Alu.XOR;
+  const sym = op === Alu.AND ? '&' : op === Alu.OR ? '|' : '^';
   if (size === 1) {
-    // byte operands: `a` and `b` are zero-extended bytes; `dst` (if any) takes the byte result
-    // through its own assignment (the caller's), so only memory forms use this
     if (dst !== null) return null;
     L.push(`const a = ${a}, b = ${b};`);
-    switch (op) {
-      case Alu.ADD:
-        L.push('const s = a + b, r = s & 0xff;');
-        L.push('F = (F & ~0x811) | (s > 0xff ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r) & 0x80) !== 0 ? 0x800 : 0);');
-        break;
-      case Alu.SUB: case Alu.CMP:
-        L.push('const d = a - b, r = d & 0xff;');
-        L.push('F = (F & ~0x811) | (d < 0 ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r) & 0x80) !== 0 ? 0x800 : 0);');
-        break;
-      case Alu.AND: L.push('const r = a & b; F &= ~0x811;'); break;
-      case Alu.OR: L.push('const r = a | b; F &= ~0x811;'); break;
-      case Alu.XOR: L.push('const r = a ^ b; F &= ~0x811;'); break;
-      default: return null;
-    }
+    if (op === Alu.ADD) {
+      L.push('const s = a + b, r = s & 0xff;');
+      L.push(fl(0x811, 1, { cf: '(s > 0xff ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ r) & (b ^ r) & 0x80) !== 0 ? 0x800 : 0)' }, ['a', 'b', 's', 'r']));
+    } else if (op === Alu.SUB || op === Alu.CMP) {
+      L.push('const d = a - b, r = d & 0xff;');
+      L.push(fl(0x811, 1, { cf: '(d < 0 ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ b) & (a ^ r) & 0x80) !== 0 ? 0x800 : 0)' }, ['a', 'b', 'd', 'r']));
+    } else if (logic) {
+      L.push(`const r = a ${sym} b;`, fl(0x811, 1, zero, []));
+    } else return null;
     L.push('LR = r; LRH = 0; LS = 1;');
     void ah; void bh;
     return L.join(' ');
   }
   if (size === 4) {
     L.push(`const a = ${a}, b = ${b};`);
-    switch (op) {
-      case Alu.ADD:
-        L.push('const r = (a + b) | 0;');
-        L.push('F = (F & ~0x811) | ((r >>> 0) < (b >>> 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0);');
-        break;
-      case Alu.SUB: case Alu.CMP:
-        L.push('const r = (a - b) | 0;');
-        L.push('F = (F & ~0x811) | ((a >>> 0) < (b >>> 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0);');
-        break;
-      case Alu.AND: L.push('const r = a & b; F &= ~0x811;'); break;
-      case Alu.OR: L.push('const r = a | b; F &= ~0x811;'); break;
-      case Alu.XOR: L.push('const r = a ^ b; F &= ~0x811;'); break;
-      default: return null;
-    }
+    if (op === Alu.ADD) {
+      L.push('const r = (a + b) | 0;');
+      L.push(fl(0x811, 4, { cf: '((r >>> 0) < (b >>> 0) ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r']));
+    } else if (op === Alu.SUB || op === Alu.CMP) {
+      L.push('const r = (a - b) | 0;');
+      L.push(fl(0x811, 4, { cf: '((a >>> 0) < (b >>> 0) ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r']));
+    } else if (logic) {
+      L.push(`const r = a ${sym} b;`, fl(0x811, 4, zero, []));
+    } else return null;
     L.push('LR = r; LRH = 0; LS = 4;');
     if (dst !== null && op !== Alu.CMP) L.push(`rl[${dst}] = r; rh[${dst}] = 0;`);
     return L.join(' ');
   }
   if (size === 8) {
     L.push(`const a = ${a}, ah = ${ah}, b = ${b}, bh = ${bh};`);
-    switch (op) {
-      case Alu.ADD:
-        // int32 halves only: the carry out of a half is an unsigned compare (a carry into the
-        // high half makes it wrap exactly when that half's sum was all ones)
-        L.push('const r = (a + b) | 0, c0 = (r >>> 0) < (b >>> 0) ? 1 : 0, t = (ah + bh) | 0, rh2 = (t + c0) | 0;');
-        L.push('F = (F & ~0x811) | ((t >>> 0) < (bh >>> 0) || (c0 === 1 && rh2 === 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0);');
-        break;
-      case Alu.SUB: case Alu.CMP:
-        L.push('const r = (a - b) | 0, b0 = (a >>> 0) < (b >>> 0) ? 1 : 0, t = (ah - bh) | 0, rh2 = (t - b0) | 0;');
-        L.push('F = (F & ~0x811) | ((ah >>> 0) < (bh >>> 0) || (b0 === 1 && t === 0) ? 1 : 0) | ((a ^ b ^ r) & 0x10) | (((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0);');
-        break;
-      case Alu.AND: L.push('const r = a & b, rh2 = ah & bh; F &= ~0x811;'); break;
-      case Alu.OR: L.push('const r = a | b, rh2 = ah | bh; F &= ~0x811;'); break;
-      case Alu.XOR: L.push('const r = a ^ b, rh2 = ah ^ bh; F &= ~0x811;'); break;
-      default: return null;
-    }
+    if (op === Alu.ADD) {
+      // int32 halves only: the carry out of a half is an unsigned compare (a carry into the
+      // high half makes it wrap exactly when that half's sum was all ones)
+      L.push('const r = (a + b) | 0, c0 = (r >>> 0) < (b >>> 0) ? 1 : 0, t = (ah + bh) | 0, rh2 = (t + c0) | 0;');
+      L.push(fl(0x811, 8, { cf: '((t >>> 0) < (bh >>> 0) || (c0 === 1 && rh2 === 0) ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r', 'bh', 'ah', 'rh2', 't', 'c0']));
+    } else if (op === Alu.SUB || op === Alu.CMP) {
+      L.push('const r = (a - b) | 0, b0 = (a >>> 0) < (b >>> 0) ? 1 : 0, t = (ah - bh) | 0, rh2 = (t - b0) | 0;');
+      L.push(fl(0x811, 8, { cf: '((ah >>> 0) < (bh >>> 0) || (b0 === 1 && t === 0) ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r', 'ah', 'bh', 'rh2', 't', 'b0']));
+    } else if (logic) {
+      L.push(`const r = a ${sym} b, rh2 = ah ${sym} bh;`, fl(0x811, 8, zero, []));
+    } else return null;
     L.push('LR = r; LRH = rh2; LS = 8;');
     if (dst !== null && op !== Alu.CMP) L.push(`rl[${dst}] = r; rh[${dst}] = rh2;`);
     return L.join(' ');
@@ -235,43 +158,46 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
   return null;
 }
 
-/** INC/DEC of a register (CF kept; APM Vol. 3 INC, DEC) */
-function incDecBody(dec: boolean, size: number, r: string): string | null {
+/** INC/DEC of a register (CF kept; APM Vol. 3 INC, DEC): AF and OF to `fl` */
+function incDecBody(dec: boolean, size: number, r: string, fl: FlagSink): string | null {
   if (size === 4) {
     return dec
-      ? `const a = rl[${r}], d = (a >>> 0) - 1, x = d | 0; F = (F & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((a ^ 1) & (a ^ x)) < 0 ? 0x800 : 0); LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;`
-      : `const a = rl[${r}], s = (a >>> 0) + 1, x = s | 0; F = (F & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((a ^ x) & (1 ^ x)) < 0 ? 0x800 : 0); LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;`;
+      ? `const a = rl[${r}], x = (a - 1) | 0; ${fl(0x810, 4, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '(((a ^ 1) & (a ^ x)) < 0 ? 0x800 : 0)' }, ['a', 'x'])} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;`
+      : `const a = rl[${r}], x = (a + 1) | 0; ${fl(0x810, 4, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '(((a ^ x) & (1 ^ x)) < 0 ? 0x800 : 0)' }, ['a', 'x'])} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;`;
   }
   if (size === 8) {
     return dec
-      ? `const a = rl[${r}], ah = rh[${r}], d = (a >>> 0) - 1, x = d | 0, dh = (ah >>> 0) - (d < 0 ? 1 : 0), xh = dh | 0; F = (F & ~0x810) | ((a ^ 1 ^ x) & 0x10) | ((ah & (ah ^ xh)) < 0 ? 0x800 : 0); LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`
-      : `const a = rl[${r}], ah = rh[${r}], s = (a >>> 0) + 1, x = s | 0, sh = (ah >>> 0) + (s > 0xffffffff ? 1 : 0), xh = sh | 0; F = (F & ~0x810) | ((a ^ 1 ^ x) & 0x10) | (((ah ^ xh) & xh) < 0 ? 0x800 : 0); LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`;
+      ? `const a = rl[${r}], ah = rh[${r}], x = (a - 1) | 0, xh = (ah - (x === -1 ? 1 : 0)) | 0; ${fl(0x810, 8, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '((ah & (ah ^ xh)) < 0 ? 0x800 : 0)' }, ['a', 'x', 'ah', 'xh'])} LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`
+      : `const a = rl[${r}], ah = rh[${r}], x = (a + 1) | 0, xh = (ah + (x === 0 ? 1 : 0)) | 0; ${fl(0x810, 8, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '(((ah ^ xh) & xh) < 0 ? 0x800 : 0)' }, ['a', 'x', 'ah', 'xh'])} LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`;
   }
   return null;
 }
 
-/** a condition code as an expression, using what the block knows of the lazy flags */
-function condExpr(ctx: GenCtx, cc: number): string {
+/**
+ * A condition code as [statements first, expression], using what the block knows of the lazy
+ * flags and taking CF and OF from a pending writer's operands (ctx.bit); anything else computes
+ * every pending flag first and asks condL.
+ */
+function condExpr(ctx: GenCtx, cc: number): [string, string] {
   const known = ctx.lazyKnown;
-  const [f, lr, lrh] = ctx.fl ? ['F', 'LR', 'LRH'] : ['c.flags', 'c.lazyRes', 'c.lazyResHi'];
   let zf: string | null = null;
   let sf: string | null = null;
-  if (known === 1) { zf = `((${lr} & 0xff) === 0)`; sf = `((${lr} & 0x80) !== 0)`; }
-  else if (known === 4) { zf = `(${lr} === 0)`; sf = `(${lr} < 0)`; }
-  else if (known === 8) { zf = `((${lr} | ${lrh}) === 0)`; sf = `(${lrh} < 0)`; }
+  if (known === 1) { zf = '((LR & 0xff) === 0)'; sf = '((LR & 0x80) !== 0)'; }
+  else if (known === 4) { zf = '(LR === 0)'; sf = '(LR < 0)'; }
+  else if (known === 8) { zf = '((LR | LRH) === 0)'; sf = '(LRH < 0)'; }
   let r: string | null;
   switch (cc >> 1) {
-    case 0: r = `((${f} & 0x800) !== 0)`; break;
-    case 1: r = `((${f} & 1) !== 0)`; break;
+    case 0: r = ctx.bit(0x800); break;
+    case 1: r = ctx.bit(1); break;
     case 2: r = zf; break;
-    case 3: r = zf === null ? null : `((${f} & 1) !== 0 || ${zf})`; break;
+    case 3: r = zf === null ? null : `(${ctx.bit(1)} || ${zf})`; break;
     case 4: r = sf; break;
-    case 6: r = sf === null ? null : `(${sf} !== ((${f} & 0x800) !== 0))`; break;
-    case 7: r = zf === null ? null : `(${zf} || ${sf} !== ((${f} & 0x800) !== 0))`; break;
+    case 6: r = sf === null ? null : `(${sf} !== ${ctx.bit(0x800)})`; break;
+    case 7: r = zf === null ? null : `(${zf} || ${sf} !== ${ctx.bit(0x800)})`; break;
     default: r = null;
   }
-  if (r === null) return ctx.fl ? `condL(F, LR, LRH, LS, ${cc})` : `cond(c, ${cc})`;
-  return (cc & 1) === 0 ? r : `!${r}`;
+  if (r === null) return [ctx.flush(), `condL(F, LR, LRH, LS, ${cc})`];
+  return ['', (cc & 1) === 0 ? r : `!${r}`];
 }
 
 /** a near-branch target as the handler computes it; null when it would fault (left to the handler) */
@@ -280,25 +206,37 @@ export function nearTarget(size: number, t: number): number | null {
   return size === 4 ? t >>> 0 : t & 0xffff;
 }
 
+/** two pending-flag lists name the same writers and flags */
+function samePend(a: Pend[], b: Pend[]): boolean {
+  return a.length === b.length && a.every((p, j) => p.k === b[j].k && p.mask === b[j].mask);
+}
+
 /**
  * Source for instruction k at RIP `rs` (next RIP `nx`); `last`: the block's final instruction;
- * `follow`: for a branch inside the block (jit.ts traceOn), the RIP where the block goes on.
+ * `follow`: for a branch inside the block (jit.ts traceOn), the RIP where the block goes on
+ * (a Jcc's fall-through or its target, a JMP's target).
  */
 export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number, kind: Kind, last: boolean, follow: number | null): string {
   const L: string[] = [`// ${k}`];
-  if (k > 0) L.push(`if (chk && cy >= dl) { e = ${k - 1}; break ex; }`);
+  const fast = ctx.fast;
+  // not fast: the deadline before every instruction while it is near (ctx.ts)
+  if (k > 0 && !fast) L.push(`if (chk && cy >= dl) ${ctx.brk(k - 1)}`);
+  const addCost = fast ? '' : `cy += ${num(i.cost)};`;
   const name = execName(i);
   if (follow !== null) {
     // a JMP the trace follows: nothing but its cost (the next instruction is at its target); a
-    // Jcc the trace follows through its fall-through: leave the block when it is taken
+    // Jcc the trace follows through its fall-through (leave the block when it is taken) or
+    // through its target (leave when it is not)
     const t = nearTarget(i.opsize, nx + i.imm);
     if (t === null || (name !== 'jmpRel' && name !== 'jcc')) throw new Error('jit: a followed branch without a target');
     if (name === 'jmpRel') {
-      L.push(`cy += ${num(i.cost)};`);
+      if (addCost !== '') L.push(addCost);
       return L.join('\n');
     }
-    L.push(`{ const tk = ${condExpr(ctx, i.arg)}; cy += ${num(i.cost)};`);
-    L.push(`if (tk) { c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = ${num(t)}; ${ctx.store()} return; } }`);
+    const [pre, cnd] = condExpr(ctx, i.arg);
+    const taken = follow !== nx;
+    L.push(`${pre} { const tk = ${cnd}; ${addCost}`);
+    L.push(`if (${taken ? '!tk' : 'tk'}) { c.icount = ic0 + ${k + 1}; c.cycles = ${ctx.cyAt(k + 1)}; c.ripStart = ${num(rs)}; c.rip = ${num(taken ? nx : t)}; ${ctx.store()} ${WB} return; } }`);
     return L.join('\n');
   }
   const target = last && (name === 'jcc' || name === 'jmpRel') ? nearTarget(i.opsize, nx + i.imm) : null;
@@ -309,34 +247,43 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     const n = ctx.insns.length;
     ctx.selfLoop = true;
     ctx.inlineLoop = true;
-    const tk = name === 'jmpRel' ? 'true' : condExpr(ctx, i.arg);
-    L.push(`{ const tk = ${tk}; cy += ${num(i.cost)};`);
-    L.push(`if (tk && ic0 + ${2 * n} <= end && cy < dl) { ic0 += ${n}; chk = ${ctx.chkExpr()};${ctx.fl ? '' : ` ${LOAD_FLAGS}`} continue; }`);
-    L.push(`c.icount = ic0 + ${n}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = tk ? ${num(target)} : ${num(nx)}; ${ctx.store()} return; }`);
+    const [pre, tk] = name === 'jmpRel' ? ['', 'true'] : condExpr(ctx, i.arg);
+    // the flags still pending go round with the block (ctx.ts `pk`) when the second pass
+    // started with exactly these pending; otherwise they are computed here
+    const same = ctx.loopPend !== null && samePend(ctx.pend, ctx.loopPend);
+    const carry = ctx.pend.length === 0 ? '' : same ? ' pk = true;' : ` ${ctx.matText()} pk = false;`;
+    ctx.bottom = ctx.pend.map((p) => ({ ...p }));
+    const cont = fast
+      ? `cy += ${num(ctx.pre[n])}; if (tk && ic0 + ${2 * n} <= end && cy + ${num(ctx.costBefore)} < dl) { ic0 += ${n};${carry} continue; }`
+      : `cy += ${num(i.cost)}; if (tk && ic0 + ${2 * n} <= end && cy < dl) { ic0 += ${n}; chk = ${ctx.chkExpr()};${carry} continue; }`;
+    L.push(`${pre} { const tk = ${tk}; ${cont}`);
+    L.push(`c.icount = ic0 + ${n}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = tk ? ${num(target)} : ${num(nx)}; ${ctx.store()} ${WB} return; }`);
     return L.join('\n');
   }
   const inl = ctx.bits === 64 ? inline64(ctx, k, i, rs, nx) : null;
   if (inl !== null) {
     L.push(`{ ${inl} }`);
-    L.push(`cy += ${num(i.cost)};`);
+    if (addCost !== '') L.push(addCost);
   } else {
-    L.push(ctx.sync(k, rs, nx));
+    L.push(`c.icount = ic0 + ${k}; c.cycles = ${ctx.cyAt(k)}; c.ripStart = ${num(rs)}; c.rip = ${num(nx)}; ${ctx.flush()} c.flags = F; c.lazyRes = LR; c.lazyResHi = LRH; c.lazySize = LS; ${WB}`);
     // PAUSE's non-throwing intercept (svm/icpt.ts icptInsn) takes back the count and cost the
     // run loop adds after a handler: the world has switched, so end the block as the loop would
     // go on (count and cost added, nothing of the block's state written over the host's)
     const undo = name === 'pause' ? ` if (c.icount !== ic0 + ${k}) { c.icount++; c.cycles += ${num(i.cost)}; return; }` : '';
-    L.push(`h${k}(c, d${k});${undo} ${LOAD_FLAGS} ${INVALIDATE}`);
-    L.push(`cy += ${num(i.cost)};`);
+    L.push(`h${k}(c, d${k});${undo} ${LOAD_FLAGS} ${INVALIDATE} ${RLD}`);
+    if (addCost !== '') L.push(addCost);
     ctx.lazyKnown = 0;
   }
   if (last) {
     // the block ends: counters and RIP as the loop expects them
-    L.push(`c.icount = ic0 + ${k + 1}; c.cycles = cy; c.ripStart = ${num(rs)}; ${ctx.store()}`);
+    L.push(`c.icount = ic0 + ${k + 1}; c.cycles = ${ctx.cyAt(k + 1)}; c.ripStart = ${num(rs)}; ${ctx.store()} ${WB}`);
     if (inl !== null && kind !== Kind.Branch) L.push(`c.rip = ${num(nx)};`);
     if (target !== null && target === ctx.rip) ctx.selfLoop = true;
   } else if (kind === Kind.Mem) {
-    // after a handler that may have touched memory (inlined forms: only if they fell back to it)
-    const check = `if (c.attention || c.stopReason !== 0 || c.codeGen !== g) { e = ${k}; break ex; } dl = c.cycleDeadline; chk = true;`;
+    // after a handler that may have touched memory (inlined forms: only if they fell back to
+    // it): the loop's attention, a stop, a code write, a deadline moved into this round
+    const dlTest = fast ? `dl = c.cycleDeadline; if (cy + ${num(ctx.costBefore)} >= dl) ${ctx.brk(k)}` : 'dl = c.cycleDeadline; chk = true;';
+    const check = `if (c.attention || c.stopReason !== 0 || c.codeGen !== g) ${ctx.brk(k)} ${dlTest}`;
     L.push(inl !== null ? `if (x) { x = false; ${check} }` : check);
   }
   return L.join('\n');
@@ -385,11 +332,6 @@ function shiftBody(i: Insn, size: number): { src: string; flags: boolean } | nul
   return { src: L.join(' '), flags: true };
 }
 
-/** the lazy-flag size an inlined ALU op leaves (for condExpr) */
-function aluLazy(op: number, size: number): number {
-  return op === Alu.ADC || op === Alu.SBB ? 0 : size;
-}
-
 /**
  * Inline forms for 64-bit mode. Returns null for anything not inlined (the handler is called).
  * Inlined forms here never fault and touch only registers and flags, except where they write
@@ -400,11 +342,22 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
   const size = i.opsize;
   const regForm = i.rm >= 0;
   // the fallback of the memory forms: state written back, the handler called
-  const slow = `x = true; slowCall(c, h${k}, d${k}, ic0 + ${k}, cy, ${num(rs)}, ${num(nx)}, F, LR, LRH, LS); ${LOAD_FLAGS} ${INVALIDATE}`;
-  const mem = memInline64(i, k, nx, slow, aluBody, (sz) => ctx.flagOp(sz));
-  if (mem !== null) return mem;
+  // (pending flags computed first: the handler may fault, or look at them)
+  const SLOW_TAIL = '/*ST*/';
+  const slow = `x = true; ${ctx.matText()} ${WB} slowCall(c, h${k}, d${k}, ic0 + ${k}, ${ctx.cyAt(k)}, ${num(rs)}, ${num(nx)}, F, LR, LRH, LS); ${LOAD_FLAGS} ${INVALIDATE} ${RLD}${SLOW_TAIL}`;
+  // a memory form's flags are left pending too; its fallback (the handler wrote the flags, the
+  // saved operands were not) then leaves the block after it, with nothing pending to compute
+  let memWriter = false;
+  const defer = deferSink(ctx, k);
+  const memAlu = (op: number, sz: number, dst: string | null, a: string, ah: string, b: string, bh: string) =>
+    aluBody(op, sz, dst, a, ah, b, bh, (mask, s, parts, vars) => { memWriter = true; return defer(mask, s, parts, vars); });
+  const mem = memInline64(i, k, nx, slow, memAlu, () => '');
+  if (mem !== null) {
+    const cy = ctx.fast ? (ctx.pre[k + 1] !== 0 ? ` cy += ${num(ctx.pre[k + 1])};` : '') : ` cy += ${num(i.cost)};`;
+    return mem.split(SLOW_TAIL).join(memWriter ? ` {${cy} e = ${k}; break ex; }` : '');
+  }
   if (name === 'pushZ' || name === 'popZ' || name === 'callRel' || name === 'retNear') {
-    const st = stackInline64(i, nx, slow, name === 'callRel' ? nearTarget(8, nx + i.imm) : null);
+    const st = stackInline64(i, nx, slow.split(SLOW_TAIL).join(''), name === 'callRel' ? nearTarget(8, nx + i.imm) : null);
     if (st !== null) return st;
   }
   switch (name) {
@@ -482,7 +435,7 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
       const body = shiftBody(i, size);
       if (body === null) return null;
       // a zero count changes no flag (shiftBody leaves them alone)
-      return body.flags ? `${ctx.flagOp(size)} ${body.src}` : body.src;
+      return body.flags ? `${ctx.eager(0x811, size)} ${body.src}` : body.src;
     }
     case 'aluEG': case 'aluGE': case 'aluAI': case 'aluEI': case 'testEG': case 'testEI': case 'testAI': {
       if (size === 1) {
@@ -499,10 +452,10 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
           else if (name === 'aluGE') { dst = gg; a = byteReg(gg); b = byteReg(e); }
           else { dst = e; a = byteReg(e); b = num(i.imm & 0xff); }
         }
-        const body = aluBody(op, 1, null, a, '0', b, '0');
+        const body = aluBody(op, 1, null, a, '0', b, '0', eagerSink(ctx));
         if (body === null) return null;
         const write = test || op === Alu.CMP ? '' : ` ${setByteReg(dst, 'r')}`;
-        return `${ctx.flagOp(1)} ${body}${write}`;
+        return `${body}${write}`;
       }
       if (size !== 4 && size !== 8) return null;
       const test = name.startsWith('test');
@@ -522,22 +475,37 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
         else { dst = e; a = `rl[${e}]`; ah = `rh[${e}]`; b = immLo; bh = immHi; }
       }
       if (test) dst = null;
-      const body = aluBody(op, size, dst, a, ah, b, bh);
-      if (body === null) return null;
-      return `${ctx.flagOp(aluLazy(op, size))} ${body}`;
+      return aluBody(op, size, dst, a, ah, b, bh, deferSink(ctx, k));
+    }
+    case 'imul2': case 'imul3': {
+      // IMUL Gv, Ev / IMUL Gv, Ev, imm with a register source (muldiv.ts imulTrunc): the
+      // truncated product in int32 halves, CF = OF = the signed product does not fit (64-bit:
+      // asked of muldiv.ts only when something looks), AF = 0, SF/ZF/PF lazy from the result
+      if (!regForm || (size !== 4 && size !== 8)) return null;
+      const g = reg(i.reg);
+      const e = reg(i.rm);
+      const [a, ah] = name === 'imul2' ? [`rl[${g}]`, `rh[${g}]`] : [`rl[${e}]`, `rh[${e}]`];
+      const [b, bh] = name === 'imul2' ? [`rl[${e}]`, `rh[${e}]`] : [num(i.imm | 0), num(i.immHi | 0)];
+      if (size === 4) {
+        return `const a = ${a}, b = ${b}, r = Math.imul(a, b); ${deferSink(ctx, k)(0x811, 4, { cf: '(a * b !== r ? 1 : 0)', af: '0', of: '(a * b !== r ? 0x800 : 0)' }, ['a', 'b', 'r'])} LR = r; LRH = 0; LS = 4; rl[${g}] = r; rh[${g}] = 0;`;
+      }
+      // the low 64 bits: al*bl (its high word from 16-bit pieces, each product exact) + (al*bh + ah*bl) << 32
+      return `const a = ${a}, ah = ${ah}, b = ${b}, bh = ${bh}; const r = Math.imul(a, b); ` +
+        'const a0 = a & 0xffff, a1 = a >>> 16, b0 = b & 0xffff, b1 = b >>> 16, t0 = a0 * b0, u = a1 * b0 + (t0 >>> 16), v = a0 * b1 + (u & 0xffff); ' +
+        `const rh2 = (a1 * b1 + (u >>> 16) + (v >>> 16) + Math.imul(a, bh) + Math.imul(ah, b)) | 0; ${deferSink(ctx, k)(0x811, 8, { cf: '(imulOv(a, ah, b, bh) ? 1 : 0)', af: '0', of: '(imulOv(a, ah, b, bh) ? 0x800 : 0)' }, ['a', 'ah', 'b', 'bh'])} ` +
+        `LR = r; LRH = rh2; LS = 8; rl[${g}] = r; rh[${g}] = rh2;`;
     }
     case 'incDecZ': case 'incDecE': {
       const r = name === 'incDecZ' ? i.reg : i.rm;
       if (name === 'incDecE' && !regForm) return null;
-      const body = incDecBody(i.arg === 1, size, reg(r));
-      if (body === null) return null;
-      return `${ctx.flagOp(size)} ${body}`;
+      return incDecBody(i.arg === 1, size, reg(r), deferSink(ctx, k));
     }
     case 'jcc': case 'jmpRel': {
       const t = nearTarget(i.opsize, nx + i.imm);
       if (t === null) return null;
       if (name === 'jmpRel') return `c.rip = ${num(t)};`;
-      return `c.rip = ${condExpr(ctx, i.arg)} ? ${num(t)} : ${num(nx)};`;
+      const [pre, cnd] = condExpr(ctx, i.arg);
+      return `${pre} c.rip = ${cnd} ? ${num(t)} : ${num(nx)};`;
     }
     default:
       return null;

@@ -16,7 +16,9 @@
  * What the interpreter's run loop does between two instructions, the block does too, or it
  * returns to the loop before the next instruction: the retired-instruction count and the
  * cycle counter advance by each instruction's own cost, in order; the budget is checked at
- * entry for the whole block and the cycle deadline before every instruction, as the loop does;
+ * entry for the whole block and the cycle deadline as the loop tests it before every
+ * instruction (with integer costs: once per round, the block running only while the deadline
+ * is beyond the round; ctx.ts);
  * after every instruction that may access memory the block returns if something needs the
  * loop's attention (an event made pending by a device, a stop) or if a write hit decoded code
  * (`Cpu.codeGen`: self-modifying code, including the block's own page). A block is not
@@ -36,7 +38,8 @@ import type { Cpu } from '../cpu.js';
 import { Insn } from '../../x86/insn.js';
 import { TWO32 } from '../state.js';
 import { Kind, kindOf, execName } from './kinds.js';
-import { emitInsn, GenCtx, RUNTIME, nearTarget } from './gen.js';
+import { emitInsn, RUNTIME, nearTarget } from './gen.js';
+import { GenCtx, type Pend } from './ctx.js';
 
 /**
  * Fetches of an instruction before a block is compiled at it, tuned on the Linux boot (745 M
@@ -49,6 +52,8 @@ import { emitInsn, GenCtx, RUNTIME, nearTarget } from './gen.js';
  * (bench/cpu-loop.mjs, the sieve) reach it within a fraction of a second.
  */
 export const THRESHOLD = 131072;
+/** rounds per entry (roughly) for a self-loop to be compiled at the early trigger (compile) */
+const EARLY_ROUNDS = 32;
 /** most instructions in one block */
 export const MAX_INSNS = 48;
 /** most characters of instruction source in one block (the block ends at the instruction that passes it) */
@@ -57,6 +62,8 @@ const MAX_SOURCE = 8192;
 export type BlockFn = (c: Cpu, end: number) => void;
 
 export class Block {
+  /** the variant that tests the deadline before every instruction (a `fast` block's, compiled when first needed) */
+  checked: BlockFn | null = null;
   constructor(
     /** RIP and code size the block was compiled for */
     readonly rip: number,
@@ -64,7 +71,31 @@ export class Block {
     /** instructions in the block (0: nothing compilable here) */
     readonly n: number,
     readonly fn: BlockFn,
+    /**
+     * every cost an integer: `fn` keeps the cycle count as offsets from a round's start and
+     * may run only when the count is an integer and the deadline lies beyond `costBefore`
+     * from it (ctx.ts); otherwise `checked` runs
+     */
+    readonly fast = false,
+    readonly costBefore = 0,
+    /** compiles the checked variant */
+    readonly mkChecked: (() => BlockFn) | null = null,
   ) {}
+
+  /** the function to run now, or null if none can (the checked variant failed to compile) */
+  pick(c: Cpu): BlockFn | null {
+    if (!this.fast) return this.fn;
+    const cy = c.cycles;
+    if (Math.floor(cy) === cy && cy + this.costBefore < c.cycleDeadline) return this.fn;
+    if (this.checked === null) {
+      try {
+        this.checked = this.mkChecked!();
+      } catch {
+        return null;
+      }
+    }
+    return this.checked;
+  }
 }
 
 /**
@@ -77,6 +108,8 @@ export const JIT_DEFAULTS = { on: true, threshold: THRESHOLD };
 
 /** the block compiled where nothing can be compiled (the interpreter runs the instruction) */
 const NONE = new Block(0, 0, 0, () => {});
+/** not a loop on itself at the early count: wait for the threshold (Jit.trigger; never stored) */
+const WAIT = new Block(-1, 0, 0, () => {});
 
 type Factory = (I: Insn[], H: unknown[], rt: typeof RUNTIME, RS: Float64Array, NX: Float64Array) => BlockFn;
 /** compiled block factories by their source (shared by every CPU; a cache, not machine state) */
@@ -101,24 +134,36 @@ export class JitStats {
   sourceChars = 0;
   /** branches that compiled traces go on through (jit.ts traceOn) */
   followed = 0;
+  /** entries (and chained entries) of an integer-cost block's checked variant (Block.pick) */
+  checked = 0;
 }
 
 export class Jit {
   readonly stats = new JitStats();
 
+  /**
+   * The fetch count at which the run loop first offers an instruction to `enter` (and then at
+   * the threshold and on): a sixteenth of the threshold (a block that loops on itself many
+   * times per entry is compiled then: worth its compile time; anything else waits for the
+   * threshold), or the threshold itself when it is small.
+   */
+  readonly trigger: number;
+
   /** `threshold`: fetches of an instruction before a block is compiled there (1: at once) */
-  constructor(readonly threshold = THRESHOLD) {}
+  constructor(readonly threshold = THRESHOLD) {
+    this.trigger = threshold >= 1024 ? threshold >> 4 : threshold;
+  }
 
   /**
    * Compiling needs `new Function` (a page whose Content-Security-Policy forbids 'unsafe-eval'
    * refuses it): if it is refused, or anything else goes wrong, the instruction is marked as
    * having no block and the interpreter runs it, as it would with the compiler off.
    */
-  private tryCompile(c: Cpu, insn: Insn): Block {
+  private tryCompile(c: Cpu, insn: Insn, early: boolean): Block {
     if (!evalAllowed) return NONE;
     try {
-      const b = compile(c, insn, this.stats, this.threshold);
-      this.stats.compiled++;
+      const b = compile(c, insn, this.stats, early);
+      if (b !== WAIT) this.stats.compiled++;
       return b;
     } catch (e) {
       this.stats.failed++;
@@ -137,7 +182,9 @@ export class Jit {
     // threshold's time (it counts the fetches)
     let b = insn.blk as Block | null;
     if (b === null) {
-      b = this.tryCompile(c, insn);
+      b = this.tryCompile(c, insn, insn.hits < this.threshold);
+      // not a loop worth compiling early: the loop counts on and offers it again at the threshold
+      if (b === WAIT) return false;
       insn.blk = b;
     } else if (b.rip !== c.rip || b.bits !== c.bits) {
       if (b !== NONE) {
@@ -150,7 +197,8 @@ export class Jit {
     if (b.n === 0) return false;
     // something wants the loop at the next boundary (a held event, an armed instruction
     // breakpoint, a pending #DB): that instruction runs alone, in the interpreter
-    if (c.attention || c.icount + b.n > end) {
+    let fn = c.attention || c.icount + b.n > end ? null : b.pick(c);
+    if (fn === null) {
       this.stats.declined++;
       return false;
     }
@@ -158,7 +206,8 @@ export class Jit {
     const i0 = c.icount;
     for (;;) {
       st.entered++;
-      b.fn(c, end);
+      if (fn === b.checked) st.checked++;
+      fn(c, end);
       // chain to the block at the new RIP when the loop would go straight there: the same
       // tests as the loop's top (run state, budget, deadline, attention) and its fetch's
       // fast path (the same page, an instruction decoded for this code size)
@@ -170,8 +219,11 @@ export class Jit {
       if (next === undefined || next.bits !== c.bits) break;
       const nb = next.blk as Block | null;
       if (nb === null || nb.n === 0 || nb.rip !== c.rip || nb.bits !== c.bits || c.icount + nb.n > end) break;
+      const nf = nb.pick(c);
+      if (nf === null) break;
       c.ripStart = c.rip;
       b = nb;
+      fn = nf;
     }
     // (instructions of a chain that ends in a fault are not counted: statistics only)
     st.insns += c.icount - i0;
@@ -189,26 +241,28 @@ function cloneInsn(i: Insn): Insn {
 }
 
 /**
- * Where a trace goes on after the near branch `i` at RIP `rip` (the next instruction at `next`,
- * page offset `off`), or null if the block ends with it. A trace follows a forward Jcc's
- * fall-through (a taken branch leaves the block: a side exit) and a JMP rel within the same
- * page; never a branch back to the block's start (that one ends the block, which then loops
- * on itself), a backward Jcc (a loop's back edge: it ends the block) or a target that the
- * operand size truncates.
+ * Where a trace may go on after the near branch `i` at RIP `rip` (the next instruction at
+ * `next`, page offset `off`), best first; empty if the block ends with it. A trace follows a
+ * forward Jcc's fall-through (a taken branch leaves the block: a side exit) or, if that path
+ * is not the one run (compile decides), its target inside the page (then the fall-through
+ * leaves), and a JMP rel within the same page; never a branch back to the block's start (that
+ * one ends the block, which then loops on itself), a backward Jcc (a loop's back edge: it ends
+ * the block) or a target that the operand size truncates.
  */
-function traceOn(i: Insn, rip: number, off: number, start: number): { rip: number; off: number } | null {
+function traceOn(i: Insn, rip: number, off: number, start: number): { rip: number; off: number }[] {
   const name = execName(i);
-  if (name !== 'jcc' && name !== 'jmpRel') return null;
+  if (name !== 'jcc' && name !== 'jmpRel') return [];
   const next = rip + i.len;
   const t = nearTarget(i.opsize, next + i.imm);
-  if (t === null || t !== next + i.imm || t === start) return null;
-  if (name === 'jcc') return i.imm > 0 ? { rip: next, off: off + i.len } : null;
+  if (t === null || t !== next + i.imm || t === start) return [];
   const o = off + i.len + i.imm;
-  return o >= 0 && o < 4096 ? { rip: t, off: o } : null;
+  const target = o >= 0 && o < 4096 ? [{ rip: t, off: o }] : [];
+  if (name === 'jcc') return i.imm > 0 ? [{ rip: next, off: off + i.len }, ...target] : [];
+  return target;
 }
 
 /** Compile the block starting at `first` (the instruction at RIP, fetched from the page cache). */
-function compile(c: Cpu, first: Insn, stats: JitStats, threshold: number): Block {
+function compile(c: Cpu, first: Insn, stats: JitStats, early: boolean): Block {
   const arr = c.fetchArr;
   const lin = c.ripLinear();
   let off = lin - c.fetchBase;
@@ -222,6 +276,7 @@ function compile(c: Cpu, first: Insn, stats: JitStats, threshold: number): Block
   const conts: number[] = [];
   const start = c.rip;
   let rip = start;
+  let followed = 0;
   for (;;) {
     const i = c.decodeAhead(off);
     if (i === undefined || i.bits !== bits || i.exec !== i.orig) break;
@@ -235,17 +290,17 @@ function compile(c: Cpu, first: Insn, stats: JitStats, threshold: number): Block
     kinds.push(k);
     rips.push(rip);
     const full = insns.length >= MAX_INSNS;
-    let on = k === Kind.Branch && !full ? traceOn(i, rip, off, start) : null;
     // only into code that has run about as often as the start (half its count: the path taken,
     // not one that never ran; with a threshold of 1 or 2, code that has run at all): a trace
     // through code never run would cost compile time for nothing (random code: long blocks at
     // every instruction)
-    if (on !== null) {
-      const nx = c.decodeAhead(on.off);
-      if (nx === undefined || nx.hits < (threshold + 1) >> 1) on = null;
+    let on: { rip: number; off: number } | null = null;
+    for (const to of k === Kind.Branch && !full ? traceOn(i, rip, off, start) : []) {
+      const nx = c.decodeAhead(to.off);
+      if (nx !== undefined && nx.hits >= (first.hits + 1) >> 1) { on = to; break; }
     }
     if (on !== null) {
-      stats.followed++;
+      followed++;
       conts.push(on.rip);
       rip = on.rip;
       off = on.off;
@@ -257,43 +312,68 @@ function compile(c: Cpu, first: Insn, stats: JitStats, threshold: number): Block
     if (k === Kind.Branch || full || off >= 4096) break;
   }
   if (insns.length === 0) return NONE;
+  if (early) {
+    // before the threshold only a block that loops on itself (gen.ts emits it as a loop) and
+    // goes round many times per entry: its start fetched EARLY_ROUNDS times as often as the
+    // instruction after its last (where the loop is left), a guess at rounds per entry (a
+    // short loop entered often would cost a compile for little: verify's replays have many)
+    const l = insns[insns.length - 1];
+    const name = execName(l);
+    const loops = bits === 64 && (name === 'jcc' || name === 'jmpRel') && nearTarget(l.opsize, rips[rips.length - 1] + l.len + l.imm) === start;
+    if (!loops) return WAIT;
+    const exitOff = off;
+    const after = exitOff < 4096 ? c.decodeAhead(exitOff) : undefined;
+    if (after !== undefined && first.hits < EARLY_ROUNDS * after.hits) return WAIT;
+  }
+  stats.followed += followed;
   // the source of the first n instructions; the block is cut after the instruction that takes
   // it past MAX_SOURCE (a compile budget per block: random code in eager mode otherwise makes
   // a 20 KB function at nearly every instruction)
-  const emit = (n: number): { src: string; cut: number } => {
-    const ctx = new GenCtx(start, bits, insns.slice(0, n));
+  // `fast`: counters as offsets from a round's start (ctx.ts); `loopPend`: the flags pending at
+  // a self-loop's back edge (second pass); `budget`: cut the block at MAX_SOURCE
+  const emit = (n: number, fast: boolean, loopPend: Pend[] | null, budget: boolean): { src: string; cut: number; bottom: Pend[] | null } => {
+    const ctx = new GenCtx(start, bits, insns.slice(0, n), fast, loopPend);
     const body: string[] = [];
     let chars = 0;
     for (let k = 0; k < n; k++) {
       const i = insns[k];
       const last = k === n - 1;
-      if (!Number.isInteger(i.cost) || i.cost < 0) ctx.intCosts = false;
-      if (!last) ctx.costBefore += i.cost;
       // a branch inside the block is one the trace follows (traceOn)
       const followed = !last && kinds[k] === Kind.Branch ? conts[k] : null;
       const text = emitInsn(ctx, k, i, rips[k], rips[k] + i.len, kinds[k], last, followed);
       chars += text.length;
-      if (chars > MAX_SOURCE && !last) return { src: '', cut: k + 1 };
+      if (budget && chars > MAX_SOURCE && !last) return { src: '', cut: k + 1, bottom: null };
       body.push(text);
     }
-    return { src: ctx.source(body), cut: -1 };
+    return { src: ctx.source(body), cut: -1, bottom: ctx.bottom };
   };
-  let { src, cut } = emit(insns.length);
-  if (cut > 0) {
-    insns.length = cut;
-    ({ src } = emit(cut));
-  }
-  // the same source again (the page was written and decoded anew, a snapshot was restored,
-  // another CPU): reuse the compiled factory, so the host parses and compiles it only once
-  let factory = FACTORIES.get(src);
-  if (factory === undefined) {
-    stats.sourceChars += src.length;
-    factory = new Function('I', 'H', 'rt', 'RS', 'NX', src) as Factory;
-    if (factoryChars + src.length > MAX_FACTORY_CHARS) { FACTORIES.clear(); factoryChars = 0; }
-    FACTORIES.set(src, factory);
-    factoryChars += src.length;
-  }
-  // RIP of each instruction and where the block goes on after it, for the exits (gen.ts)
-  const fn = factory(insns, insns.map((i) => i.exec), RUNTIME, Float64Array.from(rips.slice(0, insns.length)), Float64Array.from(conts.slice(0, insns.length)));
-  return new Block(start, bits, insns.length, fn);
+  // a self-loop is generated twice: the second time knowing what is pending at its back edge
+  const gen = (fast: boolean, budget: boolean): string => {
+    let r = emit(insns.length, fast, null, budget);
+    if (r.cut > 0) {
+      insns.length = r.cut;
+      r = emit(r.cut, fast, null, false);
+    }
+    if (r.bottom !== null && r.bottom.length > 0) r = emit(insns.length, fast, r.bottom, false);
+    return r.src;
+  };
+  const intCosts = insns.every((i) => Number.isInteger(i.cost) && i.cost >= 0);
+  const make = (src: string): BlockFn => {
+    // the same source again (the page was written and decoded anew, a snapshot was restored,
+    // another CPU): reuse the compiled factory, so the host parses and compiles it only once
+    let factory = FACTORIES.get(src);
+    if (factory === undefined) {
+      stats.sourceChars += src.length;
+      factory = new Function('I', 'H', 'rt', 'RS', 'NX', src) as Factory;
+      if (factoryChars + src.length > MAX_FACTORY_CHARS) { FACTORIES.clear(); factoryChars = 0; }
+      FACTORIES.set(src, factory);
+      factoryChars += src.length;
+    }
+    // RIP of each instruction and where the block goes on after it, for the exits (gen.ts)
+    return factory(insns, insns.map((i) => i.exec), RUNTIME, Float64Array.from(rips.slice(0, insns.length)), Float64Array.from(conts.slice(0, insns.length)));
+  };
+  const fn = make(gen(intCosts, true));
+  if (!intCosts) return new Block(start, bits, insns.length, fn);
+  const costBefore = insns.slice(0, insns.length - 1).reduce((s, i) => s + i.cost, 0);
+  return new Block(start, bits, insns.length, fn, true, costBefore, () => make(gen(false, false)));
 }

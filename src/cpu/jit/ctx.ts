@@ -1,0 +1,228 @@
+/**
+ * The state of one block's code generation (gen.ts): where the block's values live, which
+ * flags it has not computed yet, and how its counters are kept.
+ *
+ * - **Registers in locals.** The instruction sources name guest registers `rl[N]` / `rh[N]`
+ *   (the int32 halves); `source()` turns every such name into a local of the block function
+ *   (`rl$N`, `rh$N`), loaded once at entry. The written ones are stored back to the CPU (`WB`)
+ *   before every handler call and at every exit; all of them are loaded again (`RLD`) after a
+ *   handler ran.
+ * - **Deferred flags.** A register-form ADD/SUB/CMP or INC/DEC (they never fault) does not
+ *   compute CF, AF and OF: it keeps its operands in block locals (`f<k>_<name>`) and the block
+ *   computes those flags only where something can look at them: before a handler call, on a
+ *   memory form's fallback, at every exit, and for a condition that reads them (CF and OF are
+ *   then tested straight from the operands). A later writer of the same flags drops them
+ *   (INC/DEC keep CF: an earlier writer's CF stays pending). SF, ZF and PF stay lazy as before
+ *   (LR, LRH, LS). A block that loops on itself carries what is pending at its back edge into
+ *   the next round (`pk`: false on entry, true once the block went round).
+ * - **Counters.** With every cost an integer (`fast`), `cy` is the cycle count at the start of
+ *   the current round and the count before instruction k is `cy + pre[k]`: the same number as
+ *   the interpreter's running sum (integers below 2^53 add exactly). Such a block is entered
+ *   only when the cycle count is an integer and the deadline lies beyond the round's last
+ *   instruction (jit.ts), so it tests the deadline once per round and after whatever may have
+ *   moved it (a handler that touched memory). Otherwise (`fast` false) the block adds each cost
+ *   in turn and tests the deadline before every instruction while it is near (`chk`).
+ */
+
+import type { Insn } from '../../x86/insn.js';
+
+/** a flag writer's CF, AF and OF not computed yet */
+export interface Pend {
+  /** the writer's index in the block */
+  k: number;
+  /** the RFLAGS bits still pending (of 0x811) */
+  mask: number;
+  /** pending only if the block went round (`pk`): carried over its back edge */
+  cond: boolean;
+  /** each flag at its RFLAGS position, from the writer's saved operands */
+  cf: string;
+  af: string;
+  of: string;
+}
+
+/** the source that stores back the written registers / loads all used registers again */
+export const WB = '/*WB*/';
+export const RLD = '/*RLD*/';
+
+/** a number as JavaScript source; anything that is not a finite number is refused */
+export function num(x: number): string {
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`jit: not a finite number: ${String(x)}`);
+  return x < 0 || Object.is(x, -0) ? `(${x})` : `${x}`;
+}
+
+export class GenCtx {
+  /** lazy-flag size set by the last inlined flag writer of this block (0: unknown) */
+  lazyKnown = 0;
+  /** the block loops on itself (its last instruction branches back to its start) */
+  selfLoop = false;
+  /** the self-loop goes round inside its last instruction's code (no tail test needed) */
+  inlineLoop = false;
+  /** flags computed later (see the file comment) */
+  pend: Pend[] = [];
+  /** what was pending at the back edge of a self-loop (null: no back edge emitted) */
+  bottom: Pend[] | null = null;
+  /** declarations of the saved operands */
+  private saved: string[] = [];
+  /** cycles before each instruction of a round, from its start (pre[n]: the whole round) */
+  readonly pre: number[];
+
+  /**
+   * `fast`: integer costs, counters as offsets from the round's start (see the file comment);
+   * `loopPend`: what is pending at a self-loop's back edge (the second pass of jit.ts).
+   */
+  constructor(readonly rip: number, readonly bits: number, readonly insns: Insn[], readonly fast: boolean, readonly loopPend: Pend[] | null) {
+    this.pre = [0];
+    for (const i of insns) this.pre.push(this.pre[this.pre.length - 1] + i.cost);
+    if (loopPend !== null) this.pend = loopPend.map((p) => ({ ...p, cond: true }));
+  }
+
+  /** the cycle count before instruction j (fast), or `cy` as the running sum stands */
+  cyAt(j: number): string {
+    if (!this.fast || this.pre[j] === 0) return 'cy';
+    return `(cy + ${num(this.pre[j])})`;
+  }
+
+  /** the cost before the last instruction of the block */
+  get costBefore(): number {
+    return this.pre[this.insns.length - 1];
+  }
+
+  /** source computing every pending flag into F (the generator's state unchanged: an exit) */
+  matText(): string {
+    const L: string[] = [];
+    for (const p of this.pend) {
+      const parts: string[] = [];
+      if (p.mask & 1) parts.push(p.cf);
+      if (p.mask & 0x10) parts.push(p.af);
+      if (p.mask & 0x800) parts.push(p.of);
+      const s = `F = (F & ~${p.mask}) | ${parts.join(' | ')};`;
+      L.push(p.cond ? `if (pk) { ${s} }` : s);
+    }
+    return L.join(' ');
+  }
+
+  /** source computing every pending flag into F here, on the block's main path */
+  flush(): string {
+    const s = this.matText();
+    this.pend = [];
+    return s;
+  }
+
+  /** a writer of the RFLAGS bits `mask` runs: earlier writers' pending bits there are dead */
+  private drop(mask: number): void {
+    for (const p of this.pend) p.mask &= ~mask;
+    this.pend = this.pend.filter((p) => p.mask !== 0);
+  }
+
+  /** an inlined writer of `mask` computing them in F itself, leaving lazy size `size` */
+  eager(mask: number, size: number): string {
+    this.drop(mask);
+    this.lazyKnown = size;
+    return '';
+  }
+
+  /**
+   * An inlined writer (instruction k) of `mask` that leaves its flags pending: `parts` are the
+   * flags as expressions of its local names `vars`; returns the source that saves them.
+   */
+  defer(k: number, mask: number, size: number, parts: { cf: string; af: string; of: string }, vars: string[]): string {
+    this.drop(mask);
+    this.lazyKnown = size;
+    const re = vars.length === 0 ? null : new RegExp(`\\b(${vars.join('|')})\\b`, 'g');
+    const ren = (s: string) => (re === null ? s : s.replace(re, (v) => `f${k}_${v}`));
+    for (const v of vars) {
+      const d = `f${k}_${v} = 0`;
+      if (!this.saved.includes(d)) this.saved.push(d);
+    }
+    this.pend.push({ k, mask, cond: false, cf: ren(parts.cf), af: ren(parts.af), of: ren(parts.of) });
+    return vars.map((v) => `f${k}_${v} = ${v};`).join(' ');
+  }
+
+  /** CF (bit 0x1) or OF (0x800) as a boolean expression, from a pending writer if there is one */
+  bit(b: 1 | 0x800): string {
+    const fromF = `((F & ${b}) !== 0)`;
+    for (const p of this.pend) {
+      if ((p.mask & b) === 0) continue;
+      const e = `((${b === 1 ? p.cf : p.of}) !== 0)`;
+      return p.cond ? `(pk ? ${e} : ${fromF})` : e;
+    }
+    return fromF;
+  }
+
+  /** the flags written back to the CPU (an exit or a handler call: every pending flag first) */
+  store(): string {
+    return `${this.matText()} c.flags = F; c.lazyRes = LR; c.lazyResHi = LRH; c.lazySize = LS;`;
+  }
+
+  /**
+   * Leave the block after instruction e (its state as it stands after it): pending flags
+   * computed, the cycle count brought up to date, then the common exit (`break ex`).
+   */
+  brk(e: number): string {
+    const cy = this.fast && this.pre[e + 1] !== 0 ? ` cy += ${num(this.pre[e + 1])};` : '';
+    return `{ ${this.matText()}${cy} e = ${e}; break ex; }`;
+  }
+
+  /** the whole factory body: constants, then the block function */
+  source(body: string[]): string {
+    const n = this.insns.length;
+    // guest registers: every `rl[N]` / `rh[N]` of the instructions becomes a block local
+    const text = body.join('\n');
+    const used = new Set<number>();
+    const written = new Set<number>();
+    for (const m of text.matchAll(/\br[lh]\[(\d+)\]/g)) used.add(Number(m[1]));
+    for (const m of text.matchAll(/\br[lh]\[(\d+)\]\s*(?:\+|-|\||&|\^|<<|>>>|>>)?=(?!=)/g)) written.add(Number(m[1]));
+    const us = [...used].sort((a, b) => a - b);
+    const ws = [...written].sort((a, b) => a - b);
+    const wb = ws.map((r) => `RL[${r}] = rl$${r}; RH[${r}] = rh$${r};`).join(' ');
+    const rld = us.map((r) => `rl$${r} = RL[${r}]; rh$${r} = RH[${r}];`).join(' ');
+    const out = text
+      .replace(/\br([lh])\[(\d+)\]/g, (_m, h: string, r: string) => `r${h}$${r}`)
+      .split(WB).join(wb)
+      .split(RLD).join(rld);
+
+    const pre: string[] = ['"use strict";'];
+    for (let k = 0; k < n; k++) pre.push(`const d${k} = I[${k}], h${k} = H[${k}];`);
+    pre.push('const slowCall = rt.slowCall, condL = rt.condL, fastRead = rt.fastRead, fastWrite = rt.fastWrite, fastMiss = rt.fastMiss, imulOv = rt.imulOv;');
+    const fn: string[] = [];
+    const chk = this.chkExpr();
+    fn.push('return function block(c, end) {');
+    fn.push('const RL = c.rl, RH = c.rh, g = c.codeGen, m32 = c.mem.i32, m8 = c.mem.u8;');
+    if (us.length > 0) fn.push(`let ${us.map((r) => `rl$${r} = RL[${r}], rh$${r} = RH[${r}]`).join(', ')};`);
+    fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline, x = false${this.fast ? '' : `, chk = ${chk}`};`);
+    fn.push('let F = c.flags, LR = c.lazyRes, LRH = c.lazyResHi, LS = c.lazySize, pk = false;');
+    if (this.saved.length > 0) fn.push(`let ${this.saved.join(', ')};`);
+    fn.push(`const M = c.mem; ${PAGE_VARS}`);
+    fn.push('let e = 0;');
+    fn.push('ex: {');
+    if (this.selfLoop) fn.push('for (;;) {');
+    fn.push(out);
+    if (this.selfLoop && !this.inlineLoop) {
+      // (the last instruction was a handler: nothing pending, the registers as the CPU has them)
+      fn.push(`if (c.rip !== ${num(this.rip)} || c.icount + ${n} > end || ${this.fast ? `c.cycles + ${num(this.costBefore)}` : 'cy'} >= c.cycleDeadline || c.attention || c.stopReason !== 0 || c.codeGen !== g) return;`);
+      fn.push(`ic0 += ${n}; dl = c.cycleDeadline; x = false;${this.fast ? ` cy = c.cycles;` : ` chk = ${chk};`}`);
+    }
+    if (this.selfLoop) fn.push('}');
+    // the body's own end returns; a test that stops the block breaks out here, `e` naming the
+    // last instruction retired (its break brought the cycle count up to date)
+    fn.push('return;');
+    fn.push('}');
+    fn.push(`${wb} c.icount = ic0 + e + 1; c.cycles = cy; c.ripStart = RS[e]; c.rip = NX[e]; c.flags = F; c.lazyRes = LR; c.lazyResHi = LRH; c.lazySize = LS;`);
+    fn.push('};');
+    return pre.join('\n') + '\n' + fn.join('\n');
+  }
+
+  /** the test that the cycle deadline must be checked before each instruction (not `fast`) */
+  chkExpr(): string {
+    const ints = this.insns.every((i) => Number.isInteger(i.cost) && i.cost >= 0);
+    return ints ? `!(Math.floor(cy) === cy && cy + ${num(this.costBefore)} < dl)` : 'true';
+  }
+}
+
+/**
+ * The pages rd and wr keep (gen-mem.ts), as a block starts with them and as a handler call
+ * leaves them: none. A page address has its low 12 bits clear, so `rpl = 1` matches no address
+ * (whatever its high half: a non-canonical one too); the same for the stack's (`spl`, `swl`).
+ */
+export const PAGE_VARS = 'let rpl = 1, rph = 0, rpb = 0, wpl = 1, wph = 0, wpb = 0, spl = 1, sph = 0, spb = 0, swl = 1, swh = 0, swb = 0;';
+export const INVALIDATE = 'rpl = 1; wpl = 1; spl = 1; swl = 1;';
