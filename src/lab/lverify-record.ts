@@ -46,12 +46,9 @@ import { Bp, Checker, readCpuSet, readVmcbSet, SET_WORDS, type CpuFacts, type Ho
 import { latin1 } from './verify-record.js';
 import { Mode, modeOf, PathBuilder, type Path } from './verify-path.js';
 import { LinuxDescriber, readLinear32, readLinear64, translateLinear } from './lverify-describe.js';
-import { recordSmp } from './lverify-smp.js';
+import { KVM_RUN, recordSmp, SYS_IOCTL } from './lverify-smp.js';
 import type { ReplayUnit } from './verify-inject.js';
 
-/** the ioctl system call and the KVM_RUN request (_IO(KVMIO, 0x80)) */
-export const SYS_IOCTL = 16;
-export const KVM_RUN = 0xae80;
 const MODULES_LOADED = 'kvmhost: modules loaded';
 /** Linux's IRQ_WORK_VECTOR (arch/x86/include/asm/irq_vectors.h) */
 export const LINUX_INTR_VECTOR = 0xf6;
@@ -291,15 +288,7 @@ export class LinuxUnit implements ReplayUnit {
     this.describe = new LinuxDescriber(mem, cr3, syms);
     const checker = new Checker(this.facts, mem);
     this.checker = checker;
-    for (const x of m.cpus) {
-      const svmExitAt = x.svmExitAt;
-      x.svmExitAt = (code, i1lo, i1hi, i2, guestRip, nrip) => {
-        svmExitAt(code, i1lo, i1hi, i2, guestRip, nrip);
-        checker.onExit(x, code);
-      };
-      x.onDeliver = (cpu, vector, kind) => checker.onDeliver(cpu, vector, kind);
-      x.setGsAccessHook((cpu) => checker.onGsAccess(cpu));
-    }
+    checker.attach(m.cpus);
     out.length = 0;
     this.snap = takeSnapshot(m);
     if (multi) {

@@ -28,8 +28,8 @@ import { latin1 } from './verify-record.js';
 import { CpuBoundaries, PathBuilder, type Path } from './verify-path.js';
 
 /** the ioctl system call and the KVM_RUN request (_IO(KVMIO, 0x80)) */
-const SYS_IOCTL = 16;
-const KVM_RUN = 0xae80;
+export const SYS_IOCTL = 16;
+export const KVM_RUN = 0xae80;
 
 /** consecutive steps in which no CPU ran before the recording gives up */
 const MAX_IDLE_STEPS = 10_000;

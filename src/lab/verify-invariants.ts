@@ -396,6 +396,22 @@ export class Checker {
     this.checkTr(c, 'entry-tr', what, rip);
   }
 
+  /**
+   * Route every CPU's #VMEXITs, event deliveries and %gs: accesses here. Installed before the
+   * unit's snapshot, so a restore keeps them (a snapshot leaves functions alone).
+   */
+  attach(cpus: readonly Cpu[]): void {
+    for (const x of cpus) {
+      const svmExitAt = x.svmExitAt;
+      x.svmExitAt = (code, i1lo, i1hi, i2, guestRip, nrip) => {
+        svmExitAt(code, i1lo, i1hi, i2, guestRip, nrip);
+        this.onExit(x, code);
+      };
+      x.onDeliver = (cpu, vector, kind) => this.onDeliver(cpu, vector, kind);
+      x.setGsAccessHook((cpu) => this.onGsAccess(cpu));
+    }
+  }
+
   /** after #VMEXIT: the CPU still holds the guest's FS, GS, TR, LDTR, KernelGsBase and
    * SYSCALL/SYSENTER MSRs, which #VMEXIT does not touch (APM Vol. 2 15.6) */
   onExit(c: Cpu, code: number): void {

@@ -226,17 +226,8 @@ export class Unit {
     const checker = new Checker(this.facts, mem);
     this.checker = checker;
 
-    // #VMEXIT and event delivery reach the checker; installed before the snapshot so that a
-    // restore keeps them (a snapshot leaves functions alone)
-    for (const x of m.cpus) {
-      const svmExitAt = x.svmExitAt;
-      x.svmExitAt = (code, i1lo, i1hi, i2, guestRip, nrip) => {
-        svmExitAt(code, i1lo, i1hi, i2, guestRip, nrip);
-        checker.onExit(x, code);
-      };
-      x.onDeliver = (cpu, vector, kind) => checker.onDeliver(cpu, vector, kind);
-      x.setGsAccessHook((cpu) => checker.onGsAccess(cpu));
-    }
+    // #VMEXIT and event delivery reach the checker (before the snapshot: a restore keeps them)
+    checker.attach(m.cpus);
     this.snap = takeSnapshot(m);
     this.path = this.record();
     if (migrate > 0 && this.path.complete && (this.path.migrations ?? 0) === 0) {
