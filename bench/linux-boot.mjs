@@ -10,6 +10,7 @@
 // guest timeouts (the keyboard probe's, about 1.4 s) are waited out in real time by QEMU only.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { qemuTimed } from './qemu-time.mjs';
 import { join } from 'node:path';
 import { bootLinux } from '../dist/lab/linuxboot.js';
 import { restoreSnapshot } from '../dist/lab/snapshot.js';
@@ -84,24 +85,19 @@ function qemuBoots() {
     console.error('bench: qemu-system-x86_64 is missing: no QEMU figures');
     return null;
   }
-  const timed = existsSync('/usr/bin/time');
   const qargs = ['-M', 'pc', '-m', '256M', '-cpu', 'EPYC', '-accel', 'tcg', '-nographic', '-no-reboot',
     '-kernel', join(CACHE, image), '-initrd', join(CACHE, 'init.cpio'), '-append', cmdline];
   const wall = [];
   const cpu = [];
   for (let k = 0; k < runs; k++) {
-    const t0 = performance.now();
-    const r = timed
-      ? spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'qemu-system-x86_64', ...qargs], { encoding: 'utf8', timeout: 300_000 })
-      : spawnSync('qemu-system-x86_64', qargs, { encoding: 'utf8', timeout: 300_000 });
-    wall.push((performance.now() - t0) / 1000);
-    if (!(r.stdout ?? '').includes('reboot: Power down')) {
-      console.error(`bench: QEMU run ${k + 1} did not power off (status ${r.status}); its last lines:\n${(r.stdout ?? '').trimEnd().split('\n').slice(-5).join('\n')}`);
+    const r = qemuTimed(qargs, 300_000);
+    wall.push(r.wall);
+    if (!r.stdout.includes('reboot: Power down')) {
+      console.error(`bench: QEMU run ${k + 1} did not power off (status ${r.status}); its last lines:\n${r.stdout.trimEnd().split('\n').slice(-5).join('\n')}`);
       return null;
     }
-    const m = /cpu ([\d.]+) ([\d.]+)/.exec(r.stderr ?? '');
-    if (m) cpu.push(Number(m[1]) + Number(m[2]));
-    console.error(`qemu run ${k + 1}: power-off after ${wall[wall.length - 1].toFixed(1)} s${m ? ` (${(Number(m[1]) + Number(m[2])).toFixed(1)} s CPU)` : ''}`);
+    if (r.cpu !== null) cpu.push(r.cpu);
+    console.error(`qemu run ${k + 1}: power-off after ${r.wall.toFixed(1)} s${r.cpu !== null ? ` (${r.cpu.toFixed(1)} s CPU)` : ''}`);
   }
   return { runs, wallSeconds: median(wall), cpuSeconds: cpu.length === runs ? median(cpu) : null };
 }

@@ -7,11 +7,12 @@
 // Wall time and CPU time (user + system) are both given: on a loaded machine the CPU time is the
 // steadier figure. QEMU's times include its start-up (measured with /usr/bin/time when present).
 // Needs gcc/binutils (to assemble the kernel) and qemu-system-x86_64.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Machine } from '../dist/machine/machine.js';
+import { qemuTimed } from './qemu-time.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, '..', 'build', 'bench');
@@ -56,19 +57,12 @@ const qemuArgs = ['-nodefaults', '-nographic', '-no-reboot', '-cpu', 'max', '-m'
 function qemu() {
   const wall = [];
   const cpu = [];
-  const timed = existsSync('/usr/bin/time');
   for (let r = 0; r < runs; r++) {
-    const t0 = process.hrtime.bigint();
-    const p = timed
-      ? spawnSync('/usr/bin/time', ['-f', '%U %S', 'qemu-system-x86_64', ...qemuArgs], { timeout: 600_000, encoding: 'utf8' })
-      : spawnSync('qemu-system-x86_64', qemuArgs, { timeout: 600_000, encoding: 'utf8' });
-    wall.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    const p = qemuTimed(qemuArgs, 600_000);
+    wall.push(p.wall);
     if (p.error) throw new Error(`qemu: ${p.error.message}`);
-    if (p.status !== 1) throw new Error(`qemu: exit status ${p.status} ${p.stderr ?? ''}`);
-    if (timed) {
-      const m = /([\d.]+) ([\d.]+)\s*$/.exec(p.stderr);
-      if (m) cpu.push(Number(m[1]) + Number(m[2]));
-    }
+    if (p.status !== 1) throw new Error(`qemu: exit status ${p.status} ${p.stderr}`);
+    if (p.cpu !== null) cpu.push(p.cpu);
   }
   return { wall: median(wall), cpu: cpu.length ? median(cpu) : NaN };
 }

@@ -50,6 +50,12 @@ export function num(x: number): string {
   return x < 0 || Object.is(x, -0) ? `(${x})` : `${x}`;
 }
 
+/** an integer register number 0..15 as source */
+export function reg(r: number): string {
+  if (!Number.isInteger(r) || r < 0 || r > 15) throw new Error(`jit: bad register ${String(r)}`);
+  return `${r}`;
+}
+
 export class GenCtx {
   /** lazy-flag size set by the last inlined flag writer of this block (0: unknown) */
   lazyKnown = 0;

@@ -11,6 +11,7 @@
 import type { Insn } from '../../x86/insn.js';
 import { BASE_RIP } from '../../x86/insn.js';
 import { execName } from './kinds.js';
+import { num, reg } from './ctx.js';
 
 const TWO32 = 4294967296;
 
@@ -24,14 +25,18 @@ const TWO32 = 4294967296;
  * from RSP_LIN) keep a page each.
  */
 function rd(v: 'lin' | 'stk', n: number): string {
-  const [l, h, b] = v === 'lin' ? ['rpl', 'rph', 'rpb'] : ['spl', 'sph', 'spb'];
-  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === ${l} && hi === ${h} && (o & ${n - 1}) === 0) p = ${b} + o; else { p = fastMiss(c, lo, hi, ${n}, false); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = p - o; } }`;
+  return kept(v === 'lin' ? 'rp' : 'sp', n, false);
 }
 
 /** as `rd`, for a write (a page already dirty and holding no decoded code) */
 function wr(v: 'lin' | 'stk', n: number): string {
-  const [l, h, b] = v === 'lin' ? ['wpl', 'wph', 'wpb'] : ['swl', 'swh', 'swb'];
-  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === ${l} && hi === ${h} && (o & ${n - 1}) === 0) p = ${b} + o; else { p = fastMiss(c, lo, hi, ${n}, true); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = p - o; } }`;
+  return kept(v === 'lin' ? 'wp' : 'sw', n, true);
+}
+
+/** the kept page `k` (its variables `<k>l`, `<k>h`, `<k>b`: page address halves and physical base) for an access of `n` bytes */
+function kept(k: string, n: number, write: boolean): string {
+  const [l, h, b] = [`${k}l`, `${k}h`, `${k}b`];
+  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === ${l} && hi === ${h} && (o & ${n - 1}) === 0) p = ${b} + o; else { p = fastMiss(c, lo, hi, ${n}, ${write}); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = p - o; } }`;
 }
 
 /**
@@ -43,20 +48,11 @@ export function add64To(lo: string, hi: string, bl: string, bh: string): string 
   return `{ const b_ = ${bl}, s_ = (${lo} + b_) | 0; ${hi} = (((${hi} + ${bh}) | 0) + ((s_ >>> 0) < (b_ >>> 0) ? 1 : 0)) | 0; ${lo} = s_; }`;
 }
 
-function num(x: number): string {
-  if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`jit: not a finite number: ${String(x)}`);
-  return x < 0 || Object.is(x, -0) ? `(${x})` : `${x}`;
-}
-
-function reg(r: number): string {
-  if (!Number.isInteger(r) || r < 0 || r > 15) throw new Error(`jit: bad register ${String(r)}`);
-  return `${r}`;
-}
-
 /**
- * Source that declares `lin`: the linear address of a 64-bit-address-size memory operand
- * (operands.ts ea64), or null if not inlined. A non-canonical address goes to the handler
- * (`slow`), which raises the fault with the state written back.
+ * Source that declares (lo, hi): the linear address of a 64-bit-address-size memory operand
+ * (operands.ts ea64) as int32 halves, or null if not inlined. A non-canonical address misses
+ * the kept pages and fastMiss refuses it: the handler (`slow`) raises the fault with the state
+ * written back.
  */
 function eaSrc(i: Insn, nx: number, slow: string): string | null {
   if (i.adsize !== 8) return null;

@@ -23,7 +23,7 @@ import { PARITY } from '../flags.js';
 import { imulOverflow64 } from '../exec/muldiv.js';
 import { fastRead, fastWrite, fastMiss } from './fastmem.js';
 import { memInline64, stackInline64, byteReg, setByteReg, add64To } from './gen-mem.js';
-import { GenCtx, num, WB, RLD, INVALIDATE, type Pend } from './ctx.js';
+import { GenCtx, num, reg, WB, RLD, INVALIDATE, type Pend } from './ctx.js';
 import { INSNS } from '../../x86/table.js';
 
 /** helpers the generated code calls (passed in, never looked up by name from guest data) */
@@ -64,12 +64,6 @@ function slowCall(c: any, h: (c: any, d: Insn) => void, d: Insn, ic: number, cy:
 export const RUNTIME = { slowCall, condL, fastRead, fastWrite, fastMiss, imulOv: imulOverflow64 };
 
 const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
-
-/** an integer register number 0..15 as source */
-function reg(r: number): string {
-  if (!Number.isInteger(r) || r < 0 || r > 15) throw new Error(`jit: bad register ${String(r)}`);
-  return `${r}`;
-}
 
 const LOAD_FLAGS = 'F = c.flags; LR = c.lazyRes; LRH = c.lazyResHi; LS = c.lazySize;';
 
