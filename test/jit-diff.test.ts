@@ -51,7 +51,7 @@ function program(r: () => number, bits: 32 | 64): number[] {
     const s = pick(regs);
     const w = bits === 64 && r() % 2 === 0;
     const p66 = r() % 6 === 0 ? [0x66] : [];
-    const kind = r() % 28;
+    const kind = r() % 29;
     switch (kind) {
       case 0: case 1: { // ALU Ev,Gv / Gv,Ev (register or memory)
         const op = r() % 8;
@@ -191,6 +191,25 @@ function program(r: () => number, bits: 32 | 64): number[] {
         else if (f === 1) out.push([...rx, 0x84, 0xc0 | ((s & 7) << 3) | (d & 7)]);
         else if (f === 2) out.push([...rex(false, 0, d), 0x80, 0xc0 | (op << 3) | (d & 7), r() & 0xff]);
         else out.push([0x04 + op * 8, r() & 0xff]);
+        break;
+      }
+      case 28: { // the same memory operand twice, its index written in between or not (the
+        // block reuses an effective address it computed only while its registers are unchanged):
+        // MOV x, imm; MOV d, [rsi + x*sc + d8]; (ADD x, 8 | LEA x, [x + 8] | INC x | BTC x, 3 | nothing); MOV [rsi + x*sc + d8], s or MOV s, [...]
+        const x = pick(regs.filter((q) => q !== d && q !== s));
+        const sc = r() % 4;
+        const d8 = r() & 0x78;
+        const m = (g: number) => [...rex(w, g, 4, x), 0x44 | ((g & 7) << 3), (sc << 6) | ((x & 7) << 3) | 6, d8];
+        out.push([...rex(false, 0, x), 0xb8 + (x & 7), ...le32(r() & 0x38)]);
+        const ld = m(d);
+        out.push([...ld.slice(0, ld.length - 3), 0x8b, ...ld.slice(ld.length - 3)]);
+        const f = r() % 5;
+        if (f === 0) out.push([...rex(false, 0, x), 0x83, 0xc0 | (x & 7), 8]);
+        else if (f === 3) out.push([...rex(false, 0, x), 0x0f, 0xba, 0xf8 | (x & 7), 3]); // BTC x, 3 (a handler)
+        else if (f === 1) out.push([...rex(bits === 64, x, x), 0x8d, 0x40 | ((x & 7) << 3) | (x & 7), ...((x & 7) === 4 ? [0x24] : []), 8]);
+        else if (f === 2) out.push([...rex(false, 0, x), 0xff, 0xc0 | (x & 7)]);
+        const st = m(s);
+        out.push([...st.slice(0, st.length - 3), r() % 2 === 0 ? 0x89 : 0x8b, ...st.slice(st.length - 3)]);
         break;
       }
       default: out.push([...rex(w, s, d), 0x87, 0xc0 | ((s & 7) << 3) | (d & 7)]); // XCHG

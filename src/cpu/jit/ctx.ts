@@ -25,6 +25,7 @@
  */
 
 import type { Insn } from '../../x86/insn.js';
+import type { EaMemo } from './gen-mem.js';
 
 /** a flag writer's CF, AF and OF not computed yet */
 export interface Pend {
@@ -56,6 +57,28 @@ export function reg(r: number): string {
   return `${r}`;
 }
 
+/**
+ * The carry out of bit 31 of the int32 sum `s` = `a` + `b` (+ a carry in), as 0 or 1: a full
+ * adder's carry, (a & b) | ((a | b) & ~s), taken at bit 31. Arithmetic only: an unsigned compare
+ * of the sum with an operand compiles to a branch, which the host mispredicts half the time on
+ * data-dependent carries (the CPU loop's ADD and LEA ran at half speed with it).
+ */
+export function carry32(a: string, b: string, s: string): string {
+  return `((((${a}) & (${b})) | (((${a}) | (${b})) & ~(${s}))) >>> 31)`;
+}
+
+/** the borrow out of bit 31 of the int32 difference `d` = `a` - `b` (- a borrow in), 0 or 1: (~a & b) | (~(a ^ b) & d) at bit 31 */
+export function borrow32(a: string, b: string, d: string): string {
+  return `(((~(${a}) & (${b})) | (~((${a}) ^ (${b})) & (${d}))) >>> 31)`;
+}
+
+/** the guest registers an instruction source assigns (`rl[N] = `, `rh[N] |= `, ...) */
+export function regsWritten(text: string): Set<number> {
+  const w = new Set<number>();
+  for (const m of text.matchAll(/\br[lh]\[(\d+)\]\s*(?:\+|-|\||&|\^|<<|>>>|>>)?=(?!=)/g)) w.add(Number(m[1]));
+  return w;
+}
+
 export class GenCtx {
   /** lazy-flag size set by the last inlined flag writer of this block (0: unknown) */
   lazyKnown = 0;
@@ -67,6 +90,8 @@ export class GenCtx {
   pend: Pend[] = [];
   /** what was pending at the back edge of a self-loop (null: no back edge emitted) */
   bottom: Pend[] | null = null;
+  /** the last effective address the block's straight-line path computed (gen-mem.ts) */
+  ea: EaMemo = { key: null, regs: [] };
   /** declarations of the saved operands */
   private saved: string[] = [];
   /** cycles before each instruction of a round, from its start (pre[n]: the whole round) */
@@ -175,9 +200,8 @@ export class GenCtx {
     // guest registers: every `rl[N]` / `rh[N]` of the instructions becomes a block local
     const text = body.join('\n');
     const used = new Set<number>();
-    const written = new Set<number>();
+    const written = regsWritten(text);
     for (const m of text.matchAll(/\br[lh]\[(\d+)\]/g)) used.add(Number(m[1]));
-    for (const m of text.matchAll(/\br[lh]\[(\d+)\]\s*(?:\+|-|\||&|\^|<<|>>>|>>)?=(?!=)/g)) written.add(Number(m[1]));
     const us = [...used].sort((a, b) => a - b);
     const ws = [...written].sort((a, b) => a - b);
     const wb = ws.map((r) => `RL[${r}] = rl$${r}; RH[${r}] = rh$${r};`).join(' ');
@@ -199,6 +223,7 @@ export class GenCtx {
     fn.push('let F = c.flags, LR = c.lazyRes, LRH = c.lazyResHi, LS = c.lazySize, pk = false;');
     if (this.saved.length > 0) fn.push(`let ${this.saved.join(', ')};`);
     fn.push(`const M = c.mem; ${PAGE_VARS}`);
+    if (out.includes('ea$l')) fn.push('let ea$l = 0, ea$h = 0;');
     fn.push('let e = 0;');
     fn.push('ex: {');
     if (this.selfLoop) fn.push('for (;;) {');

@@ -11,7 +11,7 @@
 import type { Insn } from '../../x86/insn.js';
 import { BASE_RIP } from '../../x86/insn.js';
 import { execName } from './kinds.js';
-import { num, reg } from './ctx.js';
+import { num, reg, carry32 } from './ctx.js';
 
 const TWO32 = 4294967296;
 
@@ -41,46 +41,67 @@ function kept(k: string, n: number, write: boolean): string {
 
 /**
  * Source that adds the 64-bit value (bl, bh) (int32 halves; each expression read once) to the
- * variables (lo, hi) with int32 arithmetic only: the carry out of the low half is the unsigned
- * compare of the sum with an operand (no double-precision sum).
+ * variables (lo, hi) with int32 arithmetic only: the carry out of the low half by `carry32` (no
+ * double-precision sum, no branch).
  */
 export function add64To(lo: string, hi: string, bl: string, bh: string): string {
-  return `{ const b_ = ${bl}, s_ = (${lo} + b_) | 0; ${hi} = (((${hi} + ${bh}) | 0) + ((s_ >>> 0) < (b_ >>> 0) ? 1 : 0)) | 0; ${lo} = s_; }`;
+  return `{ const a_ = ${lo}, b_ = ${bl}, s_ = (a_ + b_) | 0; ${hi} = (((${hi} + ${bh}) | 0) + ${carry32('a_', 'b_', 's_')}) | 0; ${lo} = s_; }`;
+}
+
+/**
+ * The last effective address a block computed (its source kept it in `ea$l`, `ea$h`), by the
+ * operand's segment, base, index, scale and displacement; `regs` are the registers it read. The
+ * generator (gen.ts emitInsn) forgets it when an instruction writes one of them or a handler
+ * other than the instruction's own fallback runs (registers and segment bases may then change).
+ * A later operand with the same key on the block's straight-line path reuses it.
+ */
+export interface EaMemo {
+  key: string | null;
+  regs: number[];
 }
 
 /**
  * Source that declares (lo, hi): the linear address of a 64-bit-address-size memory operand
  * (operands.ts ea64) as int32 halves, or null if not inlined. A non-canonical address misses
  * the kept pages and fastMiss refuses it: the handler (`slow`) raises the fault with the state
- * written back.
+ * written back. A RIP-relative address is folded here (RIPs and displacements are exact
+ * integers below 2^53); one the block computed last (`memo`) is reused.
  */
-function eaSrc(i: Insn, nx: number, slow: string): string | null {
+function eaSrc(i: Insn, nx: number, memo: EaMemo): string | null {
   if (i.adsize !== 8) return null;
+  const seg = i.seg;
+  if (seg > 5) return null;
+  if (i.index >= 0 && (i.scale < 0 || i.scale > 3)) return null;
+  if (i.base === BASE_RIP) {
+    const a = nx + (i.disp | 0);
+    const L = [`let lo = ${num(a | 0)}, hi = ${num(Math.floor(a / TWO32) | 0)};`];
+    if (seg >= 4) L.push(segAdd(seg));
+    return L.join(' ');
+  }
+  const key = `${seg}:${i.base}:${i.index}:${i.scale}:${i.disp | 0}`;
+  if (memo.key === key) return 'let lo = ea$l, hi = ea$h;';
   const L: string[] = [`let lo = ${num(i.disp | 0)}, hi = ${num((i.disp | 0) >> 31)};`];
   if (i.base >= 0) {
-    if (i.base === BASE_RIP) {
-      L.push(add64To('lo', 'hi', num(nx | 0), num(Math.floor(nx / TWO32) | 0)));
-    } else {
-      const b = reg(i.base);
-      L.push(add64To('lo', 'hi', `rl[${b}]`, `rh[${b}]`));
-    }
+    const b = reg(i.base);
+    L.push(add64To('lo', 'hi', `rl[${b}]`, `rh[${b}]`));
   }
   if (i.index >= 0) {
     const x = reg(i.index);
     const sc = i.scale;
-    if (sc < 0 || sc > 3) return null;
     L.push(sc === 0
       ? add64To('lo', 'hi', `rl[${x}]`, `rh[${x}]`)
       : `{ const xl0 = rl[${x}], xh = (rh[${x}] << ${sc}) | (xl0 >>> ${32 - sc}), xl = xl0 << ${sc}; ${add64To('lo', 'hi', 'xl', 'xh')} }`);
   }
-  const seg = i.seg;
-  if (seg >= 4) {
-    if (seg > 5) return null;
-    L.push(`{ const sb = c.segBase[${seg}], bl = sb | 0, bh = Math.floor(sb / 4294967296) | 0; const s = (lo >>> 0) + (bl >>> 0); lo = s | 0; hi = (hi + bh + (s >= 4294967296 ? 1 : 0)) | 0; }`);
-  }
-  // a miss tests the address (fastmem.ts fastMiss: a kept page was canonical, and the same high half means the same test); `slow` is unused here but names the fallback for readers
-  void slow;
+  if (seg >= 4) L.push(segAdd(seg));
+  L.push('ea$l = lo; ea$h = hi;');
+  memo.key = key;
+  memo.regs = [i.base, i.index].filter((r) => r >= 0);
   return L.join(' ');
+}
+
+/** add the FS or GS base (a double) to (lo, hi) */
+function segAdd(seg: number): string {
+  return `{ const sb = c.segBase[${seg}], bl = sb | 0, bh = Math.floor(sb / 4294967296) | 0; const s = (lo >>> 0) + (bl >>> 0); lo = s | 0; hi = (hi + bh + (s >= 4294967296 ? 1 : 0)) | 0; }`;
 }
 
 const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
@@ -106,10 +127,10 @@ export function setByteReg(r: number, v: string): string {
 }
 
 /** byte forms: MOV to and from memory, and CMP/TEST/ALU with a memory destination */
-function memByte64(i: Insn, nx: number, slow: string, aluBody: AluBody, flagOp: (size: number) => string): string | null {
+function memByte64(i: Insn, nx: number, slow: string, memo: EaMemo, aluBody: AluBody, flagOp: (size: number) => string): string | null {
   const name = execName(i);
   if (i.rm >= 0) return null;
-  const ea = eaSrc(i, nx, slow);
+  const ea = eaSrc(i, nx, memo);
   if (ea === null) return null;
   switch (name) {
     case 'movGE':
@@ -133,10 +154,10 @@ function memByte64(i: Insn, nx: number, slow: string, aluBody: AluBody, flagOp: 
   }
 }
 
-export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBody: AluBody, flagOp: (size: number) => string): string | null {
+export function memInline64(i: Insn, k: number, nx: number, slow: string, memo: EaMemo, aluBody: AluBody, flagOp: (size: number) => string): string | null {
   const name = execName(i);
   const size = i.opsize;
-  if (size === 1) return memByte64(i, nx, slow, aluBody, flagOp);
+  if (size === 1) return memByte64(i, nx, slow, memo, aluBody, flagOp);
   if (size !== 4 && size !== 8) return null;
   const w = size === 8;
   switch (name) {
@@ -146,7 +167,7 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBod
       if (i.rm >= 0) return null;
       const ss = name === 'movsxd' ? 4 : i.arg;
       if (ss !== 1 && ss !== 2 && ss !== 4) return null;
-      const ea = eaSrc(i, nx, slow);
+      const ea = eaSrc(i, nx, memo);
       if (ea === null) return null;
       const g = reg(i.reg);
       const load = ss === 1 ? 'm8[p]' : ss === 2 ? '(m8[p] | (m8[p + 1] << 8))' : 'm32[p >>> 2]';
@@ -156,7 +177,7 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBod
     }
     case 'movGE': case 'movEG': case 'movEI': {
       if (i.rm >= 0) return null;
-      const ea = eaSrc(i, nx, slow);
+      const ea = eaSrc(i, nx, memo);
       if (ea === null) return null;
       if (name === 'movGE') {
         const g = reg(i.reg);
@@ -168,7 +189,7 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, aluBod
     }
     case 'aluGE': case 'aluEG': case 'aluEI': case 'testEG': case 'testEI': {
       if (i.rm >= 0) return null;
-      const ea = eaSrc(i, nx, slow);
+      const ea = eaSrc(i, nx, memo);
       if (ea === null) return null;
       const test = name.startsWith('test');
       const op = test ? Alu.AND : i.arg;

@@ -23,7 +23,7 @@ import { PARITY } from '../flags.js';
 import { imulOverflow64 } from '../exec/muldiv.js';
 import { fastRead, fastWrite, fastMiss } from './fastmem.js';
 import { memInline64, stackInline64, byteReg, setByteReg, add64To } from './gen-mem.js';
-import { GenCtx, num, reg, WB, RLD, INVALIDATE, type Pend } from './ctx.js';
+import { GenCtx, num, reg, carry32, borrow32, regsWritten, WB, RLD, INVALIDATE, type Pend } from './ctx.js';
 import { INSNS } from '../../x86/table.js';
 
 /** helpers the generated code calls (passed in, never looked up by name from guest data) */
@@ -121,10 +121,10 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     L.push(`const a = ${a}, b = ${b};`);
     if (op === Alu.ADD) {
       L.push('const r = (a + b) | 0;');
-      L.push(fl(0x811, 4, { cf: '((r >>> 0) < (b >>> 0) ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r']));
+      L.push(fl(0x811, 4, { cf: carry32('a', 'b', 'r'), af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r']));
     } else if (op === Alu.SUB || op === Alu.CMP) {
       L.push('const r = (a - b) | 0;');
-      L.push(fl(0x811, 4, { cf: '((a >>> 0) < (b >>> 0) ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r']));
+      L.push(fl(0x811, 4, { cf: borrow32('a', 'b', 'r'), af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r']));
     } else if (logic) {
       L.push(`const r = a ${sym} b;`, fl(0x811, 4, zero, []));
     } else return null;
@@ -135,13 +135,12 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
   if (size === 8) {
     L.push(`const a = ${a}, ah = ${ah}, b = ${b}, bh = ${bh};`);
     if (op === Alu.ADD) {
-      // int32 halves only: the carry out of a half is an unsigned compare (a carry into the
-      // high half makes it wrap exactly when that half's sum was all ones)
-      L.push('const r = (a + b) | 0, c0 = (r >>> 0) < (b >>> 0) ? 1 : 0, t = (ah + bh) | 0, rh2 = (t + c0) | 0;');
-      L.push(fl(0x811, 8, { cf: '((t >>> 0) < (bh >>> 0) || (c0 === 1 && rh2 === 0) ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r', 'bh', 'ah', 'rh2', 't', 'c0']));
+      // int32 halves only; each half's carry out is a full adder's (carry32: no branch)
+      L.push(`const r = (a + b) | 0, c0 = ${carry32('a', 'b', 'r')}, rh2 = (((ah + bh) | 0) + c0) | 0;`);
+      L.push(fl(0x811, 8, { cf: carry32('ah', 'bh', 'rh2'), af: '((a ^ b ^ r) & 0x10)', of: '(((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r', 'bh', 'ah', 'rh2']));
     } else if (op === Alu.SUB || op === Alu.CMP) {
-      L.push('const r = (a - b) | 0, b0 = (a >>> 0) < (b >>> 0) ? 1 : 0, t = (ah - bh) | 0, rh2 = (t - b0) | 0;');
-      L.push(fl(0x811, 8, { cf: '((ah >>> 0) < (bh >>> 0) || (b0 === 1 && t === 0) ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r', 'ah', 'bh', 'rh2', 't', 'b0']));
+      L.push(`const r = (a - b) | 0, b0 = ${borrow32('a', 'b', 'r')}, rh2 = (((ah - bh) | 0) - b0) | 0;`);
+      L.push(fl(0x811, 8, { cf: borrow32('ah', 'bh', 'rh2'), af: '((a ^ b ^ r) & 0x10)', of: '(((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r', 'ah', 'bh', 'rh2']));
     } else if (logic) {
       L.push(`const r = a ${sym} b, rh2 = ah ${sym} bh;`, fl(0x811, 8, zero, []));
     } else return null;
@@ -161,8 +160,8 @@ function incDecBody(dec: boolean, size: number, r: string, fl: FlagSink): string
   }
   if (size === 8) {
     return dec
-      ? `const a = rl[${r}], ah = rh[${r}], x = (a - 1) | 0, xh = (ah - (x === -1 ? 1 : 0)) | 0; ${fl(0x810, 8, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '((ah & (ah ^ xh)) < 0 ? 0x800 : 0)' }, ['a', 'x', 'ah', 'xh'])} LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`
-      : `const a = rl[${r}], ah = rh[${r}], x = (a + 1) | 0, xh = (ah + (x === 0 ? 1 : 0)) | 0; ${fl(0x810, 8, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '(((ah ^ xh) & xh) < 0 ? 0x800 : 0)' }, ['a', 'x', 'ah', 'xh'])} LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`;
+      ? `const a = rl[${r}], ah = rh[${r}], x = (a - 1) | 0, xh = (ah - ((~a & x) >>> 31)) | 0; ${fl(0x810, 8, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '((ah & (ah ^ xh)) < 0 ? 0x800 : 0)' }, ['a', 'x', 'ah', 'xh'])} LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`
+      : `const a = rl[${r}], ah = rh[${r}], x = (a + 1) | 0, xh = (ah + ((a & ~x) >>> 31)) | 0; ${fl(0x810, 8, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '(((ah ^ xh) & xh) < 0 ? 0x800 : 0)' }, ['a', 'x', 'ah', 'xh'])} LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`;
   }
   return null;
 }
@@ -256,6 +255,10 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
   }
   const inl = ctx.bits === 64 ? inline64(ctx, k, i, rs, nx) : null;
   if (inl !== null) {
+    // a register the kept effective address read was written: forget it (an inlined form's
+    // fallback runs the same instruction: it writes what the inlined source writes)
+    const w = regsWritten(inl);
+    if (ctx.ea.regs.some((r) => w.has(r))) ctx.ea.key = null;
     L.push(`{ ${inl} }`);
     if (addCost !== '') L.push(addCost);
   } else {
@@ -265,6 +268,8 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     // go on (count and cost added, nothing of the block's state written over the host's)
     const undo = name === 'pause' ? ` if (c.icount !== ic0 + ${k}) { c.icount++; c.cycles += ${num(i.cost)}; return; }` : '';
     L.push(`h${k}(c, d${k});${undo} ${LOAD_FLAGS} ${INVALIDATE} ${RLD}`);
+    // the handler may have written any register or segment base
+    ctx.ea.key = null;
     if (addCost !== '') L.push(addCost);
     ctx.lazyKnown = 0;
   }
@@ -345,7 +350,9 @@ function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): stri
   const defer = deferSink(ctx, k);
   const memAlu = (op: number, sz: number, dst: string | null, a: string, ah: string, b: string, bh: string) =>
     aluBody(op, sz, dst, a, ah, b, bh, (mask, s, parts, vars) => { memWriter = true; return defer(mask, s, parts, vars); });
-  const mem = memInline64(i, k, nx, slow, memAlu, () => '');
+  const memo = { ...ctx.ea };
+  const mem = memInline64(i, k, nx, slow, ctx.ea, memAlu, () => '');
+  if (mem === null) ctx.ea = memo;
   if (mem !== null) {
     const cy = ctx.fast ? (ctx.pre[k + 1] !== 0 ? ` cy += ${num(ctx.pre[k + 1])};` : '') : ` cy += ${num(i.cost)};`;
     return mem.split(SLOW_TAIL).join(memWriter ? ` {${cy} e = ${k}; break ex; }` : '');
