@@ -58,17 +58,27 @@ export function reg(r: number): string {
 }
 
 /**
- * The carry out of bit 31 of the int32 sum `s` = `a` + `b` (+ a carry in), as 0 or 1: a full
- * adder's carry, (a & b) | ((a | b) & ~s), taken at bit 31. Arithmetic only: an unsigned compare
- * of the sum with an operand compiles to a branch, which the host mispredicts half the time on
- * data-dependent carries (the CPU loop's ADD and LEA ran at half speed with it).
+ * The carry out of bit 31 of the int32 sum `s` = `a` + `b`, as 0 or 1: the unsigned compare of
+ * the sum with an operand, made a number by unary plus (V8 compiles that to a flag set, no
+ * branch; `cmp ? 1 : 0` compiles to a branch, which the host mispredicts half the time on
+ * data-dependent carries: the CPU loop's ADD and LEA ran at half speed with it).
  */
-export function carry32(a: string, b: string, s: string): string {
+export function carry32(_a: string, b: string, s: string): string {
+  return `(+((${s} >>> 0) < (${b} >>> 0)))`;
+}
+
+/** the borrow out of bit 31 of the int32 difference `a` - `b`, 0 or 1 (as carry32) */
+export function borrow32(a: string, b: string, _d: string): string {
+  return `(+((${a} >>> 0) < (${b} >>> 0)))`;
+}
+
+/** the carry out of bit 31 of `s` = `a` + `b` + a carry in: a full adder's, (a & b) | ((a | b) & ~s) at bit 31 */
+export function carryIn32(a: string, b: string, s: string): string {
   return `((((${a}) & (${b})) | (((${a}) | (${b})) & ~(${s}))) >>> 31)`;
 }
 
-/** the borrow out of bit 31 of the int32 difference `d` = `a` - `b` (- a borrow in), 0 or 1: (~a & b) | (~(a ^ b) & d) at bit 31 */
-export function borrow32(a: string, b: string, d: string): string {
+/** the borrow out of bit 31 of `d` = `a` - `b` - a borrow in: (~a & b) | (~(a ^ b) & d) at bit 31 */
+export function borrowIn32(a: string, b: string, d: string): string {
   return `(((~(${a}) & (${b})) | (~((${a}) ^ (${b})) & (${d}))) >>> 31)`;
 }
 

@@ -23,7 +23,7 @@ import { PARITY } from '../flags.js';
 import { imulOverflow64 } from '../exec/muldiv.js';
 import { fastRead, fastWrite, fastMiss } from './fastmem.js';
 import { memInline64, stackInline64, byteReg, setByteReg, add64To } from './gen-mem.js';
-import { GenCtx, num, reg, carry32, borrow32, regsWritten, WB, RLD, INVALIDATE, type Pend } from './ctx.js';
+import { GenCtx, num, reg, carry32, borrow32, carryIn32, borrowIn32, regsWritten, WB, RLD, INVALIDATE, type Pend } from './ctx.js';
 import { INSNS } from '../../x86/table.js';
 
 /** helpers the generated code calls (passed in, never looked up by name from guest data) */
@@ -106,10 +106,10 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     L.push(`const a = ${a}, b = ${b};`);
     if (op === Alu.ADD) {
       L.push('const s = a + b, r = s & 0xff;');
-      L.push(fl(0x811, 1, { cf: '(s > 0xff ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ r) & (b ^ r) & 0x80) !== 0 ? 0x800 : 0)' }, ['a', 'b', 's', 'r']));
+      L.push(fl(0x811, 1, { cf: '(s >>> 8)', af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ r) & (b ^ r) & 0x80) << 4)' }, ['a', 'b', 's', 'r']));
     } else if (op === Alu.SUB || op === Alu.CMP) {
       L.push('const d = a - b, r = d & 0xff;');
-      L.push(fl(0x811, 1, { cf: '(d < 0 ? 1 : 0)', af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ b) & (a ^ r) & 0x80) !== 0 ? 0x800 : 0)' }, ['a', 'b', 'd', 'r']));
+      L.push(fl(0x811, 1, { cf: '(d >>> 31)', af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ b) & (a ^ r) & 0x80) << 4)' }, ['a', 'b', 'd', 'r']));
     } else if (logic) {
       L.push(`const r = a ${sym} b;`, fl(0x811, 1, zero, []));
     } else return null;
@@ -121,10 +121,10 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     L.push(`const a = ${a}, b = ${b};`);
     if (op === Alu.ADD) {
       L.push('const r = (a + b) | 0;');
-      L.push(fl(0x811, 4, { cf: carry32('a', 'b', 'r'), af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ r) & (b ^ r)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r']));
+      L.push(fl(0x811, 4, { cf: carry32('a', 'b', 'r'), af: '((a ^ b ^ r) & 0x10)', of: '((((a ^ r) & (b ^ r)) >>> 20) & 0x800)' }, ['a', 'b', 'r']));
     } else if (op === Alu.SUB || op === Alu.CMP) {
       L.push('const r = (a - b) | 0;');
-      L.push(fl(0x811, 4, { cf: borrow32('a', 'b', 'r'), af: '((a ^ b ^ r) & 0x10)', of: '(((a ^ b) & (a ^ r)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r']));
+      L.push(fl(0x811, 4, { cf: borrow32('a', 'b', 'r'), af: '((a ^ b ^ r) & 0x10)', of: '((((a ^ b) & (a ^ r)) >>> 20) & 0x800)' }, ['a', 'b', 'r']));
     } else if (logic) {
       L.push(`const r = a ${sym} b;`, fl(0x811, 4, zero, []));
     } else return null;
@@ -135,12 +135,12 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
   if (size === 8) {
     L.push(`const a = ${a}, ah = ${ah}, b = ${b}, bh = ${bh};`);
     if (op === Alu.ADD) {
-      // int32 halves only; each half's carry out is a full adder's (carry32: no branch)
+      // int32 halves only, no branch (ctx.ts carry32); the high half's carry out has a carry in
       L.push(`const r = (a + b) | 0, c0 = ${carry32('a', 'b', 'r')}, rh2 = (((ah + bh) | 0) + c0) | 0;`);
-      L.push(fl(0x811, 8, { cf: carry32('ah', 'bh', 'rh2'), af: '((a ^ b ^ r) & 0x10)', of: '(((ah ^ rh2) & (bh ^ rh2)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r', 'bh', 'ah', 'rh2']));
+      L.push(fl(0x811, 8, { cf: carryIn32('ah', 'bh', 'rh2'), af: '((a ^ b ^ r) & 0x10)', of: '((((ah ^ rh2) & (bh ^ rh2)) >>> 20) & 0x800)' }, ['a', 'b', 'r', 'bh', 'ah', 'rh2']));
     } else if (op === Alu.SUB || op === Alu.CMP) {
       L.push(`const r = (a - b) | 0, b0 = ${borrow32('a', 'b', 'r')}, rh2 = (((ah - bh) | 0) - b0) | 0;`);
-      L.push(fl(0x811, 8, { cf: borrow32('ah', 'bh', 'rh2'), af: '((a ^ b ^ r) & 0x10)', of: '(((ah ^ bh) & (ah ^ rh2)) < 0 ? 0x800 : 0)' }, ['a', 'b', 'r', 'ah', 'bh', 'rh2']));
+      L.push(fl(0x811, 8, { cf: borrowIn32('ah', 'bh', 'rh2'), af: '((a ^ b ^ r) & 0x10)', of: '((((ah ^ bh) & (ah ^ rh2)) >>> 20) & 0x800)' }, ['a', 'b', 'r', 'ah', 'bh', 'rh2']));
     } else if (logic) {
       L.push(`const r = a ${sym} b, rh2 = ah ${sym} bh;`, fl(0x811, 8, zero, []));
     } else return null;
@@ -155,13 +155,13 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
 function incDecBody(dec: boolean, size: number, r: string, fl: FlagSink): string | null {
   if (size === 4) {
     return dec
-      ? `const a = rl[${r}], x = (a - 1) | 0; ${fl(0x810, 4, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '(((a ^ 1) & (a ^ x)) < 0 ? 0x800 : 0)' }, ['a', 'x'])} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;`
-      : `const a = rl[${r}], x = (a + 1) | 0; ${fl(0x810, 4, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '(((a ^ x) & (1 ^ x)) < 0 ? 0x800 : 0)' }, ['a', 'x'])} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;`;
+      ? `const a = rl[${r}], x = (a - 1) | 0; ${fl(0x810, 4, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '((((a ^ 1) & (a ^ x)) >>> 20) & 0x800)' }, ['a', 'x'])} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;`
+      : `const a = rl[${r}], x = (a + 1) | 0; ${fl(0x810, 4, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '((((a ^ x) & (1 ^ x)) >>> 20) & 0x800)' }, ['a', 'x'])} LR = x; LRH = 0; LS = 4; rl[${r}] = x; rh[${r}] = 0;`;
   }
   if (size === 8) {
     return dec
-      ? `const a = rl[${r}], ah = rh[${r}], x = (a - 1) | 0, xh = (ah - ((~a & x) >>> 31)) | 0; ${fl(0x810, 8, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '((ah & (ah ^ xh)) < 0 ? 0x800 : 0)' }, ['a', 'x', 'ah', 'xh'])} LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`
-      : `const a = rl[${r}], ah = rh[${r}], x = (a + 1) | 0, xh = (ah + ((a & ~x) >>> 31)) | 0; ${fl(0x810, 8, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '(((ah ^ xh) & xh) < 0 ? 0x800 : 0)' }, ['a', 'x', 'ah', 'xh'])} LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`;
+      ? `const a = rl[${r}], ah = rh[${r}], x = (a - 1) | 0, xh = (ah - ((~a & x) >>> 31)) | 0; ${fl(0x810, 8, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '(((ah & (ah ^ xh)) >>> 20) & 0x800)' }, ['a', 'x', 'ah', 'xh'])} LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`
+      : `const a = rl[${r}], ah = rh[${r}], x = (a + 1) | 0, xh = (ah + ((a & ~x) >>> 31)) | 0; ${fl(0x810, 8, { cf: '0', af: '((a ^ 1 ^ x) & 0x10)', of: '((((ah ^ xh) & xh) >>> 20) & 0x800)' }, ['a', 'x', 'ah', 'xh'])} LR = x; LRH = xh; LS = 8; rl[${r}] = x; rh[${r}] = xh;`;
   }
   return null;
 }
