@@ -54,6 +54,18 @@ import { GenCtx, type Pend } from './ctx.js';
 export const THRESHOLD = 131072;
 /** rounds per entry (roughly) for a self-loop to be compiled at the early trigger (compile) */
 const EARLY_ROUNDS = 32;
+/**
+ * Where a self-loop compiled early goes when it ends (its fall-through, its last branch's
+ * target) is brought to this many fetches short of the threshold, and so on along the blocks
+ * compiled there, PROMOTE_DEPTH blocks deep: the code around a hot inner loop (an outer loop's
+ * few instructions between its entries) is compiled once it has run that many more times, and
+ * the blocks chain into each other instead of the interpreter running the gaps (the CPU loop's
+ * outer loop: 100,000 rounds, under the threshold).
+ */
+const PROMOTE_FETCHES = 256;
+const PROMOTE_DEPTH = 3;
+/** instructions promoted so (their depth along the chain; a cache: not machine state) */
+const PROMOTED = new WeakMap<Insn, number>();
 /** most instructions in one block */
 export const MAX_INSNS = 48;
 /** most characters of instruction source in one block (the block ends at the instruction that passes it) */
@@ -162,7 +174,7 @@ export class Jit {
   private tryCompile(c: Cpu, insn: Insn, early: boolean): Block {
     if (!evalAllowed) return NONE;
     try {
-      const b = compile(c, insn, this.stats, early);
+      const b = compile(c, insn, this.stats, early, this.threshold);
       if (b !== WAIT) this.stats.compiled++;
       return b;
     } catch (e) {
@@ -262,7 +274,7 @@ function traceOn(i: Insn, rip: number, off: number, start: number): { rip: numbe
 }
 
 /** Compile the block starting at `first` (the instruction at RIP, fetched from the page cache). */
-function compile(c: Cpu, first: Insn, stats: JitStats, early: boolean): Block {
+function compile(c: Cpu, first: Insn, stats: JitStats, early: boolean, threshold: number): Block {
   const arr = c.fetchArr;
   const lin = c.ripLinear();
   let off = lin - c.fetchBase;
@@ -326,6 +338,23 @@ function compile(c: Cpu, first: Insn, stats: JitStats, early: boolean): Block {
     if (after !== undefined && first.hits < EARLY_ROUNDS * after.hits) return WAIT;
   }
   stats.followed += followed;
+  // the exits of an early self-loop, and of a block compiled where one was promoted, promoted
+  const depth = early ? 1 : (PROMOTED.get(first) ?? PROMOTE_DEPTH) + 1;
+  if (depth <= PROMOTE_DEPTH) {
+    // the fall-through at `off`; a last near branch's target (on this page)
+    const n = insns.length - 1;
+    const l = insns[n];
+    const exits = [off];
+    const name = execName(l);
+    const t = nearTarget(l.opsize, rips[n] + l.len + l.imm);
+    if ((name === 'jcc' || name === 'jmpRel') && conts[n] === rips[n] + l.len && t !== null) exits.push(t - (start - (lin - c.fetchBase)));
+    for (const o of exits) {
+      const x = o >= 0 && o < 4096 ? arr[o] : undefined;
+      if (x === undefined || x === first || x.blk !== null || x.hits >= threshold - PROMOTE_FETCHES) continue;
+      x.hits = threshold - PROMOTE_FETCHES;
+      PROMOTED.set(x, depth);
+    }
+  }
   // the source of the first n instructions; the block is cut after the instruction that takes
   // it past MAX_SOURCE (a compile budget per block: random code in eager mode otherwise makes
   // a 20 KB function at nearly every instruction)
