@@ -341,13 +341,19 @@ function compile(c: Cpu, first: Insn, stats: JitStats, early: boolean, threshold
   // the exits of an early self-loop, and of a block compiled where one was promoted, promoted
   const depth = early ? 1 : (PROMOTED.get(first) ?? PROMOTE_DEPTH) + 1;
   if (depth <= PROMOTE_DEPTH) {
-    // the fall-through at `off`; a last near branch's target (on this page)
-    const n = insns.length - 1;
-    const l = insns[n];
+    // the fall-through at `off`; the last near branch's target and the side exits of the
+    // Jcc the trace followed (the direction not followed), on this page
+    const rip0 = start - (lin - c.fetchBase);
     const exits = [off];
-    const name = execName(l);
-    const t = nearTarget(l.opsize, rips[n] + l.len + l.imm);
-    if ((name === 'jcc' || name === 'jmpRel') && conts[n] === rips[n] + l.len && t !== null) exits.push(t - (start - (lin - c.fetchBase)));
+    for (let k = 0; k < insns.length; k++) {
+      const name = execName(insns[k]);
+      if (name !== 'jcc' && (name !== 'jmpRel' || k < insns.length - 1)) continue;
+      const nx = rips[k] + insns[k].len;
+      const t = nearTarget(insns[k].opsize, nx + insns[k].imm);
+      if (t === null) continue;
+      const other = conts[k] === nx ? t : nx;
+      if (other !== conts[k]) exits.push(other - rip0);
+    }
     for (const o of exits) {
       const x = o >= 0 && o < 4096 ? arr[o] : undefined;
       if (x === undefined || x === first || x.blk !== null || x.hits >= threshold - PROMOTE_FETCHES) continue;
