@@ -13,9 +13,9 @@ describe('port bus', () => {
     expect(bus.portIn(0x80, 4)).toBe(0xffffffff);
     bus.portOut(0x80, 1, 0x12);
     bus.portOut(0x1234, 4, 0xdeadbeef);
-    expect(bus.unknownReads[0x80]).toBe(3);
-    expect(bus.unknownReads[0x81]).toBe(0);
-    expect(bus.unknownWrites[0x80]).toBe(1);
+    expect(bus.unknownReads.get(0x80)).toBe(3);
+    expect(bus.unknownReads.get(0x81)).toBeUndefined();
+    expect(bus.unknownWrites.get(0x80)).toBe(1);
     expect(bus.unknownPorts()).toEqual([
       { port: 0x80, reads: 3, writes: 1 },
       { port: 0x1234, reads: 0, writes: 1 },

@@ -26,6 +26,8 @@ const SKIP = new Set([
   // more than one CPU: the CPUs and APICs are captured one by one below; the APIC bus links
   // and the APIC window (which follows the running CPU) are wiring
   'cpus', 'lapics', 'bus', 'apicDev', 'windowBase',
+  // the port bus's routing (iobus.ts): set up with the machine, as the devices are
+  'devices', 'widths', 'owner',
 ]);
 
 function capture(v: unknown, depth: number): Plain {
@@ -55,26 +57,60 @@ function capture(v: unknown, depth: number): Plain {
   return out;
 }
 
-function restoreInto(target: Record<string, unknown>, saved: { [k: string]: Plain }): void {
-  for (const k of Object.keys(saved)) {
+/** how restoreInto puts back each key of a saved object (worked out once per saved object) */
+const enum Put { Value, View, Array, Map, Object }
+interface Plan { keys: string[]; puts: Put[] }
+const PLANS = new WeakMap<object, Plan>();
+
+function planOf(saved: { [k: string]: Plain }): Plan {
+  let plan = PLANS.get(saved);
+  if (plan !== undefined) return plan;
+  const keys = Object.keys(saved);
+  const puts = keys.map((k) => {
     const s = saved[k];
-    const t = target[k];
-    if (ArrayBuffer.isView(s)) {
-      (t as unknown as { set(a: ArrayBufferView): void }).set(s);
-    } else if (Array.isArray(s)) {
-      if (Array.isArray(t)) { t.length = 0; for (const x of s) t.push(clonePlain(x)); } else target[k] = clonePlain(s);
-    } else if (s !== null && typeof s === 'object') {
-      const m = (s as { __map?: [unknown, Plain][] }).__map;
-      if (m !== undefined && t instanceof Map) {
-        t.clear();
-        for (const [key, x] of m) t.set(key, clonePlain(x));
-      } else if (t !== null && typeof t === 'object') {
-        restoreInto(t as Record<string, unknown>, s as { [k: string]: Plain });
-      } else {
-        target[k] = clonePlain(s);
+    if (ArrayBuffer.isView(s)) return Put.View;
+    if (Array.isArray(s)) return Put.Array;
+    if (s !== null && typeof s === 'object') return (s as { __map?: unknown }).__map !== undefined ? Put.Map : Put.Object;
+    return Put.Value;
+  });
+  plan = { keys, puts };
+  PLANS.set(saved, plan);
+  return plan;
+}
+
+function restoreInto(target: Record<string, unknown>, saved: { [k: string]: Plain }): void {
+  const { keys, puts } = planOf(saved);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    const s = saved[k];
+    switch (puts[i]) {
+      case Put.Value:
+        target[k] = s;
+        break;
+      case Put.View:
+        (target[k] as unknown as { set(a: ArrayBufferView): void }).set(s as unknown as ArrayBufferView);
+        break;
+      case Put.Array: {
+        const t = target[k];
+        const a = s as Plain[];
+        if (Array.isArray(t)) { t.length = 0; for (let j = 0; j < a.length; j++) t.push(clonePlain(a[j])); } else target[k] = clonePlain(s);
+        break;
       }
-    } else {
-      target[k] = s;
+      case Put.Map: {
+        const t = target[k];
+        const m = (s as unknown as { __map: [unknown, Plain][] }).__map;
+        if (t instanceof Map) {
+          t.clear();
+          for (let j = 0; j < m.length; j++) t.set(m[j][0], clonePlain(m[j][1]));
+        } else if (t !== null && typeof t === 'object') restoreInto(t as Record<string, unknown>, s as { [k: string]: Plain });
+        else target[k] = clonePlain(s);
+        break;
+      }
+      default: {
+        const t = target[k];
+        if (t !== null && typeof t === 'object') restoreInto(t as Record<string, unknown>, s as { [k: string]: Plain });
+        else target[k] = clonePlain(s);
+      }
     }
   }
 }
@@ -144,7 +180,11 @@ export function restoreSnapshot(m: Machine, s: Snapshot): void {
   if (latest.get(mem) !== s) throw new Error('restoreSnapshot: only the latest snapshot of a machine can be restored');
   const d = mem.dirty;
   const ever = everWritten.get(mem)!;
+  // the dirty marks four pages at a time where the array allows it (a replay dirties a few
+  // pages of thousands)
+  const words = d.byteOffset % 4 === 0 && d.length % 4 === 0 ? new Uint32Array(d.buffer, d.byteOffset, d.length >> 2) : null;
   for (let p = 0; p < d.length; p++) {
+    if (words !== null && (p & 3) === 0 && words[p >> 2] === 0) { p += 3; continue; }
     if (d[p] === 0) continue;
     d[p] = 0;
     const page = s.pages.get(p);

@@ -34,9 +34,12 @@ export class IoBus implements PortIo {
   private readonly widths: number[] = [];
   /** per port: 1 + index into `devices`, 0 when no device answers */
   private readonly owner = new Uint16Array(0x10000);
-  /** reads and writes of ports with no device, by port */
-  readonly unknownReads = new Uint32Array(0x10000);
-  readonly unknownWrites = new Uint32Array(0x10000);
+  /**
+   * reads and writes of ports with no device, by port (maps: a snapshot holds what was touched,
+   * not 512 KiB of counters; `devices`, `widths` and `owner` are wiring, set up with the machine)
+   */
+  readonly unknownReads = new Map<number, number>();
+  readonly unknownWrites = new Map<number, number>();
 
   /**
    * Attach `dev` at ports base .. base+count-1. `widths` says which access sizes it decodes
@@ -61,7 +64,7 @@ export class IoBus implements PortIo {
       return size === 4 ? v >>> 0 : v & ONES[size];
     }
     if (id === 0 && this.unowned(port, size)) {
-      this.unknownReads[port]++;
+      this.unknownReads.set(port, (this.unknownReads.get(port) ?? 0) + 1);
       return ONES[size];
     }
     // split into bytes; the port number wraps at 64 Ki like the address lines do
@@ -78,7 +81,7 @@ export class IoBus implements PortIo {
       return;
     }
     if (id === 0 && this.unowned(port, size)) {
-      this.unknownWrites[port]++;
+      this.unknownWrites.set(port, (this.unknownWrites.get(port) ?? 0) + 1);
       return;
     }
     for (let k = 0; k < size; k++) this.portOut(port + k, 1, (value >>> (8 * k)) & 0xff);
@@ -98,11 +101,8 @@ export class IoBus implements PortIo {
   /** ports with no device that the guest touched, in port order (for run reports) */
   unknownPorts(): { port: number; reads: number; writes: number }[] {
     const out: { port: number; reads: number; writes: number }[] = [];
-    for (let p = 0; p < 0x10000; p++) {
-      if (this.unknownReads[p] !== 0 || this.unknownWrites[p] !== 0) {
-        out.push({ port: p, reads: this.unknownReads[p], writes: this.unknownWrites[p] });
-      }
-    }
+    const ports = [...new Set([...this.unknownReads.keys(), ...this.unknownWrites.keys()])].sort((a, b) => a - b);
+    for (const p of ports) out.push({ port: p, reads: this.unknownReads.get(p) ?? 0, writes: this.unknownWrites.get(p) ?? 0 });
     return out;
   }
 }
