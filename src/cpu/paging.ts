@@ -37,6 +37,9 @@ export const MAXPHYADDR = 48;
 /** bits 51:MAXPHYADDR of a table entry are reserved (as a mask on the high half) */
 const RSV_HI_PHYS = ((1 << (52 - 32)) - 1) & ~((1 << (MAXPHYADDR - 32)) - 1);
 
+/** a copy of the TLB (Paging.saveTlb) */
+export interface TlbState { tag: Float64Array; frame: Float64Array; perm: Uint8Array; tasid: Uint32Array; haveLarge: boolean }
+
 export class Paging {
   private readonly c: Cpu;
   private readonly tag = new Float64Array(TLB_SIZE).fill(NaN);
@@ -58,6 +61,24 @@ export class Paging {
   flushAll(): void {
     this.tag.fill(NaN);
     this.haveLarge = false;
+  }
+
+  /** the TLB's entries, for a snapshot (lab/snapshot.ts) */
+  saveTlb(): TlbState {
+    return { tag: this.tag.slice(), frame: this.frame.slice(), perm: this.perm.slice(), tasid: this.tasid.slice(), haveLarge: this.haveLarge };
+  }
+
+  /**
+   * Put back the entries `saveTlb` gave: a run from a restored snapshot then translates with
+   * the TLB the original run had at that point (a flush instead would be allowed too, APM Vol. 2
+   * 5.5, but a guest that relies on a stale entry would then run otherwise than it did).
+   */
+  loadTlb(t: TlbState): void {
+    this.tag.set(t.tag);
+    this.frame.set(t.frame);
+    this.perm.set(t.perm);
+    this.tasid.set(t.tasid);
+    this.haveLarge = t.haveLarge;
   }
 
   /** CR3 write or task switch: drop non-global entries (all when CR4.PGE = 0) */

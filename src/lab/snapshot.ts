@@ -12,6 +12,8 @@
  */
 
 import type { Machine } from '../machine/machine.js';
+import type { Cpu } from '../cpu/cpu.js';
+import type { TlbState } from '../cpu/paging.js';
 
 type Plain = number | boolean | string | null | undefined | Plain[] | { [k: string]: Plain } | ArrayBufferView;
 
@@ -168,6 +170,8 @@ export function takeSnapshot(m: Machine): Snapshot {
     // the application processors and their APICs (CPU 0 and its APIC are above)
     aps: m.cpus.slice(1).map((c) => capture(c, 0)),
     apLapics: m.lapics.slice(1).map((l) => capture(l, 0)),
+    // each CPU's TLB (derived state, but a restored run then translates as the original did)
+    tlbs: m.cpus.map((c) => c.paging.saveTlb() as unknown as Plain),
   };
   const snap = new Snapshot(state as { [k: string]: Plain }, pages);
   latest.set(mem, snap);
@@ -195,6 +199,13 @@ export function restoreSnapshot(m: Machine, s: Snapshot): void {
   applyState(m, s);
 }
 
+/** CPU k's TLB as the snapshot has it (flushed if the snapshot has none) */
+function loadTlb(c: Cpu, k: number, s: Snapshot): void {
+  const t = (s.state as unknown as { tlbs?: TlbState[] }).tlbs?.[k];
+  if (t === undefined) c.paging.flushAll();
+  else c.paging.loadTlb(t);
+}
+
 function applyState(m: Machine, s: Snapshot): void {
   const st = s.state as Record<string, { [k: string]: Plain }>;
   const watchBranches = m.cpu.perf.watchBranches;
@@ -218,13 +229,13 @@ function applyState(m: Machine, s: Snapshot): void {
     const ap = m.cpus[k];
     restoreInto(ap as unknown as Record<string, unknown>, aps.aps[k - 1]);
     restoreInto(m.lapics[k] as unknown as Record<string, unknown>, aps.apLapics[k - 1]);
-    ap.paging.flushAll();
+    loadTlb(ap, k, s);
     ap.paging.asid = ap.guestMode ? ap.svm.asid : 0;
     ap.flushCodeCache();
     m.lapics[k].changed();
   }
   const c = m.cpu;
-  c.paging.flushAll();
+  loadTlb(c, 0, s);
   c.paging.asid = c.guestMode ? c.svm.asid : 0;
   c.flushFetch();
   // decoded branches carry the performance-counter wrappers or not (pmu.ts); the APIC window
