@@ -13,8 +13,9 @@ import { getReg, setReg } from '../regs.js';
 
 export const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
 
+/** CF, AF (bit 4 of `af`) and OF; the booleans become bits without a branch (`+b`: V8 sets a flag; `b ? x : 0` is a branch, mispredicted on data-dependent carries) */
 function setCAO(c: Cpu, cf: boolean, af: number, of: boolean): void {
-  c.flags = (c.flags & ~(Fl.CF | Fl.AF | Fl.OF)) | (cf ? Fl.CF : 0) | (af & Fl.AF) | (of ? Fl.OF : 0);
+  c.flags = (c.flags & ~(Fl.CF | Fl.AF | Fl.OF)) | +cf | (af & Fl.AF) | (+of << 11);
 }
 
 /**
