@@ -591,21 +591,12 @@ export class Cpu {
   private fetchSlow(lin: number): Insn {
     // APM Vol. 2 3.4.3: a non-canonical RIP faults with #GP(0) on fetch
     if (this.bits === 64 && (lin < -0x800000000000 || lin >= 0x800000000000)) raise(Vec.GP, 0);
-    const base = Math.floor(lin / 4096) * 4096;
     // a recent page whose translation the TLB still holds as it was (fetch-cache.ts)
-    const fc = this.fetchCache;
-    const k = fc.find(base);
-    if (k >= 0) {
-      const p = this.pagingOn || this.npActive ? this.paging.probe(base, Acc.Exec, this.cpl === 3 && !this.implicitSupervisor) : base;
-      if (p === fc.phys[k] && p + 4096 <= this.mem.mmioLow) {
-        const arr = fc.arr[k];
-        this.fetchArr = arr;
-        this.fetchBase = base;
-        this.fetchPhys = p;
-        const have = arr[lin - base];
-        if (have !== undefined && have.bits === this.bits) return have;
-      }
+    if (this.fetchCached(lin)) {
+      const have = this.fetchArr[lin - this.fetchBase];
+      if (have !== undefined && have.bits === this.bits) return have;
     }
+    const base = Math.floor(lin / 4096) * 4096;
     const phys = translate(this, base, Acc.Exec);
     const ppage = Math.floor(phys / 4096);
     const cacheable = phys < this.mem.size && this.mem.isRam(phys);
@@ -620,7 +611,7 @@ export class Cpu {
       this.fetchArr = arr;
       this.fetchBase = base;
       this.fetchPhys = ppage * 4096;
-      fc.add(base, this.fetchPhys, arr);
+      this.fetchCache.add(base, this.fetchPhys, arr);
       const have = arr[off];
       if (have !== undefined && have.bits === this.bits) return have;
     }
@@ -641,6 +632,25 @@ export class Cpu {
     this.finishDecode(insn, lin);
     if (arr !== undefined) arr[off] = insn;
     return insn;
+  }
+
+  /**
+   * Make the page of linear address `lin` the current fetch page from the cache of recent
+   * pages (fetch-cache.ts), as a fetch there would: true if it had the page with the TLB still
+   * holding its translation (a TLB hit for an execute access: no side effect), else false and
+   * nothing changed. Used by fetchSlow and by the block compiler's chaining across pages.
+   */
+  fetchCached(lin: number): boolean {
+    const base = Math.floor(lin / 4096) * 4096;
+    const fc = this.fetchCache;
+    const k = fc.find(base);
+    if (k < 0) return false;
+    const p = this.pagingOn || this.npActive ? this.paging.probe(base, Acc.Exec, this.cpl === 3 && !this.implicitSupervisor) : base;
+    if (p !== fc.phys[k] || p + 4096 > this.mem.mmioLow) return false;
+    this.fetchArr = fc.arr[k];
+    this.fetchBase = base;
+    this.fetchPhys = p;
+    return true;
   }
 
   /**
