@@ -442,3 +442,50 @@ describe('block compiler: unaligned memory operands', () => {
     expect(inBlocks).toBeGreaterThan(5000);
   });
 });
+
+describe('block compiler: kept pages and the TLB', () => {
+  it('a page kept across a handler call is dropped when the handler walked (its TLB entry evicted)', () => {
+    // 4 KiB pages for the first 2 MiB; linear 0x820000 (a 2 MiB page at PD[4]) shares the
+    // direct-mapped TLB slot of page 0x20000. Loop: MOV [0x20000], EAX (the block keeps the
+    // page); AND word [PTE of 0x20000], ~0x40 (a handler: the PTE's dirty bit cleared, no walk);
+    // MOV word [0x820000], imm16 (a handler that walks: 0x20000's TLB entry evicted); MOV
+    // [0x20000], EBX (the interpreter walks again and sets the dirty bit: so must the block);
+    // DEC R15D; JNZ
+    const le = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+    const PT = 0x8a000;
+    const pte = PT + 0x20 * 8;
+    const body = [
+      0x89, 0x04, 0x25, ...le(0x20000), // mov [0x20000], eax
+      0x66, 0x81, 0x24, 0x25, ...le(pte), 0xbf, 0xff, // and word [pte], 0xffbf
+      0x66, 0xc7, 0x04, 0x25, ...le(0x820000), 0x34, 0x12, // mov word [0x820000], 0x1234
+      0x89, 0x1c, 0x25, ...le(0x20000), // mov [0x20000], ebx
+    ];
+    const tail = [0x41, 0xff, 0xcf, 0x75, 0]; // dec r15d; jnz start
+    const code = [...body, ...tail, 0xf4];
+    code[body.length + 4] = (-(body.length + tail.length)) & 0xff;
+    const mk = (jit: boolean, threshold: number): Cpu => {
+      const c = core(code, 64, threshold, jit, true);
+      const m = c.mem;
+      m.write32(0x82000, PT | 3);
+      for (let k = 0; k < 512; k++) m.write32(PT + 8 * k, (k * 4096) | 3);
+      m.write32(0x82000 + 4 * 8, 0x200000 | 0x83);
+      c.paging.flushAll();
+      c.rl[15] = 20;
+      return c;
+    };
+    for (const threshold of [1, 2]) {
+      const a = mk(false, threshold);
+      const b = mk(true, threshold);
+      const pt = (c: Cpu) => [c.mem.read32(pte), c.mem.read32(0x200000)];
+      for (let step = 0; step < 30 && a.stopReason !== 2; step++) {
+        a.run(3 + (step % 7));
+        b.run(3 + (step % 7));
+        expect(state(b), `threshold ${threshold}, slice ${step}`).toEqual(state(a));
+        expect(pt(b), `threshold ${threshold}, slice ${step}: the PTE`).toEqual(pt(a));
+      }
+      expect(a.stopReason).toBe(2);
+      expect(b.jit!.stats.insns).toBeGreaterThan(50);
+      expect(a.mem.read32(pte) & 0x40).toBe(0x40);
+    }
+  });
+});

@@ -20,8 +20,8 @@ const TWO32 = 4294967296;
  * address in (lo, hi) (int32 halves), or -1. The block keeps the last page that passed the full
  * test (only a page wholly in RAM) with its physical base, keyed by the int32 halves of the
  * page address (no double arithmetic on a hit); nothing but a handler can change the TLB, the
- * permissions or the memory map, and the block forgets the page whenever one runs
- * (INVALIDATE). Memory operands (`v` = 'lin', from eaSrc) and stack accesses (`v` = 'stk',
+ * permissions or the memory map, and the block forgets the page after one that may have
+ * changed the TLB (ctx.ts INVALIDATE). Memory operands (`v` = 'lin', from eaSrc) and stack accesses (`v` = 'stk',
  * from RSP_LIN) keep a page each.
  */
 function rd(v: 'lin' | 'stk', n: number): string {
