@@ -397,3 +397,114 @@ describe('block compiler: the stack across a 4 GiB boundary', () => {
     }
   });
 });
+
+describe('block compiler: unaligned memory operands', () => {
+  it('loads, stores and ALU forms of 1, 2, 4 and 8 bytes at any offset, inside a page or across it', () => {
+    // a loop of MOV/ALU/TEST/MOVZX/MOVSX/MOVSXD with [RSI + disp32] operands whose offsets fall
+    // anywhere in the data page, at its last bytes (crossing into the next page: the handler's
+    // path) or in the next page; compiled blocks take the in-page ones on the fast path
+    const le = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+    let inBlocks = 0;
+    for (let seed = 1; seed <= 300; seed++) {
+      const r = rng(seed * 31 + 7);
+      const pick = <T>(xs: readonly T[]): T => xs[r() % xs.length];
+      const body: number[] = [];
+      const n = 4 + (r() % 10);
+      for (let k = 0; k < n; k++) {
+        const d = pick(DST);
+        const disp = le(r() % 4 === 0 ? 0xff0 + (r() % 16) : r() % 0x1010);
+        const rx = (w: boolean) => [0x40 | (w ? 8 : 0) | ((d >> 3) << 2)];
+        const w = r() % 2 === 0;
+        const p66 = r() % 8 === 0 ? [0x66] : [];
+        const modrm = 0x80 | ((d & 7) << 3) | 6;
+        const op = r() % 8;
+        switch (r() % 9) {
+          case 0: body.push(...p66, ...rx(w), 0x8b, modrm, ...disp); break; // MOV r, [m]
+          case 1: body.push(...p66, ...rx(w), 0x89, modrm, ...disp); break; // MOV [m], r
+          case 2: body.push(...rx(w), 0xc7, 0x86, ...disp, ...le(r())); break; // MOV [m], imm32
+          case 3: body.push(...p66, ...rx(w), op * 8 + pick([1, 3]), modrm, ...disp); break; // ALU [m], r / r, [m]
+          case 4: body.push(...rx(w), 0x81, 0x86 | (op << 3), ...disp, ...le(r())); break; // ALU [m], imm32
+          case 5: body.push(...rx(w), 0x85, modrm, ...disp); break; // TEST [m], r
+          case 6: body.push(...rx(w), 0x0f, pick([0xb6, 0xb7, 0xbe, 0xbf]), modrm, ...disp); break; // MOVZX/MOVSX
+          case 7: body.push(...rx(true), 0x63, modrm, ...disp); break; // MOVSXD
+          default: body.push(...rx(false), pick([0x88, 0x8a, 0x00, 0x38]), modrm, ...disp); break; // byte forms
+        }
+      }
+      const tail = [0x41, 0xff, 0xcf, 0x0f, 0x85]; // dec r15d; jnz rel32 start
+      const code = [...body, ...tail, ...le(-(body.length + tail.length + 4)), 0xf4];
+      for (const paged of [false, true]) {
+        // paged: 4 KiB pages for the first 2 MiB (identity), but the page after the data page
+        // is physical 0x40000 (a block that read or wrote past its page's end would miss it)
+        const mk = (jit: boolean): Cpu => {
+          const c = core(code, 64, seed, jit, paged);
+          if (paged) {
+            c.mem.write32(0x82000, 0x8a003);
+            for (let k = 0; k < 512; k++) c.mem.write32(0x8a000 + 8 * k, (k === 0x11 ? 0x40000 : k * 4096) | 3);
+            c.paging.flushAll();
+          }
+          return c;
+        };
+        const a = mk(false);
+        const b = mk(true);
+        const next = (c: Cpu) => { const w: number[] = []; for (let x = 0x40000; x < 0x40020; x += 4) w.push(c.mem.read32(x)); return w; };
+        const slices = rng(seed + 5);
+        for (let step = 0; step < 10 && a.stopReason !== 2 && a.stopReason !== 5; step++) {
+          const k = 1 + (slices() % 40);
+          a.run(k);
+          b.run(k);
+          expect(state(b), `seed ${seed}${paged ? ' paged' : ''}, slice ${step}`).toEqual(state(a));
+          expect(next(b), `seed ${seed}${paged ? ' paged' : ''}, slice ${step}: the next page`).toEqual(next(a));
+        }
+        inBlocks += b.jit!.stats.insns;
+      }
+    }
+    expect(inBlocks).toBeGreaterThan(5000);
+  });
+});
+
+describe('block compiler: kept pages and the TLB', () => {
+  it('a page kept across a handler call is dropped when the handler walked (its TLB entry evicted)', () => {
+    // 4 KiB pages for the first 2 MiB; linear 0x820000 (a 2 MiB page at PD[4]) shares the
+    // direct-mapped TLB slot of page 0x20000. Loop: MOV [0x20000], EAX (the block keeps the
+    // page); AND word [PTE of 0x20000], ~0x40 (a handler: the PTE's dirty bit cleared, no walk);
+    // MOV word [0x820000], imm16 (a handler that walks: 0x20000's TLB entry evicted); MOV
+    // [0x20000], EBX (the interpreter walks again and sets the dirty bit: so must the block);
+    // DEC R15D; JNZ
+    const le = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+    const PT = 0x8a000;
+    const pte = PT + 0x20 * 8;
+    const body = [
+      0x89, 0x04, 0x25, ...le(0x20000), // mov [0x20000], eax
+      0x66, 0x81, 0x24, 0x25, ...le(pte), 0xbf, 0xff, // and word [pte], 0xffbf
+      0x66, 0xc7, 0x04, 0x25, ...le(0x820000), 0x34, 0x12, // mov word [0x820000], 0x1234
+      0x89, 0x1c, 0x25, ...le(0x20000), // mov [0x20000], ebx
+    ];
+    const tail = [0x41, 0xff, 0xcf, 0x75, 0]; // dec r15d; jnz start
+    const code = [...body, ...tail, 0xf4];
+    code[body.length + 4] = (-(body.length + tail.length)) & 0xff;
+    const mk = (jit: boolean, threshold: number): Cpu => {
+      const c = core(code, 64, threshold, jit, true);
+      const m = c.mem;
+      m.write32(0x82000, PT | 3);
+      for (let k = 0; k < 512; k++) m.write32(PT + 8 * k, (k * 4096) | 3);
+      m.write32(0x82000 + 4 * 8, 0x200000 | 0x83);
+      c.paging.flushAll();
+      c.rl[15] = 20;
+      return c;
+    };
+    for (const threshold of [1, 2]) {
+      const a = mk(false, threshold);
+      const b = mk(true, threshold);
+      const pt = (c: Cpu) => [c.mem.read32(pte), c.mem.read32(0x200000)];
+      for (let step = 0; step < 30 && a.stopReason !== 2; step++) {
+        a.run(3 + (step % 7));
+        b.run(3 + (step % 7));
+        expect(state(b), `threshold ${threshold}, slice ${step}`).toEqual(state(a));
+        expect(pt(b), `threshold ${threshold}, slice ${step}: the PTE`).toEqual(pt(a));
+      }
+      expect(a.stopReason).toBe(2);
+      expect(b.jit!.stats.insns).toBeGreaterThan(50);
+      expect(a.mem.read32(pte) & 0x40).toBe(0x40);
+    }
+  });
+});

@@ -27,6 +27,7 @@ import { branchExec, DbgCtl, isBranchRow, Perf } from './pmu.js';
 import { AmdMsrState } from './msr-amd.js';
 import { deliverDb, Dr6, insnMatch } from './debug.js';
 import { Jit, JIT_DEFAULTS } from './jit/jit.js';
+import { FetchCache } from './fetch-cache.js';
 
 /** The interrupt controller as the CPU sees it (the LAPIC). */
 export interface InterruptSource {
@@ -509,6 +510,8 @@ export class Cpu {
   fetchArr: (Insn | undefined)[] = EMPTY_PAGE;
   /** physical address of that page */
   private fetchPhys = 0;
+  /** recently fetched code pages (fetch-cache.ts) */
+  private readonly fetchCache = new FetchCache(EMPTY_PAGE);
   /** bumped whenever decoded instructions are dropped (a code write): compiled blocks stop */
   codeGen = 0;
   /** the block compiler (jit/jit.ts); null: the interpreter runs everything */
@@ -540,11 +543,13 @@ export class Cpu {
     this.codeCache.delete(page);
     this.mem.codePage[page] &= ~this.codeBit;
     this.fetchArr = EMPTY_PAGE;
+    this.fetchCache.clear();
   }
 
   /** Forget the fetch translation (after CR3/paging/CS changes). */
   flushFetch(): void {
     this.fetchArr = EMPTY_PAGE;
+    this.fetchCache.clear();
   }
 
   flushCodeCache(): void {
@@ -586,6 +591,11 @@ export class Cpu {
   private fetchSlow(lin: number): Insn {
     // APM Vol. 2 3.4.3: a non-canonical RIP faults with #GP(0) on fetch
     if (this.bits === 64 && (lin < -0x800000000000 || lin >= 0x800000000000)) raise(Vec.GP, 0);
+    // a recent page whose translation the TLB still holds as it was (fetch-cache.ts)
+    if (this.fetchCached(lin)) {
+      const have = this.fetchArr[lin - this.fetchBase];
+      if (have !== undefined && have.bits === this.bits) return have;
+    }
     const base = Math.floor(lin / 4096) * 4096;
     const phys = translate(this, base, Acc.Exec);
     const ppage = Math.floor(phys / 4096);
@@ -601,6 +611,7 @@ export class Cpu {
       this.fetchArr = arr;
       this.fetchBase = base;
       this.fetchPhys = ppage * 4096;
+      this.fetchCache.add(base, this.fetchPhys, arr);
       const have = arr[off];
       if (have !== undefined && have.bits === this.bits) return have;
     }
@@ -621,6 +632,25 @@ export class Cpu {
     this.finishDecode(insn, lin);
     if (arr !== undefined) arr[off] = insn;
     return insn;
+  }
+
+  /**
+   * Make the page of linear address `lin` the current fetch page from the cache of recent
+   * pages (fetch-cache.ts), as a fetch there would: true if it had the page with the TLB still
+   * holding its translation (a TLB hit for an execute access: no side effect), else false and
+   * nothing changed. Used by fetchSlow and by the block compiler's chaining across pages.
+   */
+  fetchCached(lin: number): boolean {
+    const base = Math.floor(lin / 4096) * 4096;
+    const fc = this.fetchCache;
+    const k = fc.find(base);
+    if (k < 0) return false;
+    const p = this.pagingOn || this.npActive ? this.paging.probe(base, Acc.Exec, this.cpl === 3 && !this.implicitSupervisor) : base;
+    if (p !== fc.phys[k] || p + 4096 > this.mem.mmioLow) return false;
+    this.fetchArr = fc.arr[k];
+    this.fetchBase = base;
+    this.fetchPhys = p;
+    return true;
   }
 
   /**

@@ -53,12 +53,19 @@ export class Paging {
   private haveLarge = false;
   /** walks done (for statistics) */
   walks = 0;
+  /**
+   * Bumped whenever an entry may be filled or dropped (a walk, a flush, INVLPG): compiled
+   * blocks keep the memory pages they use across a handler call only while this stays the
+   * same (jit/ctx.ts INVALIDATE)
+   */
+  gen = 0;
 
   constructor(c: Cpu) {
     this.c = c;
   }
 
   flushAll(): void {
+    this.gen++;
     this.tag.fill(NaN);
     this.haveLarge = false;
   }
@@ -79,6 +86,7 @@ export class Paging {
     this.perm.set(t.perm);
     this.tasid.set(t.tasid);
     this.haveLarge = t.haveLarge;
+    this.gen++;
   }
 
   /** CR3 write or task switch: drop non-global entries (all when CR4.PGE = 0) */
@@ -88,6 +96,7 @@ export class Paging {
 
   /** drop the entries of one ASID (only its non-global ones if `keepGlobal`) */
   flushAsid(asid: number, keepGlobal: boolean): void {
+    this.gen++;
     for (let k = 0; k < TLB_SIZE; k++) {
       if (this.tasid[k] === asid && (!keepGlobal || (this.perm[k] & P.G) === 0)) this.tag[k] = NaN;
     }
@@ -99,6 +108,7 @@ export class Paging {
 
   /** INVLPG of one page in one ASID (INVLPGA names the ASID: APM Vol. 3 INVLPGA) */
   invlpgAsid(lin: number, asid: number): void {
+    this.gen++;
     if (this.haveLarge) { this.flushAsid(asid, false); return; }
     const page = Math.floor(lin / 4096);
     const k = page & TLB_MASK;
@@ -169,6 +179,7 @@ export class Paging {
   private walk(lin: number, acc: number, user: boolean): number {
     const c = this.c;
     this.walks++;
+    this.gen++;
     this.nestedWalk = c.guestMode && c.svm.np;
     const nxe = (c.efer & Efer.NXE) !== 0;
     const longMode = (c.efer & Efer.LMA) !== 0;

@@ -20,7 +20,7 @@ type Plain = number | boolean | string | null | undefined | Plain[] | { [k: stri
 /** fields never captured: links to other components, caches rebuilt after a restore, and the
  * lab's hooks (a restore must not drop breakpoints or a delivery hook set after the snapshot) */
 const SKIP = new Set([
-  'mem', 'io', 'intc', 'paging', 'decoder', 'codeCache', 'fetchArr', 'fetchBase', 'fetchBuf',
+  'mem', 'io', 'intc', 'paging', 'decoder', 'codeCache', 'fetchArr', 'fetchBase', 'fetchBuf', 'fetchCache',
   'scratchInsn', 'jit', 'costs', 'sched', 'cpu', 'lapic', 'uart', 'pic', 'debugExit', 'handlers',
   'msrReadCost', 'msrWriteCost', 'breakpoints', 'onDeliver', 'onGsAccess',
   // the PC devices, captured on their own below; `irq` (the router) and `clock` hold no state

@@ -24,15 +24,25 @@ export const BASE_RIP = 16;
 export class Insn {
   /** handler, chosen from the table row */
   exec: Exec;
+  /*
+   * The run loop's fields first (exec, len, bits, cost, hits, blk): declared in this order,
+   * they share the object's first cache line (most of the boot's interpreted instructions are
+   * cold code, whose decoded instructions are not in the cache).
+   */
+  len = 0;
+  /** code size the instruction was decoded for: 16, 32 or 64 */
+  bits = 32;
+  /** cost in cycles, filled by the cost model */
+  cost = 1;
+  /** block compiler (src/cpu/jit): fetches counted here, and the block compiled at this instruction */
+  hits = 0;
+  blk: object | null = null;
   /** index of the table row in INSNS, -1 when the encoding is not decodable */
   row = -1;
-  len = 0;
   /** effective operand size in bytes: 1, 2, 4 or 8 */
   opsize = 4;
   /** effective address size in bytes: 2, 4 or 8 */
   adsize = 4;
-  /** code size the instruction was decoded for: 16, 32 or 64 */
-  bits = 32;
   /** ModRM.reg (with REX.R), or the register in the opcode (with REX.B) */
   reg = 0;
   /** register r/m (with REX.B), or -1 for a memory operand */
@@ -70,15 +80,10 @@ export class Insn {
    */
   fault = 0;
   claimed = true;
-  /** cost in cycles, filled by the cost model */
-  cost = 1;
   /** the cost-ledger entry (src/cost/ledger.ts), filled when the CPU keeps a ledger */
   ledger = 0;
   /** the decoded handler when `exec` is a breakpoint wrapper (lab tools), else the same */
   orig: Exec;
-  /** block compiler (src/cpu/jit): fetches counted here, and the block compiled at this instruction */
-  hits = 0;
-  blk: object | null = null;
 
   constructor(exec: Exec) {
     this.exec = exec;

@@ -261,9 +261,18 @@ export class GenCtx {
 }
 
 /**
- * The pages rd and wr keep (gen-mem.ts), as a block starts with them and as a handler call
- * leaves them: none. A page address has its low 12 bits clear, so `rpl = 1` matches no address
- * (whatever its high half: a non-canonical one too); the same for the stack's (`spl`, `swl`).
+ * The pages rd and wr keep (gen-mem.ts), as a block starts with them: none. A page address has
+ * its low 12 bits clear, so `rpl = 1` matches no address (whatever its high half: a
+ * non-canonical one too); the same for the stack's (`spl`, `swl`).
  */
-export const PAGE_VARS = 'let rpl = 1, rph = 0, rpb = 0, wpl = 1, wph = 0, wpb = 0, spl = 1, sph = 0, spb = 0, swl = 1, swh = 0, swb = 0;';
-export const INVALIDATE = 'rpl = 1; wpl = 1; spl = 1; swl = 1;';
+export const PAGE_VARS = 'const PG = c.paging; let pg = PG.gen, rpl = 1, rph = 0, rpb = 0, wpl = 1, wph = 0, wpb = 0, spl = 1, sph = 0, spb = 0, swl = 1, swh = 0, swb = 0;';
+/**
+ * After a handler call: the kept pages are forgotten if the TLB may have changed (Paging.gen:
+ * a walk, a flush, INVLPG). Nothing else a block's handlers do can make a kept page wrong: they
+ * change no mode, privilege, CR0/CR4, RFLAGS.AC, ASID, debug register or memory map (kinds.ts),
+ * mark no page as holding code (only decoding does) and clear no dirty mark (only snapshots
+ * do); a handler that switches worlds (PAUSE's intercept) ends the block before this, and one
+ * that faults leaves it. (Forgetting them after every handler call made 29 M of the boot's
+ * 63 M misses.)
+ */
+export const INVALIDATE = 'if (PG.gen !== pg) { pg = PG.gen; rpl = 1; wpl = 1; spl = 1; swl = 1; }';

@@ -1,6 +1,7 @@
 /**
- * The compiled blocks' memory fast path: an aligned access of 4 or 8 bytes that needs nothing
- * but RAM. It applies when the translation is a TLB hit that allows the access (or paging is
+ * The compiled blocks' memory fast path: an access of 1, 2, 4 or 8 bytes within one 4 KiB page
+ * (any alignment: the block loads and stores unaligned ones by bytes, as memory.ts does) that
+ * needs nothing but RAM. It applies when the translation is a TLB hit that allows the access (or paging is
  * off with no data breakpoint enabled), the physical address is ordinary RAM below every MMIO
  * region, and, for a write, the page holds no decoded code. Then the access has no side effect
  * but the bytes (and the page's dirty mark), exactly as mmu.ts would do it; anything else
@@ -10,7 +11,7 @@
 import type { Cpu } from '../cpu.js';
 import { Acc } from '../mmu.js';
 
-/** physical address for a read of `n` (4 or 8) bytes at `lin`, or -1 */
+/** physical address for a read of `n` (1, 2, 4 or 8) bytes at `lin`, or -1 */
 export function fastRead(c: Cpu, lin: number, n: number): number {
   let p: number;
   if (c.pagingOn || c.npActive) {
@@ -21,14 +22,14 @@ export function fastRead(c: Cpu, lin: number, n: number): number {
     p = lin;
   }
   const m = c.mem;
-  if ((p & (n - 1)) !== 0 || p + n > m.mmioLow || p + n > m.size || p >= 0x7ffff000) return -1;
+  if ((p & 0xfff) + n > 4096 || p + n > m.mmioLow || p + n > m.size || p >= 0x7ffff000) return -1;
   // an int32 (not a double that happens to be whole): the block's address arithmetic on it
   // stays in int32 operations
   return p | 0;
 }
 
 /**
- * physical address for a write of `n` (4 or 8) bytes at `lin`, or -1; on success the page is
+ * physical address for a write of `n` (1, 2, 4 or 8) bytes at `lin`, or -1; on success the page is
  * marked dirty (the caller writes at once). A write permission implies the read permission,
  * so a read-modify-write uses this too.
  */
@@ -42,7 +43,7 @@ export function fastWrite(c: Cpu, lin: number, n: number): number {
     p = lin;
   }
   const m = c.mem;
-  if ((p & (n - 1)) !== 0 || p + n > m.mmioLow || p + n > m.size) return -1;
+  if ((p & 0xfff) + n > 4096 || p + n > m.mmioLow || p + n > m.size) return -1;
   const page = p >>> 12;
   if (m.codePage[page] !== 0 || p >= 0x7ffff000) return -1;
   m.dirty[page] = 1;

@@ -20,23 +20,44 @@ const TWO32 = 4294967296;
  * address in (lo, hi) (int32 halves), or -1. The block keeps the last page that passed the full
  * test (only a page wholly in RAM) with its physical base, keyed by the int32 halves of the
  * page address (no double arithmetic on a hit); nothing but a handler can change the TLB, the
- * permissions or the memory map, and the block forgets the page whenever one runs
- * (INVALIDATE). Memory operands (`v` = 'lin', from eaSrc) and stack accesses (`v` = 'stk',
+ * permissions or the memory map, and the block forgets the page after one that may have
+ * changed the TLB (ctx.ts INVALIDATE). Memory operands (`v` = 'lin', from eaSrc) and stack accesses (`v` = 'stk',
  * from RSP_LIN) keep a page each.
  */
 function rd(v: 'lin' | 'stk', n: number): string {
-  return kept(v === 'lin' ? 'rp' : 'sp', n, false);
+  return v === 'lin' ? kept('rp', n, false, true) : kept('sp', n, false, false);
 }
 
 /** as `rd`, for a write (a page already dirty and holding no decoded code) */
 function wr(v: 'lin' | 'stk', n: number): string {
-  return kept(v === 'lin' ? 'wp' : 'sw', n, true);
+  return v === 'lin' ? kept('wp', n, true, true) : kept('sw', n, true, false);
 }
 
-/** the kept page `k` (its variables `<k>l`, `<k>h`, `<k>b`: page address halves and physical base) for an access of `n` bytes */
-function kept(k: string, n: number, write: boolean): string {
+/**
+ * The kept page `k` (its variables `<k>l`, `<k>h`, `<k>b`: page address halves and physical
+ * base) for an access of `n` bytes: any address whose `n` bytes lie in the page (`anyAlign`:
+ * memory operands, loaded and stored with LD / ST), or only a multiple of `n` (the stack forms,
+ * which use the int32 view directly).
+ */
+function kept(k: string, n: number, write: boolean, anyAlign: boolean): string {
   const [l, h, b] = [`${k}l`, `${k}h`, `${k}b`];
-  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === ${l} && hi === ${h} && (o & ${n - 1}) === 0) p = ${b} + o; else { p = fastMiss(c, lo, hi, ${n}, ${write}); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = p - o; } }`;
+  const fits = anyAlign ? (n === 1 ? '' : ` && o <= ${4096 - n}`) : ` && (o & ${n - 1}) === 0`;
+  const realign = anyAlign || n === 1 ? '' : ` if ((o & ${n - 1}) !== 0) p = -1;`;
+  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === ${l} && hi === ${h}${fits}) p = ${b} + o; else { p = fastMiss(c, lo, hi, ${n}, ${write}); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = p - o;${realign} } }`;
+}
+
+/**
+ * Source for the int32 at physical address `p` (an expression naming locals only; any
+ * alignment, the 4 bytes in one page: the int32 view when aligned, else bytes, as memory.ts
+ * read32 does).
+ */
+function LD(p: string): string {
+  return `((${p} & 3) === 0 ? m32[(${p}) >>> 2] : m8[${p}] | (m8[${p} + 1] << 8) | (m8[${p} + 2] << 16) | (m8[${p} + 3] << 24))`;
+}
+
+/** Source that stores the int32 expression `v` at physical address `p` (as LD; memory.ts write32) */
+function ST(p: string, v: string): string {
+  return `if ((${p} & 3) === 0) m32[(${p}) >>> 2] = ${v}; else { const v_ = ${v}; m8[${p}] = v_; m8[${p} + 1] = v_ >>> 8; m8[${p} + 2] = v_ >>> 16; m8[${p} + 3] = v_ >>> 24; }`;
 }
 
 /**
@@ -170,7 +191,7 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, memo: 
       const ea = eaSrc(i, nx, memo);
       if (ea === null) return null;
       const g = reg(i.reg);
-      const load = ss === 1 ? 'm8[p]' : ss === 2 ? '(m8[p] | (m8[p + 1] << 8))' : 'm32[p >>> 2]';
+      const load = ss === 1 ? 'm8[p]' : ss === 2 ? '(m8[p] | (m8[p + 1] << 8))' : LD('p');
       const v = name === 'movzx' ? load : ss === 1 ? `((${load} << 24) >> 24)` : ss === 2 ? `((${load} << 16) >> 16)` : load;
       const hi = name === 'movzx' || !w ? '0' : 'v >> 31';
       return `${ea} ${rd('lin', ss)} if (p >= 0) { const v = ${v}; rl[${g}] = v; rh[${g}] = ${hi}; } else { ${slow} }`;
@@ -181,11 +202,11 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, memo: 
       if (ea === null) return null;
       if (name === 'movGE') {
         const g = reg(i.reg);
-        return `${ea} ${rd('lin', size)} if (p >= 0) { const q = p >>> 2; ${w ? `const v = m32[q], vh = m32[q + 1]; rl[${g}] = v; rh[${g}] = vh;` : `rl[${g}] = m32[q]; rh[${g}] = 0;`} } else { ${slow} }`;
+        return `${ea} ${rd('lin', size)} if (p >= 0) { ${w ? `const v = ${LD('p')}, vh = ${LD('p + 4')}; rl[${g}] = v; rh[${g}] = vh;` : `rl[${g}] = ${LD('p')}; rh[${g}] = 0;`} } else { ${slow} }`;
       }
       const lo = name === 'movEG' ? `rl[${reg(i.reg)}]` : num(i.imm | 0);
       const hi = name === 'movEG' ? `rh[${reg(i.reg)}]` : num(i.immHi | 0);
-      return `${ea} ${wr('lin', size)} if (p >= 0) { const q = p >>> 2; m32[q] = ${lo};${w ? ` m32[q + 1] = ${hi};` : ''} } else { ${slow} }`;
+      return `${ea} ${wr('lin', size)} if (p >= 0) { ${ST('p', lo)}${w ? ` ${ST('p + 4', hi)}` : ''} } else { ${slow} }`;
     }
     case 'aluGE': case 'aluEG': case 'aluEI': case 'testEG': case 'testEI': {
       if (i.rm >= 0) return null;
@@ -197,7 +218,7 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, memo: 
       const immLo = num(i.imm | 0);
       const immHi = w ? num(i.immHi | 0) : '0';
       const g = reg(i.reg);
-      const load = `const q = p >>> 2, m = m32[q], mh = ${w ? 'm32[q + 1]' : '0'};`;
+      const load = `const m = ${LD('p')}, mh = ${w ? LD('p + 4') : '0'};`;
       let body: string | null;
       if (name === 'aluGE') {
         body = aluBody(op, size, op === Alu.CMP ? null : g, `rl[${g}]`, `rh[${g}]`, 'm', 'mh');
@@ -213,7 +234,7 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, memo: 
         return `${pre} ${ea} ${rd('lin', size)} if (p >= 0) { ${load} ${body} } else { ${slow} }`;
       }
       // read-modify-write: the write permission is checked first, as readRmw does
-      return `${pre} ${ea} ${wr('lin', size)} if (p >= 0) { ${load} ${body} m32[q] = r;${w ? ' m32[q + 1] = rh2;' : ''} } else { ${slow} }`;
+      return `${pre} ${ea} ${wr('lin', size)} if (p >= 0) { ${load} ${body} ${ST('p', 'r')}${w ? ` ${ST('p + 4', 'rh2')}` : ''} } else { ${slow} }`;
     }
     default:
       return null;

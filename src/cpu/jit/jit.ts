@@ -222,11 +222,16 @@ export class Jit {
       fn(c, end);
       // chain to the block at the new RIP when the loop would go straight there: the same
       // tests as the loop's top (run state, budget, deadline, attention) and its fetch's
-      // fast path (the same page, an instruction decoded for this code size)
+      // fast paths (the same page or a recent one, an instruction decoded for this code size)
       if (c.stopReason !== 0 || c.attention || c.icount >= end || c.cycles >= c.cycleDeadline) break;
       const lin = c.bits === 64 ? c.rip : (c.segBase[1] + c.rip) % TWO32;
-      const off = lin - c.fetchBase;
-      if (off < 0 || off >= 4096) break;
+      let off = lin - c.fetchBase;
+      if (off < 0 || off >= 4096) {
+        // another page: the fetch's cache of recent pages (as fetchSlow would find it there;
+        // 7 M of the boot's chains went back to the loop here)
+        if (!c.fetchCached(lin)) break;
+        off = lin - c.fetchBase;
+      }
       const next = c.fetchArr[off];
       if (next === undefined || next.bits !== c.bits) break;
       const nb = next.blk as Block | null;

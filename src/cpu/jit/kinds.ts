@@ -1,10 +1,11 @@
 /**
  * Which decoded instructions a compiled block may hold, by the table row's handler name.
  *
- * A block holds only instructions whose handler changes nothing but general registers, RFLAGS'
- * arithmetic flags, RIP and memory: no mode, CS, paging, RFLAGS.TF/IF, interrupt shadow, cycle
- * or run-state change, and no SVM intercept. Everything else (string instructions, system
- * instructions, x87/SSE, POPF, ...) ends the block and runs in the interpreter.
+ * A block holds only instructions whose handler changes nothing but general registers, XMM
+ * registers, RFLAGS' arithmetic flags, RIP and memory: no mode, CS, paging, RFLAGS.TF/IF,
+ * interrupt shadow, cycle or run-state change, and no SVM intercept. Everything else (string
+ * instructions, system instructions, x87, SSE floating point, POPF, ...) ends the block and
+ * runs in the interpreter.
  */
 
 import { INSNS } from '../../x86/table.js';
@@ -21,12 +22,17 @@ export const enum Kind {
   Branch = 3,
 }
 
-const ALWAYS_MEM = new Set(['pushZ', 'popZ', 'pushE', 'popE', 'pushI', 'pushSeg', 'pusha', 'popa', 'leave', 'movAO', 'movOA']);
+/** PUSHF reads RFLAGS (the block writes its flags back before any handler) and writes the stack */
+const ALWAYS_MEM = new Set(['pushZ', 'popZ', 'pushE', 'popE', 'pushI', 'pushSeg', 'pusha', 'popa', 'leave', 'movAO', 'movOA', 'pushf']);
 const MODRM_FORMS = new Set([
   'aluEG', 'aluGE', 'aluEI', 'testEG', 'testEI', 'incDecE', 'neg', 'not',
   'movEG', 'movGE', 'movEI', 'movzx', 'movsx', 'movsxd',
   'shift', 'shld', 'mulDiv', 'imul2', 'imul3', 'btG', 'btI', 'bitScan', 'popcnt',
   'xchgEG', 'xadd', 'cmpxchg', 'cmpxchg8b', 'setcc', 'cmov',
+  // SSE integer and move forms: their handlers change only XMM registers, a general register
+  // (MOVD/MOVQ to one) or memory, and raise #UD/#NM/#GP like any handler (the Linux boot ran
+  // 6 M of them interpreted, in blocks cut around them: blake2s, the crc and xor helpers)
+  'pInt', 'pShiftI', 'pShuf', 'sseLoad', 'sseStore', 'sseMovdLoad', 'sseMovdStore', 'sseMovq',
 ]);
 /**
  * RDTSC/RDTSCP read the cycle counter (the block writes it back before any handler) and may
