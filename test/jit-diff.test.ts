@@ -284,6 +284,27 @@ function state(c: Cpu): unknown {
   return { rl: [...c.rl], rh: [...c.rh], flags: getFlags(c), rip: c.rip, ripStart: c.ripStart, icount: c.icount, cycles: c.cycles, stop: c.stopReason, fault: { ...c.lastFault }, mem: h };
 }
 
+/**
+ * A hand-written 64-bit paged program (its loop count in R15) run interpreted and compiled at
+ * thresholds 1 and 2 in the same slices (`slice(step)` instructions), compared after every
+ * slice: state() and `extra` (memory the state's hash does not cover); returns the two cores
+ * of each threshold for the caller's own checks.
+ */
+function lockstep(code: number[], setup: (c: Cpu) => void, steps: number, slice: (step: number) => number, extra: (c: Cpu) => unknown): [Cpu, Cpu][] {
+  const out: [Cpu, Cpu][] = [];
+  for (const threshold of [1, 2]) {
+    const [a, b] = [false, true].map((jit) => { const c = core(code, 64, threshold, jit, true); setup(c); c.paging.flushAll(); return c; });
+    for (let step = 0; step < steps && a.stopReason !== 2; step++) {
+      a.run(slice(step));
+      b.run(slice(step));
+      expect(state(b), `threshold ${threshold}, slice ${step}`).toEqual(state(a));
+      expect(extra(b), `threshold ${threshold}, slice ${step}: memory`).toEqual(extra(a));
+    }
+    out.push([a, b]);
+  }
+  return out;
+}
+
 describe('block compiler: random integer programs, interpreter vs. compiled', () => {
   for (const [bits, paged] of [[64, false], [64, true], [32, false]] as const) {
     it(`${bits}-bit${paged ? ' paged' : ''}: 1000 programs, compared after every slice`, () => {
@@ -369,28 +390,18 @@ describe('block compiler: the stack across a 4 GiB boundary', () => {
     const tail = [0x41, 0xff, 0xcf, 0x75, 0]; // dec r15d; jnz start
     const code = [...body, ...tail, 0xf4];
     code[body.length + 4] = (-(body.length + tail.length)) & 0xff;
-    const mk = (jit: boolean, threshold: number): Cpu => {
-      const c = core(code, 64, threshold, jit, true);
+    const setup = (c: Cpu): void => {
       const m = c.mem;
       // PDPT[3] -> PD 0x84000 [511] -> PT 0x85000 [511] -> 0x40000; PDPT[4] -> PD 0x86000 [0] -> PT 0x87000 [0] -> 0x41000
       m.write32(0x81000 + 3 * 8, 0x84003); m.write32(0x84000 + 511 * 8, 0x85003); m.write32(0x85000 + 511 * 8, 0x40003);
       m.write32(0x81000 + 4 * 8, 0x86003); m.write32(0x86000, 0x87003); m.write32(0x87000, 0x41003);
       // and VA 0x1_ffff_f000 -> 0x42000: where a push that lost its borrow would go
       m.write32(0x81000 + 7 * 8, 0x88003); m.write32(0x88000 + 511 * 8, 0x89003); m.write32(0x89000 + 511 * 8, 0x42003);
-      c.paging.flushAll();
       c.rl[15] = 30;
-      return c;
     };
-    for (const threshold of [1, 2]) {
-      const a = mk(false, threshold);
-      const b = mk(true, threshold);
-      for (let step = 0; step < 40 && a.stopReason !== 2; step++) {
-        a.run(7 + step);
-        b.run(7 + step);
-        expect(state(b), `threshold ${threshold}, slice ${step}`).toEqual(state(a));
-        const pages = (c: Cpu) => { const w: number[] = []; for (let x = 0x40000; x < 0x43000; x += 4) w.push(c.mem.read32(x)); return w; };
-        expect(pages(b), `threshold ${threshold}, slice ${step}: the stack pages`).toEqual(pages(a));
-      }
+    // the stack pages
+    const pages = (c: Cpu) => { const w: number[] = []; for (let x = 0x40000; x < 0x43000; x += 4) w.push(c.mem.read32(x)); return w; };
+    for (const [a, b] of lockstep(code, setup, 40, (step) => 7 + step, pages)) {
       expect(a.stopReason).toBe(2);
       expect(b.jit!.stats.insns).toBeGreaterThan(300);
       expect([a.mem.read32(0x40ff8), a.mem.read32(0x41000)]).not.toEqual([0, 0]);
@@ -482,26 +493,15 @@ describe('block compiler: kept pages and the TLB', () => {
     const tail = [0x41, 0xff, 0xcf, 0x75, 0]; // dec r15d; jnz start
     const code = [...body, ...tail, 0xf4];
     code[body.length + 4] = (-(body.length + tail.length)) & 0xff;
-    const mk = (jit: boolean, threshold: number): Cpu => {
-      const c = core(code, 64, threshold, jit, true);
+    const setup = (c: Cpu): void => {
       const m = c.mem;
       m.write32(0x82000, PT | 3);
       for (let k = 0; k < 512; k++) m.write32(PT + 8 * k, (k * 4096) | 3);
       m.write32(0x82000 + 4 * 8, 0x200000 | 0x83);
-      c.paging.flushAll();
       c.rl[15] = 20;
-      return c;
     };
-    for (const threshold of [1, 2]) {
-      const a = mk(false, threshold);
-      const b = mk(true, threshold);
-      const pt = (c: Cpu) => [c.mem.read32(pte), c.mem.read32(0x200000)];
-      for (let step = 0; step < 30 && a.stopReason !== 2; step++) {
-        a.run(3 + (step % 7));
-        b.run(3 + (step % 7));
-        expect(state(b), `threshold ${threshold}, slice ${step}`).toEqual(state(a));
-        expect(pt(b), `threshold ${threshold}, slice ${step}: the PTE`).toEqual(pt(a));
-      }
+    const pt = (c: Cpu) => [c.mem.read32(pte), c.mem.read32(0x200000)];
+    for (const [a, b] of lockstep(code, setup, 30, (step) => 3 + (step % 7), pt)) {
       expect(a.stopReason).toBe(2);
       expect(b.jit!.stats.insns).toBeGreaterThan(50);
       expect(a.mem.read32(pte) & 0x40).toBe(0x40);
