@@ -61,6 +61,19 @@ function ST(p: string, v: string): string {
 }
 
 /**
+ * Source that declares `lo` and `hi`: the two int32 halves of the 8 bytes at `p` (any alignment,
+ * in one page), with one alignment test for both halves (the aligned case is two int32 loads)
+ */
+function LD8(p: string, lo: string, hi: string): string {
+  return `let ${lo} = 0, ${hi} = 0; if ((${p} & 3) === 0) { const q_ = ${p} >>> 2; ${lo} = m32[q_]; ${hi} = m32[q_ + 1]; } else { ${lo} = ${LD(p)}; ${hi} = ${LD(`${p} + 4`)}; }`;
+}
+
+/** Source that stores the int32 expressions `lo` and `hi` as the 8 bytes at `p` (as LD8) */
+function ST8(p: string, lo: string, hi: string): string {
+  return `{ const l_ = ${lo}, h_ = ${hi}; if ((${p} & 3) === 0) { const q_ = ${p} >>> 2; m32[q_] = l_; m32[q_ + 1] = h_; } else { ${ST(p, 'l_')} ${ST(`${p} + 4`, 'h_')} } }`;
+}
+
+/**
  * Source that adds the 64-bit value (bl, bh) (int32 halves; each expression read once) to the
  * variables (lo, hi) with int32 arithmetic only: the carry out of the low half by `carry32` (no
  * double-precision sum, no branch).
@@ -202,11 +215,11 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, memo: 
       if (ea === null) return null;
       if (name === 'movGE') {
         const g = reg(i.reg);
-        return `${ea} ${rd('lin', size)} if (p >= 0) { ${w ? `const v = ${LD('p')}, vh = ${LD('p + 4')}; rl[${g}] = v; rh[${g}] = vh;` : `rl[${g}] = ${LD('p')}; rh[${g}] = 0;`} } else { ${slow} }`;
+        return `${ea} ${rd('lin', size)} if (p >= 0) { ${w ? `${LD8('p', 'v', 'vh')} rl[${g}] = v; rh[${g}] = vh;` : `rl[${g}] = ${LD('p')}; rh[${g}] = 0;`} } else { ${slow} }`;
       }
       const lo = name === 'movEG' ? `rl[${reg(i.reg)}]` : num(i.imm | 0);
       const hi = name === 'movEG' ? `rh[${reg(i.reg)}]` : num(i.immHi | 0);
-      return `${ea} ${wr('lin', size)} if (p >= 0) { ${ST('p', lo)}${w ? ` ${ST('p + 4', hi)}` : ''} } else { ${slow} }`;
+      return `${ea} ${wr('lin', size)} if (p >= 0) { ${w ? ST8('p', lo, hi) : ST('p', lo)} } else { ${slow} }`;
     }
     case 'aluGE': case 'aluEG': case 'aluEI': case 'testEG': case 'testEI': {
       if (i.rm >= 0) return null;
@@ -218,7 +231,7 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, memo: 
       const immLo = num(i.imm | 0);
       const immHi = w ? num(i.immHi | 0) : '0';
       const g = reg(i.reg);
-      const load = `const m = ${LD('p')}, mh = ${w ? LD('p + 4') : '0'};`;
+      const load = w ? LD8('p', 'm', 'mh') : `const m = ${LD('p')}, mh = 0;`;
       let body: string | null;
       if (name === 'aluGE') {
         body = aluBody(op, size, op === Alu.CMP ? null : g, `rl[${g}]`, `rh[${g}]`, 'm', 'mh');
@@ -234,7 +247,7 @@ export function memInline64(i: Insn, k: number, nx: number, slow: string, memo: 
         return `${pre} ${ea} ${rd('lin', size)} if (p >= 0) { ${load} ${body} } else { ${slow} }`;
       }
       // read-modify-write: the write permission is checked first, as readRmw does
-      return `${pre} ${ea} ${wr('lin', size)} if (p >= 0) { ${load} ${body} ${ST('p', 'r')}${w ? ` ${ST('p + 4', 'rh2')}` : ''} } else { ${slow} }`;
+      return `${pre} ${ea} ${wr('lin', size)} if (p >= 0) { ${load} ${body} ${w ? ST8('p', 'r', 'rh2') : ST('p', 'r')} } else { ${slow} }`;
     }
     default:
       return null;
