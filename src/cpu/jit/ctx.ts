@@ -58,17 +58,17 @@ export function reg(r: number): string {
 }
 
 /**
- * The carry out of bit 31 of the int32 sum `s` = `a` + `b`, as 0 or 1: the unsigned compare of
- * the sum with an operand, made a number by unary plus (V8 compiles that to a flag set, no
+ * The carry out of bit 31 of the int32 sum `s` = a + `b`, as 0 or 1: the unsigned compare of
+ * the sum with the operand `b`, made a number by unary plus (V8 compiles that to a flag set, no
  * branch; `cmp ? 1 : 0` compiles to a branch, which the host mispredicts half the time on
  * data-dependent carries: the CPU loop's ADD and LEA ran at half speed with it).
  */
-export function carry32(_a: string, b: string, s: string): string {
+export function carry32(b: string, s: string): string {
   return `(+((${s} >>> 0) < (${b} >>> 0)))`;
 }
 
 /** the borrow out of bit 31 of the int32 difference `a` - `b`, 0 or 1 (as carry32) */
-export function borrow32(a: string, b: string, _d: string): string {
+export function borrow32(a: string, b: string): string {
   return `(+((${a} >>> 0) < (${b} >>> 0)))`;
 }
 

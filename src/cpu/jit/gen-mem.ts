@@ -52,12 +52,22 @@ function kept(k: string, n: number, write: boolean, anyAlign: boolean): string {
  * read32 does).
  */
 function LD(p: string): string {
-  return `((${p} & 3) === 0 ? m32[(${p}) >>> 2] : m8[${p}] | (m8[${p} + 1] << 8) | (m8[${p} + 2] << 16) | (m8[${p} + 3] << 24))`;
+  return `((${p} & 3) === 0 ? m32[(${p}) >>> 2] : ${bytesLd(p)})`;
 }
 
 /** Source that stores the int32 expression `v` at physical address `p` (as LD; memory.ts write32) */
 function ST(p: string, v: string): string {
-  return `if ((${p} & 3) === 0) m32[(${p}) >>> 2] = ${v}; else { const v_ = ${v}; m8[${p}] = v_; m8[${p} + 1] = v_ >>> 8; m8[${p} + 2] = v_ >>> 16; m8[${p} + 3] = v_ >>> 24; }`;
+  return `if ((${p} & 3) === 0) m32[(${p}) >>> 2] = ${v}; else { const v_ = ${v}; ${bytesSt(p, 'v_')} }`;
+}
+
+/** the int32 at `p` from its four bytes */
+function bytesLd(p: string): string {
+  return `(m8[${p}] | (m8[${p} + 1] << 8) | (m8[${p} + 2] << 16) | (m8[${p} + 3] << 24))`;
+}
+
+/** the int32 local `v` stored as four bytes at `p` */
+function bytesSt(p: string, v: string): string {
+  return `m8[${p}] = ${v}; m8[${p} + 1] = ${v} >>> 8; m8[${p} + 2] = ${v} >>> 16; m8[${p} + 3] = ${v} >>> 24;`;
 }
 
 /**
@@ -65,12 +75,12 @@ function ST(p: string, v: string): string {
  * in one page), with one alignment test for both halves (the aligned case is two int32 loads)
  */
 function LD8(p: string, lo: string, hi: string): string {
-  return `let ${lo} = 0, ${hi} = 0; if ((${p} & 3) === 0) { const q_ = ${p} >>> 2; ${lo} = m32[q_]; ${hi} = m32[q_ + 1]; } else { ${lo} = ${LD(p)}; ${hi} = ${LD(`${p} + 4`)}; }`;
+  return `let ${lo} = 0, ${hi} = 0; if ((${p} & 3) === 0) { const q_ = ${p} >>> 2; ${lo} = m32[q_]; ${hi} = m32[q_ + 1]; } else { ${lo} = ${bytesLd(p)}; ${hi} = ${bytesLd(`${p} + 4`)}; }`;
 }
 
 /** Source that stores the int32 expressions `lo` and `hi` as the 8 bytes at `p` (as LD8) */
 function ST8(p: string, lo: string, hi: string): string {
-  return `{ const l_ = ${lo}, h_ = ${hi}; if ((${p} & 3) === 0) { const q_ = ${p} >>> 2; m32[q_] = l_; m32[q_ + 1] = h_; } else { ${ST(p, 'l_')} ${ST(`${p} + 4`, 'h_')} } }`;
+  return `{ const l_ = ${lo}, h_ = ${hi}; if ((${p} & 3) === 0) { const q_ = ${p} >>> 2; m32[q_] = l_; m32[q_ + 1] = h_; } else { ${bytesSt(p, 'l_')} ${bytesSt(`${p} + 4`, 'h_')} } }`;
 }
 
 /**
@@ -79,7 +89,7 @@ function ST8(p: string, lo: string, hi: string): string {
  * double-precision sum, no branch).
  */
 export function add64To(lo: string, hi: string, bl: string, bh: string): string {
-  return `{ const a_ = ${lo}, b_ = ${bl}, s_ = (a_ + b_) | 0; ${hi} = (((${hi} + ${bh}) | 0) + ${carry32('a_', 'b_', 's_')}) | 0; ${lo} = s_; }`;
+  return `{ const b_ = ${bl}, s_ = (${lo} + b_) | 0; ${hi} = (((${hi} + ${bh}) | 0) + ${carry32('b_', 's_')}) | 0; ${lo} = s_; }`;
 }
 
 /**

@@ -121,10 +121,10 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     L.push(`const a = ${a}, b = ${b};`);
     if (op === Alu.ADD) {
       L.push('const r = (a + b) | 0;');
-      L.push(fl(0x811, 4, { cf: carry32('a', 'b', 'r'), af: '((a ^ b ^ r) & 0x10)', of: '((((a ^ r) & (b ^ r)) >>> 20) & 0x800)' }, ['a', 'b', 'r']));
+      L.push(fl(0x811, 4, { cf: carry32('b', 'r'), af: '((a ^ b ^ r) & 0x10)', of: '((((a ^ r) & (b ^ r)) >>> 20) & 0x800)' }, ['a', 'b', 'r']));
     } else if (op === Alu.SUB || op === Alu.CMP) {
       L.push('const r = (a - b) | 0;');
-      L.push(fl(0x811, 4, { cf: borrow32('a', 'b', 'r'), af: '((a ^ b ^ r) & 0x10)', of: '((((a ^ b) & (a ^ r)) >>> 20) & 0x800)' }, ['a', 'b', 'r']));
+      L.push(fl(0x811, 4, { cf: borrow32('a', 'b'), af: '((a ^ b ^ r) & 0x10)', of: '((((a ^ b) & (a ^ r)) >>> 20) & 0x800)' }, ['a', 'b', 'r']));
     } else if (logic) {
       L.push(`const r = a ${sym} b;`, fl(0x811, 4, zero, []));
     } else return null;
@@ -136,10 +136,10 @@ function aluBody(op: number, size: number, dst: string | null, a: string, ah: st
     L.push(`const a = ${a}, ah = ${ah}, b = ${b}, bh = ${bh};`);
     if (op === Alu.ADD) {
       // int32 halves only, no branch (ctx.ts carry32); the high half's carry out has a carry in
-      L.push(`const r = (a + b) | 0, c0 = ${carry32('a', 'b', 'r')}, rh2 = (((ah + bh) | 0) + c0) | 0;`);
+      L.push(`const r = (a + b) | 0, c0 = ${carry32('b', 'r')}, rh2 = (((ah + bh) | 0) + c0) | 0;`);
       L.push(fl(0x811, 8, { cf: carryIn32('ah', 'bh', 'rh2'), af: '((a ^ b ^ r) & 0x10)', of: '((((ah ^ rh2) & (bh ^ rh2)) >>> 20) & 0x800)' }, ['a', 'b', 'r', 'bh', 'ah', 'rh2']));
     } else if (op === Alu.SUB || op === Alu.CMP) {
-      L.push(`const r = (a - b) | 0, b0 = ${borrow32('a', 'b', 'r')}, rh2 = (((ah - bh) | 0) - b0) | 0;`);
+      L.push(`const r = (a - b) | 0, b0 = ${borrow32('a', 'b')}, rh2 = (((ah - bh) | 0) - b0) | 0;`);
       L.push(fl(0x811, 8, { cf: borrowIn32('ah', 'bh', 'rh2'), af: '((a ^ b ^ r) & 0x10)', of: '((((ah ^ bh) & (ah ^ rh2)) >>> 20) & 0x800)' }, ['a', 'b', 'r', 'ah', 'bh', 'rh2']));
     } else if (logic) {
       L.push(`const r = a ${sym} b, rh2 = ah ${sym} bh;`, fl(0x811, 8, zero, []));

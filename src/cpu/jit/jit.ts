@@ -56,7 +56,7 @@ export const THRESHOLD = 131072;
 const EARLY_ROUNDS = 32;
 /**
  * Where a self-loop compiled early goes when it ends (its fall-through, its last branch's
- * target) is brought to this many fetches short of the threshold, and so on along the blocks
+ * target, the side exits of its trace: promoteExits) is brought to this many fetches short of the threshold, and so on along the blocks
  * compiled there, PROMOTE_DEPTH blocks deep: the code around a hot inner loop (an outer loop's
  * few instructions between its entries) is compiled once it has run that many more times, and
  * the blocks chain into each other instead of the interpreter running the gaps (the CPU loop's
@@ -278,6 +278,31 @@ function traceOn(i: Insn, rip: number, off: number, start: number): { rip: numbe
   return target;
 }
 
+/**
+ * Bring the decoded instructions where a block may leave its page-cache page `arr` (RIP `rip0`
+ * at offset 0) to PROMOTE_FETCHES short of the threshold: the fall-through at offset `off`, the
+ * last near branch's target and the side exits of the Jcc its trace followed (the direction
+ * not followed). Instructions not decoded yet, or already compiled or that close, are left.
+ */
+function promoteExits(arr: (Insn | undefined)[], first: Insn, rip0: number, insns: Insn[], rips: number[], conts: number[], off: number, depth: number, threshold: number): void {
+  const exits = [off];
+  for (let k = 0; k < insns.length; k++) {
+    const name = execName(insns[k]);
+    if (name !== 'jcc' && (name !== 'jmpRel' || k < insns.length - 1)) continue;
+    const nx = rips[k] + insns[k].len;
+    const t = nearTarget(insns[k].opsize, nx + insns[k].imm);
+    if (t === null) continue;
+    const other = conts[k] === nx ? t : nx;
+    if (other !== conts[k]) exits.push(other - rip0);
+  }
+  for (const o of exits) {
+    const x = o >= 0 && o < 4096 ? arr[o] : undefined;
+    if (x === undefined || x === first || x.blk !== null || x.hits >= threshold - PROMOTE_FETCHES) continue;
+    x.hits = threshold - PROMOTE_FETCHES;
+    PROMOTED.set(x, depth);
+  }
+}
+
 /** Compile the block starting at `first` (the instruction at RIP, fetched from the page cache). */
 function compile(c: Cpu, first: Insn, stats: JitStats, early: boolean, threshold: number): Block {
   const arr = c.fetchArr;
@@ -345,27 +370,7 @@ function compile(c: Cpu, first: Insn, stats: JitStats, early: boolean, threshold
   stats.followed += followed;
   // the exits of an early self-loop, and of a block compiled where one was promoted, promoted
   const depth = early ? 1 : (PROMOTED.get(first) ?? PROMOTE_DEPTH) + 1;
-  if (depth <= PROMOTE_DEPTH) {
-    // the fall-through at `off`; the last near branch's target and the side exits of the
-    // Jcc the trace followed (the direction not followed), on this page
-    const rip0 = start - (lin - c.fetchBase);
-    const exits = [off];
-    for (let k = 0; k < insns.length; k++) {
-      const name = execName(insns[k]);
-      if (name !== 'jcc' && (name !== 'jmpRel' || k < insns.length - 1)) continue;
-      const nx = rips[k] + insns[k].len;
-      const t = nearTarget(insns[k].opsize, nx + insns[k].imm);
-      if (t === null) continue;
-      const other = conts[k] === nx ? t : nx;
-      if (other !== conts[k]) exits.push(other - rip0);
-    }
-    for (const o of exits) {
-      const x = o >= 0 && o < 4096 ? arr[o] : undefined;
-      if (x === undefined || x === first || x.blk !== null || x.hits >= threshold - PROMOTE_FETCHES) continue;
-      x.hits = threshold - PROMOTE_FETCHES;
-      PROMOTED.set(x, depth);
-    }
-  }
+  if (depth <= PROMOTE_DEPTH) promoteExits(arr, first, start - (lin - c.fetchBase), insns, rips, conts, off, depth, threshold);
   // the source of the first n instructions; the block is cut after the instruction that takes
   // it past MAX_SOURCE (a compile budget per block: random code in eager mode otherwise makes
   // a 20 KB function at nearly every instruction)
