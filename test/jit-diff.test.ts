@@ -312,6 +312,7 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
       let total = 0;
       let followed = 0;
       let checked = 0;
+      let stalled = 0;
       let faults = 0;
       for (let seed = 1; seed <= 1000; seed++) {
         const r = rng(seed);
@@ -337,13 +338,16 @@ describe('block compiler: random integer programs, interpreter vs. compiled', ()
         inBlocks += b.jit!.stats.insns;
         followed += b.jit!.stats.followed;
         checked += b.jit!.stats.checked;
+        stalled += b.jit!.stats.stalled;
         if (a.stopReason === 5) faults++;
         expect(b.jit!.stats.failed, `seed ${seed}: a block failed to compile`).toBe(0);
       }
-      console.log(`jit-diff ${bits}${paged ? ' paged' : ''}: ${total} instructions, ${inBlocks} in blocks, ${followed} branches followed by traces, ${checked} entries of checked variants, ${faults} programs ended by a fault`);
+      console.log(`jit-diff ${bits}${paged ? ' paged' : ''}: ${total} instructions, ${inBlocks} in blocks, ${followed} branches followed by traces, ${checked} entries of checked variants, ${stalled} entries left at their first instruction's memory fallback, ${faults} programs ended by a fault`);
       expect(inBlocks).toBeGreaterThan(total / 3);
       expect(followed).toBeGreaterThan(1000);
       expect(checked).toBeGreaterThan(200);
+      // (the fallback that leaves a block before a memory form: MMIO, faults, code writes)
+      if (bits === 64) expect(stalled).toBeGreaterThan(100);
       if (bits === 64) expect(faults).toBeGreaterThan(50);
     }, 300_000);
   }

@@ -797,9 +797,10 @@ export class Cpu {
       const rip = this.rip;
       this.ripStart = rip;
       const insn = this.fetch();
-      // the block compiler runs a whole block from here, or leaves this instruction to us
+      // the block compiler runs a whole block from here, or leaves this instruction to us (it
+      // counts the fetches, but not of the instructions of a block it declined: jit.ts quiet)
       const jit = this.jit;
-      if (jit !== null && (insn.blk !== null || (++insn.hits >= jit.trigger && (insn.hits === jit.trigger || insn.hits >= jit.threshold))) && (this.flags & Fl.TF) === 0 && jit.enter(this, insn, end)) continue;
+      if (jit !== null && (insn.blk !== null || (jit.quiet === 0 ? ++insn.hits >= jit.trigger && (insn.hits === jit.trigger || insn.hits >= jit.threshold) : jit.quiet-- < 0)) && (this.flags & Fl.TF) === 0 && jit.enter(this, insn, end)) continue;
       let next = rip + insn.len;
       // outside 64-bit mode EIP is a 32-bit register and sequential execution does not wrap it
       // at 64 KiB in 16-bit code (only branches truncate to the operand size): 16-bit code

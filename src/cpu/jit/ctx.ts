@@ -204,6 +204,16 @@ export class GenCtx {
     return `{ ${this.matText()}${cy} e = ${e}; break ex; }`;
   }
 
+  /**
+   * Leave the block before instruction k (an inlined memory form's fallback: nothing of it
+   * done): pending flags computed, the cycle count as it stands before k; the common exit
+   * with `e` = n + k (the count up to k, RIP and ripStart at k: RS and NX have 2n entries).
+   */
+  before(k: number): string {
+    const cy = this.fast && this.pre[k] !== 0 ? ` cy += ${num(this.pre[k])};` : '';
+    return `{ ${this.matText()}${cy} e = ${this.insns.length + k}; break ex; }`;
+  }
+
   /** the whole factory body: constants, then the block function */
   source(body: string[]): string {
     const n = this.insns.length;
@@ -223,13 +233,13 @@ export class GenCtx {
 
     const pre: string[] = ['"use strict";'];
     for (let k = 0; k < n; k++) pre.push(`const d${k} = I[${k}], h${k} = H[${k}];`);
-    pre.push('const slowCall = rt.slowCall, condL = rt.condL, fastRead = rt.fastRead, fastWrite = rt.fastWrite, fastMiss = rt.fastMiss, imulOv = rt.imulOv;');
+    pre.push('const condL = rt.condL, fastRead = rt.fastRead, fastWrite = rt.fastWrite, fastMiss = rt.fastMiss, imulOv = rt.imulOv;');
     const fn: string[] = [];
     const chk = this.chkExpr();
     fn.push('return function block(c, end) {');
     fn.push('const RL = c.rl, RH = c.rh, g = c.codeGen, m32 = c.mem.i32, m8 = c.mem.u8;');
     if (us.length > 0) fn.push(`let ${us.map((r) => `rl$${r} = RL[${r}], rh$${r} = RH[${r}]`).join(', ')};`);
-    fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline, x = false${this.fast ? '' : `, chk = ${chk}`};`);
+    fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline${this.fast ? '' : `, chk = ${chk}`};`);
     fn.push('let F = c.flags, LR = c.lazyRes, LRH = c.lazyResHi, LS = c.lazySize, pk = false;');
     if (this.saved.length > 0) fn.push(`let ${this.saved.join(', ')};`);
     fn.push(`const M = c.mem; ${PAGE_VARS}`);
@@ -241,14 +251,16 @@ export class GenCtx {
     if (this.selfLoop && !this.inlineLoop) {
       // (the last instruction was a handler: nothing pending, the registers as the CPU has them)
       fn.push(`if (c.rip !== ${num(this.rip)} || c.icount + ${n} > end || ${this.fast ? `c.cycles + ${num(this.costBefore)}` : 'cy'} >= c.cycleDeadline || c.attention || c.stopReason !== 0 || c.codeGen !== g) return;`);
-      fn.push(`ic0 += ${n}; dl = c.cycleDeadline; x = false;${this.fast ? ` cy = c.cycles;` : ` chk = ${chk};`}`);
+      fn.push(`ic0 += ${n}; dl = c.cycleDeadline;${this.fast ? ` cy = c.cycles;` : ` chk = ${chk};`}`);
     }
     if (this.selfLoop) fn.push('}');
     // the body's own end returns; a test that stops the block breaks out here, `e` naming the
-    // last instruction retired (its break brought the cycle count up to date)
+    // last instruction retired (its break brought the cycle count up to date), or n + k for a
+    // fallback that leaves before instruction k (`before`); true: it left before the first
+    // (nothing ran)
     fn.push('return;');
     fn.push('}');
-    fn.push(`${wb} c.icount = ic0 + e + 1; c.cycles = cy; c.ripStart = RS[e]; c.rip = NX[e]; c.flags = F; c.lazyRes = LR; c.lazyResHi = LRH; c.lazySize = LS;`);
+    fn.push(`${wb} c.icount = ic0 + (e < ${n} ? e + 1 : e - ${n}); c.cycles = cy; c.ripStart = RS[e]; c.rip = NX[e]; c.flags = F; c.lazyRes = LR; c.lazyResHi = LRH; c.lazySize = LS; return e === ${n};`);
     fn.push('};');
     return pre.join('\n') + '\n' + fn.join('\n');
   }

@@ -5,7 +5,7 @@
  * off with no data breakpoint enabled), the physical address is ordinary RAM below every MMIO
  * region, and, for a write, the page holds no decoded code. Then the access has no side effect
  * but the bytes (and the page's dirty mark), exactly as mmu.ts would do it; anything else
- * returns -1 and the block calls the instruction's handler, which takes the full path.
+ * returns -1 and the block leaves before the instruction, which the run loop then runs in full.
  */
 
 import type { Cpu } from '../cpu.js';

@@ -2,10 +2,9 @@
  * Inline memory forms for 64-bit mode (gen.ts): MOV to and from memory, the ALU forms with a
  * memory operand, PUSH/POP of a register, CALL rel32 and RET. Each computes the effective
  * address inline (as operands.ts ea64 does), tries the RAM fast path (fastmem.ts), and otherwise
- * writes the block's state back and calls the instruction's handler, which does everything the
- * interpreter does (the address computation has no side effect, so doing it twice is the same).
- * `x = true` then tells the block to look at the loop's attention, stops and code writes after
- * the instruction, as it does after every handler that may touch memory.
+ * leaves the block before the instruction (ctx.ts `before`): the run loop then runs it, doing
+ * everything the interpreter does (the address computation has no side effect, so doing it
+ * twice is the same). Nothing of the instruction happens before that test.
  */
 
 import type { Insn } from '../../x86/insn.js';
@@ -43,7 +42,7 @@ function kept(k: string, n: number, write: boolean, anyAlign: boolean): string {
   const [l, h, b] = [`${k}l`, `${k}h`, `${k}b`];
   const fits = anyAlign ? (n === 1 ? '' : ` && o <= ${4096 - n}`) : ` && (o & ${n - 1}) === 0`;
   const realign = anyAlign || n === 1 ? '' : ` if ((o & ${n - 1}) !== 0) p = -1;`;
-  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === ${l} && hi === ${h}${fits}) p = ${b} + o; else { p = fastMiss(c, lo, hi, ${n}, ${write}); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = p - o;${realign} } }`;
+  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === ${l} && hi === ${h}${fits}) p = (${b} + o) | 0; else { p = fastMiss(c, lo, hi, ${n}, ${write}); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = (p - o) | 0;${realign} } }`;
 }
 
 /**
@@ -107,8 +106,8 @@ export interface EaMemo {
 /**
  * Source that declares (lo, hi): the linear address of a 64-bit-address-size memory operand
  * (operands.ts ea64) as int32 halves, or null if not inlined. A non-canonical address misses
- * the kept pages and fastMiss refuses it: the handler (`slow`) raises the fault with the state
- * written back. A RIP-relative address is folded here (RIPs and displacements are exact
+ * the kept pages and fastMiss refuses it: the fallback (`slow`) leaves the block and the run
+ * loop raises the fault. A RIP-relative address is folded here (RIPs and displacements are exact
  * integers below 2^53); one the block computed last (`memo`) is reused.
  */
 function eaSrc(i: Insn, nx: number, memo: EaMemo): string | null {
@@ -154,8 +153,8 @@ const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, C
 export type AluBody = (op: number, size: number, dst: string | null, a: string, ah: string, b: string, bh: string) => string | null;
 
 /**
- * An inlined memory form, or null. `slow` is the source that writes the state back and calls
- * the handler (setting `x`); `flagOp` is told the lazy-flag size an ALU form leaves and returns
+ * An inlined memory form, or null. `slow` is the source that leaves the block before the
+ * instruction; `flagOp` is told the lazy-flag size an ALU form leaves and returns
  * what must come first (the flags into the block's locals).
  */
 /** a byte register (decoder numbering: 16..19 are AH, CH, DH, BH) as a zero-extended value */

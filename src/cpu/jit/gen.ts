@@ -53,15 +53,7 @@ function condL(f: number, lr: number, lrh: number, ls: number, cc: number): bool
   return (cc & 1) === 0 ? r : !r;
 }
 
-/** a fallback from an inlined form: the block's state written back, then the handler */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function slowCall(c: any, h: (c: any, d: Insn) => void, d: Insn, ic: number, cy: number, rs: number, nx: number, f: number, lr: number, lrh: number, ls: number): void {
-  c.icount = ic; c.cycles = cy; c.ripStart = rs; c.rip = nx;
-  c.flags = f; c.lazyRes = lr; c.lazyResHi = lrh; c.lazySize = ls;
-  h(c, d);
-}
-
-export const RUNTIME = { slowCall, condL, fastRead, fastWrite, fastMiss, imulOv: imulOverflow64 };
+export const RUNTIME = { condL, fastRead, fastWrite, fastMiss, imulOv: imulOverflow64 };
 
 const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
 
@@ -253,7 +245,7 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     L.push(`c.icount = ic0 + ${n}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = tk ? ${num(target)} : ${num(nx)}; ${ctx.store()} ${WB} return; }`);
     return L.join('\n');
   }
-  const inl = ctx.bits === 64 ? inline64(ctx, k, i, rs, nx) : null;
+  const inl = ctx.bits === 64 ? inline64(ctx, k, i, nx) : null;
   if (inl !== null) {
     // a register the kept effective address read was written: forget it (an inlined form's
     // fallback runs the same instruction: it writes what the inlined source writes)
@@ -279,11 +271,12 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     if (inl !== null && kind !== Kind.Branch) L.push(`c.rip = ${num(nx)};`);
     if (target !== null && target === ctx.rip) ctx.selfLoop = true;
   } else if (kind === Kind.Mem) {
-    // after a handler that may have touched memory (inlined forms: only if they fell back to
-    // it): the loop's attention, a stop, a code write, a deadline moved into this round
+    // after a handler that may have touched memory: the loop's attention, a stop, a code
+    // write, a deadline moved into this round (an inlined form's fast path can do none of
+    // these; its fallback leaves the block)
     const dlTest = fast ? `dl = c.cycleDeadline; if (cy + ${num(ctx.costBefore)} >= dl) ${ctx.brk(k)}` : 'dl = c.cycleDeadline; chk = true;';
     const check = `if (c.attention || c.stopReason !== 0 || c.codeGen !== g) ${ctx.brk(k)} ${dlTest}`;
-    L.push(inl !== null ? `if (x) { x = false; ${check} }` : check);
+    if (inl === null) L.push(check);
   }
   return L.join('\n');
 }
@@ -336,29 +329,23 @@ function shiftBody(i: Insn, size: number): { src: string; flags: boolean } | nul
  * Inlined forms here never fault and touch only registers and flags, except where they write
  * the counters back first (memory forms).
  */
-function inline64(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number): string | null {
+function inline64(ctx: GenCtx, k: number, i: Insn, nx: number): string | null {
   const name = execName(i);
   const size = i.opsize;
   const regForm = i.rm >= 0;
-  // the fallback of the memory forms: state written back, the handler called
-  // (pending flags computed first: the handler may fault, or look at them)
-  const SLOW_TAIL = '/*ST*/';
-  const slow = `x = true; ${ctx.matText()} ${WB} slowCall(c, h${k}, d${k}, ic0 + ${k}, ${ctx.cyAt(k)}, ${num(rs)}, ${num(nx)}, F, LR, LRH, LS); ${LOAD_FLAGS} ${INVALIDATE} ${RLD}${SLOW_TAIL}`;
-  // a memory form's flags are left pending too; its fallback (the handler wrote the flags, the
-  // saved operands were not) then leaves the block after it, with nothing pending to compute
-  let memWriter = false;
+  // the fallback of the memory forms: the block leaves before the instruction (pending flags
+  // computed, the counters at its start) and the run loop runs it (fastmem.ts: a TLB miss, a
+  // fault, MMIO, a code page, a page crossing). Nothing of the instruction has been done yet.
+  const slow = ctx.before(k);
   const defer = deferSink(ctx, k);
   const memAlu = (op: number, sz: number, dst: string | null, a: string, ah: string, b: string, bh: string) =>
-    aluBody(op, sz, dst, a, ah, b, bh, (mask, s, parts, vars) => { memWriter = true; return defer(mask, s, parts, vars); });
+    aluBody(op, sz, dst, a, ah, b, bh, defer);
   const memo = { ...ctx.ea };
   const mem = memInline64(i, k, nx, slow, ctx.ea, memAlu, () => '');
   if (mem === null) ctx.ea = memo;
-  if (mem !== null) {
-    const cy = ctx.fast ? (ctx.pre[k + 1] !== 0 ? ` cy += ${num(ctx.pre[k + 1])};` : '') : ` cy += ${num(i.cost)};`;
-    return mem.split(SLOW_TAIL).join(memWriter ? ` {${cy} e = ${k}; break ex; }` : '');
-  }
+  if (mem !== null) return mem;
   if (name === 'pushZ' || name === 'popZ' || name === 'callRel' || name === 'retNear') {
-    const st = stackInline64(i, nx, slow.split(SLOW_TAIL).join(''), name === 'callRel' ? nearTarget(8, nx + i.imm) : null);
+    const st = stackInline64(i, nx, slow, name === 'callRel' ? nearTarget(8, nx + i.imm) : null);
     if (st !== null) return st;
   }
   switch (name) {

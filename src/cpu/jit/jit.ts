@@ -68,14 +68,27 @@ const PROMOTE_DEPTH = 3;
 const PROMOTED = new WeakMap<Insn, number>();
 /** most instructions in one block */
 export const MAX_INSNS = 48;
+/**
+ * A block whose entries leave at its first instruction's memory fallback (ctx.ts `before`: an
+ * access the fast path never takes, as a write to a page that holds code) at least STALL_MIN
+ * times and at least once in every STALL_SHARE entries is dropped: the interpreter runs its
+ * first instruction, and the rest is compiled where it starts if it runs often enough (one of
+ * the mini host's blocks left at once on all its 87,906 entries)
+ */
+const STALL_MIN = 16;
+const STALL_SHARE = 4;
 /** most characters of instruction source in one block (the block ends at the instruction that passes it) */
 const MAX_SOURCE = 8192;
 
-export type BlockFn = (c: Cpu, end: number) => void;
+/** true: it left before its first instruction, having done nothing (ctx.ts `before`) */
+export type BlockFn = (c: Cpu, end: number) => boolean | undefined;
 
 export class Block {
   /** the variant that tests the deadline before every instruction (a `fast` block's, compiled when first needed) */
   checked: BlockFn | null = null;
+  /** entries (chained ones too), and those that left before the first instruction */
+  entries = 0;
+  stalls = 0;
   constructor(
     /** RIP and code size the block was compiled for */
     readonly rip: number,
@@ -119,9 +132,9 @@ export class Block {
 export const JIT_DEFAULTS = { on: true, threshold: THRESHOLD };
 
 /** the block compiled where nothing can be compiled (the interpreter runs the instruction) */
-const NONE = new Block(0, 0, 0, () => {});
+const NONE = new Block(0, 0, 0, () => undefined);
 /** not a loop on itself at the early count: wait for the threshold (Jit.trigger; never stored) */
-const WAIT = new Block(-1, 0, 0, () => {});
+const WAIT = new Block(-1, 0, 0, () => undefined);
 
 type Factory = (I: Insn[], H: unknown[], rt: typeof RUNTIME, RS: Float64Array, NX: Float64Array) => BlockFn;
 /** compiled block factories by their source (shared by every CPU; a cache, not machine state) */
@@ -148,10 +161,21 @@ export class JitStats {
   followed = 0;
   /** entries (and chained entries) of an integer-cost block's checked variant (Block.pick) */
   checked = 0;
+  /** entries that left at once, by the first instruction's memory fallback (ctx.ts `before`) */
+  stalled = 0;
 }
 
 export class Jit {
   readonly stats = new JitStats();
+  /**
+   * The run loop does not count this many of its next fetches (of instructions without a
+   * block): the interpreter is running the instructions of a block `enter` declined (a budget
+   * that ends inside it, an event due), which would otherwise reach the threshold in the
+   * middle of that block and be compiled again from there. verify's replays run to every
+   * boundary, and so the mini host's blocks were compiled again from most of their
+   * instructions, each entered a few dozen times (docs/jit.md).
+   */
+  quiet = 0;
 
   /**
    * The fetch count at which the run loop first offers an instruction to `enter` (and then at
@@ -175,7 +199,7 @@ export class Jit {
     if (!evalAllowed) return NONE;
     try {
       const b = compile(c, insn, this.stats, early, this.threshold);
-      if (b !== WAIT) this.stats.compiled++;
+      if (b !== WAIT && b !== NONE) this.stats.compiled++;
       return b;
     } catch (e) {
       this.stats.failed++;
@@ -212,14 +236,25 @@ export class Jit {
     let fn = c.attention || c.icount + b.n > end ? null : b.pick(c);
     if (fn === null) {
       this.stats.declined++;
+      this.quiet = b.n;
       return false;
     }
     const st = this.stats;
     const i0 = c.icount;
+    let chained = false;
+    let head = insn;
     for (;;) {
       st.entered++;
+      b.entries++;
       if (fn === b.checked) st.checked++;
-      fn(c, end);
+      if (fn(c, end) === true) {
+        // a fallback at the block's first instruction (ctx.ts `before`): nothing ran; the loop
+        // runs that instruction (the first block's: say so; a chained one's: the loop fetches it)
+        st.stalled++;
+        if (++b.stalls >= STALL_MIN && b.stalls * STALL_SHARE >= b.entries) head.blk = NONE;
+        st.insns += c.icount - i0;
+        return chained;
+      }
       // chain to the block at the new RIP when the loop would go straight there: the same
       // tests as the loop's top (run state, budget, deadline, attention) and its fetch's
       // fast paths (the same page or a recent one, an instruction decoded for this code size)
@@ -241,6 +276,8 @@ export class Jit {
       c.ripStart = c.rip;
       b = nb;
       fn = nf;
+      head = next;
+      chained = true;
     }
     // (instructions of a chain that ends in a fault are not counted: statistics only)
     st.insns += c.icount - i0;
@@ -415,7 +452,9 @@ function compile(c: Cpu, first: Insn, stats: JitStats, early: boolean, threshold
       factoryChars += src.length;
     }
     // RIP of each instruction and where the block goes on after it, for the exits (gen.ts)
-    return factory(insns, insns.map((i) => i.exec), RUNTIME, Float64Array.from(rips.slice(0, insns.length)), Float64Array.from(conts.slice(0, insns.length)));
+    // (then again for the fallbacks that leave before an instruction: ctx.ts `before`)
+    const rs = rips.slice(0, insns.length);
+    return factory(insns, insns.map((i) => i.exec), RUNTIME, Float64Array.from([...rs, ...rs]), Float64Array.from([...conts.slice(0, insns.length), ...rs]));
   };
   const fn = make(gen(intCosts, true));
   if (!intCosts) return new Block(start, bits, insns.length, fn);
