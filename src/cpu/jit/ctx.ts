@@ -217,6 +217,7 @@ export class GenCtx {
   /** the whole factory body: constants, then the block function */
   source(body: string[]): string {
     const n = this.insns.length;
+    const chk = this.chkExpr();
     // guest registers: every `rl[N]` / `rh[N]` of the instructions becomes a block local
     const text = body.join('\n');
     const used = new Set<number>();
@@ -226,33 +227,56 @@ export class GenCtx {
     const ws = [...written].sort((a, b) => a - b);
     const wb = ws.map((r) => `RL[${r}] = rl$${r}; RH[${r}] = rh$${r};`).join(' ');
     const rld = us.map((r) => `rl$${r} = RL[${r}]; rh$${r} = RH[${r}];`).join(' ');
-    const out = text
+    let out = text
       .replace(/\br([lh])\[(\d+)\]/g, (_m, h: string, r: string) => `r${h}$${r}`)
       .split(WB).join(wb)
       .split(RLD).join(rld);
+    // what the source does not need is not declared (less for the host to compile): a flag
+    // writer's saved operands that no flag computation reads (a later writer dropped them),
+    // the kept pages never used, constants never named
+    const saved = this.saved.filter((d) => {
+      const v = d.slice(0, d.indexOf(' '));
+      const store = new RegExp(`\\b${v} = [\\w$]+; ?`, 'g');
+      if (new RegExp(`\\b${v}\\b`).test(out.replace(store, ''))) return true;
+      out = out.replace(store, '');
+      return false;
+    });
+    // (a self-loop whose last instruction is a handler tests its round at the bottom)
+    const bottom = this.selfLoop && !this.inlineLoop
+      ? `if (c.rip !== ${num(this.rip)} || c.icount + ${n} > end || ${this.fast ? `c.cycles + ${num(this.costBefore)}` : 'cy'} >= c.cycleDeadline || c.attention || c.stopReason !== 0 || c.codeGen !== g) return;\n`
+        + `ic0 += ${n}; dl = c.cycleDeadline;${this.fast ? ' cy = c.cycles;' : ` chk = ${chk};`}`
+      : '';
+    const uses = (name: string) => new RegExp(`\\b${name.replace('$', '\\$')}\\b`).test(out) || new RegExp(`\\b${name}\\b`).test(bottom);
+    const pages = PAGES.filter((k) => uses(`${k}l`));
+    out = out.split(INVALIDATE).join(pages.length === 0 ? '' : `if (PG.gen !== pg) { pg = PG.gen; ${pages.map((k) => `${k}l = 1;`).join(' ')} }`);
 
     const pre: string[] = ['"use strict";'];
-    for (let k = 0; k < n; k++) pre.push(`const d${k} = I[${k}], h${k} = H[${k}];`);
-    pre.push('const condL = rt.condL, fastRead = rt.fastRead, fastWrite = rt.fastWrite, fastMiss = rt.fastMiss, imulOv = rt.imulOv;');
+    for (let k = 0; k < n; k++) {
+      const ds = [uses(`d${k}`) ? `d${k} = I[${k}]` : '', uses(`h${k}`) ? `h${k} = H[${k}]` : ''].filter((x) => x !== '');
+      if (ds.length > 0) pre.push(`const ${ds.join(', ')};`);
+    }
+    const rts = RUNTIME_NAMES.filter(uses);
+    if (rts.length > 0) pre.push(`const ${rts.map((r) => `${r} = rt.${r}`).join(', ')};`);
     const fn: string[] = [];
-    const chk = this.chkExpr();
     fn.push('return function block(c, end) {');
-    fn.push('const RL = c.rl, RH = c.rh, g = c.codeGen, m32 = c.mem.i32, m8 = c.mem.u8;');
+    const cs = ['RL = c.rl', 'RH = c.rh', 'g = c.codeGen', 'm32 = c.mem.i32', 'm8 = c.mem.u8'].filter((d) => d.startsWith('R') || uses(d.slice(0, d.indexOf(' '))));
+    fn.push(`const ${cs.join(', ')};`);
     if (us.length > 0) fn.push(`let ${us.map((r) => `rl$${r} = RL[${r}], rh$${r} = RH[${r}]`).join(', ')};`);
     fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline${this.fast ? '' : `, chk = ${chk}`};`);
     fn.push('let F = c.flags, LR = c.lazyRes, LRH = c.lazyResHi, LS = c.lazySize, pk = false;');
-    if (this.saved.length > 0) fn.push(`let ${this.saved.join(', ')};`);
-    fn.push(`const M = c.mem; ${PAGE_VARS}`);
+    if (saved.length > 0) fn.push(`let ${saved.join(', ')};`);
+    // the kept pages (gen-mem.ts), as a block starts with them: none. A page address has its
+    // low 12 bits clear, so `rpl = 1` matches no address (whatever its high half: a
+    // non-canonical one too)
+    if (uses('pg')) fn.push('const PG = c.paging; let pg = PG.gen;');
+    if (pages.length > 0) fn.push(`let ${pages.map((k) => `${k}l = 1, ${k}h = 0, ${k}b = 0`).join(', ')};`);
     if (out.includes('ea$l')) fn.push('let ea$l = 0, ea$h = 0;');
     fn.push('let e = 0;');
     fn.push('ex: {');
     if (this.selfLoop) fn.push('for (;;) {');
     fn.push(out);
-    if (this.selfLoop && !this.inlineLoop) {
-      // (the last instruction was a handler: nothing pending, the registers as the CPU has them)
-      fn.push(`if (c.rip !== ${num(this.rip)} || c.icount + ${n} > end || ${this.fast ? `c.cycles + ${num(this.costBefore)}` : 'cy'} >= c.cycleDeadline || c.attention || c.stopReason !== 0 || c.codeGen !== g) return;`);
-      fn.push(`ic0 += ${n}; dl = c.cycleDeadline;${this.fast ? ` cy = c.cycles;` : ` chk = ${chk};`}`);
-    }
+    // (the last instruction was a handler: nothing pending, the registers as the CPU has them)
+    if (bottom !== '') fn.push(bottom);
     if (this.selfLoop) fn.push('}');
     // the body's own end returns; a test that stops the block breaks out here, `e` naming the
     // last instruction retired (its break brought the cycle count up to date), or n + k for a
@@ -272,19 +296,17 @@ export class GenCtx {
   }
 }
 
-/**
- * The pages rd and wr keep (gen-mem.ts), as a block starts with them: none. A page address has
- * its low 12 bits clear, so `rpl = 1` matches no address (whatever its high half: a
- * non-canonical one too); the same for the stack's (`spl`, `swl`).
- */
-export const PAGE_VARS = 'const PG = c.paging; let pg = PG.gen, rpl = 1, rph = 0, rpb = 0, wpl = 1, wph = 0, wpb = 0, spl = 1, sph = 0, spb = 0, swl = 1, swh = 0, swb = 0;';
+/** the pages gen-mem.ts keeps: a memory operand's for reads and for writes, the stack's for both */
+const PAGES = ['rp', 'wp', 'sp', 'sw'];
+/** the runtime helpers a block may call (gen.ts RUNTIME) */
+const RUNTIME_NAMES = ['condL', 'fastRead', 'fastWrite', 'fastMiss', 'imulOv'];
 /**
  * After a handler call: the kept pages are forgotten if the TLB may have changed (Paging.gen:
- * a walk, a flush, INVLPG). Nothing else a block's handlers do can make a kept page wrong: they
+ * a walk, a flush, INVLPG; `source` puts the test there for the pages the block keeps). Nothing else a block's handlers do can make a kept page wrong: they
  * change no mode, privilege, CR0/CR4, RFLAGS.AC, ASID, debug register or memory map (kinds.ts),
  * mark no page as holding code (only decoding does) and clear no dirty mark (only snapshots
  * do); a handler that switches worlds (PAUSE's intercept) ends the block before this, and one
  * that faults leaves it. (Forgetting them after every handler call made 29 M of the boot's
  * 63 M misses.)
  */
-export const INVALIDATE = 'if (PG.gen !== pg) { pg = PG.gen; rpl = 1; wpl = 1; spl = 1; swl = 1; }';
+export const INVALIDATE = '/*INV*/';
