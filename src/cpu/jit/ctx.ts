@@ -263,6 +263,10 @@ export class GenCtx {
     fn.push(`const ${cs.join(', ')};`);
     if (us.length > 0) fn.push(`let ${us.map((r) => `rl$${r} = RL[${r}], rh$${r} = RH[${r}]`).join(', ')};`);
     fn.push(`let ic0 = c.icount, cy = c.cycles, dl = c.cycleDeadline${this.fast ? '' : `, chk = ${chk}`};`);
+    // a self-loop goes round again while another round fits the budget: ic0 + 2n <= end, the
+    // budget turned into a number once here (the argument is a tagged value: tested in the
+    // loop, it was unboxed every round)
+    if (uses('endR')) fn.push(`const endR = end - ${2 * n};`);
     fn.push('let F = c.flags, LR = c.lazyRes, LRH = c.lazyResHi, LS = c.lazySize, pk = false;');
     if (saved.length > 0) fn.push(`let ${saved.join(', ')};`);
     // the kept pages (gen-mem.ts), as a block starts with them: none. A page address has its

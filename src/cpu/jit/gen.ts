@@ -239,8 +239,8 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     const carry = ctx.pend.length === 0 ? '' : same ? ' pk = true;' : ` ${ctx.matText()} pk = false;`;
     ctx.bottom = ctx.pend.map((p) => ({ ...p }));
     const cont = fast
-      ? `cy += ${num(ctx.pre[n])}; if (tk && ic0 + ${2 * n} <= end && cy + ${num(ctx.costBefore)} < dl) { ic0 += ${n};${carry} continue; }`
-      : `cy += ${num(i.cost)}; if (tk && ic0 + ${2 * n} <= end && cy < dl) { ic0 += ${n}; chk = ${ctx.chkExpr()};${carry} continue; }`;
+      ? `cy += ${num(ctx.pre[n])}; if (tk && ic0 <= endR && cy + ${num(ctx.costBefore)} < dl) { ic0 += ${n};${carry} continue; }`
+      : `cy += ${num(i.cost)}; if (tk && ic0 <= endR && cy < dl) { ic0 += ${n}; chk = ${ctx.chkExpr()};${carry} continue; }`;
     L.push(`${pre} { const tk = ${tk}; ${cont}`);
     L.push(`c.icount = ic0 + ${n}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = tk ? ${num(target)} : ${num(nx)}; ${ctx.store()} ${WB} return; }`);
     return L.join('\n');
