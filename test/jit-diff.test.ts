@@ -512,3 +512,50 @@ describe('block compiler: kept pages and the TLB', () => {
     }
   });
 });
+
+describe('block compiler: a load and a store of the same operand', () => {
+  it('the store takes the load\'s page test (qword and dword), not after the index was written, and not onto a read-only page', () => {
+    // 4 KiB pages for the first 2 MiB, page 0x20000 read-only (CR0.WP set). Loop, RCX from 0x100
+    // down: MOV R11, [RSI+RCX*8-16] (the block keeps that page for reads); MOV RAX,
+    // [RSI+RCX*8-8]; ADD RAX, RBX; MOV [RSI+RCX*8-8], RAX (the load tests the
+    // write page, the store uses it: gen-mem.ts rdw); MOV EAX, [RDI+RCX*4]; XOR EAX, EDX; MOV
+    // [RDI+RCX*4], EAX (the same in dwords); MOV R10, [R8+RCX*8]; ADD RCX, 0; MOV [R8+RCX*8],
+    // R10 (the index written in between: the store tests its own page);
+    // DEC ECX; JNZ. RSI's quadwords start on page 0x21000 and go down into the read-only page
+    // 0x20000: the first store there faults (#PF) after its load read it
+    // (through the kept read page: that must not make the store's page writable).
+    const PT = 0x8a000;
+    const body = [
+      0x4c, 0x8b, 0x5c, 0xce, 0xf0, // mov r11, [rsi+rcx*8-16]
+      0x48, 0x8b, 0x44, 0xce, 0xf8, // mov rax, [rsi+rcx*8-8]
+      0x48, 0x01, 0xd8, // add rax, rbx
+      0x48, 0x89, 0x44, 0xce, 0xf8, // mov [rsi+rcx*8-8], rax
+      0x8b, 0x04, 0x8f, // mov eax, [rdi+rcx*4]
+      0x31, 0xd0, // xor eax, edx
+      0x89, 0x04, 0x8f, // mov [rdi+rcx*4], eax
+      0x4d, 0x8b, 0x14, 0xc8, // mov r10, [r8+rcx*8]
+      0x48, 0x83, 0xc1, 0x00, // add rcx, 0
+      0x4d, 0x89, 0x14, 0xc8, // mov [r8+rcx*8], r10
+    ];
+    const tail = [0xff, 0xc9, 0x75, 0]; // dec ecx; jnz start
+    const code = [...body, ...tail, 0xf4];
+    code[body.length + 3] = (-(body.length + tail.length)) & 0xff;
+    const setup = (c: Cpu): void => {
+      const m = c.mem;
+      m.write32(0x82000, PT | 3);
+      for (let k = 0; k < 512; k++) m.write32(PT + 8 * k, (k * 4096) | (k === 0x20 ? 1 : 3));
+      c.cr0 = (c.cr0 | 0x10000) >>> 0;
+      for (let a = 0x20000; a < 0x24000; a += 4) m.write32(a, Math.imul(a, 0x9e3779b1));
+      c.rl[6] = 0x20c00; c.rh[6] = 0;
+      c.rl[7] = 0x22000; c.rh[7] = 0;
+      c.rl[8] = 0x23000; c.rh[8] = 0;
+      c.rl[1] = 0x100; c.rh[1] = 0;
+    };
+    const data = (c: Cpu) => { let h = 0; for (let a = 0x20000; a < 0x24000; a += 4) h = Math.imul(h ^ c.mem.read32(a), 0x01000193); return h; };
+    for (const [a, b] of lockstep(code, setup, 80, (step) => 5 + (step % 11) * 7, data)) {
+      expect(a.stopReason).toBe(5);
+      expect(a.lastFault.vector).toBe(14);
+      expect(b.jit!.stats.insns).toBeGreaterThan(500);
+    }
+  });
+});

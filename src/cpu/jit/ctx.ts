@@ -101,7 +101,7 @@ export class GenCtx {
   /** what was pending at the back edge of a self-loop (null: no back edge emitted) */
   bottom: Pend[] | null = null;
   /** the last effective address the block's straight-line path computed (gen-mem.ts) */
-  ea: EaMemo = { key: null, regs: [] };
+  ea: EaMemo = { key: null, regs: [], pw: 0 };
   /** declarations of the saved operands */
   private saved: string[] = [];
   /** cycles before each instruction of a round, from its start (pre[n]: the whole round) */
@@ -275,6 +275,7 @@ export class GenCtx {
     if (uses('pg')) fn.push('const PG = c.paging; let pg = PG.gen;');
     if (pages.length > 0) fn.push(`let ${pages.map((k) => `${k}l = 1, ${k}h = 0, ${k}b = 0`).join(', ')};`);
     if (out.includes('ea$l')) fn.push('let ea$l = 0, ea$h = 0;');
+    if (uses('pw')) fn.push('let pw = -1;');
     fn.push('let e = 0;');
     fn.push('ex: {');
     if (this.selfLoop) fn.push('for (;;) {');

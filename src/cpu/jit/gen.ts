@@ -18,7 +18,7 @@
 
 import type { Insn } from '../../x86/insn.js';
 import { BASE_RIP } from '../../x86/insn.js';
-import { Kind, execName } from './kinds.js';
+import { Kind, execName, kindOf } from './kinds.js';
 import { PARITY } from '../flags.js';
 import { imulOverflow64 } from '../exec/muldiv.js';
 import { fastRead, fastWrite, fastMiss } from './fastmem.js';
@@ -282,6 +282,25 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
 }
 
 /**
+ * Whether a MOV store to the same memory operand (the same segment, base, index, scale,
+ * displacement and size) follows the load `i` (instruction k) within a few instructions, before
+ * any branch: the load then tests the write page first (gen-mem.ts rdw; the CPU loop's
+ * load, add, store of one quadword). Only a guess about the code: the store uses the load's
+ * test only if the block still has that address then (EaMemo), and tests its page itself if not.
+ */
+function storesLater(ctx: GenCtx, k: number, i: Insn): boolean {
+  if (execName(i) !== 'movGE' || i.rm >= 0 || i.base === BASE_RIP || (i.opsize !== 4 && i.opsize !== 8)) return false;
+  for (let j = k + 1; j < ctx.insns.length && j <= k + 8; j++) {
+    const s = ctx.insns[j];
+    const name = execName(s);
+    if ((name === 'movEG' || name === 'movEI') && s.rm < 0 && s.opsize === i.opsize && s.adsize === i.adsize && s.seg === i.seg
+      && s.base === i.base && s.index === i.index && s.scale === i.scale && (s.disp | 0) === (i.disp | 0)) return true;
+    if (kindOf(s) === Kind.Branch) return false;
+  }
+  return false;
+}
+
+/**
  * SHL/SAL, SHR, SAR of a 32- or 64-bit register by a constant count (C1 /op ib, D1 /op), as
  * shift.ts does it: the masked count known here, a zero count changing nothing but a 32-bit
  * register's upper half; CF the last bit shifted out, OF as shift.ts defines it for every
@@ -341,7 +360,7 @@ function inline64(ctx: GenCtx, k: number, i: Insn, nx: number): string | null {
   const memAlu = (op: number, sz: number, dst: string | null, a: string, ah: string, b: string, bh: string) =>
     aluBody(op, sz, dst, a, ah, b, bh, defer);
   const memo = { ...ctx.ea };
-  const mem = memInline64(i, k, nx, slow, ctx.ea, memAlu, () => '');
+  const mem = memInline64(i, k, nx, slow, ctx.ea, memAlu, () => '', storesLater(ctx, k, i));
   if (mem === null) ctx.ea = memo;
   if (mem !== null) return mem;
   if (name === 'pushZ' || name === 'popZ' || name === 'callRel' || name === 'retNear') {
