@@ -116,8 +116,8 @@ export function add64To(lo: string, hi: string, bl: string, bh: string): string 
  * The last effective address a block computed (its source kept it in `ea$l`, `ea$h`), by the
  * operand's segment, base, index, scale and displacement; `regs` are the registers it read. The
  * generator (gen.ts emitInsn) forgets it when an instruction writes one of them or a handler
- * other than the instruction's own fallback runs (registers and segment bases may then change).
- * A later operand with the same key on the block's straight-line path reuses it.
+ * runs (registers and segment bases may then change); a fallback leaves the block. A later
+ * operand with the same key on the block's straight-line path reuses it.
  */
 export interface EaMemo {
   key: string | null;
