@@ -286,7 +286,7 @@ export class GenCtx {
     // the body's own end returns; a test that stops the block breaks out here, `e` naming the
     // last instruction retired (its break brought the cycle count up to date), or n + k for a
     // fallback that leaves before instruction k (`before`); true: it left before the first
-    // (nothing ran)
+    // (nothing ran, unless a self-loop went round before)
     fn.push('return;');
     fn.push('}');
     fn.push(`${wb} c.icount = ic0 + (e < ${n} ? e + 1 : e - ${n}); c.cycles = cy; c.ripStart = RS[e]; c.rip = NX[e]; c.flags = F; c.lazyRes = LR; c.lazyResHi = LRH; c.lazySize = LS; return e === ${n};`);

@@ -70,24 +70,25 @@ const PROMOTED = new WeakMap<Insn, number>();
 export const MAX_INSNS = 48;
 /**
  * A block whose entries leave at its first instruction's memory fallback (ctx.ts `before`: an
- * access the fast path never takes, as a write to a page that holds code) at least STALL_MIN
- * times and at least once in every STALL_SHARE entries is dropped: the interpreter runs its
- * first instruction, and the rest is compiled where it starts if it runs often enough (one of
- * the mini host's blocks left at once on all its 87,906 entries)
+ * access the fast path never takes, as a write to a page that holds code) STALL_MIN times in a
+ * row is dropped: the interpreter runs its first instruction, and the rest is compiled where
+ * it starts if it runs often enough (one of the mini host's blocks left at once on all its
+ * 87,906 entries). A TLB miss makes a block leave now and then (the interpreter walks, and the
+ * next entry runs): in a row, not a share of the entries (the sieve's marking loop left on 16
+ * of its first entries, each pass starting on a page out of the TLB, and was dropped when a
+ * share counted: 1.4 M of its instructions went back to the interpreter).
  */
 const STALL_MIN = 16;
-const STALL_SHARE = 4;
 /** most characters of instruction source in one block (the block ends at the instruction that passes it) */
 const MAX_SOURCE = 8192;
 
-/** true: it left before its first instruction, having done nothing (ctx.ts `before`) */
+/** true: it left before its first instruction (ctx.ts `before`): nothing ran if the count did not move */
 export type BlockFn = (c: Cpu, end: number) => boolean | undefined;
 
 export class Block {
   /** the variant that tests the deadline before every instruction (a `fast` block's, compiled when first needed) */
   checked: BlockFn | null = null;
-  /** entries (chained ones too), and those that left before the first instruction */
-  entries = 0;
+  /** entries in a row (chained ones too) that left before the first instruction */
   stalls = 0;
   constructor(
     /** RIP and code size the block was compiled for */
@@ -245,16 +246,18 @@ export class Jit {
     let head = insn;
     for (;;) {
       st.entered++;
-      b.entries++;
       if (fn === b.checked) st.checked++;
-      if (fn(c, end) === true) {
-        // a fallback at the block's first instruction (ctx.ts `before`): nothing ran; the loop
-        // runs that instruction (the first block's: say so; a chained one's: the loop fetches it)
+      const ic = c.icount;
+      if (fn(c, end) === true && c.icount === ic) {
+        // a fallback at the block's first instruction (ctx.ts `before`) in its first round:
+        // nothing ran; the loop runs that instruction (the first block's: say so; a chained
+        // one's: the loop fetches it). (In a later round of a self-loop it is an exit like any)
         st.stalled++;
-        if (++b.stalls >= STALL_MIN && b.stalls * STALL_SHARE >= b.entries) head.blk = NONE;
+        if (++b.stalls >= STALL_MIN) head.blk = NONE;
         st.insns += c.icount - i0;
         return chained;
       }
+      b.stalls = 0;
       // chain to the block at the new RIP when the loop would go straight there: the same
       // tests as the loop's top (run state, budget, deadline, attention) and its fetch's
       // fast paths (the same page or a recent one, an instruction decoded for this code size)
