@@ -214,8 +214,8 @@ export class GenCtx {
     return `{ ${this.matText()}${cy} e = ${this.insns.length + k}; break ex; }`;
   }
 
-  /** the whole factory body: constants, then the block function */
-  source(body: string[]): string {
+  /** the whole factory body: constants, then the block function (`runtime`: the helpers' names, gen.ts RUNTIME) */
+  source(body: string[], runtime: readonly string[]): string {
     const n = this.insns.length;
     const chk = this.chkExpr();
     // guest registers: every `rl[N]` / `rh[N]` of the instructions becomes a block local
@@ -246,7 +246,7 @@ export class GenCtx {
       ? `if (c.rip !== ${num(this.rip)} || c.icount + ${n} > end || ${this.fast ? `c.cycles + ${num(this.costBefore)}` : 'cy'} >= c.cycleDeadline || c.attention || c.stopReason !== 0 || c.codeGen !== g) return;\n`
         + `ic0 += ${n}; dl = c.cycleDeadline;${this.fast ? ' cy = c.cycles;' : ` chk = ${chk};`}`
       : '';
-    const uses = (name: string) => new RegExp(`\\b${name.replace('$', '\\$')}\\b`).test(out) || new RegExp(`\\b${name}\\b`).test(bottom);
+    const uses = (name: string) => new RegExp(`\\b${name.replace('$', '\\$')}\\b`).test(`${out}\n${bottom}`);
     const pages = PAGES.filter((k) => uses(`${k}l`));
     out = out.split(INVALIDATE).join(pages.length === 0 ? '' : `if (PG.gen !== pg) { pg = PG.gen; ${pages.map((k) => `${k}l = 1;`).join(' ')} }`);
 
@@ -255,7 +255,7 @@ export class GenCtx {
       const ds = [uses(`d${k}`) ? `d${k} = I[${k}]` : '', uses(`h${k}`) ? `h${k} = H[${k}]` : ''].filter((x) => x !== '');
       if (ds.length > 0) pre.push(`const ${ds.join(', ')};`);
     }
-    const rts = RUNTIME_NAMES.filter(uses);
+    const rts = runtime.filter(uses);
     if (rts.length > 0) pre.push(`const ${rts.map((r) => `${r} = rt.${r}`).join(', ')};`);
     const fn: string[] = [];
     fn.push('return function block(c, end) {');
@@ -303,8 +303,6 @@ export class GenCtx {
 
 /** the pages gen-mem.ts keeps: a memory operand's for reads and for writes, the stack's for both */
 const PAGES = ['rp', 'wp', 'sp', 'sw'];
-/** the runtime helpers a block may call (gen.ts RUNTIME) */
-const RUNTIME_NAMES = ['condL', 'fastRead', 'fastWrite', 'fastMiss', 'imulOv'];
 /**
  * After a handler call: the kept pages are forgotten if the TLB may have changed (Paging.gen:
  * a walk, a flush, INVLPG; `source` puts the test there for the pages the block keeps). Nothing else a block's handlers do can make a kept page wrong: they

@@ -40,7 +40,7 @@ function wr(v: 'lin' | 'stk', n: number): string {
  * the read page, as `rd`. Nothing is marked dirty here: only a store does that.
  */
 function rdw(n: number): string {
-  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === wpl && hi === wph && o <= ${4096 - n}) { p = (wpb + o) | 0; pw = p; } else { pw = -1; if (pl === rpl && hi === rph && o <= ${4096 - n}) p = (rpb + o) | 0; else { p = fastMiss(c, lo, hi, ${n}, false); if (p >= 0) { rpl = pl; rph = hi; rpb = (p - o) | 0; } } }`;
+  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === wpl && hi === wph && o <= ${4096 - n}) { p = (wpb + o) | 0; pw = p; } else { pw = -1; ${keptTest('rp', n, false, true)} }`;
 }
 
 /**
@@ -50,7 +50,7 @@ function rdw(n: number): string {
  * between, as in the CPU loop's round: 15-25 % of its speed alone) and the write page, as `wr`.
  */
 function wrAfter(ea: string, n: number): string {
-  return `let p = pw; if (p < 0) { ${ea} const o = lo & 0xfff, pl = lo & -4096; if (pl === wpl && hi === wph && o <= ${4096 - n}) p = (wpb + o) | 0; else { p = fastMiss(c, lo, hi, ${n}, true); if (p >= 0) { wpl = pl; wph = hi; wpb = (p - o) | 0; } } }`;
+  return `let p = pw; if (p < 0) { ${ea} const o = lo & 0xfff, pl = lo & -4096; ${keptTest('wp', n, true, true)} }`;
 }
 
 /**
@@ -60,10 +60,15 @@ function wrAfter(ea: string, n: number): string {
  * which use the int32 view directly).
  */
 function kept(k: string, n: number, write: boolean, anyAlign: boolean): string {
+  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; ${keptTest(k, n, write, anyAlign)}`;
+}
+
+/** the test of `kept`, assigning `p` (declared, with `o` and `pl`, by the caller) */
+function keptTest(k: string, n: number, write: boolean, anyAlign: boolean): string {
   const [l, h, b] = [`${k}l`, `${k}h`, `${k}b`];
   const fits = anyAlign ? (n === 1 ? '' : ` && o <= ${4096 - n}`) : ` && (o & ${n - 1}) === 0`;
   const realign = anyAlign || n === 1 ? '' : ` if ((o & ${n - 1}) !== 0) p = -1;`;
-  return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; if (pl === ${l} && hi === ${h}${fits}) p = (${b} + o) | 0; else { p = fastMiss(c, lo, hi, ${n}, ${write}); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = (p - o) | 0;${realign} } }`;
+  return `if (pl === ${l} && hi === ${h}${fits}) p = (${b} + o) | 0; else { p = fastMiss(c, lo, hi, ${n}, ${write}); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = (p - o) | 0;${realign} } }`;
 }
 
 /**

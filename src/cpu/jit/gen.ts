@@ -21,7 +21,7 @@ import { BASE_RIP } from '../../x86/insn.js';
 import { Kind, execName, kindOf } from './kinds.js';
 import { PARITY } from '../flags.js';
 import { imulOverflow64 } from '../exec/muldiv.js';
-import { fastRead, fastWrite, fastMiss } from './fastmem.js';
+import { fastMiss } from './fastmem.js';
 import { memInline64, stackInline64, byteReg, setByteReg, add64To } from './gen-mem.js';
 import { GenCtx, num, reg, carry32, borrow32, carryIn32, borrowIn32, regsWritten, WB, RLD, INVALIDATE, type Pend } from './ctx.js';
 import { INSNS } from '../../x86/table.js';
@@ -53,7 +53,9 @@ function condL(f: number, lr: number, lrh: number, ls: number, cc: number): bool
   return (cc & 1) === 0 ? r : !r;
 }
 
-export const RUNTIME = { condL, fastRead, fastWrite, fastMiss, imulOv: imulOverflow64 };
+export const RUNTIME = { condL, fastMiss, imulOv: imulOverflow64 };
+/** their names, as a block's source binds them (ctx.ts source: only those it calls) */
+export const RUNTIME_NAMES: readonly string[] = Object.keys(RUNTIME);
 
 const enum Alu { ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7 }
 

@@ -38,7 +38,7 @@ import type { Cpu } from '../cpu.js';
 import { Insn } from '../../x86/insn.js';
 import { TWO32 } from '../state.js';
 import { Kind, kindOf, execName } from './kinds.js';
-import { emitInsn, RUNTIME, nearTarget } from './gen.js';
+import { emitInsn, RUNTIME, RUNTIME_NAMES, nearTarget } from './gen.js';
 import { GenCtx, type Pend } from './ctx.js';
 
 /**
@@ -430,7 +430,7 @@ function compile(c: Cpu, first: Insn, stats: JitStats, early: boolean, threshold
       if (budget && chars > MAX_SOURCE && !last) return { src: '', cut: k + 1, bottom: null };
       body.push(text);
     }
-    return { src: ctx.source(body), cut: -1, bottom: ctx.bottom };
+    return { src: ctx.source(body, RUNTIME_NAMES), cut: -1, bottom: ctx.bottom };
   };
   // a self-loop is generated twice: the second time knowing what is pending at its back edge
   const gen = (fast: boolean, budget: boolean): string => {
