@@ -10,7 +10,7 @@
 import type { Insn } from '../../x86/insn.js';
 import { BASE_RIP } from '../../x86/insn.js';
 import { execName } from './kinds.js';
-import { num, reg, carry32 } from './ctx.js';
+import { num, reg, carry32, MISS, MISS_END } from './ctx.js';
 
 const TWO32 = 4294967296;
 
@@ -63,12 +63,16 @@ function kept(k: string, n: number, write: boolean, anyAlign: boolean): string {
   return `const o = lo & 0xfff, pl = lo & -4096; let p = -1; ${keptTest(k, n, write, anyAlign)}`;
 }
 
-/** the test of `kept`, assigning `p` (declared, with `o` and `pl`, by the caller) */
+/**
+ * the test of `kept`, assigning `p` (declared, with `o` and `pl`, by the caller); the miss (the
+ * call and the keeping) between the markers MISS and MISS_END (a self-loop's second copy of its
+ * round has none: ctx.ts `source`)
+ */
 function keptTest(k: string, n: number, write: boolean, anyAlign: boolean): string {
   const [l, h, b] = [`${k}l`, `${k}h`, `${k}b`];
   const fits = anyAlign ? (n === 1 ? '' : ` && o <= ${4096 - n}`) : ` && (o & ${n - 1}) === 0`;
   const realign = anyAlign || n === 1 ? '' : ` if ((o & ${n - 1}) !== 0) p = -1;`;
-  return `if (pl === ${l} && hi === ${h}${fits}) p = (${b} + o) | 0; else { p = fastMiss(c, lo, hi, ${n}, ${write}); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = (p - o) | 0;${realign} } }`;
+  return `if (pl === ${l} && hi === ${h}${fits}) p = (${b} + o) | 0; else { ${MISS}p = fastMiss(c, lo, hi, ${n}, ${write}); if (p >= 0) { ${l} = pl; ${h} = hi; ${b} = (p - o) | 0;${realign} }${MISS_END} }`;
 }
 
 /**

@@ -23,7 +23,7 @@ import { PARITY } from '../flags.js';
 import { imulOverflow64 } from '../exec/muldiv.js';
 import { fastMiss } from './fastmem.js';
 import { memInline64, stackInline64, byteReg, setByteReg, add64To } from './gen-mem.js';
-import { GenCtx, num, reg, carry32, borrow32, carryIn32, borrowIn32, regsWritten, WB, RLD, INVALIDATE, type Pend } from './ctx.js';
+import { GenCtx, num, reg, carry32, borrow32, carryIn32, borrowIn32, regsWritten, WB, RLD, INVALIDATE, ROUND, type Pend } from './ctx.js';
 import { INSNS } from '../../x86/table.js';
 
 /** helpers the generated code calls (passed in, never looked up by name from guest data) */
@@ -241,8 +241,8 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     const carry = ctx.pend.length === 0 ? '' : same ? ' pk = true;' : ` ${ctx.matText()} pk = false;`;
     ctx.bottom = ctx.pend.map((p) => ({ ...p }));
     const cont = fast
-      ? `cy += ${num(ctx.pre[n])}; if (tk && ic0 <= endR && cy + ${num(ctx.costBefore)} < dl) { ic0 += ${n};${carry} continue; }`
-      : `cy += ${num(i.cost)}; if (tk && ic0 <= endR && cy < dl) { ic0 += ${n}; chk = ${ctx.chkExpr()};${carry} continue; }`;
+      ? `cy += ${num(ctx.pre[n])}; if (tk && ic0 <= endR && cy + ${num(ctx.costBefore)} < dl) { ic0 += ${n};${carry} ${ROUND} }`
+      : `cy += ${num(i.cost)}; if (tk && ic0 <= endR && cy < dl) { ic0 += ${n}; chk = ${ctx.chkExpr()};${carry} ${ROUND} }`;
     L.push(`${pre} { const tk = ${tk}; ${cont}`);
     L.push(`c.icount = ic0 + ${n}; c.cycles = cy; c.ripStart = ${num(rs)}; c.rip = tk ? ${num(target)} : ${num(nx)}; ${ctx.store()} ${WB} return; }`);
     return L.join('\n');
@@ -262,6 +262,7 @@ export function emitInsn(ctx: GenCtx, k: number, i: Insn, rs: number, nx: number
     // go on (count and cost added, nothing of the block's state written over the host's)
     const undo = name === 'pause' ? ` if (c.icount !== ic0 + ${k}) { c.icount++; c.cycles += ${num(i.cost)}; return; }` : '';
     L.push(`h${k}(c, d${k});${undo} ${LOAD_FLAGS} ${INVALIDATE} ${RLD}`);
+    ctx.handlers++;
     // the handler may have written any register or segment base
     ctx.ea.key = null;
     if (addCost !== '') L.push(addCost);
