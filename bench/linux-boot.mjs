@@ -1,5 +1,5 @@
 // npm run bench:linux: boot Debian's cloud kernel (npm run linux) with the project's initramfs
-// on worldswitch, three times: instructions and wall time to /init and to power-off (medians),
+// on worldswitch, five times (--runs): instructions and wall time to /init and to power-off (medians),
 // the snapshot taken at /init (its size, and the time to restore it).
 //   node bench/linux-boot.mjs [--runs N] [--max-insns N] [--pvh] [--jit | --no-jit] [--qemu]
 // (--jit / --no-jit: the block compiler on or off; default: on, cpu/jit/jit.ts JIT_DEFAULTS)
@@ -21,7 +21,7 @@ const ROOT = join(import.meta.dirname, '..');
 const CACHE = join(ROOT, '.cache', 'linux');
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const k = args.indexOf(name); return k >= 0 ? args[k + 1] : dflt; };
-const runs = Number(opt('--runs', '3'));
+const runs = Number(opt('--runs', '5'));
 const withQemu = args.includes('--qemu');
 const maxInsns = Number(opt('--max-insns', '3000000000'));
 const image = args.includes('--pvh') ? 'vmlinux' : 'vmlinuz';
