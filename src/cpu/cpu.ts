@@ -798,9 +798,12 @@ export class Cpu {
       this.ripStart = rip;
       const insn = this.fetch();
       // the block compiler runs a whole block from here, or leaves this instruction to us (it
-      // counts the fetches, but not of the instructions of a block it declined: jit.ts quiet)
+      // counts the fetches, but not of the instructions of a block it declined: jit.ts quiet;
+      // nor is it asked about an instruction where nothing can be compiled: verify's SVM and
+      // MSR instructions, 18.7 M calls)
       const jit = this.jit;
-      if (jit !== null && (insn.blk !== null || (jit.quiet === 0 ? ++insn.hits >= jit.trigger && (insn.hits === jit.trigger || insn.hits >= jit.threshold) : jit.quiet-- < 0)) && (this.flags & Fl.TF) === 0 && jit.enter(this, insn, end)) continue;
+      const blk = insn.blk;
+      if (jit !== null && (blk !== null ? blk.n !== 0 : (jit.quiet === 0 ? ++insn.hits >= jit.trigger && (insn.hits === jit.trigger || insn.hits >= jit.threshold) : jit.quiet-- < 0)) && (this.flags & Fl.TF) === 0 && jit.enter(this, insn, end)) continue;
       let next = rip + insn.len;
       // outside 64-bit mode EIP is a 32-bit register and sequential execution does not wrap it
       // at 64 KiB in 16-bit code (only branches truncate to the operand size): 16-bit code

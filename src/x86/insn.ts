@@ -34,9 +34,12 @@ export class Insn {
   bits = 32;
   /** cost in cycles, filled by the cost model */
   cost = 1;
-  /** block compiler (src/cpu/jit): fetches counted here, and the block compiled at this instruction */
+  /**
+   * block compiler (src/cpu/jit): fetches counted here, and the block compiled at this
+   * instruction (`n` its instruction count; 0: nothing compilable here, the interpreter runs it)
+   */
   hits = 0;
-  blk: object | null = null;
+  blk: { readonly n: number } | null = null;
   /** index of the table row in INSNS, -1 when the encoding is not decodable */
   row = -1;
   /** effective operand size in bytes: 1, 2, 4 or 8 */
