@@ -305,6 +305,32 @@ function lockstep(code: number[], setup: (c: Cpu) => void, steps: number, slice:
   return out;
 }
 
+/** `body`, then DEC ECX and JNZ back to its start, then HLT */
+function countedLoop(body: number[]): number[] {
+  return [...body, 0xff, 0xc9, 0x75, (-(body.length + 4)) & 0xff, 0xf4];
+}
+
+/**
+ * 4 KiB pages for the first 2 MiB of core()'s paging (a page table at 0x8a000), the PTE flags
+ * of page k `flags(k)`; the int32s of [lo, hi) filled with a pattern; the 64-bit registers
+ * `regs` ([number, value]) set
+ */
+function smallPages(c: Cpu, flags: (k: number) => number, lo: number, hi: number, regs: [number, number][]): void {
+  const PT = 0x8a000;
+  const m = c.mem;
+  m.write32(0x82000, PT | 3);
+  for (let k = 0; k < 512; k++) m.write32(PT + 8 * k, (k * 4096) | flags(k));
+  for (let a = lo; a < hi; a += 4) m.write32(a, Math.imul(a, 0x9e3779b1));
+  for (const [r, v] of regs) { c.rl[r] = v; c.rh[r] = 0; }
+}
+
+/** a hash of the int32s of [lo, hi) */
+function memHash(c: Cpu, lo: number, hi: number): number {
+  let h = 0;
+  for (let a = lo; a < hi; a += 4) h = Math.imul(h ^ c.mem.read32(a), 0x01000193);
+  return h;
+}
+
 describe('block compiler: random integer programs, interpreter vs. compiled', () => {
   for (const [bits, paged] of [[64, false], [64, true], [32, false]] as const) {
     it(`${bits}-bit${paged ? ' paged' : ''}: 1000 programs, compared after every slice`, () => {
@@ -524,7 +550,6 @@ describe('block compiler: a load and a store of the same operand', () => {
     // DEC ECX; JNZ. RSI's quadwords start on page 0x21000 and go down into the read-only page
     // 0x20000: the first store there faults (#PF) after its load read it
     // (through the kept read page: that must not make the store's page writable).
-    const PT = 0x8a000;
     const body = [
       0x4c, 0x8b, 0x5c, 0xce, 0xf0, // mov r11, [rsi+rcx*8-16]
       0x48, 0x8b, 0x44, 0xce, 0xf8, // mov rax, [rsi+rcx*8-8]
@@ -537,21 +562,12 @@ describe('block compiler: a load and a store of the same operand', () => {
       0x48, 0x83, 0xc1, 0x00, // add rcx, 0
       0x4d, 0x89, 0x14, 0xc8, // mov [r8+rcx*8], r10
     ];
-    const tail = [0xff, 0xc9, 0x75, 0]; // dec ecx; jnz start
-    const code = [...body, ...tail, 0xf4];
-    code[body.length + 3] = (-(body.length + tail.length)) & 0xff;
+    const code = countedLoop(body);
     const setup = (c: Cpu): void => {
-      const m = c.mem;
-      m.write32(0x82000, PT | 3);
-      for (let k = 0; k < 512; k++) m.write32(PT + 8 * k, (k * 4096) | (k === 0x20 ? 1 : 3));
+      smallPages(c, (k) => (k === 0x20 ? 1 : 3), 0x20000, 0x24000, [[6, 0x20c00], [7, 0x22000], [8, 0x23000], [1, 0x100]]);
       c.cr0 = (c.cr0 | 0x10000) >>> 0;
-      for (let a = 0x20000; a < 0x24000; a += 4) m.write32(a, Math.imul(a, 0x9e3779b1));
-      c.rl[6] = 0x20c00; c.rh[6] = 0;
-      c.rl[7] = 0x22000; c.rh[7] = 0;
-      c.rl[8] = 0x23000; c.rh[8] = 0;
-      c.rl[1] = 0x100; c.rh[1] = 0;
     };
-    const data = (c: Cpu) => { let h = 0; for (let a = 0x20000; a < 0x24000; a += 4) h = Math.imul(h ^ c.mem.read32(a), 0x01000193); return h; };
+    const data = (c: Cpu) => memHash(c, 0x20000, 0x24000);
     for (const [a, b] of lockstep(code, setup, 80, (step) => 5 + (step % 11) * 7, data)) {
       expect(a.stopReason).toBe(5);
       expect(a.lastFault.vector).toBe(14);
@@ -569,7 +585,6 @@ describe('block compiler: a self-loop\'s two copies of its round', () => {
     // so the second copy, which has no call, misses at three different instructions and goes
     // back into the first there (ctx.ts twoCopies); RSI's next page is not present: the first
     // copy's fastMiss refuses it and the loop's fault is taken in the interpreter.
-    const PT = 0x8a000;
     const body = [
       0x48, 0x01, 0xca, // add rdx, rcx
       0x48, 0x8b, 0x04, 0xce, // mov rax, [rsi+rcx*8]
@@ -579,20 +594,9 @@ describe('block compiler: a self-loop\'s two copies of its round', () => {
       0x45, 0x89, 0x4c, 0xc8, 0x04, // mov [r8+rcx*8+4], r9d
       0x49, 0x31, 0xd1, // xor r9, rdx
     ];
-    const tail = [0xff, 0xc9, 0x75, 0]; // dec ecx; jnz start
-    const code = [...body, ...tail, 0xf4];
-    code[body.length + 3] = (-(body.length + tail.length)) & 0xff;
-    const setup = (c: Cpu): void => {
-      const m = c.mem;
-      m.write32(0x82000, PT | 3);
-      for (let k = 0; k < 512; k++) m.write32(PT + 8 * k, (k * 4096) | (k === 0x40 ? 0 : 3));
-      for (let a = 0x40000; a < 0x48000; a += 4) m.write32(a, Math.imul(a, 0x9e3779b1));
-      c.rl[6] = 0x40100; c.rh[6] = 0;
-      c.rl[7] = 0x44400; c.rh[7] = 0;
-      c.rl[8] = 0x46010; c.rh[8] = 0;
-      c.rl[1] = 0x300; c.rh[1] = 0;
-    };
-    const data = (c: Cpu) => { let h = 0; for (let a = 0x41000; a < 0x48000; a += 4) h = Math.imul(h ^ c.mem.read32(a), 0x01000193); return h; };
+    const code = countedLoop(body);
+    const setup = (c: Cpu) => smallPages(c, (k) => (k === 0x40 ? 0 : 3), 0x40000, 0x48000, [[6, 0x40100], [7, 0x44400], [8, 0x46010], [1, 0x300]]);
+    const data = (c: Cpu) => memHash(c, 0x41000, 0x48000);
     // the block's source has the two copies (the factory cache is keyed by source: a wrapper
     // sees every source compiled here that was not compiled before)
     const srcs: string[] = [];
