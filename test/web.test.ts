@@ -77,8 +77,12 @@ async function downloaded(p: Page, sel: string): Promise<string> {
   return readFileSync(path, 'utf8');
 }
 
+/**
+ * a screenshot of the whole page (an artefact, not a check); Playwright's default 30 s was once
+ * too short for a full-page shot after the Linux bench on a busy machine
+ */
 async function shot(p: Page, name: string): Promise<void> {
-  await p.screenshot({ path: join(ART, name), fullPage: true });
+  await p.screenshot({ path: join(ART, name), fullPage: true, timeout: 120_000 });
 }
 
 async function check(p: Page, sel: string, on: boolean): Promise<void> {
