@@ -286,15 +286,17 @@ function state(c: Cpu): unknown {
 
 /**
  * A hand-written 64-bit paged program (its loop count in R15) run interpreted and compiled at
- * thresholds 1 and 2 in the same slices (`slice(step)` instructions), compared after every
- * slice: state() and `extra` (memory the state's hash does not cover); returns the two cores
- * of each threshold for the caller's own checks.
+ * thresholds 1 and 2 in the same slices (`slice(step)` instructions; with `deadline`, also to
+ * a cycle deadline), compared after every slice: state() and `extra` (memory the state's hash
+ * does not cover); returns the two cores of each threshold for the caller's own checks.
  */
-function lockstep(code: number[], setup: (c: Cpu) => void, steps: number, slice: (step: number) => number, extra: (c: Cpu) => unknown): [Cpu, Cpu][] {
+function lockstep(code: number[], setup: (c: Cpu) => void, steps: number, slice: (step: number) => number, extra: (c: Cpu) => unknown, deadline?: (step: number) => number): [Cpu, Cpu][] {
   const out: [Cpu, Cpu][] = [];
   for (const threshold of [1, 2]) {
     const [a, b] = [false, true].map((jit) => { const c = core(code, 64, threshold, jit, true); setup(c); c.paging.flushAll(); return c; });
     for (let step = 0; step < steps && a.stopReason !== 2; step++) {
+      // (a cycle deadline `deadline(step)` cycles on, for both: it may fall inside a round)
+      if (deadline !== undefined) { a.cycleDeadline = a.cycles + deadline(step); b.cycleDeadline = a.cycleDeadline; }
       a.run(slice(step));
       b.run(slice(step));
       expect(state(b), `threshold ${threshold}, slice ${step}`).toEqual(state(a));
@@ -595,7 +597,6 @@ describe('block compiler: a self-loop\'s two copies of its round', () => {
       0x49, 0x31, 0xd1, // xor r9, rdx
     ];
     const code = countedLoop(body);
-    const setup = (c: Cpu) => smallPages(c, (k) => (k === 0x40 ? 0 : 3), 0x40000, 0x48000, [[6, 0x40100], [7, 0x44400], [8, 0x46010], [1, 0x300]]);
     const data = (c: Cpu) => memHash(c, 0x41000, 0x48000);
     // the block's source has the two copies (the factory cache is keyed by source: a wrapper
     // sees every source compiled here that was not compiled before)
@@ -603,15 +604,29 @@ describe('block compiler: a self-loop\'s two copies of its round', () => {
     const F = globalThis.Function;
     globalThis.Function = function (...a: string[]) { srcs.push(a[a.length - 1]); return F(...a); } as FunctionConstructor;
     try {
-      for (const [a, b] of lockstep(code, setup, 90, (step) => 3 + (step % 13) * 9, data)) {
-        expect(a.stopReason).toBe(5);
-        expect(a.lastFault.vector).toBe(14);
-        expect(a.rl[1]).toBe(0x1df);
-        expect(b.jit!.stats.insns).toBeGreaterThan(2000);
+      // integer costs (rounds counted at once: ctx.ts `fast`), then with cycle deadlines that
+      // fall inside rounds (the checked variant, which tests the deadline before each
+      // instruction), then a fractional cost (only that variant)
+      for (const [cost, deadlines] of [[0, false], [1, true], [0.7, true]] as const) {
+        const setup = (c: Cpu) => {
+          smallPages(c, (k) => (k === 0x40 ? 0 : 3), 0x40000, 0x48000, [[6, 0x40100], [7, 0x44400], [8, 0x46010], [1, 0x300]]);
+          if (cost === 0) return;
+          const p = getProfile('zen3');
+          p.base.cycles = cost;
+          c.setCostProfile(p);
+        };
+        for (const [a, b] of lockstep(code, setup, 90, (step) => 3 + (step % 13) * 9, data, deadlines ? (step) => 1 + ((step * 37) % 90) : undefined)) {
+          expect(a.stopReason).toBe(5);
+          expect(a.lastFault.vector).toBe(14);
+          expect(a.rl[1]).toBe(0x1df);
+          expect(b.jit!.stats.insns).toBeGreaterThan(1000);
+          if (cost === 1) expect(b.jit!.stats.checked).toBeGreaterThan(10);
+        }
       }
     } finally {
       globalThis.Function = F;
     }
-    expect(srcs.some((s) => s.includes('continue round;') && s.includes('case 2:') && s.includes('case 5:'))).toBe(true);
+    // the integer-cost block and both its variants' sources have the two copies
+    expect(srcs.filter((s) => s.includes('continue round;') && s.includes('case 2:') && s.includes('case 5:')).length).toBeGreaterThanOrEqual(3);
   });
 });
