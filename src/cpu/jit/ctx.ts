@@ -50,6 +50,8 @@ export const ROUND = '/*ROUND*/';
 export const MISS = '/*MISS*/';
 export const MISS_END = '/*SSIM*/';
 const MISS_RE = /\/\*MISS\*\/[\s\S]*?\/\*SSIM\*\//g;
+/** source with its misses' markers taken out (the misses kept) */
+const unmark = (t: string) => t.split(MISS).join('').split(MISS_END).join('');
 
 /** a number as JavaScript source; anything that is not a finite number is refused */
 export function num(x: number): string {
@@ -228,7 +230,7 @@ export class GenCtx {
     const chk = this.chkExpr();
     // guest registers: every `rl[N]` / `rh[N]` of the instructions becomes a block local
     const split = this.inlineLoop && this.handlers === 0 && body.some((t) => t.includes(MISS));
-    const text = split ? twoCopies(body) : body.join('\n').split(ROUND).join('continue;').split(MISS).join('').split(MISS_END).join('');
+    const text = split ? twoCopies(body) : unmark(body.join('\n')).split(ROUND).join('continue;');
     const used = new Set<number>();
     const written = regsWritten(text);
     for (const m of text.matchAll(/\br[lh]\[(\d+)\]/g)) used.add(Number(m[1]));
@@ -323,7 +325,7 @@ export class GenCtx {
  * computation). The CPU loop ran in 0.25 s instead of 0.39 s (docs/jit.md).
  */
 function twoCopies(body: string[]): string {
-  const first = body.map((t, k) => (k > 0 && t.includes(MISS) ? `case ${k}:\n` : '') + t.split(MISS).join('').split(MISS_END).join(''));
+  const first = body.map((t, k) => (k > 0 && t.includes(MISS) ? `case ${k}:\n` : '') + unmark(t));
   const second = body.map((t, k) => t.replace(MISS_RE, `{ at$ = ${k}; continue round; }`));
   return `switch (at$) {\ncase 0:\n${first.join('\n').split(ROUND).join('break;')}\n}\nfor (;;) {\n${second.join('\n').split(ROUND).join('continue;')}\n}`;
 }

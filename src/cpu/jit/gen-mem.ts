@@ -233,7 +233,7 @@ function memByte64(i: Insn, nx: number, slow: string, memo: EaMemo, aluBody: Alu
   }
 }
 
-export function memInline64(i: Insn, k: number, nx: number, slow: string, memo: EaMemo, aluBody: AluBody, flagOp: (size: number) => string, fuse = false): string | null {
+export function memInline64(i: Insn, nx: number, slow: string, memo: EaMemo, aluBody: AluBody, flagOp: (size: number) => string, fuse = false): string | null {
   const name = execName(i);
   const size = i.opsize;
   if (size === 1) return memByte64(i, nx, slow, memo, aluBody, flagOp);

@@ -363,7 +363,7 @@ function inline64(ctx: GenCtx, k: number, i: Insn, nx: number): string | null {
   const memAlu = (op: number, sz: number, dst: string | null, a: string, ah: string, b: string, bh: string) =>
     aluBody(op, sz, dst, a, ah, b, bh, defer);
   const memo = { ...ctx.ea };
-  const mem = memInline64(i, k, nx, slow, ctx.ea, memAlu, () => '', storesLater(ctx, k, i));
+  const mem = memInline64(i, nx, slow, ctx.ea, memAlu, () => '', storesLater(ctx, k, i));
   if (mem === null) ctx.ea = memo;
   if (mem !== null) return mem;
   if (name === 'pushZ' || name === 'popZ' || name === 'callRel' || name === 'retNear') {

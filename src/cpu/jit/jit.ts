@@ -215,23 +215,22 @@ export class Jit {
    * false if the interpreter should execute the instruction itself.
    */
   enter(c: Cpu, insn: Insn, end: number): boolean {
-    // the loop calls this when the instruction has a block, or has just been fetched for the
-    // threshold's time (it counts the fetches)
+    // the loop calls this when the instruction has a block with instructions, or has just been
+    // fetched for the threshold's time (it counts the fetches)
     let b = insn.blk as Block | null;
     if (b === null) {
       b = this.tryCompile(c, insn, insn.hits < this.threshold);
       // not a loop worth compiling early: the loop counts on and offers it again at the threshold
       if (b === WAIT) return false;
       insn.blk = b;
+      if (b.n === 0) return false;
     } else if (b.rip !== c.rip || b.bits !== c.bits) {
-      if (b !== NONE) {
-        // the same bytes at another RIP or in another mode: start counting again
-        insn.blk = null;
-        insn.hits = 0;
-      }
+      // the same bytes at another RIP or in another mode (the loop offers only blocks with
+      // instructions, never NONE): start counting again
+      insn.blk = null;
+      insn.hits = 0;
       return false;
     }
-    if (b.n === 0) return false;
     // something wants the loop at the next boundary (a held event, an armed instruction
     // breakpoint, a pending #DB): that instruction runs alone, in the interpreter
     let fn = c.attention || c.icount + b.n > end ? null : b.pick(c);
